@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the local toolchain into .clawless/venv (git-ignored), idempotently:
+# moto's server (the local AWS emulator), cfn-lint and aws-sam-cli (template checks).
+# Set CLAWLESS_WITH_CARGO_LAMBDA=1 to add cargo-lambda + zig (only the benchmarks and `sam build` need them).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.clawless/venv"
+stamp="$venv/.clawless-stamp"
+want="moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0"
+if [ "${CLAWLESS_WITH_CARGO_LAMBDA:-0}" = 1 ]; then want="$want cargo-lambda==1.9.2 ziglang"; fi
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+mkdir -p "$root/.clawless"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+# shellcheck disable=SC2086
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want
+echo "$want" > "$stamp"
+echo "bootstrap: tools installed in $venv" >&2

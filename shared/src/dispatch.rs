@@ -1,0 +1,86 @@
+//! The dispatcher: one inbound message → one `InvokeAgentRuntime` call on the conversation's
+//! session. The agent acknowledges at once, so no Lambda waits while it thinks.
+
+use crate::agentcore::{AgentCoreError, AgentRuntime};
+use crate::directory::BotDirectory;
+use crate::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
+use crate::model::BotStatus;
+use crate::store::{StoreError, inbound_sort_key};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    AgentCore(#[from] AgentCoreError),
+    #[error("message {0} is not in the table (the webhook stores before it enqueues)")]
+    MissingMessage(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Dispatched,
+    /// Handed to the agent before (a redelivery): nothing to do.
+    AlreadyDispatched,
+    /// Not for an agent: the reason is logged.
+    Dropped(&'static str),
+}
+
+pub struct Dispatcher {
+    directory: BotDirectory,
+    runtime: AgentRuntime,
+    history_limit: i32,
+}
+
+impl Dispatcher {
+    pub fn new(directory: BotDirectory, runtime: AgentRuntime, history_limit: i32) -> Self {
+        Self { directory, runtime, history_limit: history_limit.clamp(1, 200) }
+    }
+
+    pub async fn dispatch(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
+        let InboundEnvelope::ChannelMessage { item, .. } = envelope;
+        let conversation = &item.conversation;
+        let Some(record) = self.directory.bot(&conversation.bot_id).await? else {
+            tracing::warn!(bot_id = %conversation.bot_id, event = "dispatch_dropped", "bot no longer exists");
+            return Ok(DispatchOutcome::Dropped("bot no longer exists"));
+        };
+        if record.bot.tenant_id != conversation.tenant_id {
+            // Queue bodies are ours, so this means a forged or corrupted message: never run it.
+            tracing::error!(bot_id = %conversation.bot_id, claimed_tenant = %conversation.tenant_id,
+                event = "security_tenant_mismatch", "message names a tenant that does not own the bot");
+            return Ok(DispatchOutcome::Dropped("tenant does not own the bot"));
+        }
+        if record.bot.status != BotStatus::Active {
+            return Ok(DispatchOutcome::Dropped("bot is disabled"));
+        }
+
+        let stored = self.directory.store().recent_messages(conversation, self.history_limit + 1).await?;
+        let key = inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str());
+        let Some(current) = stored.iter().find(|m| m.sk == key) else {
+            return Err(DispatchError::MissingMessage(item.message.message_id.to_string()));
+        };
+        if current.dispatched_at_ms.is_some() {
+            return Ok(DispatchOutcome::AlreadyDispatched);
+        }
+        let history = stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect();
+
+        let session = conversation.runtime_session_id();
+        let invocation = AgentInvocation {
+            v: ENVELOPE_VERSION,
+            item: item.clone(),
+            bot: BotProfile { name: record.bot.name.clone() },
+            history,
+        };
+        let ack = self.runtime.invoke(&session, &invocation).await?;
+        self.directory.store().mark_dispatched(&item).await?;
+        tracing::info!(
+            event = "agent_invoked",
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            message_id = %item.message.message_id,
+            duplicate = ack.status == AckStatus::Duplicate,
+        );
+        Ok(DispatchOutcome::Dispatched)
+    }
+}

@@ -1,0 +1,123 @@
+//! The messages functions hand one another: the inbound queue body, the AgentCore invocation
+//! payload and the reply queue body. Versioned, so a deploy can change them without losing
+//! what is already queued.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationRef, MessageId};
+use crate::model::{ConversationMessage, HistoryEntry, ReplyRoute};
+
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// Body of a message on the inbound FIFO queue (webhook → dispatcher).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InboundEnvelope {
+    ChannelMessage {
+        v: u32,
+        #[serde(flatten)]
+        item: ConversationMessage,
+    },
+}
+
+/// The bot settings the agent needs for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotProfile {
+    pub name: String,
+}
+
+/// Payload of `InvokeAgentRuntime` (dispatcher → agent container). The agent acknowledges at once
+/// and answers later through the reply queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInvocation {
+    pub v: u32,
+    #[serde(flatten)]
+    pub item: ConversationMessage,
+    pub bot: BotProfile,
+    /// Recent conversation, oldest first, without the message being answered.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// What the agent container answers to an invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAck {
+    pub status: AckStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckStatus {
+    /// Queued for the session's worker.
+    Accepted,
+    /// Already seen in this session (a redelivery); nothing new will happen.
+    Duplicate,
+}
+
+/// Body of a message on the reply queue (agent → reply function).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyEnvelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub conversation: ConversationRef,
+    /// The inbound message this answers, and when it was sent: with `seq` they make the reply's
+    /// stable id, so a redelivered or re-run answer is sent once.
+    pub in_reply_to: MessageId,
+    pub in_reply_to_at_ms: i64,
+    /// 1-based position of this reply among the answers to `in_reply_to`.
+    pub seq: u32,
+    pub text: String,
+    pub route: ReplyRoute,
+}
+
+impl ReplyEnvelope {
+    /// Stable id of this reply: same message, same position → same id.
+    pub fn reply_id(&self) -> String {
+        format!("{}#r{:03}", self.in_reply_to, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{BotId, ConversationId, TenantId};
+    use crate::model::{ChannelKind, InboundMessage, Sender};
+
+    pub(crate) fn sample_item() -> ConversationMessage {
+        ConversationMessage {
+            conversation: ConversationRef {
+                tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+                bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+                channel: ChannelKind::Telegram,
+                conversation_id: ConversationId::parse("4242").unwrap(),
+            },
+            message: InboundMessage {
+                message_id: MessageId::parse("1001").unwrap(),
+                sent_at_ms: 1_700_000_000_000,
+                sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },
+                text: "hello".into(),
+                is_direct: true,
+                route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(7) },
+            },
+        }
+    }
+
+    #[test]
+    fn inbound_envelope_round_trips_and_is_tagged() {
+        let env = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: sample_item() };
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["kind"], "channel_message");
+        assert_eq!(json["tenant_id"], "t0123456789abcdef0123");
+        assert_eq!(json["message"]["route"]["channel"], "telegram");
+        assert_eq!(serde_json::from_value::<InboundEnvelope>(json).unwrap(), env);
+    }
+
+    #[test]
+    fn envelope_with_forged_ids_does_not_parse() {
+        let env = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: sample_item() };
+        let mut json = serde_json::to_value(&env).unwrap();
+        json["tenant_id"] = "../other".into();
+        assert!(serde_json::from_value::<InboundEnvelope>(json).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! clawless-shared: the domain and the AWS adapters every clawless function uses.
+//!
+//! Domain: [`ids`], [`model`], [`envelope`], [`text`]. Adapters, one per AWS service:
+//! [`store`] (DynamoDB), [`secrets`] (SSM), [`queue`] (SQS), [`agentcore`] (Bedrock AgentCore).
+//! Flows the Lambda handlers call: [`webhook`], [`dispatch`], [`reply`].
+
+pub mod agentcore;
+pub mod aws;
+pub mod cache;
+pub mod channels;
+pub mod config;
+pub mod directory;
+pub mod dispatch;
+pub mod envelope;
+pub mod ids;
+pub mod model;
+pub mod queue;
+pub mod reply;
+pub mod secrets;
+pub mod sqs_batch;
+pub mod store;
+pub mod text;
+pub mod webhook;
+
+pub use aws_lambda_events;

@@ -1,0 +1,164 @@
+//! Domain types: tenants, bots, channels, messages. No AWS SDK type appears here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+
+/// The chat platforms a bot can be reached on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Telegram,
+    Slack,
+    Discord,
+    Feishu,
+    Whatsapp,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 5] =
+        [ChannelKind::Telegram, ChannelKind::Slack, ChannelKind::Discord, ChannelKind::Feishu, ChannelKind::Whatsapp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Feishu => "feishu",
+            ChannelKind::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown channel {0:?} (known: telegram, slack, discord, feishu, whatsapp)")]
+pub struct UnknownChannel(pub String);
+
+impl FromStr for ChannelKind {
+    type Err = UnknownChannel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownChannel(s.chars().take(40).collect()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotStatus {
+    Active,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bot {
+    pub bot_id: BotId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub status: BotStatus,
+    pub created_at_ms: i64,
+}
+
+/// A channel attached to a bot. The secrets live in SSM (`secret_parameter`), never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelBinding {
+    pub bot_id: BotId,
+    pub tenant_id: TenantId,
+    pub channel: ChannelKind,
+    pub secret_parameter: String,
+    pub added_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub is_bot: bool,
+}
+
+/// Where on the channel an answer goes (chat, thread, message it answers). Channel-specific, opaque
+/// to everything but that channel's adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "lowercase")]
+pub enum ReplyRoute {
+    Telegram {
+        chat_id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_thread_id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_message_id: Option<i64>,
+    },
+}
+
+impl ReplyRoute {
+    pub fn channel(&self) -> ChannelKind {
+        match self {
+            ReplyRoute::Telegram { .. } => ChannelKind::Telegram,
+        }
+    }
+}
+
+/// A message a person sent to a bot, as parsed from a verified webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The channel's delivery id (Telegram `update_id`), unique per bot: the idempotency key.
+    pub message_id: MessageId,
+    /// When the channel says the message was sent, in Unix milliseconds.
+    pub sent_at_ms: i64,
+    pub sender: Sender,
+    pub text: String,
+    pub is_direct: bool,
+    pub route: ReplyRoute,
+}
+
+/// The conversation a message belongs to and the message itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationMessage {
+    #[serde(flatten)]
+    pub conversation: ConversationRef,
+    pub message: InboundMessage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One stored line of a conversation, as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub role: Role,
+    pub message_id: String,
+    pub sender_name: String,
+    pub text: String,
+    pub at_ms: i64,
+}
+
+/// Helper for places that need a conversation ref from its parts.
+pub fn conversation_ref(tenant_id: TenantId, bot_id: BotId, channel: ChannelKind, conversation_id: ConversationId) -> ConversationRef {
+    ConversationRef { tenant_id, bot_id, channel, conversation_id }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

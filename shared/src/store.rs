@@ -1,0 +1,479 @@
+//! DynamoDB adapter: one table (`pk`, `sk`, TTL on `expires_at`) holding tenants, bots, channel
+//! bindings, and conversation messages.
+//!
+//! Keys:
+//! - tenant: `TENANT#{tenant}` / `TENANT`
+//! - bot: `BOT#{bot}` / `BOT`; its channels: `BOT#{bot}` / `CHANNEL#{kind}` (one query loads both)
+//! - message: `{tenant}#CONV#{bot}#{channel}#{conversation}` / `MSG#{sent_at_ms:013}#{message_id}`;
+//!   a reply sorts right after what it answers: `…#{message_id}#r{seq:03}`.
+//!   Conversation keys start with the tenant id so IAM can scope agents with `dynamodb:LeadingKeys`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::describe_sdk_error;
+use crate::envelope::ReplyEnvelope;
+use crate::ids::{BotId, ConversationRef, TenantId};
+use crate::model::{Bot, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms};
+
+/// How long conversation messages (and so the delivery-id dedup records) are kept: longer than
+/// any channel's retry window (WhatsApp retries for 7 days).
+pub const MESSAGE_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed: {detail}")]
+    Aws { operation: &'static str, detail: String },
+    #[error("stored item is malformed ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+}
+
+impl StoreError {
+    fn aws<E, R>(operation: &'static str, err: &SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::Aws { operation, detail: describe_sdk_error(err) }
+    }
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt { what: "serialize", detail: e.to_string() })
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(
+    what: &'static str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    tenant: Tenant,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BotItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    bot: Bot,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChannelItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    binding: ChannelBinding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyState {
+    Sending,
+    Sent,
+    Failed,
+}
+
+/// A stored conversation line, inbound or outbound.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageItem {
+    pub pk: String,
+    pub sk: String,
+    pub role: Role,
+    pub message_id: String,
+    pub sender_id: String,
+    pub sender_name: String,
+    pub text: String,
+    pub at_ms: i64,
+    pub expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_state: Option<ReplyState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_message_ids: Option<Vec<String>>,
+}
+
+impl MessageItem {
+    pub fn to_history(&self) -> HistoryEntry {
+        HistoryEntry {
+            role: self.role,
+            message_id: self.message_id.clone(),
+            sender_name: self.sender_name.clone(),
+            text: self.text.clone(),
+            at_ms: self.at_ms,
+        }
+    }
+}
+
+pub fn inbound_sort_key(sent_at_ms: i64, message_id: &str) -> String {
+    format!("MSG#{sent_at_ms:013}#{message_id}")
+}
+
+pub fn reply_sort_key(reply: &ReplyEnvelope) -> String {
+    format!("{}#r{:03}", inbound_sort_key(reply.in_reply_to_at_ms, reply.in_reply_to.as_str()), reply.seq)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Stored,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyClaim {
+    /// First time this reply is seen: send it.
+    New,
+    /// An earlier attempt claimed it and did not finish: send again.
+    Retry,
+    /// Already delivered (or permanently failed): do nothing.
+    Done(ReplyState),
+}
+
+/// A bot with its channel bindings, as one query returns them.
+#[derive(Debug, Clone)]
+pub struct BotRecord {
+    pub bot: Bot,
+    pub channels: Vec<ChannelBinding>,
+}
+
+impl BotRecord {
+    pub fn channel(&self, kind: ChannelKind) -> Option<&ChannelBinding> {
+        self.channels.iter().find(|c| c.channel == kind)
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+        let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
+        let item = TenantItem { pk: format!("TENANT#{}", tenant.tenant_id), sk: "TENANT".into(), tenant: tenant.clone() };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) {
+                    StoreError::AlreadyExists(format!("tenant {}", tenant.tenant_id))
+                } else {
+                    StoreError::aws("PutItem", &e)
+                }
+            })?;
+        Ok(tenant)
+    }
+
+    pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("TENANT#{tenant_id}")))
+            .key("sk", s("TENANT"))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
+        out.item.map(|item| from_item::<TenantItem>("tenant", item).map(|t| t.tenant)).transpose()
+    }
+
+    /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.
+    pub async fn create_bot(&self, tenant_id: &TenantId, name: &str) -> Result<Bot, StoreError> {
+        let bot = Bot {
+            bot_id: BotId::generate(),
+            tenant_id: tenant_id.clone(),
+            name: name.to_owned(),
+            status: BotStatus::Active,
+            created_at_ms: now_ms(),
+        };
+        let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
+        self.put_guarded(to_item(&item)?, ("TENANT", format!("TENANT#{tenant_id}"), "TENANT"), format!("tenant {tenant_id}"))
+            .await?;
+        Ok(bot)
+    }
+
+    /// Attaches (or replaces) a channel on an existing bot.
+    pub async fn put_channel(&self, binding: &ChannelBinding) -> Result<(), StoreError> {
+        let item = ChannelItem {
+            pk: format!("BOT#{}", binding.bot_id),
+            sk: format!("CHANNEL#{}", binding.channel),
+            binding: binding.clone(),
+        };
+        let bot_pk = format!("BOT#{}", binding.bot_id);
+        self.put_guarded(to_item(&item)?, ("BOT", bot_pk, "BOT"), format!("bot {}", binding.bot_id)).await
+    }
+
+    /// Puts `item` only if the item `(pk, sk)` of `guard` exists (one transaction).
+    async fn put_guarded(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        guard: (&'static str, String, &'static str),
+        guard_name: String,
+    ) -> Result<(), StoreError> {
+        let (_, guard_pk, guard_sk) = guard;
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(guard_pk))
+            .key("sk", s(guard_sk))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt { what: "condition check", detail: e.to_string() })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Corrupt { what: "put", detail: e.to_string() })?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) {
+                    StoreError::NotFound(guard_name)
+                } else {
+                    StoreError::aws("TransactWriteItems", &e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Loads a bot and its channel bindings in one query.
+    pub async fn load_bot(&self, bot_id: &BotId) -> Result<Option<BotRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("BOT#{bot_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("Query", &e))?;
+        let mut bot = None;
+        let mut channels = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk == "BOT" {
+                bot = Some(from_item::<BotItem>("bot", item)?.bot);
+            } else if sk.starts_with("CHANNEL#") {
+                channels.push(from_item::<ChannelItem>("channel", item)?.binding);
+            }
+        }
+        Ok(bot.map(|bot| BotRecord { bot, channels }))
+    }
+
+    /// Stores an inbound message once: a redelivery of the same channel message is a `Duplicate`.
+    pub async fn store_inbound(&self, item: &ConversationMessage) -> Result<StoreOutcome, StoreError> {
+        let m = &item.message;
+        let row = MessageItem {
+            pk: item.conversation.partition_key(),
+            sk: inbound_sort_key(m.sent_at_ms, m.message_id.as_str()),
+            role: Role::User,
+            message_id: m.message_id.to_string(),
+            sender_id: m.sender.id.clone(),
+            sender_name: m.sender.name.clone(),
+            text: m.text.clone(),
+            at_ms: m.sent_at_ms,
+            expires_at: now_ms() / 1000 + MESSAGE_RETENTION_SECS,
+            dispatched_at_ms: None,
+            reply_state: None,
+            channel_message_ids: None,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&row)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(StoreOutcome::Stored),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(StoreOutcome::Duplicate)
+            }
+            Err(e) => Err(StoreError::aws("PutItem", &e)),
+        }
+    }
+
+    /// The newest `limit` lines of a conversation, oldest first.
+    pub async fn recent_messages(&self, conversation: &ConversationRef, limit: i32) -> Result<Vec<MessageItem>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :msg)")
+            .expression_attribute_values(":pk", s(conversation.partition_key()))
+            .expression_attribute_values(":msg", s("MSG#"))
+            .scan_index_forward(false)
+            .limit(limit.max(1))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("Query", &e))?;
+        let mut items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageItem>("message", item))
+            .collect::<Result<Vec<_>, _>>()?;
+        items.reverse();
+        Ok(items)
+    }
+
+    /// Records that a message was handed to the agent. `false` if it already was.
+    pub async fn mark_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(item.conversation.partition_key()))
+            .key("sk", s(inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str())))
+            .update_expression("SET dispatched_at_ms = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(dispatched_at_ms)")
+            .expression_attribute_values(":now", AttributeValue::N(now_ms().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::aws("UpdateItem", &e)),
+        }
+    }
+
+    /// Claims a reply before sending it, so a redelivered reply is sent once.
+    pub async fn claim_reply(&self, reply: &ReplyEnvelope, sender_name: &str) -> Result<ReplyClaim, StoreError> {
+        let row = MessageItem {
+            pk: reply.conversation.partition_key(),
+            sk: reply_sort_key(reply),
+            role: Role::Assistant,
+            message_id: reply.reply_id(),
+            sender_id: reply.conversation.bot_id.to_string(),
+            sender_name: sender_name.to_owned(),
+            text: reply.text.clone(),
+            at_ms: now_ms(),
+            expires_at: now_ms() / 1000 + MESSAGE_RETENTION_SECS,
+            dispatched_at_ms: None,
+            reply_state: Some(ReplyState::Sending),
+            channel_message_ids: None,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&row)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ReplyClaim::New),
+            Err(e) => {
+                let Some(service) = e.as_service_error() else { return Err(StoreError::aws("PutItem", &e)) };
+                if !service.is_conditional_check_failed_exception() {
+                    return Err(StoreError::aws("PutItem", &e));
+                }
+                let old = match service {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item.clone()
+                    }
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => item,
+                    None => self.get_message(&row.pk, &row.sk).await?.ok_or_else(|| StoreError::Corrupt {
+                        what: "reply",
+                        detail: "condition failed but the item is gone".into(),
+                    })?,
+                };
+                let old: MessageItem = from_item("reply", old)?;
+                Ok(match old.reply_state {
+                    Some(ReplyState::Sending) | None => ReplyClaim::Retry,
+                    Some(state) => ReplyClaim::Done(state),
+                })
+            }
+        }
+    }
+
+    async fn get_message(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
+        Ok(out.item)
+    }
+
+    /// Records the outcome of sending a claimed reply.
+    pub async fn finish_reply(
+        &self,
+        reply: &ReplyEnvelope,
+        state: ReplyState,
+        channel_message_ids: &[String],
+    ) -> Result<(), StoreError> {
+        let state_str = match state {
+            ReplyState::Sending => "sending",
+            ReplyState::Sent => "sent",
+            ReplyState::Failed => "failed",
+        };
+        let ids = channel_message_ids.iter().map(|id| s(id.as_str())).collect::<Vec<_>>();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(reply.conversation.partition_key()))
+            .key("sk", s(reply_sort_key(reply)))
+            .update_expression("SET reply_state = :state, channel_message_ids = :ids")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":state", s(state_str))
+            .expression_attribute_values(":ids", AttributeValue::L(ids))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// Every stored line of a conversation, oldest first (for the CLI and tests).
+    pub async fn conversation(&self, conversation: &ConversationRef) -> Result<Vec<MessageItem>, StoreError> {
+        self.recent_messages(conversation, 1000).await
+    }
+}
