@@ -1,1 +1,251 @@
-fn main(){}
+//! `clawless`: operate a clawless stack (in AWS or local), and run the platform locally.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use clawless_cli::admin::{self, Admin, AdminError};
+use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "clawless", version, about = "Operate clawless, the serverless multi-tenant AI-assistant platform")]
+struct Cli {
+    /// Stack name: resource names derive from it (table `<stack>-data`, parameters under `/clawless/<stack>`).
+    #[arg(long, global = true, env = "CLAWLESS_STACK", default_value = "clawless")]
+    stack: String,
+    /// Talk to the local run described by `.clawless/local.json` instead of the AWS configuration.
+    #[arg(long, global = true)]
+    local: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tenants: the customers whose bots and data are kept apart.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Bots: one assistant, reachable on one or more channels.
+    Bot {
+        #[command(subcommand)]
+        action: BotAction,
+    },
+    /// Channels: attach a chat platform to a bot.
+    Channel {
+        #[command(subcommand)]
+        action: ChannelAction,
+    },
+    /// The local run: the whole platform on this machine, no AWS account needed.
+    Local {
+        #[command(subcommand)]
+        action: LocalAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantAction {
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BotAction {
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChannelAction {
+    /// Attach a channel; its keys are stored as secrets and never printed.
+    Add {
+        #[arg(long)]
+        bot: String,
+        #[arg(long = "type")]
+        kind: String,
+        /// A channel key, as key=value (repeat for each key).
+        #[arg(long = "set", value_parser = admin::parse_setting)]
+        settings: Vec<(String, String)>,
+        /// Base URL of the API, for the printed webhook URL (default: the one the stack recorded).
+        #[arg(long, env = "CLAWLESS_API_URL")]
+        api_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalAction {
+    /// Start moto, create the stack's resources from template.yaml, and run every function.
+    Up {
+        /// Port of the local API.
+        #[arg(long, default_value_t = 3000)]
+        api_port: u16,
+        /// Port for moto's server.
+        #[arg(long, default_value_t = 5000)]
+        moto_port: u16,
+        /// Use an AWS emulator that is already running instead of starting moto.
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+        /// Send replies to this Telegram Bot API instead of the built-in stand-in.
+        #[arg(long, env = "CLAWLESS_TELEGRAM_API")]
+        telegram_api: Option<String>,
+        /// Do not create the demo tenant, bot and Telegram channel.
+        #[arg(long)]
+        no_demo: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CLAWLESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn repo_root() -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    local::find_repo_root(&cwd).ok_or_else(|| "no template.yaml in this directory or above: run clawless from the repository".into())
+}
+
+fn read_local_endpoints() -> Result<LocalEndpoints, String> {
+    let path = match std::env::var_os("CLAWLESS_LOCAL_JSON") {
+        Some(p) => PathBuf::from(p),
+        None => repo_root()?.join(".clawless/local.json"),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {} ({e}): is `clawless local up` running?", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is malformed: {e}", path.display()))
+}
+
+fn print(json_mode: bool, value: serde_json::Value, text: String) {
+    if json_mode {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Local { action } = cli.command {
+        return local_command(action, &cli.stack).await;
+    }
+    let (sdk, local_api) = if cli.local {
+        let endpoints = read_local_endpoints()?;
+        (local::local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
+    } else {
+        (clawless_shared::aws::load_sdk_config().await, None)
+    };
+    let admin = Admin::new(&sdk, &cli.stack);
+    let err = |e: AdminError| e.to_string();
+    match cli.command {
+        Command::Tenant { action: TenantAction::Create { name } } => {
+            let tenant = admin.create_tenant(&name).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"tenant_id": tenant.tenant_id, "name": tenant.name}),
+                format!("tenant created: {} ({})", tenant.tenant_id, tenant.name),
+            );
+        }
+        Command::Bot { action: BotAction::Create { tenant, name } } => {
+            let bot = admin.create_bot(&tenant, &name).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name}),
+                format!("bot created: {} ({}) for tenant {}", bot.bot_id, bot.name, bot.tenant_id),
+            );
+        }
+        Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url } } => {
+            let api_url = api_url.or(local_api);
+            let added = admin.add_channel(&bot, &kind, &settings, api_url.as_deref()).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"bot_id": added.bot_id, "channel": added.channel, "webhook_url": added.webhook_url}),
+                format!("{} attached to bot {}.\nRegister this webhook URL with {}:\n  {}", added.channel, added.bot_id, added.channel, added.webhook_url),
+            );
+        }
+        Command::Local { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
+    let LocalAction::Up { api_port, moto_port, aws_endpoint, telegram_api, no_demo } = action;
+    let root = repo_root()?;
+    let mut options = LocalOptions::new(root.clone(), local::default_bin_dir());
+    options.stack = stack.to_owned();
+    options.api_port = api_port;
+    options.aws = match aws_endpoint {
+        Some(url) => AwsTarget::Endpoint(url),
+        None => AwsTarget::SpawnMoto { port: moto_port },
+    };
+    options.telegram_api = telegram_api;
+    let stack_handle = LocalStack::start(options).await.map_err(|e| e.to_string())?;
+    let local_json = stack_handle.write_endpoints(&root).map_err(|e| format!("cannot write .clawless/local.json: {e}"))?;
+    let endpoints = &stack_handle.endpoints;
+
+    println!("clawless is running locally (stack {stack}).");
+    println!("  API:          {}", endpoints.api_url);
+    println!("  AWS emulator: {} (region {})", endpoints.aws_endpoint_url, endpoints.region);
+    println!("  Telegram API: {}", stack_handle.telegram_api);
+    println!("  Endpoints written to {}", local_json.display());
+    if !no_demo {
+        let script = seed_demo(&stack_handle, &root).await?;
+        println!();
+        println!("A demo tenant, bot and Telegram channel are ready. Send a message as Telegram would:");
+        println!("  {} 'hello bot'", script.display());
+        println!("The bot's answer is printed below and listed at {}/_outbox", stack_handle.telegram_api);
+    }
+    println!();
+    println!("Use the CLI against this stack with --local, e.g. `clawless --local tenant create --name acme`.");
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Creates the demo tenant, bot and Telegram channel, and writes a script that sends a message.
+async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
+    let admin = Admin::new(&stack.sdk, &stack.stack);
+    let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
+    let bot = admin.create_bot(tenant.tenant_id.as_str(), "demo-bot").await.map_err(|e| e.to_string())?;
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let settings = [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
+    let added = admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url)).await.map_err(|e| e.to_string())?;
+    let script = root.join(".clawless/send-test-message.sh");
+    let body = format!(
+        r#"#!/usr/bin/env bash
+# Sends a Telegram-style update to the local clawless webhook (written by `clawless local up`).
+set -euo pipefail
+text="${{1:-hello bot}}"
+update_id="$(date +%s%N | cut -c1-15)"
+body="$(python3 -c 'import json,sys,time; print(json.dumps({{"update_id": int(sys.argv[1]), "message": {{"message_id": int(sys.argv[1]) % 1000000, "from": {{"id": 42, "is_bot": False, "first_name": "Ada"}}, "chat": {{"id": 42, "type": "private"}}, "date": int(time.time()), "text": sys.argv[2]}}}}))' "$update_id" "$text")"
+curl -sS -X POST '{url}' -H 'content-type: application/json' -H 'x-telegram-bot-api-secret-token: {secret}' --data "$body"
+echo
+"#,
+        url = added.webhook_url,
+    );
+    std::fs::write(&script, body).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(script)
+}

@@ -2,6 +2,7 @@
 //! acknowledges at once; its answer comes back through the reply queue.
 
 use aws_sdk_bedrockagentcore::Client;
+pub use aws_sdk_bedrockagentcore::Client as AgentCoreClient;
 use aws_sdk_bedrockagentcore::primitives::Blob;
 
 use crate::envelope::{AgentAck, AgentInvocation};

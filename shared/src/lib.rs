@@ -23,3 +23,4 @@ pub mod text;
 pub mod webhook;
 
 pub use aws_lambda_events;
+pub use reqwest;

@@ -2,6 +2,7 @@
 //! (agent → reply function). One message group per conversation keeps each conversation in order.
 
 use aws_sdk_sqs::Client;
+pub use aws_sdk_sqs::Client as SqsClient;
 use serde::Serialize;
 
 use crate::aws::describe_sdk_error;

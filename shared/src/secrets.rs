@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_ssm::Client;
+pub use aws_sdk_ssm::Client as SsmClient;
 use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};

@@ -1,1 +1,9 @@
-fn main(){}
+//! Dispatcher Lambda: inbound FIFO queue → AgentCore `InvokeAgentRuntime`, failures per message.
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let dispatcher = handler::build().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| handler::handle(&dispatcher, event))).await
+}

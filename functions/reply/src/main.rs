@@ -1,1 +1,9 @@
-fn main(){}
+//! Reply Lambda: reply FIFO queue → the channel's send API, failures per message.
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let service = handler::build().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| handler::handle(&service, event))).await
+}

@@ -1,1 +1,9 @@
-fn main(){}
+//! Webhook Lambda: API Gateway HTTP API (payload v2) → verify, store, enqueue.
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let service = handler::build().await?;
+    lambda_http::run(lambda_http::service_fn(|request| handler::handle(&service, request))).await
+}

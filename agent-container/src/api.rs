@@ -1,0 +1,127 @@
+//! The HTTP contract AgentCore calls: `GET /ping` and `POST /invocations`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clawless_shared::envelope::{AckStatus, AgentAck, AgentInvocation, ENVELOPE_VERSION};
+
+use crate::AppState;
+use crate::health::PingResponse;
+use crate::session::SubmitError;
+
+/// The header AgentCore sets to the session the request was routed by.
+pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
+
+/// Why an invocation was refused. The message goes back to the caller as `{"error": ...}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing X-Amzn-Bedrock-AgentCore-Runtime-Session-Id header")]
+    MissingSessionHeader,
+    #[error("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id header is not valid text")]
+    InvalidSessionHeader,
+    #[error("invalid invocation body: {0}")]
+    BadJson(#[from] serde_json::Error),
+    #[error("unsupported envelope version {0} (this agent speaks version {ENVELOPE_VERSION})")]
+    UnsupportedVersion(u32),
+    #[error("session id does not match the conversation")]
+    SessionMismatch,
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingSessionHeader
+            | ApiError::InvalidSessionHeader
+            | ApiError::BadJson(_)
+            | ApiError::UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
+            ApiError::SessionMismatch => StatusCode::FORBIDDEN,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ApiError::MissingSessionHeader => "missing_session_header",
+            ApiError::InvalidSessionHeader => "invalid_session_header",
+            ApiError::BadJson(_) => "bad_json",
+            ApiError::UnsupportedVersion(_) => "unsupported_version",
+            ApiError::SessionMismatch => "session_mismatch",
+            ApiError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+pub async fn ping(State(state): State<AppState>) -> Json<PingResponse> {
+    Json(state.ping())
+}
+
+pub async fn invocations(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<AgentAck>, ApiError> {
+    let result = accept(&state, &headers, &body);
+    if let Err(e) = &result {
+        // The serde error may quote the body, so only its position and category are logged.
+        let (line, column) = match e {
+            ApiError::BadJson(j) => (j.line(), j.column()),
+            _ => (0, 0),
+        };
+        tracing::warn!(event = "invocation_rejected", reason = e.reason(), status = e.status().as_u16(), line, column,
+            "invocation refused");
+    }
+    result.map(Json)
+}
+
+fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<AgentAck, ApiError> {
+    let header = headers.get(SESSION_HEADER).ok_or(ApiError::MissingSessionHeader)?;
+    let header = header.to_str().map_err(|_| ApiError::InvalidSessionHeader)?;
+    let invocation: AgentInvocation = serde_json::from_slice(body)?;
+    if invocation.v != ENVELOPE_VERSION {
+        return Err(ApiError::UnsupportedVersion(invocation.v));
+    }
+    let conversation = invocation.item.conversation.clone();
+    let message_id = invocation.item.message.message_id.clone();
+    let session = conversation.runtime_session_id();
+    if header != session.as_str() {
+        // A microVM serves exactly one conversation: a payload for another one is never run.
+        tracing::warn!(
+            event = "invocation_session_mismatch",
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            header_session_id = %header.chars().take(256).collect::<String>(),
+            message_id = %message_id,
+            "session header does not match the conversation"
+        );
+        return Err(ApiError::SessionMismatch);
+    }
+    let status = state.submit(session.clone(), invocation).map_err(|e| match e {
+        SubmitError::ShuttingDown => ApiError::ShuttingDown,
+    })?;
+    match status {
+        AckStatus::Accepted => tracing::info!(
+            event = "invocation_accepted",
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            message_id = %message_id,
+            "invocation accepted"
+        ),
+        AckStatus::Duplicate => tracing::info!(
+            event = "invocation_duplicate",
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            message_id = %message_id,
+            "invocation already accepted; not run again"
+        ),
+    }
+    Ok(AgentAck { status, detail: None })
+}

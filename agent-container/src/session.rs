@@ -1,0 +1,490 @@
+//! The ordered worker: per runtime session one task answers the accepted messages one at a time,
+//! in the order they were accepted. (AgentCore gives each conversation its own microVM, so a
+//! process normally has exactly one session; the map only makes that assumption unnecessary.)
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use clawless_shared::envelope::{AckStatus, AgentInvocation, ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_shared::ids::{MessageId, RuntimeSessionId};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::health::{Health, WorkGuard};
+use crate::prompt::{PromptContext, system_prompt};
+use crate::provider::{ModelProvider, ModelRequest};
+use crate::reply_sink::ReplySink;
+
+/// How sending a reply is retried: `attempts` tries in all, waiting `first_delay` after the first
+/// failure and doubling the wait after each further one (capped at `max_delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// The last `capacity` message ids accepted, to recognise redeliveries.
+#[derive(Debug)]
+pub struct RecentIds {
+    capacity: usize,
+    set: HashSet<MessageId>,
+    order: VecDeque<MessageId>,
+}
+
+impl RecentIds {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self { capacity, set: HashSet::new(), order: VecDeque::new() }
+    }
+
+    /// Remembers `id`; false if it was already remembered.
+    pub fn insert(&mut self, id: &MessageId) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        self.set.insert(id.clone());
+        self.order.push_back(id.clone());
+        true
+    }
+
+    pub fn remove(&mut self, id: &MessageId) {
+        if self.set.remove(id) {
+            self.order.retain(|kept| kept != id);
+        }
+    }
+
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.set.contains(id)
+    }
+}
+
+/// What the worker needs to answer a message.
+pub struct WorkerDeps {
+    pub provider: Arc<dyn ModelProvider>,
+    pub sink: Arc<dyn ReplySink>,
+    pub retry: RetryPolicy,
+}
+
+/// How answering one message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The reply is in the sink, under this id, after this many attempts.
+    Replied { sink_id: String, attempts: u32 },
+    /// The model failed; nothing was sent.
+    ModelFailed,
+    /// The model answered with nothing; nothing was sent.
+    EmptyAnswer,
+    /// Every attempt to send the reply failed.
+    ReplyFailed,
+}
+
+/// Answers one message: prompt, model, reply (with retries). Never panics on bad input and
+/// never logs message text.
+pub async fn answer(deps: &WorkerDeps, session: &RuntimeSessionId, invocation: &AgentInvocation) -> Outcome {
+    let started = Instant::now();
+    let c = &invocation.item.conversation;
+    let message = &invocation.item.message;
+    let system = system_prompt(&PromptContext::for_invocation(invocation));
+    let request = ModelRequest::from_invocation(system, invocation);
+
+    let response = match deps.provider.complete(&request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(
+                event = "model_failed",
+                tenant_id = %c.tenant_id,
+                bot_id = %c.bot_id,
+                session_id = %session,
+                message_id = %message.message_id,
+                provider = deps.provider.name(),
+                error = %e,
+                "the model could not answer"
+            );
+            return Outcome::ModelFailed;
+        }
+    };
+    if response.text.trim().is_empty() {
+        tracing::warn!(
+            event = "model_empty_answer",
+            tenant_id = %c.tenant_id,
+            bot_id = %c.bot_id,
+            session_id = %session,
+            message_id = %message.message_id,
+            provider = deps.provider.name(),
+            "the model answered with nothing; no reply sent"
+        );
+        return Outcome::EmptyAnswer;
+    }
+
+    let reply = ReplyEnvelope {
+        v: ENVELOPE_VERSION,
+        conversation: c.clone(),
+        in_reply_to: message.message_id.clone(),
+        in_reply_to_at_ms: message.sent_at_ms,
+        seq: 1,
+        text: response.text,
+        route: message.route.clone(),
+    };
+
+    let attempts = deps.retry.attempts.max(1);
+    for attempt in 1..=attempts {
+        match deps.sink.send(&reply).await {
+            Ok(sink_id) => {
+                tracing::info!(
+                    event = "reply_enqueued",
+                    tenant_id = %c.tenant_id,
+                    bot_id = %c.bot_id,
+                    session_id = %session,
+                    message_id = %message.message_id,
+                    reply_id = %reply.reply_id(),
+                    sink_id = %sink_id,
+                    attempts = attempt,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "reply enqueued"
+                );
+                return Outcome::Replied { sink_id, attempts: attempt };
+            }
+            Err(e) if attempt < attempts => {
+                let delay = deps.retry.delay_after(attempt);
+                tracing::warn!(
+                    event = "reply_retry",
+                    tenant_id = %c.tenant_id,
+                    bot_id = %c.bot_id,
+                    session_id = %session,
+                    message_id = %message.message_id,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %e,
+                    "sending the reply failed; retrying"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => {
+                tracing::error!(
+                    event = "reply_failed",
+                    tenant_id = %c.tenant_id,
+                    bot_id = %c.bot_id,
+                    session_id = %session,
+                    message_id = %message.message_id,
+                    attempts,
+                    error = %e,
+                    "the reply could not be enqueued; giving up"
+                );
+            }
+        }
+    }
+    Outcome::ReplyFailed
+}
+
+/// One accepted message waiting for (or in) the worker. Counts as work until dropped.
+struct Job {
+    session: RuntimeSessionId,
+    invocation: AgentInvocation,
+    _work: WorkGuard,
+}
+
+async fn run_worker(deps: Arc<WorkerDeps>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let session = job.session.clone();
+        let c = job.invocation.item.conversation.clone();
+        let message_id = job.invocation.item.message.message_id.clone();
+        let deps = Arc::clone(&deps);
+        // Each message runs in its own task, awaited at once: order is kept, and a panic while
+        // answering one message ends that message only, not the session's worker.
+        let task = tokio::spawn(async move {
+            let Job { session, invocation, _work } = job;
+            answer(&deps, &session, &invocation).await
+        });
+        if let Err(e) = task.await {
+            tracing::error!(
+                event = "message_task_failed",
+                tenant_id = %c.tenant_id,
+                bot_id = %c.bot_id,
+                session_id = %session,
+                message_id = %message_id,
+                panicked = e.is_panic(),
+                "answering the message stopped unexpectedly"
+            );
+        }
+    }
+}
+
+struct SessionHandle {
+    tx: mpsc::UnboundedSender<Job>,
+    recent: RecentIds,
+    worker: JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+}
+
+struct SessionsInner {
+    closed: bool,
+    map: HashMap<RuntimeSessionId, SessionHandle>,
+}
+
+/// The sessions of this process and their workers.
+pub struct Sessions {
+    deps: Arc<WorkerDeps>,
+    health: Arc<Health>,
+    recent_capacity: usize,
+    inner: Mutex<SessionsInner>,
+}
+
+impl Sessions {
+    pub fn new(deps: WorkerDeps, health: Arc<Health>, recent_capacity: usize) -> Self {
+        Self {
+            deps: Arc::new(deps),
+            health,
+            recent_capacity,
+            inner: Mutex::new(SessionsInner { closed: false, map: HashMap::new() }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SessionsInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn spawn_worker(&self) -> (mpsc::UnboundedSender<Job>, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (tx, tokio::spawn(run_worker(Arc::clone(&self.deps), rx)))
+    }
+
+    /// Queues `invocation` for `session`'s worker, unless its message id was accepted recently.
+    /// Must be called inside a Tokio runtime (it may start the worker).
+    pub fn submit(&self, session: RuntimeSessionId, invocation: AgentInvocation) -> Result<AckStatus, SubmitError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let message_id = invocation.item.message.message_id.clone();
+        let handle = match inner.map.get_mut(&session) {
+            Some(handle) => handle,
+            None => {
+                let (tx, worker) = self.spawn_worker();
+                let c = &invocation.item.conversation;
+                tracing::info!(
+                    event = "session_started",
+                    tenant_id = %c.tenant_id,
+                    bot_id = %c.bot_id,
+                    session_id = %session,
+                    "session worker started"
+                );
+                let handle = SessionHandle { tx, recent: RecentIds::new(self.recent_capacity), worker };
+                inner.map.entry(session.clone()).or_insert(handle)
+            }
+        };
+        if !handle.recent.insert(&message_id) {
+            return Ok(AckStatus::Duplicate);
+        }
+        if handle.tx.is_closed() {
+            // Cannot happen while the worker loop is alive; restart it rather than lose the session.
+            let (tx, worker) = self.spawn_worker();
+            handle.tx = tx;
+            handle.worker = worker;
+        }
+        let job = Job { session, invocation, _work: self.health.begin() };
+        if handle.tx.send(job).is_err() {
+            handle.recent.remove(&message_id);
+            return Err(SubmitError::ShuttingDown);
+        }
+        Ok(AckStatus::Accepted)
+    }
+
+    /// Refuses new messages, lets every worker finish what it accepted, and waits at most `grace`.
+    /// True if all the work finished in time.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        let workers: Vec<JoinHandle<()>> = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            // Dropping the senders ends each worker's loop once its queue is empty.
+            inner.map.drain().map(|(_, handle)| handle.worker).collect()
+        };
+        let all = async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        };
+        match tokio::time::timeout(grace, all).await {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::error!(
+                    event = "shutdown_incomplete",
+                    pending = self.health.pending(),
+                    grace_ms = grace.as_millis() as u64,
+                    "shutdown grace period over with messages still unanswered"
+                );
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{PingStatus, system_clock};
+    use crate::provider::{ModelError, ModelResponse, OfflineProvider};
+    use crate::reply_sink::MemoryReplySink;
+    use crate::testing::{history, invocation};
+    use async_trait::async_trait;
+
+    fn fast_retry() -> RetryPolicy {
+        RetryPolicy { attempts: 5, first_delay: Duration::from_millis(1), max_delay: Duration::from_millis(4) }
+    }
+
+    fn deps(sink: Arc<MemoryReplySink>) -> WorkerDeps {
+        WorkerDeps { provider: Arc::new(OfflineProvider), sink, retry: fast_retry() }
+    }
+
+    #[test]
+    fn retry_delays_double_and_are_capped() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.delay_after(1), Duration::from_millis(200));
+        assert_eq!(policy.delay_after(2), Duration::from_millis(400));
+        assert_eq!(policy.delay_after(4), Duration::from_millis(1600));
+        assert_eq!(policy.delay_after(40), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn recent_ids_are_bounded() {
+        let mut recent = RecentIds::new(2);
+        let id = |s: &str| MessageId::parse(s).unwrap();
+        assert!(recent.insert(&id("1")));
+        assert!(!recent.insert(&id("1")));
+        assert!(recent.insert(&id("2")));
+        assert!(recent.insert(&id("3")));
+        assert!(!recent.contains(&id("1")), "the oldest id is forgotten");
+        assert!(recent.contains(&id("2")) && recent.contains(&id("3")));
+        recent.remove(&id("2"));
+        assert!(recent.insert(&id("2")));
+    }
+
+    #[tokio::test]
+    async fn answer_builds_the_reply_envelope() {
+        let sink = Arc::new(MemoryReplySink::new());
+        let inv = invocation("4242", "1001", "hello", history(1));
+        let session = inv.item.conversation.runtime_session_id();
+        let outcome = answer(&deps(Arc::clone(&sink)), &session, &inv).await;
+        assert_eq!(outcome, Outcome::Replied { sink_id: "mem-1".into(), attempts: 1 });
+        let replies = sink.replies();
+        assert_eq!(replies.len(), 1);
+        let reply = &replies[0];
+        assert_eq!(reply.v, ENVELOPE_VERSION);
+        assert_eq!(reply.conversation, inv.item.conversation);
+        assert_eq!(reply.in_reply_to, inv.item.message.message_id);
+        assert_eq!(reply.in_reply_to_at_ms, inv.item.message.sent_at_ms);
+        assert_eq!(reply.seq, 1);
+        assert_eq!(reply.route, inv.item.message.route);
+        assert_eq!(reply.text, "Hello Ada! You said: hello\n(I remember 1 earlier message in this conversation.)");
+    }
+
+    #[tokio::test]
+    async fn answer_retries_the_reply() {
+        let sink = Arc::new(MemoryReplySink::failing_first(3));
+        let inv = invocation("4242", "1001", "hello", vec![]);
+        let session = inv.item.conversation.runtime_session_id();
+        let outcome = answer(&deps(Arc::clone(&sink)), &session, &inv).await;
+        assert_eq!(outcome, Outcome::Replied { sink_id: "mem-1".into(), attempts: 4 });
+        assert_eq!(sink.attempts(), 4);
+    }
+
+    #[tokio::test]
+    async fn answer_gives_up_after_the_last_attempt() {
+        let sink = Arc::new(MemoryReplySink::failing_first(5));
+        let inv = invocation("4242", "1001", "hello", vec![]);
+        let session = inv.item.conversation.runtime_session_id();
+        assert_eq!(answer(&deps(Arc::clone(&sink)), &session, &inv).await, Outcome::ReplyFailed);
+        assert_eq!(sink.attempts(), 5);
+        assert!(sink.replies().is_empty());
+    }
+
+    struct Failing;
+
+    #[async_trait]
+    impl ModelProvider for Failing {
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+        async fn complete(&self, _: &ModelRequest) -> Result<ModelResponse, ModelError> {
+            Err(ModelError::Provider { provider: "failing", detail: "down".into() })
+        }
+    }
+
+    /// Panics on messages saying "panic", answers the others.
+    struct Panicky;
+
+    #[async_trait]
+    impl ModelProvider for Panicky {
+        fn name(&self) -> &'static str {
+            "panicky"
+        }
+        async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+            let last = request.messages.last().ok_or(ModelError::NoUserMessage)?;
+            assert_ne!(last.text, "panic", "provider blew up");
+            OfflineProvider.complete(request).await
+        }
+    }
+
+    #[tokio::test]
+    async fn model_failure_sends_nothing() {
+        let sink = Arc::new(MemoryReplySink::new());
+        let deps = WorkerDeps { provider: Arc::new(Failing), sink: sink.clone(), retry: fast_retry() };
+        let inv = invocation("4242", "1001", "hello", vec![]);
+        let session = inv.item.conversation.runtime_session_id();
+        assert_eq!(answer(&deps, &session, &inv).await, Outcome::ModelFailed);
+        assert_eq!(sink.attempts(), 0);
+    }
+
+    #[tokio::test]
+    async fn worker_survives_failures_and_panics() {
+        let sink = Arc::new(MemoryReplySink::failing_first(5));
+        let health = Arc::new(Health::new(system_clock()));
+        let deps = WorkerDeps { provider: Arc::new(Panicky), sink: sink.clone(), retry: fast_retry() };
+        let sessions = Sessions::new(deps, Arc::clone(&health), 10);
+        let first = invocation("4242", "1", "reply fails 5 times", vec![]);
+        let session = first.item.conversation.runtime_session_id();
+        assert_eq!(sessions.submit(session.clone(), first), Ok(AckStatus::Accepted));
+        assert_eq!(sessions.submit(session.clone(), invocation("4242", "2", "panic", vec![])), Ok(AckStatus::Accepted));
+        assert_eq!(sessions.submit(session.clone(), invocation("4242", "3", "fine", vec![])), Ok(AckStatus::Accepted));
+        let replies = sink.wait_for(1, Duration::from_secs(5)).await;
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].in_reply_to.as_str(), "3");
+        assert!(sessions.shutdown(Duration::from_secs(5)).await);
+        assert_eq!(health.snapshot().status, PingStatus::Healthy, "failed and panicked work is finished too");
+    }
+
+    #[tokio::test]
+    async fn submit_after_shutdown_is_refused() {
+        let sink = Arc::new(MemoryReplySink::new());
+        let sessions = Sessions::new(deps(sink), Arc::new(Health::new(system_clock())), 10);
+        assert!(sessions.shutdown(Duration::from_secs(1)).await);
+        let inv = invocation("4242", "1", "late", vec![]);
+        let session = inv.item.conversation.runtime_session_id();
+        assert_eq!(sessions.submit(session, inv), Err(SubmitError::ShuttingDown));
+    }
+}

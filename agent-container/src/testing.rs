@@ -1,0 +1,62 @@
+//! Fixtures for tests (this crate's and the platform's local-run tests): well-formed invocations.
+
+use clawless_shared::envelope::{AgentInvocation, BotProfile, ENVELOPE_VERSION};
+use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_shared::model::{ChannelKind, ConversationMessage, HistoryEntry, InboundMessage, ReplyRoute, Role, Sender};
+
+pub const TENANT: &str = "t0123456789abcdef0123";
+pub const BOT: &str = "b0123456789abcdef0123";
+
+/// The Telegram conversation `conversation_id` of the fixture tenant's bot.
+///
+/// # Panics
+/// If `conversation_id` is not a valid conversation id (fixtures only).
+pub fn conversation(conversation_id: &str) -> ConversationRef {
+    ConversationRef {
+        tenant_id: TenantId::parse(TENANT).expect("fixture tenant id"),
+        bot_id: BotId::parse(BOT).expect("fixture bot id"),
+        channel: ChannelKind::Telegram,
+        conversation_id: ConversationId::parse(conversation_id).expect("fixture conversation id"),
+    }
+}
+
+/// A direct message from "Ada" in `conversation_id`, answered by a bot named "Clawd".
+/// `message_id` is also used, if numeric, to make the send time and route distinct.
+///
+/// # Panics
+/// If an id is not valid (fixtures only).
+pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: Vec<HistoryEntry>) -> AgentInvocation {
+    let n: i64 = message_id.parse().unwrap_or(0);
+    AgentInvocation {
+        v: ENVELOPE_VERSION,
+        item: ConversationMessage {
+            conversation: conversation(conversation_id),
+            message: InboundMessage {
+                message_id: MessageId::parse(message_id).expect("fixture message id"),
+                sent_at_ms: 1_700_000_000_000 + n,
+                sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },
+                text: text.into(),
+                is_direct: true,
+                route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(n) },
+            },
+        },
+        bot: BotProfile { name: "Clawd".into() },
+        history,
+    }
+}
+
+/// `n` history lines, oldest first, alternating user and assistant.
+pub fn history(n: usize) -> Vec<HistoryEntry> {
+    (0..n)
+        .map(|i| {
+            let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+            HistoryEntry {
+                role,
+                message_id: format!("h{i}"),
+                sender_name: if role == Role::User { "Ada".into() } else { "Clawd".into() },
+                text: format!("line {i}"),
+                at_ms: 1_600_000_000_000 + i as i64,
+            }
+        })
+        .collect()
+}

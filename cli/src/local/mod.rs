@@ -1,0 +1,338 @@
+//! The local run: the whole platform on one machine with no AWS account. moto plays AWS
+//! (DynamoDB, SQS, SSM, Scheduler), and this module plays what moto lacks: API Gateway, Lambda
+//! (the real function binaries behind a Runtime API), SQS event-source mappings, AgentCore (one
+//! agent process per session) and, unless told otherwise, the Telegram Bot API.
+//! Everything is created from `template.yaml`.
+
+pub mod agentcore;
+pub mod api_gateway;
+pub mod channel_api;
+pub mod event_source;
+pub mod lambda;
+pub mod moto;
+pub mod resources;
+pub mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use self::agentcore::{AgentCoreConfig, AgentCoreStandIn};
+use self::api_gateway::ApiRoute;
+use self::channel_api::Outbox;
+use self::lambda::{FunctionHandle, FunctionSpec};
+use self::resources::{CreatedResources, LocalAws, Resolver};
+use self::template::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Resources(#[from] resources::ResourceError),
+    #[error(transparent)]
+    Moto(#[from] moto::MotoError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Where the local run gets its AWS from.
+#[derive(Debug, Clone)]
+pub enum AwsTarget {
+    /// Start moto's server on this port (0: any free port).
+    SpawnMoto { port: u16 },
+    /// Use an emulator that is already running.
+    Endpoint(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub repo_root: PathBuf,
+    pub bin_dir: PathBuf,
+    pub stack: String,
+    pub region: String,
+    /// Port of the local API (0: any free port).
+    pub api_port: u16,
+    pub aws: AwsTarget,
+    /// Base URL of the Telegram Bot API; `None` starts the built-in stand-in.
+    pub telegram_api: Option<String>,
+    pub agent_idle_timeout: Duration,
+    /// Processes per function (Lambda's concurrency).
+    pub instances: HashMap<String, usize>,
+}
+
+impl LocalOptions {
+    pub fn new(repo_root: PathBuf, bin_dir: PathBuf) -> Self {
+        Self {
+            repo_root,
+            bin_dir,
+            stack: "clawless".into(),
+            region: "us-east-1".into(),
+            api_port: 0,
+            aws: AwsTarget::SpawnMoto { port: 0 },
+            telegram_api: None,
+            agent_idle_timeout: Duration::from_secs(15 * 60),
+            instances: HashMap::new(),
+        }
+    }
+}
+
+/// The contract in `.clawless/local.json`: other tools read exactly these fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalEndpoints {
+    pub api_url: String,
+    pub aws_endpoint_url: String,
+    pub region: String,
+}
+
+pub struct LocalStack {
+    pub endpoints: LocalEndpoints,
+    pub stack: String,
+    pub sdk: aws_config::SdkConfig,
+    pub resources: CreatedResources,
+    pub functions: HashMap<String, FunctionHandle>,
+    pub agentcore: Arc<AgentCoreStandIn>,
+    pub agentcore_url: String,
+    pub telegram_api: String,
+    pub outbox: Arc<Outbox>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _moto: Option<moto::MotoServer>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// SDK configuration for a local emulator: fixed dummy credentials, no instance-metadata probing.
+pub async fn local_sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "clawless-local"))
+        .load()
+        .await
+}
+
+/// The environment every local process gets so the AWS SDK talks to the emulator.
+fn aws_env(endpoint: &str, region: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", region),
+        ("AWS_DEFAULT_REGION", region),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_PROFILE", ""),
+        ("AWS_SESSION_TOKEN", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+async fn serve(router: axum::Router, port: u16, tasks: &mut Vec<tokio::task::JoinHandle<()>>) -> Result<SocketAddr, LocalError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| LocalError::Io(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| LocalError::Io(e.to_string()))?;
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+    }));
+    Ok(addr)
+}
+
+impl LocalStack {
+    pub async fn start(options: LocalOptions) -> Result<LocalStack, LocalError> {
+        let template = Template::load(&options.repo_root.join("template.yaml"))?;
+        let mut tasks = Vec::new();
+
+        let (moto_server, endpoint) = match &options.aws {
+            AwsTarget::SpawnMoto { port } => {
+                let server = moto::MotoServer::start(&options.repo_root, *port).await?;
+                let endpoint = server.endpoint.clone();
+                (Some(server), endpoint)
+            }
+            AwsTarget::Endpoint(url) => (None, url.clone()),
+        };
+        let sdk = local_sdk_config(&endpoint, &options.region).await;
+
+        // Listeners first: their URLs go into the resources (API URL parameter) and environments.
+        let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port))
+            .await
+            .map_err(|e| LocalError::Io(format!("cannot listen on 127.0.0.1:{}: {e}", options.api_port)))?;
+        let api_addr = api_listener.local_addr().map_err(|e| LocalError::Io(e.to_string()))?;
+        let api_url = format!("http://{api_addr}");
+
+        let outbox = Arc::new(Outbox::default());
+        let telegram_api = match &options.telegram_api {
+            Some(url) => url.clone(),
+            None => format!("http://{}", serve(channel_api::router(outbox.clone()), 0, &mut tasks).await?),
+        };
+
+        let runtime = template.agent_runtimes.first();
+        let runtime_arn = format!(
+            "arn:aws:bedrock-agentcore:{}:{}:runtime/clawless_agent-local",
+            options.region,
+            resources::LOCAL_ACCOUNT_ID
+        );
+
+        let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
+        resolver.parameters.insert("TelegramApiBase".into(), telegram_api.clone());
+        resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
+        let mut extra_refs = HashMap::new();
+        let mut extra_attributes = HashMap::new();
+        for api in &template.http_apis {
+            extra_refs.insert(api.clone(), "local".to_owned());
+        }
+        if let Some(runtime) = runtime {
+            extra_refs.insert(runtime.logical_id.clone(), runtime_arn.clone());
+            extra_attributes.insert((runtime.logical_id.clone(), "AgentRuntimeArn".to_owned()), runtime_arn.clone());
+        }
+        let api_parameter = format!("/clawless/{}/platform/api-url", options.stack);
+        let overrides = HashMap::from([(api_parameter, api_url.clone())]);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+        let aws = LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler };
+        let created = resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
+
+        // AgentCore stand-in, with the runtime's environment from the template.
+        let mut agent_env = aws_env(&endpoint, &options.region);
+        if let Some(runtime) = runtime {
+            for (key, expr) in &runtime.environment {
+                agent_env.push((key.clone(), resolver.resolve(expr)?));
+            }
+        }
+        // The platform's model settings pass through to the agents, as the runtime's env would.
+        for (key, value) in std::env::vars() {
+            if key.starts_with("CLAWLESS_MODEL_") || key.starts_with("CLAWLESS_OPENAI_") || key == "CLAWLESS_BEDROCK_ENDPOINT" {
+                agent_env.push((key, value));
+            }
+        }
+        let agentcore = AgentCoreStandIn::new(AgentCoreConfig {
+            runtime_arn: runtime_arn.clone(),
+            agent_binary: options.bin_dir.join("clawless-agent"),
+            env: agent_env,
+            idle_timeout: options.agent_idle_timeout,
+        });
+        let agentcore_url = format!("http://{}", serve(agentcore.router(), 0, &mut tasks).await?);
+        {
+            let agentcore = agentcore.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    agentcore.reap_idle().await;
+                }
+            }));
+        }
+
+        // The functions: real binaries, the template's environment, the local AWS.
+        let mut functions = HashMap::new();
+        let mut routes = Vec::new();
+        for function in &template.functions {
+            let mut env = aws_env(&endpoint, &options.region);
+            env.push(("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE".into(), agentcore_url.clone()));
+            for (key, expr) in &function.environment {
+                env.push((key.clone(), resolver.resolve(expr)?));
+            }
+            let spec = FunctionSpec {
+                name: function.logical_id.clone(),
+                binary: options.bin_dir.join(&function.binary),
+                timeout: Duration::from_secs(function.timeout_secs),
+                memory_mb: function.memory_mb,
+                env,
+                instances: options.instances.get(&function.logical_id).copied().unwrap_or(1),
+            };
+            let handle = lambda::start_function(spec, &mut tasks).await.map_err(|e| LocalError::Io(e.to_string()))?;
+            for route in &function.routes {
+                routes.push(ApiRoute { method: route.method.clone(), path: route.path.clone(), function: handle.clone() });
+            }
+            for mapping in &function.sqs {
+                let event_source = event_source::SqsMapping {
+                    sqs: sqs.clone(),
+                    queue_url: created.queue_urls.get(&mapping.queue_logical_id).cloned().ok_or_else(|| {
+                        resources::ResourceError::Unresolved(format!("queue {}", mapping.queue_logical_id))
+                    })?,
+                    queue_arn: created.queue_arns[&mapping.queue_logical_id].clone(),
+                    region: options.region.clone(),
+                    batch_size: mapping.batch_size,
+                    report_batch_item_failures: mapping.report_batch_item_failures,
+                    function: handle.clone(),
+                };
+                tasks.push(tokio::spawn(event_source.run()));
+            }
+            functions.insert(function.logical_id.clone(), handle);
+        }
+
+        let api = api_gateway::router(routes);
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(api_listener, api.into_make_service_with_connect_info::<SocketAddr>()).await;
+        }));
+
+        Ok(LocalStack {
+            endpoints: LocalEndpoints { api_url, aws_endpoint_url: endpoint, region: options.region.clone() },
+            stack: options.stack.clone(),
+            sdk,
+            resources: created,
+            functions,
+            agentcore,
+            agentcore_url,
+            telegram_api,
+            outbox,
+            tasks,
+            _moto: moto_server,
+        })
+    }
+
+    /// Writes `.clawless/local.json` under `repo_root`.
+    pub fn write_endpoints(&self, repo_root: &Path) -> std::io::Result<PathBuf> {
+        let dir = repo_root.join(".clawless");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("local.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&self.endpoints).unwrap_or_default() + "\n")?;
+        Ok(path)
+    }
+
+    /// Messages waiting or in flight on every queue of the stack (0 when all is quiet).
+    pub async fn queued_messages(&self) -> BTreeMap<String, u64> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut out = BTreeMap::new();
+        for (id, url) in &self.resources.queue_urls {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await
+                .ok()
+                .and_then(|o| o.attributes)
+                .unwrap_or_default();
+            let n: u64 = attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum();
+            out.insert(id.clone(), n);
+        }
+        out
+    }
+}
+
+/// The directory holding the workspace's binaries: next to the running executable (test
+/// executables live one level deeper, in `deps/`).
+pub fn default_bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") { dir.parent().map(Path::to_path_buf).unwrap_or(dir) } else { dir }
+}
+
+/// The repository root: the nearest ancestor of `start` holding `template.yaml`.
+pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|dir| dir.join("template.yaml").is_file()).map(Path::to_path_buf)
+}

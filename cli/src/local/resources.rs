@@ -1,0 +1,210 @@
+//! Creates the template's tables, queues, parameters and schedule groups in the local AWS
+//! emulator, and resolves `!Ref` / `!GetAtt` / `!Sub` against what it created.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::template::{Expr, SubPart, Template};
+
+/// The account id moto uses.
+pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("creating {what} failed: {detail}")]
+    Create { what: String, detail: String },
+    #[error("template.yaml refers to {0}, which the local run does not know")]
+    Unresolved(String),
+}
+
+fn create_err(what: impl Into<String>, e: impl std::fmt::Display) -> ResourceError {
+    ResourceError::Create { what: what.into(), detail: e.to_string() }
+}
+
+/// What `!Ref` and `!GetAtt` mean for every resource, once created.
+#[derive(Debug, Clone, Default)]
+pub struct Resolver {
+    pub pseudo: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, String>,
+    pub refs: HashMap<String, String>,
+    pub attributes: HashMap<(String, String), String>,
+}
+
+impl Resolver {
+    pub fn new(stack: &str, region: &str, parameters: BTreeMap<String, String>) -> Self {
+        let mut pseudo = BTreeMap::new();
+        pseudo.insert("AWS::StackName".into(), stack.to_owned());
+        pseudo.insert("AWS::Region".into(), region.to_owned());
+        pseudo.insert("AWS::AccountId".into(), LOCAL_ACCOUNT_ID.into());
+        pseudo.insert("AWS::Partition".into(), "aws".into());
+        pseudo.insert("AWS::URLSuffix".into(), "amazonaws.com".into());
+        Self { pseudo, parameters, ..Default::default() }
+    }
+
+    fn reference(&self, name: &str) -> Result<String, ResourceError> {
+        self.pseudo
+            .get(name)
+            .or_else(|| self.parameters.get(name))
+            .or_else(|| self.refs.get(name))
+            .cloned()
+            .ok_or_else(|| ResourceError::Unresolved(format!("!Ref {name}")))
+    }
+
+    fn attribute(&self, name: &str, attr: &str) -> Result<String, ResourceError> {
+        self.attributes
+            .get(&(name.to_owned(), attr.to_owned()))
+            .cloned()
+            .ok_or_else(|| ResourceError::Unresolved(format!("!GetAtt {name}.{attr}")))
+    }
+
+    pub fn resolve(&self, expr: &Expr) -> Result<String, ResourceError> {
+        match expr {
+            Expr::Literal(s) => Ok(s.clone()),
+            Expr::Ref(name) => self.reference(name),
+            Expr::GetAtt(name, attr) => self.attribute(name, attr),
+            Expr::Sub(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    SubPart::Text(t) => Ok(t.clone()),
+                    SubPart::Ref(name) => self.reference(name),
+                    SubPart::GetAtt(name, attr) => self.attribute(name, attr),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Names and URLs of what was created, for the event-source mappings and the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct CreatedResources {
+    pub queue_urls: HashMap<String, String>,
+    pub queue_arns: HashMap<String, String>,
+    pub tables: HashMap<String, String>,
+}
+
+pub struct LocalAws<'a> {
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+    pub sqs: &'a aws_sdk_sqs::Client,
+    pub ssm: &'a aws_sdk_ssm::Client,
+    pub scheduler: &'a aws_sdk_scheduler::Client,
+}
+
+/// Creates everything the template defines, in dependency order. `parameter_overrides` replaces
+/// the value of SSM parameters by name (the API URL is the local one, not API Gateway's).
+pub async fn create_all(
+    template: &Template,
+    aws: &LocalAws<'_>,
+    resolver: &mut Resolver,
+    parameter_overrides: &HashMap<String, String>,
+    extra_refs: &HashMap<String, String>,
+    extra_attributes: &HashMap<(String, String), String>,
+) -> Result<CreatedResources, ResourceError> {
+    let mut created = CreatedResources::default();
+    resolver.refs.extend(extra_refs.clone());
+    resolver.attributes.extend(extra_attributes.clone());
+
+    for table in &template.tables {
+        let name = resolver.resolve(&table.name)?;
+        let mut request = aws.dynamodb.create_table().table_name(&name).billing_mode(BillingMode::PayPerRequest);
+        for (attr, kind) in &table.attributes {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                    .build()
+                    .map_err(|e| create_err(&name, e))?,
+            );
+        }
+        let mut keys = vec![(table.hash_key.clone(), KeyType::Hash)];
+        if let Some(range) = &table.range_key {
+            keys.push((range.clone(), KeyType::Range));
+        }
+        for (attr, kind) in keys {
+            request = request.key_schema(
+                KeySchemaElement::builder().attribute_name(attr).key_type(kind).build().map_err(|e| create_err(&name, e))?,
+            );
+        }
+        request.send().await.map_err(|e| create_err(format!("table {name}"), aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        if let Some(ttl) = &table.ttl_attribute {
+            aws.dynamodb
+                .update_time_to_live()
+                .table_name(&name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(|e| create_err(&name, e))?,
+                )
+                .send()
+                .await
+                .map_err(|e| create_err(format!("TTL of {name}"), aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        }
+        resolver.refs.insert(table.logical_id.clone(), name.clone());
+        resolver.attributes.insert(
+            (table.logical_id.clone(), "Arn".into()),
+            format!("arn:aws:dynamodb:{}:{LOCAL_ACCOUNT_ID}:table/{name}", resolver.pseudo["AWS::Region"]),
+        );
+        created.tables.insert(table.logical_id.clone(), name);
+    }
+
+    // Queues first without redrive, so every dead-letter queue has an ARN to point at.
+    for queue in &template.queues {
+        let name = resolver.resolve(&queue.name)?;
+        let mut request = aws.sqs.create_queue().queue_name(&name);
+        for (key, value) in &queue.attributes {
+            request = request.attributes(QueueAttributeName::from(key.as_str()), value);
+        }
+        let out = request.send().await.map_err(|e| create_err(format!("queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let url = out.queue_url.unwrap_or_default();
+        let arn = format!("arn:aws:sqs:{}:{LOCAL_ACCOUNT_ID}:{name}", resolver.pseudo["AWS::Region"]);
+        resolver.refs.insert(queue.logical_id.clone(), url.clone());
+        resolver.attributes.insert((queue.logical_id.clone(), "Arn".into()), arn.clone());
+        resolver.attributes.insert((queue.logical_id.clone(), "QueueUrl".into()), url.clone());
+        resolver.attributes.insert((queue.logical_id.clone(), "QueueName".into()), name.clone());
+        created.queue_urls.insert(queue.logical_id.clone(), url);
+        created.queue_arns.insert(queue.logical_id.clone(), arn);
+    }
+    for queue in &template.queues {
+        let Some((dlq, max_receive)) = &queue.dead_letter_queue else { continue };
+        let dlq_arn = created.queue_arns.get(dlq).ok_or_else(|| ResourceError::Unresolved(format!("queue {dlq}")))?;
+        let policy = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive }).to_string();
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&created.queue_urls[&queue.logical_id])
+            .attributes(QueueAttributeName::RedrivePolicy, policy)
+            .send()
+            .await
+            .map_err(|e| create_err(format!("redrive of {}", queue.logical_id), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    }
+
+    for (logical_id, name) in &template.schedule_groups {
+        let name = resolver.resolve(name)?;
+        aws.scheduler
+            .create_schedule_group()
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| create_err(format!("schedule group {name}"), aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+        resolver.refs.insert(logical_id.clone(), name);
+    }
+
+    for parameter in &template.parameters {
+        let name = resolver.resolve(&parameter.name)?;
+        let value = match parameter_overrides.get(&name) {
+            Some(value) => value.clone(),
+            None => resolver.resolve(&parameter.value)?,
+        };
+        aws.ssm
+            .put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| create_err(format!("parameter {name}"), aws_sdk_ssm::error::DisplayErrorContext(e)))?;
+        resolver.refs.insert(parameter.logical_id.clone(), name);
+    }
+    Ok(created)
+}
