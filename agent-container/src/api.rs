@@ -65,7 +65,11 @@ pub async fn ping(State(state): State<AppState>) -> Json<PingResponse> {
     Json(state.ping())
 }
 
-pub async fn invocations(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<AgentAck>, ApiError> {
+pub async fn invocations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<AgentAck>, ApiError> {
     let result = accept(&state, &headers, &body);
     if let Err(e) = &result {
         // The serde error may quote the body, so only its position and category are logged.
@@ -73,8 +77,14 @@ pub async fn invocations(State(state): State<AppState>, headers: HeaderMap, body
             ApiError::BadJson(j) => (j.line(), j.column()),
             _ => (0, 0),
         };
-        tracing::warn!(event = "invocation_rejected", reason = e.reason(), status = e.status().as_u16(), line, column,
-            "invocation refused");
+        tracing::warn!(
+            event = "invocation_rejected",
+            reason = e.reason(),
+            status = e.status().as_u16(),
+            line,
+            column,
+            "invocation refused"
+        );
     }
     result.map(Json)
 }

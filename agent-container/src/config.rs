@@ -32,12 +32,14 @@ impl AgentConfig {
                 reason: format!("{e} (expected a port number)"),
             })?,
         };
-        let reply_queue_url = get("CLAWLESS_REPLY_QUEUE_URL").ok_or(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL"))?;
+        let reply_queue_url =
+            get("CLAWLESS_REPLY_QUEUE_URL").ok_or(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL"))?;
         let provider = match get("CLAWLESS_MODEL_PROVIDER") {
             None => ProviderKind::default(),
-            Some(raw) => raw
-                .parse()
-                .map_err(|e: crate::provider::UnknownProvider| ConfigError::Invalid { name: "CLAWLESS_MODEL_PROVIDER", reason: e.to_string() })?,
+            Some(raw) => raw.parse().map_err(|e: crate::provider::UnknownProvider| ConfigError::Invalid {
+                name: "CLAWLESS_MODEL_PROVIDER",
+                reason: e.to_string(),
+            })?,
         };
         Ok(Self { port, reply_queue_url: reply_queue_url.trim().to_owned(), provider })
     }
@@ -66,7 +68,10 @@ mod tests {
     #[test]
     fn reply_queue_is_required() {
         assert_eq!(config(&[]), Err(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL")));
-        assert_eq!(config(&[("CLAWLESS_REPLY_QUEUE_URL", "  ")]), Err(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL")));
+        assert_eq!(
+            config(&[("CLAWLESS_REPLY_QUEUE_URL", "  ")]),
+            Err(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL"))
+        );
     }
 
     #[test]

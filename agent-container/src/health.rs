@@ -146,7 +146,8 @@ mod tests {
 
     #[test]
     fn serializes_as_agentcore_expects() {
-        let json = serde_json::to_value(PingResponse { status: PingStatus::HealthyBusy, time_of_last_update: 7 }).unwrap();
+        let json =
+            serde_json::to_value(PingResponse { status: PingStatus::HealthyBusy, time_of_last_update: 7 }).unwrap();
         assert_eq!(json, serde_json::json!({"status": "HealthyBusy", "time_of_last_update": 7}));
     }
 }

@@ -25,8 +25,9 @@ async fn run() -> Result<(), StartupError> {
     let sdk = load_sdk_config().await;
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), config.reply_queue_url.clone());
     let state = AppState::new(config.provider.build(), Arc::new(SqsReplySink::new(queue)));
-    let listener =
-        TcpListener::bind(("0.0.0.0", config.port)).await.map_err(|source| StartupError::Bind { port: config.port, source })?;
+    let listener = TcpListener::bind(("0.0.0.0", config.port))
+        .await
+        .map_err(|source| StartupError::Bind { port: config.port, source })?;
     tracing::info!(event = "agent_started", port = config.port, provider = %config.provider, "clawless-agent starting");
     serve(listener, state).await.map_err(StartupError::Serve)
 }

@@ -2,7 +2,9 @@
 
 use clawless_shared::envelope::{AgentInvocation, BotProfile, ENVELOPE_VERSION};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{ChannelKind, ConversationMessage, HistoryEntry, InboundMessage, ReplyRoute, Role, Sender};
+use clawless_shared::model::{
+    ChannelKind, ConversationMessage, HistoryEntry, InboundMessage, ReplyRoute, Role, Sender,
+};
 
 pub const TENANT: &str = "t0123456789abcdef0123";
 pub const BOT: &str = "b0123456789abcdef0123";

@@ -42,11 +42,8 @@ impl Server {
     }
 
     async fn post_raw(&self, session: Option<&str>, body: String) -> (u16, serde_json::Value) {
-        let mut request = self
-            .http
-            .post(format!("{}/invocations", self.base))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut request =
+            self.http.post(format!("{}/invocations", self.base)).header("content-type", "application/json").body(body);
         if let Some(session) = session {
             request = request.header(SESSION_HEADER, session);
         }

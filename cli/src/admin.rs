@@ -93,8 +93,10 @@ impl Admin {
         api_url: Option<&str>,
     ) -> Result<ChannelAdded, AdminError> {
         let bot_id = BotId::parse(bot).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        let kind: ChannelKind = channel.parse().map_err(|e: clawless_shared::model::UnknownChannel| AdminError::Invalid(e.to_string()))?;
-        let keys = channel_keys(kind).ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
+        let kind: ChannelKind =
+            channel.parse().map_err(|e: clawless_shared::model::UnknownChannel| AdminError::Invalid(e.to_string()))?;
+        let keys =
+            channel_keys(kind).ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
         let mut values = BTreeMap::new();
         for (key, value) in settings {
             if !keys.required.contains(&key.as_str()) && !keys.optional.contains(&key.as_str()) {
@@ -105,7 +107,8 @@ impl Admin {
                 return Err(AdminError::Invalid(format!("key {key:?} is given twice")));
             }
         }
-        let missing: Vec<_> = keys.required.iter().filter(|k| values.get(**k).is_none_or(|v| v.expose().is_empty())).collect();
+        let missing: Vec<_> =
+            keys.required.iter().filter(|k| values.get(**k).is_none_or(|v| v.expose().is_empty())).collect();
         if !missing.is_empty() {
             let missing = missing.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
             return Err(AdminError::Invalid(format!("{kind} needs --set for: {missing}")));
@@ -114,7 +117,11 @@ impl Admin {
             validate_telegram(&values)?;
         }
 
-        let record = self.store.load_bot(&bot_id).await?.ok_or_else(|| AdminError::Invalid(format!("bot {bot_id} does not exist")))?;
+        let record = self
+            .store
+            .load_bot(&bot_id)
+            .await?
+            .ok_or_else(|| AdminError::Invalid(format!("bot {bot_id} does not exist")))?;
         let parameter = self.secrets.channel_parameter(&record.bot.tenant_id, &bot_id, kind);
         // Secrets first: a binding never points at a parameter that is not there.
         self.secrets.put(&parameter, &ChannelSecrets(values)).await?;
@@ -144,7 +151,9 @@ impl Admin {
 fn validate_telegram(values: &BTreeMap<String, Secret>) -> Result<(), AdminError> {
     let secret = values.get("webhook_secret").map(Secret::expose).unwrap_or_default();
     if secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(AdminError::Invalid("webhook_secret must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into()));
+        return Err(AdminError::Invalid(
+            "webhook_secret must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
+        ));
     }
     let token = values.get("bot_token").map(Secret::expose).unwrap_or_default();
     if !token.contains(':') || token.chars().any(|c| c.is_whitespace() || c == '/') {

@@ -123,7 +123,8 @@ async fn main() -> ExitCode {
 
 fn repo_root() -> Result<PathBuf, String> {
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    local::find_repo_root(&cwd).ok_or_else(|| "no template.yaml in this directory or above: run clawless from the repository".into())
+    local::find_repo_root(&cwd)
+        .ok_or_else(|| "no template.yaml in this directory or above: run clawless from the repository".into())
 }
 
 fn read_local_endpoints() -> Result<LocalEndpoints, String> {
@@ -131,7 +132,8 @@ fn read_local_endpoints() -> Result<LocalEndpoints, String> {
         Some(p) => PathBuf::from(p),
         None => repo_root()?.join(".clawless/local.json"),
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {} ({e}): is `clawless local up` running?", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {} ({e}): is `clawless local up` running?", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{} is malformed: {e}", path.display()))
 }
 
@@ -178,7 +180,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             print(
                 cli.json,
                 json!({"bot_id": added.bot_id, "channel": added.channel, "webhook_url": added.webhook_url}),
-                format!("{} attached to bot {}.\nRegister this webhook URL with {}:\n  {}", added.channel, added.bot_id, added.channel, added.webhook_url),
+                format!(
+                    "{} attached to bot {}.\nRegister this webhook URL with {}:\n  {}",
+                    added.channel, added.bot_id, added.channel, added.webhook_url
+                ),
             );
         }
         Command::Local { .. } => unreachable!("handled above"),
@@ -198,7 +203,8 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     };
     options.telegram_api = telegram_api;
     let stack_handle = LocalStack::start(options).await.map_err(|e| e.to_string())?;
-    let local_json = stack_handle.write_endpoints(&root).map_err(|e| format!("cannot write .clawless/local.json: {e}"))?;
+    let local_json =
+        stack_handle.write_endpoints(&root).map_err(|e| format!("cannot write .clawless/local.json: {e}"))?;
     let endpoints = &stack_handle.endpoints;
 
     println!("clawless is running locally (stack {stack}).");
@@ -226,8 +232,12 @@ async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
     let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
     let bot = admin.create_bot(tenant.tenant_id.as_str(), "demo-bot").await.map_err(|e| e.to_string())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let settings = [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
-    let added = admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url)).await.map_err(|e| e.to_string())?;
+    let settings =
+        [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
+    let added = admin
+        .add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url))
+        .await
+        .map_err(|e| e.to_string())?;
     let script = root.join(".clawless/send-test-message.sh");
     let body = format!(
         r#"#!/usr/bin/env bash

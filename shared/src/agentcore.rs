@@ -27,7 +27,11 @@ impl AgentRuntime {
         Self { client, runtime_arn: runtime_arn.into() }
     }
 
-    pub async fn invoke(&self, session: &RuntimeSessionId, invocation: &AgentInvocation) -> Result<AgentAck, AgentCoreError> {
+    pub async fn invoke(
+        &self,
+        session: &RuntimeSessionId,
+        invocation: &AgentInvocation,
+    ) -> Result<AgentAck, AgentCoreError> {
         let payload = serde_json::to_vec(invocation).map_err(|e| AgentCoreError::BadAck(e.to_string()))?;
         let out = self
             .client
@@ -42,7 +46,11 @@ impl AgentRuntime {
             .map_err(|e| {
                 use aws_sdk_bedrockagentcore::error::ProvideErrorMetadata;
                 let retryable = match e.as_service_error() {
-                    Some(s) => !(s.is_validation_exception() || s.is_access_denied_exception() || s.is_resource_not_found_exception()),
+                    Some(s) => {
+                        !(s.is_validation_exception()
+                            || s.is_access_denied_exception()
+                            || s.is_resource_not_found_exception())
+                    }
                     None => true,
                 };
                 let detail = match e.as_service_error() {
@@ -52,6 +60,8 @@ impl AgentRuntime {
                 AgentCoreError::Invoke { detail, retryable }
             })?;
         let body = out.response.collect().await.map_err(|e| AgentCoreError::BadAck(e.to_string()))?.into_bytes();
-        serde_json::from_slice(&body).map_err(|e| AgentCoreError::BadAck(format!("{e} in {:?}", String::from_utf8_lossy(&body[..body.len().min(200)]))))
+        serde_json::from_slice(&body).map_err(|e| {
+            AgentCoreError::BadAck(format!("{e} in {:?}", String::from_utf8_lossy(&body[..body.len().min(200)])))
+        })
     }
 }

@@ -211,7 +211,9 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "t", "tABCDEF0123456789abcd", "t0123456789abcdef012", "t0123456789abcdef0123x", "t../../etc/pass"] {
+        for bad in
+            ["", "t", "tABCDEF0123456789abcd", "t0123456789abcdef012", "t0123456789abcdef0123x", "t../../etc/pass"]
+        {
             assert!(TenantId::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(ConversationId::parse("a#b").is_err());

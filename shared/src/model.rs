@@ -46,7 +46,10 @@ pub struct UnknownChannel(pub String);
 impl FromStr for ChannelKind {
     type Err = UnknownChannel;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownChannel(s.chars().take(40).collect()))
+        ChannelKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownChannel(s.chars().take(40).collect()))
     }
 }
 
@@ -152,13 +155,15 @@ pub struct HistoryEntry {
 }
 
 /// Helper for places that need a conversation ref from its parts.
-pub fn conversation_ref(tenant_id: TenantId, bot_id: BotId, channel: ChannelKind, conversation_id: ConversationId) -> ConversationRef {
+pub fn conversation_ref(
+    tenant_id: TenantId,
+    bot_id: BotId,
+    channel: ChannelKind,
+    conversation_id: ConversationId,
+) -> ConversationRef {
     ConversationRef { tenant_id, bot_id, channel, conversation_id }
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

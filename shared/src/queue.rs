@@ -44,7 +44,10 @@ impl FifoQueue {
             .message_deduplication_id(dedup_id)
             .send()
             .await
-            .map_err(|e| QueueError::Send { queue: queue_name(&self.url).to_owned(), detail: describe_sdk_error(&e) })?;
+            .map_err(|e| QueueError::Send {
+                queue: queue_name(&self.url).to_owned(),
+                detail: describe_sdk_error(&e),
+            })?;
         Ok(out.message_id.unwrap_or_default())
     }
 
@@ -57,7 +60,8 @@ impl FifoQueue {
 
     pub async fn send_reply(&self, reply: &ReplyEnvelope) -> Result<String, QueueError> {
         let c = &reply.conversation;
-        let dedup = short_digest(&[c.bot_id.as_str(), c.channel.as_str(), c.conversation_id.as_str(), &reply.reply_id()]);
+        let dedup =
+            short_digest(&[c.bot_id.as_str(), c.channel.as_str(), c.conversation_id.as_str(), &reply.reply_id()]);
         self.send_json(reply, &c.message_group_id(), &dedup).await
     }
 }

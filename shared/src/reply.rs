@@ -27,7 +27,9 @@ pub enum DeliveryError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Sent { pieces: usize },
+    Sent {
+        pieces: usize,
+    },
     /// Sent (or given up) earlier: a redelivery.
     AlreadyDone,
     /// Will never be sent; the reason is logged.
@@ -41,7 +43,8 @@ pub struct ChannelApis {
 impl ChannelApis {
     pub fn from_env() -> Self {
         Self {
-            telegram: crate::config::optional("CLAWLESS_TELEGRAM_API").unwrap_or_else(|| telegram::DEFAULT_API_BASE.to_owned()),
+            telegram: crate::config::optional("CLAWLESS_TELEGRAM_API")
+                .unwrap_or_else(|| telegram::DEFAULT_API_BASE.to_owned()),
         }
     }
 }

@@ -79,7 +79,11 @@ impl SecretStore {
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| SecretsError::Aws { operation: "PutParameter", name: name.to_owned(), detail: describe_sdk_error(&e) })?;
+            .map_err(|e| SecretsError::Aws {
+                operation: "PutParameter",
+                name: name.to_owned(),
+                detail: describe_sdk_error(&e),
+            })?;
         Ok(())
     }
 
@@ -90,7 +94,11 @@ impl SecretStore {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => return Ok(None),
             Err(e) => {
-                return Err(SecretsError::Aws { operation: "GetParameter", name: name.to_owned(), detail: describe_sdk_error(&e) });
+                return Err(SecretsError::Aws {
+                    operation: "GetParameter",
+                    name: name.to_owned(),
+                    detail: describe_sdk_error(&e),
+                });
             }
         };
         let raw = out.parameter.and_then(|p| p.value).unwrap_or_default();
@@ -102,7 +110,11 @@ impl SecretStore {
         match result {
             Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(None),
-            Err(e) => Err(SecretsError::Aws { operation: "GetParameter", name: name.to_owned(), detail: describe_sdk_error(&e) }),
+            Err(e) => Err(SecretsError::Aws {
+                operation: "GetParameter",
+                name: name.to_owned(),
+                detail: describe_sdk_error(&e),
+            }),
         }
     }
 }

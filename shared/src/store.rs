@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::aws::describe_sdk_error;
 use crate::envelope::ReplyEnvelope;
 use crate::ids::{BotId, ConversationRef, TenantId};
-use crate::model::{Bot, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms};
+use crate::model::{
+    Bot, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms,
+};
 
 /// How long conversation messages (and so the delivery-id dedup records) are kept: longer than
 /// any channel's retry window (WhatsApp retries for 7 days).
@@ -180,7 +182,8 @@ impl Store {
 
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
-        let item = TenantItem { pk: format!("TENANT#{}", tenant.tenant_id), sk: "TENANT".into(), tenant: tenant.clone() };
+        let item =
+            TenantItem { pk: format!("TENANT#{}", tenant.tenant_id), sk: "TENANT".into(), tenant: tenant.clone() };
         self.client
             .put_item()
             .table_name(&self.table)
@@ -221,8 +224,12 @@ impl Store {
             created_at_ms: now_ms(),
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
-        self.put_guarded(to_item(&item)?, ("TENANT", format!("TENANT#{tenant_id}"), "TENANT"), format!("tenant {tenant_id}"))
-            .await?;
+        self.put_guarded(
+            to_item(&item)?,
+            ("TENANT", format!("TENANT#{tenant_id}"), "TENANT"),
+            format!("tenant {tenant_id}"),
+        )
+        .await?;
         Ok(bot)
     }
 
@@ -333,7 +340,11 @@ impl Store {
     }
 
     /// The newest `limit` lines of a conversation, oldest first.
-    pub async fn recent_messages(&self, conversation: &ConversationRef, limit: i32) -> Result<Vec<MessageItem>, StoreError> {
+    pub async fn recent_messages(
+        &self,
+        conversation: &ConversationRef,
+        limit: i32,
+    ) -> Result<Vec<MessageItem>, StoreError> {
         let out = self
             .client
             .query()

@@ -135,11 +135,19 @@ fn forward_output<R: tokio::io::AsyncRead + Unpin + Send + 'static>(tag: &str, s
 /// An error the way AgentCore's REST JSON protocol sends it, so the SDK maps it to its typed error.
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert("x-amzn-errortype", HeaderValue::from_str(kind).unwrap_or(HeaderValue::from_static("InternalServerException")));
+    headers.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_str(kind).unwrap_or(HeaderValue::from_static("InternalServerException")),
+    );
     (status, headers, axum::Json(json!({ "message": message }))).into_response()
 }
 
-async fn invoke(State(core): State<Arc<AgentCoreStandIn>>, Path(arn): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn invoke(
+    State(core): State<Arc<AgentCoreStandIn>>,
+    Path(arn): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if arn != core.config.runtime_arn {
         return aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", "no such agent runtime");
     }
@@ -147,16 +155,25 @@ async fn invoke(State(core): State<Arc<AgentCoreStandIn>>, Path(arn): Path<Strin
         return aws_error(StatusCode::BAD_REQUEST, "ValidationException", "runtimeSessionId is required");
     };
     if !(33..=256).contains(&session.len()) {
-        return aws_error(StatusCode::BAD_REQUEST, "ValidationException", "runtimeSessionId must be 33 to 256 characters");
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "runtimeSessionId must be 33 to 256 characters",
+        );
     }
     let port = match core.microvm_port(&session).await {
         Ok(port) => port,
         Err(e) => {
             tracing::error!(%session, error = %e, "could not start the session's agent");
-            return aws_error(StatusCode::INTERNAL_SERVER_ERROR, "RuntimeClientError", "the agent could not be started");
+            return aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "RuntimeClientError",
+                "the agent could not be started",
+            );
         }
     };
-    let content_type = headers.get("content-type").cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type =
+        headers.get("content-type").cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let forwarded = core
         .http
         .post(format!("http://127.0.0.1:{port}/invocations"))
@@ -177,7 +194,11 @@ async fn invoke(State(core): State<Arc<AgentCoreStandIn>>, Path(arn): Path<Strin
     let bytes = response.bytes().await.unwrap_or_default();
     if !status.is_success() {
         // AgentCore reports a failing container as a runtime client error with its message.
-        return aws_error(StatusCode::from_u16(424).unwrap_or(StatusCode::BAD_GATEWAY), "RuntimeClientError", &String::from_utf8_lossy(&bytes));
+        return aws_error(
+            StatusCode::from_u16(424).unwrap_or(StatusCode::BAD_GATEWAY),
+            "RuntimeClientError",
+            &String::from_utf8_lossy(&bytes),
+        );
     }
     let mut out = HeaderMap::new();
     out.insert("content-type", agent_type.unwrap_or(HeaderValue::from_static("application/json")));

@@ -88,7 +88,8 @@ async fn handle(
         return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"}))).into_response();
     };
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({"message": "Request Entity Too Large"}))).into_response();
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({"message": "Request Entity Too Large"})))
+            .into_response();
     };
     let event = to_event(route, &method, &uri, &headers, &body, params, &peer.ip().to_string());
     let payload = Bytes::from(event.to_string());
@@ -113,7 +114,12 @@ fn to_event(
     // API Gateway joins repeated headers with commas and lowercases their names.
     let mut header_map = Map::new();
     for name in headers.keys() {
-        let joined = headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect::<Vec<_>>().join(",");
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(",");
         header_map.insert(name.as_str().to_ascii_lowercase(), Value::String(joined));
     }
     let mut query = Map::new();
@@ -179,7 +185,8 @@ fn to_event(
 /// response; anything else is a 200 with the answer as a JSON body.
 fn from_function_answer(answer: &[u8]) -> Response {
     let Ok(value) = serde_json::from_slice::<Value>(answer) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "Internal Server Error"}))).into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "Internal Server Error"})))
+            .into_response();
     };
     let Some(status) = value.get("statusCode").and_then(Value::as_u64) else {
         return (StatusCode::OK, axum::Json(value)).into_response();

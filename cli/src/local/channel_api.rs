@@ -45,23 +45,44 @@ async fn handle(State(outbox): State<Arc<Outbox>>, method: Method, uri: Uri, bod
     // Telegram: POST /bot<token>/<method>
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let (Some(bot), Some(api_method)) = (parts.next(), parts.next()) else {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+        )
+            .into_response();
     };
     if !bot.starts_with("bot") || bot.len() <= 3 {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+        )
+            .into_response();
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match api_method {
         "sendMessage" => {
-            let (Some(chat_id), Some(text)) = (request.get("chat_id").cloned(), request.get("text").and_then(Value::as_str)) else {
+            let (Some(chat_id), Some(text)) =
+                (request.get("chat_id").cloned(), request.get("text").and_then(Value::as_str))
+            else {
                 return (StatusCode::BAD_REQUEST, axum::Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: chat_id and text are required"}))).into_response();
             };
             let id = outbox.next_id.fetch_add(1, Ordering::Relaxed) + 1;
             eprintln!("\n  telegram → chat {chat_id}: {text}\n");
-            outbox.sent.lock().await.push(SentMessage { channel: "telegram", chat_id: chat_id.clone(), text: text.to_owned() });
-            axum::Json(json!({"ok": true, "result": {"message_id": id, "chat": {"id": chat_id}, "date": 0, "text": text}})).into_response()
+            outbox.sent.lock().await.push(SentMessage {
+                channel: "telegram",
+                chat_id: chat_id.clone(),
+                text: text.to_owned(),
+            });
+            axum::Json(
+                json!({"ok": true, "result": {"message_id": id, "chat": {"id": chat_id}, "date": 0, "text": text}}),
+            )
+            .into_response()
         }
         "setWebhook" | "deleteWebhook" => axum::Json(json!({"ok": true, "result": true})).into_response(),
-        _ => (StatusCode::NOT_FOUND, axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}))).into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
+        )
+            .into_response(),
     }
 }

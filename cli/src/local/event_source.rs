@@ -101,7 +101,11 @@ impl SqsMapping {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, id)| {
-                    DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(&receipts[id]).build().ok()
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .receipt_handle(&receipts[id])
+                        .build()
+                        .ok()
                 })
                 .collect::<Vec<_>>();
             self.sqs

@@ -88,7 +88,10 @@ pub struct FunctionSpec {
 }
 
 /// Starts the Runtime API server and the function's processes. Processes die with the returned tasks' owner.
-pub async fn start_function(spec: FunctionSpec, tasks: &mut Vec<tokio::task::JoinHandle<()>>) -> std::io::Result<FunctionHandle> {
+pub async fn start_function(
+    spec: FunctionSpec,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> std::io::Result<FunctionHandle> {
     let (submit, queue) = mpsc::unbounded_channel();
     let state = Arc::new(RuntimeState {
         function: spec.name.clone(),

@@ -138,7 +138,11 @@ fn aws_env(endpoint: &str, region: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn serve(router: axum::Router, port: u16, tasks: &mut Vec<tokio::task::JoinHandle<()>>) -> Result<SocketAddr, LocalError> {
+async fn serve(
+    router: axum::Router,
+    port: u16,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<SocketAddr, LocalError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| LocalError::Io(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
@@ -203,7 +207,8 @@ impl LocalStack {
         let ssm = aws_sdk_ssm::Client::new(&sdk);
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
         let aws = LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler };
-        let created = resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
+        let created =
+            resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
 
         // AgentCore stand-in, with the runtime's environment from the template.
         let mut agent_env = aws_env(&endpoint, &options.region);
@@ -214,7 +219,10 @@ impl LocalStack {
         }
         // The platform's model settings pass through to the agents, as the runtime's env would.
         for (key, value) in std::env::vars() {
-            if key.starts_with("CLAWLESS_MODEL_") || key.starts_with("CLAWLESS_OPENAI_") || key == "CLAWLESS_BEDROCK_ENDPOINT" {
+            if key.starts_with("CLAWLESS_MODEL_")
+                || key.starts_with("CLAWLESS_OPENAI_")
+                || key == "CLAWLESS_BEDROCK_ENDPOINT"
+            {
                 agent_env.push((key, value));
             }
         }
@@ -254,7 +262,11 @@ impl LocalStack {
             };
             let handle = lambda::start_function(spec, &mut tasks).await.map_err(|e| LocalError::Io(e.to_string()))?;
             for route in &function.routes {
-                routes.push(ApiRoute { method: route.method.clone(), path: route.path.clone(), function: handle.clone() });
+                routes.push(ApiRoute {
+                    method: route.method.clone(),
+                    path: route.path.clone(),
+                    function: handle.clone(),
+                });
             }
             for mapping in &function.sqs {
                 let event_source = event_source::SqsMapping {

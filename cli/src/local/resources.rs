@@ -125,16 +125,27 @@ pub async fn create_all(
         }
         for (attr, kind) in keys {
             request = request.key_schema(
-                KeySchemaElement::builder().attribute_name(attr).key_type(kind).build().map_err(|e| create_err(&name, e))?,
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(kind)
+                    .build()
+                    .map_err(|e| create_err(&name, e))?,
             );
         }
-        request.send().await.map_err(|e| create_err(format!("table {name}"), aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        request
+            .send()
+            .await
+            .map_err(|e| create_err(format!("table {name}"), aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         if let Some(ttl) = &table.ttl_attribute {
             aws.dynamodb
                 .update_time_to_live()
                 .table_name(&name)
                 .time_to_live_specification(
-                    TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(|e| create_err(&name, e))?,
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(ttl)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| create_err(&name, e))?,
                 )
                 .send()
                 .await
@@ -155,7 +166,10 @@ pub async fn create_all(
         for (key, value) in &queue.attributes {
             request = request.attributes(QueueAttributeName::from(key.as_str()), value);
         }
-        let out = request.send().await.map_err(|e| create_err(format!("queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| create_err(format!("queue {name}"), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
         let url = out.queue_url.unwrap_or_default();
         let arn = format!("arn:aws:sqs:{}:{LOCAL_ACCOUNT_ID}:{name}", resolver.pseudo["AWS::Region"]);
         resolver.refs.insert(queue.logical_id.clone(), url.clone());
@@ -175,17 +189,16 @@ pub async fn create_all(
             .attributes(QueueAttributeName::RedrivePolicy, policy)
             .send()
             .await
-            .map_err(|e| create_err(format!("redrive of {}", queue.logical_id), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                create_err(format!("redrive of {}", queue.logical_id), aws_sdk_sqs::error::DisplayErrorContext(e))
+            })?;
     }
 
     for (logical_id, name) in &template.schedule_groups {
         let name = resolver.resolve(name)?;
-        aws.scheduler
-            .create_schedule_group()
-            .name(&name)
-            .send()
-            .await
-            .map_err(|e| create_err(format!("schedule group {name}"), aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+        aws.scheduler.create_schedule_group().name(&name).send().await.map_err(|e| {
+            create_err(format!("schedule group {name}"), aws_sdk_scheduler::error::DisplayErrorContext(e))
+        })?;
         resolver.refs.insert(logical_id.clone(), name);
     }
 

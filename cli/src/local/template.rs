@@ -200,7 +200,8 @@ const QUEUE_ATTRIBUTES: [&str; 8] = [
 
 impl Template {
     pub fn load(path: &Path) -> Result<Template, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
         Self::parse(&text)
     }
 
@@ -221,7 +222,8 @@ impl Template {
         let global_timeout = get_u64(&globals, "Timeout").unwrap_or(3);
         let global_memory = get_u64(&globals, "MemorySize").unwrap_or(128);
 
-        let resources = get(&doc, "Resources").and_then(Value::as_mapping).ok_or_else(|| unsupported("Resources", "missing"))?;
+        let resources =
+            get(&doc, "Resources").and_then(Value::as_mapping).ok_or_else(|| unsupported("Resources", "missing"))?;
         for (id, resource) in resources {
             let id = id.as_str().ok_or_else(|| unsupported("Resources", "logical ids must be strings"))?.to_owned();
             let kind = get_str(resource, "Type").unwrap_or_default();
@@ -233,7 +235,10 @@ impl Template {
                 "AWS::SSM::Parameter" => template.parameters.push(Parameter {
                     logical_id: id.clone(),
                     name: Expr::parse(get(&props, "Name").ok_or_else(|| unsupported(&at, "Name is required"))?, &at)?,
-                    value: Expr::parse(get(&props, "Value").ok_or_else(|| unsupported(&at, "Value is required"))?, &at)?,
+                    value: Expr::parse(
+                        get(&props, "Value").ok_or_else(|| unsupported(&at, "Value is required"))?,
+                        &at,
+                    )?,
                 }),
                 "AWS::Scheduler::ScheduleGroup" => {
                     let name = get(&props, "Name").ok_or_else(|| unsupported(&at, "Name is required"))?;
@@ -250,9 +255,14 @@ impl Template {
                     }
                     template.agent_runtimes.push(AgentRuntime { logical_id: id.clone(), environment: env });
                 }
-                "AWS::Serverless::Function" => {
-                    template.functions.push(parse_function(&id, resource, &props, &global_env, global_timeout, global_memory)?)
-                }
+                "AWS::Serverless::Function" => template.functions.push(parse_function(
+                    &id,
+                    resource,
+                    &props,
+                    &global_env,
+                    global_timeout,
+                    global_memory,
+                )?),
                 // IAM, log groups and the like have no local counterpart.
                 _ => {}
             }
@@ -310,14 +320,16 @@ fn parse_queue(id: &str, props: &Value, at: &str) -> Result<Queue, TemplateError
     let dead_letter_queue = match get(props, "RedrivePolicy") {
         None => None,
         Some(policy) => {
-            let target = get(policy, "deadLetterTargetArn").ok_or_else(|| unsupported(at, "RedrivePolicy needs deadLetterTargetArn"))?;
+            let target = get(policy, "deadLetterTargetArn")
+                .ok_or_else(|| unsupported(at, "RedrivePolicy needs deadLetterTargetArn"))?;
             let Expr::GetAtt(dlq, attr) = Expr::parse(target, at)? else {
                 return Err(unsupported(at, "deadLetterTargetArn must be !GetAtt Queue.Arn"));
             };
             if attr != "Arn" {
                 return Err(unsupported(at, "deadLetterTargetArn must be !GetAtt Queue.Arn"));
             }
-            let max = get_u64(policy, "maxReceiveCount").ok_or_else(|| unsupported(at, "RedrivePolicy needs maxReceiveCount"))?;
+            let max = get_u64(policy, "maxReceiveCount")
+                .ok_or_else(|| unsupported(at, "RedrivePolicy needs maxReceiveCount"))?;
             Some((dlq, max as u32))
         }
     };
@@ -410,8 +422,10 @@ mod tests {
 
     #[test]
     fn unsupported_intrinsics_are_named() {
-        let err = Template::parse("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Join [x]\n      Value: v\n")
-            .unwrap_err();
+        let err = Template::parse(
+            "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Join [x]\n      Value: v\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("Resources.P"), "{err}");
     }
 }

@@ -18,12 +18,11 @@ pub async fn build() -> Result<ReplyService, Error> {
     let store = Store::new(DynamoClient::new(&aws), &platform.table);
     let secrets = SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix);
     let directory = BotDirectory::new(store, Some(secrets), platform.cache_ttl);
-    let http = clawless_shared::reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let http = clawless_shared::reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     Ok(ReplyService::new(directory, http, ChannelApis::from_env()))
 }
 
 pub async fn handle(service: &ReplyService, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(run_fifo_batch(event.payload, |reply: ReplyEnvelope| async move { service.deliver(reply).await.map(|_| ()) }).await)
+    Ok(run_fifo_batch(event.payload, |reply: ReplyEnvelope| async move { service.deliver(reply).await.map(|_| ()) })
+        .await)
 }

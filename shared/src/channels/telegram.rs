@@ -18,7 +18,8 @@ pub const MAX_MESSAGE_CHARS: usize = 4096;
 /// Checks `X-Telegram-Bot-Api-Secret-Token` against the bot's `webhook_secret`. With no secret
 /// configured, every request is refused.
 pub fn verify(secrets: Option<&ChannelSecrets>, presented: Option<&[u8]>) -> Result<(), VerifyError> {
-    let configured = secrets.and_then(|s| s.get("webhook_secret")).ok_or(VerifyError::NotConfigured("webhook_secret"))?;
+    let configured =
+        secrets.and_then(|s| s.get("webhook_secret")).ok_or(VerifyError::NotConfigured("webhook_secret"))?;
     let presented = presented.ok_or(VerifyError::MissingHeader(SECRET_HEADER))?;
     if secrets_match(presented, configured.expose().as_bytes()) { Ok(()) } else { Err(VerifyError::Mismatch) }
 }
@@ -68,9 +69,15 @@ struct TgChat {
 /// What a verified update means for us.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParsedUpdate {
-    Message { conversation_id: ConversationId, message: InboundMessage },
+    Message {
+        conversation_id: ConversationId,
+        message: InboundMessage,
+    },
     /// An update we do not act on (edits, joins, messages without text, messages from bots).
-    Ignored { update_id: i64, why: &'static str },
+    Ignored {
+        update_id: i64,
+        why: &'static str,
+    },
 }
 
 pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, ParseError> {
@@ -91,7 +98,8 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, ParseError> {
         (None, Some(user)) if from.first_name.is_empty() => user.clone(),
         _ => from.first_name.clone(),
     };
-    let conversation_id = ConversationId::parse(&msg.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let conversation_id =
+        ConversationId::parse(&msg.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
     let message_id = MessageId::parse(&update.update_id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
     Ok(ParsedUpdate::Message {
         conversation_id,
@@ -151,13 +159,15 @@ pub async fn send_message(
     }
     let url = format!("{}/bot{}/sendMessage", api_base.trim_end_matches('/'), bot_token);
     // The URL holds the token: errors must not print it, so the reqwest error is reduced to its kind.
-    let response = http.post(&url).json(&body).send().await.map_err(|e| SendError::Temporary(describe_http_error(&e)))?;
+    let response =
+        http.post(&url).json(&body).send().await.map_err(|e| SendError::Temporary(describe_http_error(&e)))?;
     let status = response.status();
     let parsed: Option<ApiResponse> = response.json().await.ok();
     match parsed {
-        Some(ApiResponse { ok: true, result, .. }) => {
-            Ok(result.and_then(|r| r.get("message_id").and_then(|id| id.as_i64())).map(|id| id.to_string()).unwrap_or_default())
-        }
+        Some(ApiResponse { ok: true, result, .. }) => Ok(result
+            .and_then(|r| r.get("message_id").and_then(|id| id.as_i64()))
+            .map(|id| id.to_string())
+            .unwrap_or_default()),
         Some(ApiResponse { error_code, description, parameters, .. }) => {
             let code = error_code.unwrap_or(status.as_u16());
             let description = description.unwrap_or_default();
@@ -217,14 +227,20 @@ mod tests {
         assert_eq!(message.sent_at_ms, 1_700_000_000_000);
         assert_eq!(message.sender.name, "Ada L");
         assert!(message.is_direct);
-        assert_eq!(message.route, ReplyRoute::Telegram { chat_id: 42, message_thread_id: None, reply_to_message_id: Some(7) });
+        assert_eq!(
+            message.route,
+            ReplyRoute::Telegram { chat_id: 42, message_thread_id: None, reply_to_message_id: Some(7) }
+        );
     }
 
     #[test]
     fn ignores_bots_and_non_messages() {
         let from_bot = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":1,"is_bot":true,"first_name":"B"},"chat":{"id":42,"type":"group"},"date":1,"text":"x"}}"#;
         assert!(matches!(parse_update(from_bot).unwrap(), ParsedUpdate::Ignored { why: "sent by a bot", .. }));
-        assert!(matches!(parse_update(br#"{"update_id":10,"edited_message":{}}"#).unwrap(), ParsedUpdate::Ignored { .. }));
+        assert!(matches!(
+            parse_update(br#"{"update_id":10,"edited_message":{}}"#).unwrap(),
+            ParsedUpdate::Ignored { .. }
+        ));
         assert!(matches!(parse_update(b"{nope"), Err(ParseError::Json(_))));
         assert!(matches!(parse_update(br#"{"message":{}}"#), Err(ParseError::Json(_))));
     }

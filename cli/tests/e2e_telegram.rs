@@ -1,0 +1,139 @@
+//! One Telegram message, end to end: webhook → DynamoDB + inbound FIFO → dispatcher → AgentCore
+//! stand-in → agent process → reply FIFO → reply function → Telegram API stand-in. Every hop is
+//! the real binary and the real AWS SDK call against moto.
+
+mod support;
+
+use std::time::Duration;
+
+use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_shared::model::ChannelKind;
+use clawless_shared::store::{ReplyState, Store};
+use serde_json::{Value, json};
+use support::*;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn telegram_stand_in() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "result": {"message_id": 555, "chat": {"id": 4242}, "date": 0}})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn sent_messages(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/sendMessage"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The Telegram update carried by the sample API Gateway event.
+fn sample_update() -> String {
+    sample_event("webhook-telegram.json")["body"].as_str().unwrap().to_owned()
+}
+
+async fn post_update(url: &str, secret: Option<&str>, body: &str) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_owned());
+    if let Some(secret) = secret {
+        request = request.header("x-telegram-bot-api-secret-token", secret);
+    }
+    request.send().await.unwrap()
+}
+
+fn conversation(bot: &TelegramBot, chat: &str) -> ConversationRef {
+    ConversationRef {
+        tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
+        bot_id: BotId::parse(&bot.bot_id).unwrap(),
+        channel: ChannelKind::Telegram,
+        conversation_id: ConversationId::parse(chat).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn telegram_message_is_answered_once() {
+    let telegram = telegram_stand_in().await;
+    let stack = start_stack(Some(telegram.uri())).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    assert_eq!(bot.webhook_url, format!("{}/webhook/telegram/{}", stack.endpoints.api_url, bot.bot_id));
+
+    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &sample_update()).await;
+    assert_eq!(response.status(), 200);
+
+    let sent = eventually(Duration::from_secs(30), "the reply at the Telegram stand-in", || async {
+        let sent = sent_messages(&telegram).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0]["chat_id"], 4242);
+    assert_eq!(sent[0]["text"], "Hello Ada! You said: hello bot");
+    assert_eq!(sent[0]["reply_parameters"]["message_id"], 7);
+    assert_eq!(sent[0]["link_preview_options"]["is_disabled"], true);
+
+    // Telegram redelivers the same update (say our 200 was lost): one answer, not two.
+    let again = post_update(&bot.webhook_url, Some(TEST_SECRET), &sample_update()).await;
+    assert_eq!(again.status(), 200);
+    quiet(&stack).await;
+    assert_eq!(sent_messages(&telegram).await.len(), 1, "a redelivered update must not be answered twice");
+
+    // The conversation holds the message and the answer, marked sent.
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack));
+    let lines = store.conversation(&conversation(&bot, "4242")).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].text, "hello bot");
+    assert!(lines[0].dispatched_at_ms.is_some());
+    assert_eq!(lines[1].reply_state, Some(ReplyState::Sent));
+    assert_eq!(lines[1].channel_message_ids.as_deref(), Some(&["555".to_owned()][..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_or_missing_secret_gets_401_and_stores_nothing() {
+    let telegram = telegram_stand_in().await;
+    let stack = start_stack(Some(telegram.uri())).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+
+    let wrong = sample_event("webhook-telegram-wrong-secret.json");
+    let wrong_secret = wrong["headers"]["x-telegram-bot-api-secret-token"].as_str().unwrap();
+    let body = wrong["body"].as_str().unwrap();
+    assert_eq!(post_update(&bot.webhook_url, Some(wrong_secret), body).await.status(), 401);
+    assert_eq!(post_update(&bot.webhook_url, None, body).await.status(), 401);
+    assert_eq!(post_update(&bot.webhook_url, Some(""), body).await.status(), 401);
+
+    // A bot whose channel has no secret configured refuses everything (fail closed).
+    let other = clawless(&stack, &["bot", "create", "--tenant", &bot.tenant_id, "--name", "unconfigured"]).unwrap();
+    let unconfigured_url =
+        format!("{}/webhook/telegram/{}", stack.endpoints.api_url, other["bot_id"].as_str().unwrap());
+    assert_eq!(post_update(&unconfigured_url, Some(TEST_SECRET), body).await.status(), 401);
+    // Unknown bots and channels are not found.
+    let unknown = format!("{}/webhook/telegram/b00000000000000000000", stack.endpoints.api_url);
+    assert_eq!(post_update(&unknown, Some(TEST_SECRET), body).await.status(), 404);
+
+    quiet(&stack).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack));
+    assert!(store.conversation(&conversation(&bot, "4242")).await.unwrap().is_empty(), "nothing may be stored");
+    assert!(sent_messages(&telegram).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_updates_get_400_and_store_nothing() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), "{not json").await.status(), 400);
+    // A verified update we do not act on is acknowledged, so Telegram does not retry it.
+    let edit = r#"{"update_id": 5, "edited_message": {"message_id": 1}}"#;
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), edit).await.status(), 200);
+    quiet(&stack).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack));
+    assert!(store.conversation(&conversation(&bot, "4242")).await.unwrap().is_empty());
+    assert!(stack.outbox.sent().await.is_empty());
+}

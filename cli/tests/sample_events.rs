@@ -1,0 +1,80 @@
+//! The files in `events/` drive the real function binaries (through the local Lambda host), so
+//! they stay valid for `sam local invoke -e` and `cargo lambda invoke --data-file`.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use serde_json::Value;
+use support::*;
+
+/// Puts a real bot's ids and secret into a sample event that uses the documented test ids.
+fn with_bot(event: &Value, bot: &TelegramBot) -> Bytes {
+    let text = event
+        .to_string()
+        .replace("t0123456789abcdef0123", &bot.tenant_id)
+        .replace("b0123456789abcdef0123", &bot.bot_id);
+    Bytes::from(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_events_plain_base64_and_wrong_secret() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let webhook = &stack.functions["WebhookFunction"];
+
+    for (file, status) in [
+        ("webhook-telegram.json", 200),
+        ("webhook-telegram-base64.json", 200),
+        ("webhook-telegram-wrong-secret.json", 401),
+    ] {
+        let answer = webhook.invoke(with_bot(&sample_event(file), &bot)).await.unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["statusCode"], status, "{file}: {answer}");
+    }
+    // Two accepted updates (plain and base64): two answers.
+    eventually(Duration::from_secs(30), "two answers", || async {
+        (stack.outbox.sent().await.len() == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dispatcher_and_reply_events() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+
+    // The dispatcher event names a message the webhook never stored: it fails, and says which.
+    let answer = stack.functions["DispatcherFunction"]
+        .invoke(with_bot(&sample_event("dispatcher-inbound.json"), &bot))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 1, "{answer}");
+
+    // The reply event is sent, once, however often it is delivered.
+    let reply = with_bot(&sample_event("reply-telegram.json"), &bot);
+    for _ in 0..2 {
+        let answer = stack.functions["ReplyFunction"].invoke(reply.clone()).await.unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["batchItemFailures"], Value::Array(vec![]), "{answer}");
+    }
+    let sent = stack.outbox.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].text, "Hello Ada! You said: hello bot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduler_events_are_accepted_by_their_skeletons() {
+    let stack = start_stack(None).await;
+    for (function, file) in
+        [("ApprovalTimeoutFunction", "approval-timeout.json"), ("SchedulerFunction", "scheduler-task.json")]
+    {
+        let event = Bytes::from(sample_event(file).to_string());
+        let answer: Value = serde_json::from_slice(&stack.functions[function].invoke(event).await.unwrap()).unwrap();
+        assert_eq!(answer["outcome"], "not_implemented", "{function}: {answer}");
+    }
+    let bad = Bytes::from(r#"{"kind":"approval_timeout","tenant_id":"nope","request_id":"r1"}"#);
+    assert!(stack.functions["ApprovalTimeoutFunction"].invoke(bad).await.is_err());
+}

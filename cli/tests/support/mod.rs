@@ -1,0 +1,112 @@
+//! Test helpers: a fresh local stack per test (its own moto on a free port), the `clawless`
+//! binary against it, and polling with a deadline.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clawless_cli::local::{self, LocalOptions, LocalStack};
+use serde_json::Value;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+pub async fn start_stack(telegram_api: Option<String>) -> LocalStack {
+    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    options.telegram_api = telegram_api;
+    LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
+}
+
+/// Runs `clawless --json ARGS` against the stack through the standard AWS environment variables.
+pub fn clawless(stack: &LocalStack, args: &[&str]) -> Result<Value, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawless"))
+        .arg("--json")
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &stack.endpoints.aws_endpoint_url)
+        .env("AWS_REGION", &stack.endpoints.region)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("CLAWLESS_API_URL")
+        .env_remove("CLAWLESS_STACK")
+        .output()
+        .expect("clawless runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+pub struct TelegramBot {
+    pub tenant_id: String,
+    pub bot_id: String,
+    pub webhook_url: String,
+    pub secret: String,
+}
+
+pub const TEST_SECRET: &str = "test-webhook-secret-not-for-production";
+
+/// Creates a tenant, a bot and its Telegram channel with the CLI, as an operator would.
+pub fn onboard_telegram_bot(stack: &LocalStack, secret: &str) -> TelegramBot {
+    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
+    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
+    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
+    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
+    let channel = clawless(
+        stack,
+        &[
+            "channel",
+            "add",
+            "--bot",
+            &bot_id,
+            "--type",
+            "telegram",
+            "--set",
+            "bot_token=123456:TEST-token",
+            "--set",
+            &format!("webhook_secret={secret}"),
+        ],
+    )
+    .unwrap();
+    TelegramBot {
+        tenant_id,
+        bot_id,
+        webhook_url: channel["webhook_url"].as_str().unwrap().to_owned(),
+        secret: secret.to_owned(),
+    }
+}
+
+/// Reads a file of `events/` as JSON.
+pub fn sample_event(name: &str) -> Value {
+    let path = repo_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until no queue holds a message (visible or in flight), then a little longer.
+pub async fn quiet(stack: &LocalStack) {
+    eventually(Duration::from_secs(30), "queues to drain", || async {
+        stack.queued_messages().await.values().all(|n| *n == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}

@@ -1,0 +1,49 @@
+//! template.yaml is the one definition of the platform's resources: the local run builds from
+//! it, so these checks pin what both sides rely on.
+
+mod support;
+
+use clawless_cli::local::template::{Expr, Template};
+
+#[test]
+fn template_defines_the_five_functions_with_workspace_binaries() {
+    let template = Template::load(&support::repo_root().join("template.yaml")).unwrap();
+    let mut binaries: Vec<_> = template.functions.iter().map(|f| f.binary.as_str()).collect();
+    binaries.sort();
+    assert_eq!(binaries, ["approval-timeout", "dispatcher", "reply", "scheduler", "webhook"]);
+    // Every Binary is a [[bin]] of the workspace.
+    for binary in binaries {
+        let dir = if binary == "approval-timeout" { "approval-timeout".to_owned() } else { binary.to_owned() };
+        let manifest =
+            std::fs::read_to_string(support::repo_root().join("functions").join(&dir).join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(&format!("name = \"{binary}\"")), "functions/{dir} must build the {binary} binary");
+    }
+}
+
+#[test]
+fn queues_are_fifo_with_dead_letter_queues_and_mapped_with_partial_failures() {
+    let template = Template::load(&support::repo_root().join("template.yaml")).unwrap();
+    for queue in ["InboundQueue", "ReplyQueue"] {
+        let q = template.queues.iter().find(|q| q.logical_id == queue).unwrap();
+        assert_eq!(q.attributes.get("FifoQueue").map(String::as_str), Some("true"), "{queue}");
+        assert_eq!(q.attributes.get("ContentBasedDeduplication").map(String::as_str), Some("false"), "{queue}");
+        let (dlq, max) = q.dead_letter_queue.clone().expect("a DLQ");
+        assert!(max >= 1);
+        let d = template.queues.iter().find(|d| d.logical_id == dlq).unwrap();
+        assert_eq!(d.attributes.get("FifoQueue").map(String::as_str), Some("true"), "a FIFO queue needs a FIFO DLQ");
+    }
+    for (function, queue) in [("DispatcherFunction", "InboundQueue"), ("ReplyFunction", "ReplyQueue")] {
+        let f = template.function(function).unwrap();
+        assert_eq!(f.sqs.len(), 1);
+        assert_eq!(f.sqs[0].queue_logical_id, queue);
+        assert!(f.sqs[0].report_batch_item_failures, "{function} must report failures per message");
+        let visibility: u64 =
+            template.queues.iter().find(|q| q.logical_id == queue).unwrap().attributes["VisibilityTimeout"]
+                .parse()
+                .unwrap();
+        assert!(visibility >= 6 * f.timeout_secs, "{queue} visibility must be at least 6x {function}'s timeout");
+    }
+    let webhook = template.function("WebhookFunction").unwrap();
+    assert!(webhook.routes.iter().any(|r| r.method == "POST" && r.path == "/webhook/{channel}/{bot_id}"));
+    assert!(matches!(webhook.environment.get("CLAWLESS_INBOUND_QUEUE_URL"), Some(Expr::Ref(q)) if q == "InboundQueue"));
+}

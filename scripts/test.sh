@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
+# formatting and lints, builds every binary, runs every test (unit and end-to-end against a
+# fresh moto per test), and lints template.yaml.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+scripts/ensure-toolchain.sh
+scripts/bootstrap.sh
+export CLAWLESS_MOTO_SERVER="$root/.clawless/venv/bin/moto_server"
+export SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+# Keep tests away from any real AWS account configured on this machine.
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+step "build (every function, the agent and the CLI: the end-to-end tests run these binaries)"
+cargo build --workspace --locked
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "tests"
+cargo test --workspace --locked
+step "template lint"
+.clawless/venv/bin/cfn-lint template.yaml
+.clawless/venv/bin/sam validate --lint --template template.yaml --region us-east-1
+step "all checks passed"
