@@ -8,11 +8,14 @@ venv="$root/.clawless/venv"
 stamp="$venv/.clawless-stamp"
 want="moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0"
 if [ "${CLAWLESS_WITH_CARGO_LAMBDA:-0}" = 1 ]; then want="$want cargo-lambda==1.9.2 ziglang"; fi
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+# Done already if every wanted package was installed before (the stamp lists one per line).
+missing=0
+for spec in $want; do grep -qxF "$spec" "$stamp" 2>/dev/null || missing=1; done
+[ "$missing" = 0 ] && exit 0
 mkdir -p "$root/.clawless"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 # shellcheck disable=SC2086
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want
-echo "$want" > "$stamp"
+{ cat "$stamp" 2>/dev/null || true; printf '%s\n' $want; } | sort -u > "$stamp.new" && mv "$stamp.new" "$stamp"
 echo "bootstrap: tools installed in $venv" >&2

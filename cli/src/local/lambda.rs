@@ -40,6 +40,7 @@ struct RuntimeState {
     function_arn: String,
     queue: Mutex<mpsc::UnboundedReceiver<Pending>>,
     in_flight: std::sync::Mutex<HashMap<String, oneshot::Sender<Result<Bytes, InvokeError>>>>,
+    pids: std::sync::Mutex<Vec<u32>>,
 }
 
 /// A function as the local run hosts it.
@@ -49,11 +50,17 @@ pub struct FunctionHandle {
     timeout: Duration,
     submit: mpsc::UnboundedSender<Pending>,
     counter: Arc<AtomicU64>,
+    state: Arc<RuntimeState>,
 }
 
 impl FunctionHandle {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Process ids of the function's running processes (for benchmarks that read their memory).
+    pub fn pids(&self) -> Vec<u32> {
+        self.state.pids.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Invokes the function with `payload` and waits for its result, like a synchronous `Invoke`.
@@ -98,6 +105,7 @@ pub async fn start_function(
         function_arn: format!("arn:aws:lambda:us-east-1:{}:function:{}", super::resources::LOCAL_ACCOUNT_ID, spec.name),
         queue: Mutex::new(queue),
         in_flight: std::sync::Mutex::new(HashMap::new()),
+        pids: std::sync::Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -124,7 +132,13 @@ pub async fn start_function(
         let state = state.clone();
         tasks.push(tokio::spawn(async move { supervise(spec, runtime_api, instance, state).await }));
     }
-    Ok(FunctionHandle { name: spec.name.clone(), timeout: spec.timeout, submit, counter: Arc::new(AtomicU64::new(0)) })
+    Ok(FunctionHandle {
+        name: spec.name.clone(),
+        timeout: spec.timeout,
+        submit,
+        counter: Arc::new(AtomicU64::new(0)),
+        state,
+    })
 }
 
 /// Keeps one process of the function running; restarts it if it exits.
@@ -154,7 +168,14 @@ async fn supervise(spec: Arc<FunctionSpec>, runtime_api: String, instance: usize
         };
         forward_output(&spec.name, child.stdout.take());
         forward_output(&spec.name, child.stderr.take());
+        let pid = child.id();
+        if let (Some(pid), Ok(mut pids)) = (pid, state.pids.lock()) {
+            pids.push(pid);
+        }
         let status = child.wait().await;
+        if let (Some(pid), Ok(mut pids)) = (pid, state.pids.lock()) {
+            pids.retain(|p| *p != pid);
+        }
         tracing::warn!(function = %spec.name, ?status, "function process exited; restarting");
         // The event it was handling (if any) will not be answered: fail it now rather than at the timeout.
         let orphaned: Vec<_> = state.in_flight.lock().map(|mut m| m.drain().collect()).unwrap_or_default();

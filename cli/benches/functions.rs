@@ -1,0 +1,134 @@
+//! Function benchmarks (figures, not pass/fail): for each function's release binary, the init
+//! time (process start until it first asks the Lambda Runtime API for an event) beside a
+//! hello-world `lambda_runtime` binary measured in the same run, and the peak RSS after handling
+//! its sample event from `events/` against the local stack.
+//!
+//! Run through `scripts/bench-functions.sh`, which builds the release binaries first (and adds the
+//! zipped arm64 sizes). Binaries are read from `CLAWLESS_BENCH_BIN_DIR` (default target/release).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use clawless_cli::admin::Admin;
+use clawless_cli::local::{LocalOptions, LocalStack};
+
+const INIT_RUNS: usize = 15;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Spawns `binary` against a listener that plays the Runtime API and times the first connection.
+fn init_time(binary: &Path, env: &[(String, String)]) -> Duration {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(binary)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let _ = listener.accept().expect("the function connects");
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Peak resident set size of a process, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn sample(name: &str, tenant: &str, bot: &str) -> Bytes {
+    let text = std::fs::read_to_string(repo_root().join("events").join(name)).expect("sample event");
+    Bytes::from(text.replace("t0123456789abcdef0123", tenant).replace("b0123456789abcdef0123", bot))
+}
+
+#[tokio::main]
+async fn main() {
+    let bin_dir = std::env::var_os("CLAWLESS_BENCH_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release"));
+    let env: Vec<(String, String)> = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("CLAWLESS_INBOUND_QUEUE_URL", "http://127.0.0.1:9/123456789012/q.fifo"),
+        ("CLAWLESS_AGENT_RUNTIME_ARN", "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/x"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+
+    let hello = bin_dir.join("examples/hello_lambda");
+    let functions = [
+        ("WebhookFunction", "webhook", Some("webhook-telegram.json")),
+        ("DispatcherFunction", "dispatcher", Some("dispatcher-inbound.json")),
+        ("ReplyFunction", "reply", Some("reply-telegram.json")),
+        ("ApprovalTimeoutFunction", "approval-timeout", Some("approval-timeout.json")),
+        ("SchedulerFunction", "scheduler", Some("scheduler-task.json")),
+    ];
+
+    // Init times, interleaved with the baseline so drift affects both alike.
+    let mut hello_samples = Vec::new();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); functions.len()];
+    for _ in 0..INIT_RUNS {
+        hello_samples.push(init_time(&hello, &env));
+        for (i, (_, binary, _)) in functions.iter().enumerate() {
+            samples[i].push(init_time(&bin_dir.join(binary), &env));
+        }
+    }
+    let hello_init = median(hello_samples);
+
+    // Peak RSS after one sample event, against the local stack with the release binaries.
+    let mut options = LocalOptions::new(repo_root(), bin_dir.clone());
+    options.agent_idle_timeout = Duration::from_secs(600);
+    let stack = LocalStack::start(options).await.expect("local stack");
+    let admin = Admin::new(&stack.sdk, &stack.stack);
+    let tenant = admin.create_tenant("bench").await.expect("tenant");
+    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", None).await.expect("bot");
+    let settings = [
+        ("bot_token".to_owned(), "1:bench".to_owned()),
+        ("webhook_secret".to_owned(), "test-webhook-secret-not-for-production".to_owned()),
+    ];
+    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");
+
+    println!("Function benchmarks ({} init runs each, median; host {}):", INIT_RUNS, std::env::consts::ARCH);
+    println!("{:<18} {:>10} {:>10} {:>14}", "function", "init ms", "x hello", "peak RSS MiB");
+    println!("{:<18} {:>10.2} {:>10} {:>14}", "hello-world", hello_init.as_secs_f64() * 1000.0, "1.00", "-");
+    for (i, (logical_id, binary, event)) in functions.iter().enumerate() {
+        let init = median(samples[i].clone());
+        let handle = &stack.functions[*logical_id];
+        if let Some(event) = event {
+            let _ = handle.invoke(sample(event, tenant.tenant_id.as_str(), bot.bot_id.as_str())).await;
+        }
+        let rss = handle.pids().first().and_then(|pid| peak_rss_kib(*pid)).map(|k| format!("{:.1}", k as f64 / 1024.0));
+        println!(
+            "{:<18} {:>10.2} {:>10.2} {:>14}",
+            binary,
+            init.as_secs_f64() * 1000.0,
+            init.as_secs_f64() / hello_init.as_secs_f64(),
+            rss.unwrap_or_else(|| "?".into())
+        );
+    }
+}
