@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use clawless_shared::channels;
 use clawless_shared::config::PlatformConfig;
 use clawless_shared::ids::{BotId, TenantId};
 use clawless_shared::model::{Bot, ChannelBinding, ChannelKind, Tenant, now_ms};
 use clawless_shared::secrets::{ChannelSecrets, Secret, SecretStore, SecretsError, SsmClient};
 use clawless_shared::store::{DynamoClient, Store, StoreError};
+use clawless_shared::trigger::Trigger;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,25 +22,13 @@ pub enum AdminError {
     Secrets(#[from] SecretsError),
 }
 
-/// The keys `channel add --set` accepts per channel, and which are required.
-struct ChannelKeys {
-    required: &'static [&'static str],
-    optional: &'static [&'static str],
-}
-
-fn channel_keys(kind: ChannelKind) -> Option<ChannelKeys> {
-    match kind {
-        ChannelKind::Telegram => Some(ChannelKeys { required: &["bot_token", "webhook_secret"], optional: &[] }),
-        // The other channels arrive with their webhook and reply support.
-        _ => None,
-    }
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ChannelAdded {
     pub bot_id: String,
     pub channel: String,
     pub webhook_url: String,
+    /// Whether the webhook was registered with the channel (Telegram `setWebhook`).
+    pub registered: bool,
 }
 
 pub struct Admin {
@@ -73,9 +63,12 @@ impl Admin {
         Ok(self.store.create_tenant(&valid_name("tenant", name)?).await?)
     }
 
-    pub async fn create_bot(&self, tenant: &str, name: &str) -> Result<Bot, AdminError> {
+    pub async fn create_bot(&self, tenant: &str, name: &str, trigger: Option<&str>) -> Result<Bot, AdminError> {
         let tenant_id = TenantId::parse(tenant).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        Ok(self.store.create_bot(&tenant_id, &valid_name("bot", name)?).await?)
+        if let Some(pattern) = trigger {
+            Trigger::compile(pattern).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        }
+        Ok(self.store.create_bot(&tenant_id, &valid_name("bot", name)?, trigger).await?)
     }
 
     /// The API's base URL as the deployed stack recorded it in SSM.
@@ -91,12 +84,14 @@ impl Admin {
         channel: &str,
         settings: &[(String, String)],
         api_url: Option<&str>,
+        register: bool,
     ) -> Result<ChannelAdded, AdminError> {
         let bot_id = BotId::parse(bot).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let kind: ChannelKind =
             channel.parse().map_err(|e: clawless_shared::model::UnknownChannel| AdminError::Invalid(e.to_string()))?;
-        let keys =
-            channel_keys(kind).ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
+        let channel = channels::channel(kind)
+            .ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
+        let keys = channel.keys();
         let mut values = BTreeMap::new();
         for (key, value) in settings {
             if !keys.required.contains(&key.as_str()) && !keys.optional.contains(&key.as_str()) {
@@ -113,8 +108,12 @@ impl Admin {
             let missing = missing.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ");
             return Err(AdminError::Invalid(format!("{kind} needs --set for: {missing}")));
         }
-        if kind == ChannelKind::Telegram {
-            validate_telegram(&values)?;
+        let secrets = ChannelSecrets(values);
+        channel.validate_settings(&secrets).map_err(AdminError::Invalid)?;
+        if register && kind != ChannelKind::Telegram {
+            return Err(AdminError::Invalid(format!(
+                "--register is only available for telegram; register the {kind} URL in its console"
+            )));
         }
 
         let record = self
@@ -124,7 +123,7 @@ impl Admin {
             .ok_or_else(|| AdminError::Invalid(format!("bot {bot_id} does not exist")))?;
         let parameter = self.secrets.channel_parameter(&record.bot.tenant_id, &bot_id, kind);
         // Secrets first: a binding never points at a parameter that is not there.
-        self.secrets.put(&parameter, &ChannelSecrets(values)).await?;
+        self.secrets.put(&parameter, &secrets).await?;
         self.store
             .put_channel(&ChannelBinding {
                 bot_id: bot_id.clone(),
@@ -139,27 +138,22 @@ impl Admin {
             Some(url) => url.to_owned(),
             None => self.recorded_api_url().await?.unwrap_or_else(|| "<api-url>".to_owned()),
         };
-        Ok(ChannelAdded {
-            bot_id: bot_id.to_string(),
-            channel: kind.to_string(),
-            webhook_url: format!("{}/webhook/{kind}/{bot_id}", base.trim_end_matches('/')),
-        })
+        let webhook_url = format!("{}/webhook/{kind}/{bot_id}", base.trim_end_matches('/'));
+        if register {
+            if !webhook_url.starts_with("https://") && !webhook_url.starts_with("http://") {
+                return Err(AdminError::Invalid("cannot register without the API URL (pass --api-url)".into()));
+            }
+            let http = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(15))
+                .build()
+                .map_err(|e| AdminError::Invalid(e.to_string()))?;
+            let api_base = channels::api_base(channel);
+            channels::telegram::set_webhook(&http, &api_base, &secrets, &webhook_url).await.map_err(|e| {
+                AdminError::Invalid(format!("the channel is stored, but registering the webhook failed: {e}"))
+            })?;
+        }
+        Ok(ChannelAdded { bot_id: bot_id.to_string(), channel: kind.to_string(), webhook_url, registered: register })
     }
-}
-
-/// Telegram's own rules, checked before anything is stored.
-fn validate_telegram(values: &BTreeMap<String, Secret>) -> Result<(), AdminError> {
-    let secret = values.get("webhook_secret").map(Secret::expose).unwrap_or_default();
-    if secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(AdminError::Invalid(
-            "webhook_secret must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
-        ));
-    }
-    let token = values.get("bot_token").map(Secret::expose).unwrap_or_default();
-    if !token.contains(':') || token.chars().any(|c| c.is_whitespace() || c == '/') {
-        return Err(AdminError::Invalid("bot_token does not look like a Telegram bot token (<digits>:<key>)".into()));
-    }
-    Ok(())
 }
 
 /// Parses `--set key=value`.
@@ -182,15 +176,5 @@ mod tests {
         let err = parse_setting("supersecretvalue").unwrap_err();
         assert!(!err.contains("supersecretvalue"), "a bare value may be a secret: {err}");
         assert!(parse_setting("=x").is_err());
-    }
-
-    #[test]
-    fn telegram_rules() {
-        let mut v = BTreeMap::new();
-        v.insert("bot_token".to_owned(), Secret::new("123:abc"));
-        v.insert("webhook_secret".to_owned(), Secret::new("ok_secret-1"));
-        assert!(validate_telegram(&v).is_ok());
-        v.insert("webhook_secret".to_owned(), Secret::new("no spaces"));
-        assert!(validate_telegram(&v).is_err());
     }
 }

@@ -63,6 +63,9 @@ enum BotAction {
         tenant: String,
         #[arg(long)]
         name: String,
+        /// In groups, answer messages matching this pattern too (a regular expression, case-insensitive).
+        #[arg(long)]
+        trigger: Option<String>,
     },
 }
 
@@ -80,6 +83,9 @@ enum ChannelAction {
         /// Base URL of the API, for the printed webhook URL (default: the one the stack recorded).
         #[arg(long, env = "CLAWLESS_API_URL")]
         api_url: Option<String>,
+        /// Telegram only: also register the webhook with `setWebhook` and the secret token.
+        #[arg(long)]
+        register: bool,
     },
 }
 
@@ -166,20 +172,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 format!("tenant created: {} ({})", tenant.tenant_id, tenant.name),
             );
         }
-        Command::Bot { action: BotAction::Create { tenant, name } } => {
-            let bot = admin.create_bot(&tenant, &name).await.map_err(err)?;
+        Command::Bot { action: BotAction::Create { tenant, name, trigger } } => {
+            let bot = admin.create_bot(&tenant, &name, trigger.as_deref()).await.map_err(err)?;
             print(
                 cli.json,
                 json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name}),
                 format!("bot created: {} ({}) for tenant {}", bot.bot_id, bot.name, bot.tenant_id),
             );
         }
-        Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url } } => {
+        Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url, register } } => {
             let api_url = api_url.or(local_api);
-            let added = admin.add_channel(&bot, &kind, &settings, api_url.as_deref()).await.map_err(err)?;
+            let added = admin.add_channel(&bot, &kind, &settings, api_url.as_deref(), register).await.map_err(err)?;
             print(
                 cli.json,
-                json!({"bot_id": added.bot_id, "channel": added.channel, "webhook_url": added.webhook_url}),
+                json!({"bot_id": added.bot_id, "channel": added.channel, "webhook_url": added.webhook_url, "registered": added.registered}),
                 format!(
                     "{} attached to bot {}.\nRegister this webhook URL with {}:\n  {}",
                     added.channel, added.bot_id, added.channel, added.webhook_url
@@ -230,12 +236,12 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
 async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
     let admin = Admin::new(&stack.sdk, &stack.stack);
     let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "demo-bot").await.map_err(|e| e.to_string())?;
+    let bot = admin.create_bot(tenant.tenant_id.as_str(), "demo-bot", None).await.map_err(|e| e.to_string())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let settings =
         [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
     let added = admin
-        .add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url))
+        .add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url), false)
         .await
         .map_err(|e| e.to_string())?;
     let script = root.join(".clawless/send-test-message.sh");

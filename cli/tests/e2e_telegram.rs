@@ -137,3 +137,32 @@ async fn malformed_updates_get_400_and_store_nothing() {
     assert!(store.conversation(&conversation(&bot, "4242")).await.unwrap().is_empty());
     assert!(stack.outbox.sent().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_in_one_chat_is_answered_in_order() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    // More messages than the dispatcher's history window (20), all stored before the first is
+    // dispatched: each must still be found and answered, in the order they were sent.
+    let count = 25;
+    for i in 0..count {
+        let update = json!({
+            "update_id": 5000 + i,
+            "message": {"message_id": 10 + i, "from": {"id": 7, "is_bot": false, "first_name": "Bo"},
+                        "chat": {"id": 7, "type": "private"}, "date": 1_763_740_900, "text": format!("msg {i:02}")}
+        });
+        let status = post_update(&bot.webhook_url, Some(TEST_SECRET), &update.to_string()).await.status();
+        assert_eq!(status, 200);
+    }
+    let sent = eventually(Duration::from_secs(60), "every answer", || async {
+        let sent = stack.outbox.sent().await;
+        (sent.len() >= count as usize).then_some(sent)
+    })
+    .await;
+    let said: Vec<String> = sent
+        .iter()
+        .map(|m| m.text.split("You said: ").nth(1).unwrap_or("").lines().next().unwrap_or("").to_owned())
+        .collect();
+    let expected: Vec<String> = (0..count).map(|i| format!("msg {i:02}")).collect();
+    assert_eq!(said, expected);
+}

@@ -54,8 +54,9 @@ impl Dispatcher {
             return Ok(DispatchOutcome::Dropped("bot is disabled"));
         }
 
-        let stored = self.directory.store().recent_messages(conversation, self.history_limit + 1).await?;
+        // History up to this message (not the lines that arrived after it), and the message itself.
         let key = inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str());
+        let stored = self.directory.store().recent_messages(conversation, Some(&key), self.history_limit + 1).await?;
         let Some(current) = stored.iter().find(|m| m.sk == key) else {
             return Err(DispatchError::MissingMessage(item.message.message_id.to_string()));
         };

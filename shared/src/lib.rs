@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod sqs_batch;
 pub mod store;
 pub mod text;
+pub mod trigger;
 pub mod webhook;
 
 pub use aws_lambda_events;

@@ -73,6 +73,10 @@ pub struct Bot {
     pub tenant_id: TenantId,
     pub name: String,
     pub status: BotStatus,
+    /// In groups, a message that matches this pattern triggers an answer even without a mention
+    /// (a regular expression, run by a linear-time engine with a size limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
     pub created_at_ms: i64,
 }
 
@@ -106,12 +110,46 @@ pub enum ReplyRoute {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to_message_id: Option<i64>,
     },
+    Slack {
+        channel_id: String,
+        /// The thread to answer in (the message's own `ts` starts a thread under it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_ts: Option<String>,
+    },
+    Discord {
+        channel_id: String,
+        /// An interaction to follow up (slash commands, buttons); otherwise a channel message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interaction: Option<DiscordInteraction>,
+    },
+    Feishu {
+        chat_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_message_id: Option<String>,
+    },
+    Whatsapp {
+        /// The person's WhatsApp id (phone number).
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_message_id: Option<String>,
+    },
+}
+
+/// What a Discord follow-up needs: the application and the interaction's token (valid 15 minutes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscordInteraction {
+    pub application_id: String,
+    pub token: String,
 }
 
 impl ReplyRoute {
     pub fn channel(&self) -> ChannelKind {
         match self {
             ReplyRoute::Telegram { .. } => ChannelKind::Telegram,
+            ReplyRoute::Slack { .. } => ChannelKind::Slack,
+            ReplyRoute::Discord { .. } => ChannelKind::Discord,
+            ReplyRoute::Feishu { .. } => ChannelKind::Feishu,
+            ReplyRoute::Whatsapp { .. } => ChannelKind::Whatsapp,
         }
     }
 }

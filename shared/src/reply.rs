@@ -1,10 +1,13 @@
-//! The reply path: one reply-queue message → the channel's send API, exactly once per reply id
-//! as far as the channel allows (a crash between a successful send and recording it can repeat
-//! that one reply).
+//! The reply path, for every channel: one reply-queue message → the channel's send API, split at
+//! the channel's limit. Each reply is sent once as far as the channel allows (a crash between a
+//! successful send and recording it can repeat that one piece), and a partly sent answer resumes
+//! where it stopped.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::channels::{SendError, telegram};
+use crate::cache::TtlCache;
+use crate::channels::{self, Channel, SendContext, SendError};
 use crate::directory::BotDirectory;
 use crate::envelope::ReplyEnvelope;
 use crate::model::ChannelKind;
@@ -12,7 +15,8 @@ use crate::secrets::SecretsError;
 use crate::store::{ReplyClaim, ReplyState, StoreError};
 use crate::text::split_message;
 
-/// Longest wait for a channel's `retry_after` inside one invocation; longer waits go back to the queue.
+/// Longest total wait for a channel's `retry_after` inside one invocation; longer waits go back
+/// to the queue (the message returns after its visibility timeout).
 const MAX_INLINE_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -36,16 +40,22 @@ pub enum DeliveryOutcome {
     Rejected(String),
 }
 
-pub struct ChannelApis {
-    pub telegram: String,
-}
+/// The API base URL of each channel (`CLAWLESS_<CHANNEL>_API` or the channel's default).
+pub struct ChannelApis(HashMap<ChannelKind, String>);
 
 impl ChannelApis {
     pub fn from_env() -> Self {
-        Self {
-            telegram: crate::config::optional("CLAWLESS_TELEGRAM_API")
-                .unwrap_or_else(|| telegram::DEFAULT_API_BASE.to_owned()),
-        }
+        Self(
+            ChannelKind::ALL
+                .iter()
+                .filter_map(|k| channels::channel(*k))
+                .map(|c| (c.kind(), channels::api_base(c)))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, channel: &dyn Channel) -> String {
+        self.0.get(&channel.kind()).cloned().unwrap_or_else(|| channel.default_api_base().to_owned())
     }
 }
 
@@ -53,17 +63,18 @@ pub struct ReplyService {
     directory: BotDirectory,
     http: reqwest::Client,
     apis: ChannelApis,
+    tokens: TtlCache<String, String>,
 }
 
 impl ReplyService {
     pub fn new(directory: BotDirectory, http: reqwest::Client, apis: ChannelApis) -> Self {
-        Self { directory, http, apis }
+        Self { directory, http, apis, tokens: TtlCache::new(Duration::from_secs(30 * 60), 1000) }
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
         let c = &reply.conversation;
         let reject = |why: String| {
-            tracing::error!(event = "reply_rejected", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reason = %why);
+            tracing::error!(event = "reply_rejected", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), reason = %why);
             Ok(DeliveryOutcome::Rejected(why))
         };
         let Some(record) = self.directory.bot(&c.bot_id).await? else {
@@ -76,6 +87,9 @@ impl ReplyService {
         if reply.route.channel() != c.channel {
             return reject("reply route is for another channel".into());
         }
+        let Some(channel) = channels::channel(c.channel) else {
+            return reject(format!("sending on {} is not supported yet", c.channel));
+        };
         let Some(binding) = record.channel(c.channel) else {
             return reject(format!("bot has no {} channel", c.channel));
         };
@@ -83,47 +97,55 @@ impl ReplyService {
             return reject(format!("{} secrets are not configured", c.channel));
         };
 
-        match self.directory.store().claim_reply(&reply, &record.bot.name).await? {
+        let mut sent_ids = match self.directory.store().claim_reply(&reply, &record.bot.name).await? {
             ReplyClaim::Done(_) => return Ok(DeliveryOutcome::AlreadyDone),
-            ReplyClaim::New | ReplyClaim::Retry => {}
-        }
-
-        let (token, limit) = match c.channel {
-            ChannelKind::Telegram => (secrets.get("bot_token"), telegram::MAX_MESSAGE_CHARS),
-            other => return reject(format!("sending on {other} is not supported yet")),
+            ReplyClaim::New => Vec::new(),
+            ReplyClaim::Retry { sent_ids } => sent_ids,
         };
-        let Some(token) = token else {
-            self.directory.store().finish_reply(&reply, ReplyState::Failed, &[]).await?;
-            return reject("bot_token is not configured".into());
-        };
-
-        let pieces = split_message(&reply.text, limit);
-        let mut sent_ids = Vec::with_capacity(pieces.len());
-        for piece in &pieces {
-            match self.send_with_retry(token.expose(), &reply, piece).await {
-                Ok(id) => sent_ids.push(id),
+        let pieces = split_message(&reply.text, channel.text_limit());
+        let api_base = self.apis.get(channel);
+        let ctx = SendContext { http: &self.http, api_base: &api_base, secrets: &secrets, tokens: &self.tokens };
+        let already = sent_ids.len().min(pieces.len());
+        for (i, piece) in pieces.iter().enumerate().skip(already) {
+            match send_with_retry(channel, &ctx, &reply, piece).await {
+                Ok(id) => {
+                    sent_ids.push(id);
+                    if i + 1 < pieces.len() {
+                        // Progress first: a retry resumes after the last piece sent.
+                        self.directory.store().record_reply(&reply, ReplyState::Sending, &sent_ids).await?;
+                    }
+                }
                 Err(SendError::Permanent(why)) => {
-                    self.directory.store().finish_reply(&reply, ReplyState::Failed, &sent_ids).await?;
+                    self.directory.store().record_reply(&reply, ReplyState::Failed, &sent_ids).await?;
                     return reject(why);
                 }
-                Err(e) => return Err(DeliveryError::Retry(e)),
+                Err(e) => {
+                    tracing::warn!(event = "reply_deferred", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), error = %e);
+                    return Err(DeliveryError::Retry(e));
+                }
             }
         }
-        self.directory.store().finish_reply(&reply, ReplyState::Sent, &sent_ids).await?;
+        self.directory.store().record_reply(&reply, ReplyState::Sent, &sent_ids).await?;
         tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
         Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
     }
+}
 
-    async fn send_with_retry(&self, token: &str, reply: &ReplyEnvelope, text: &str) -> Result<String, SendError> {
-        let mut waited = Duration::ZERO;
-        loop {
-            match telegram::send_message(&self.http, &self.apis.telegram, token, &reply.route, text).await {
-                Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
-                    tokio::time::sleep(retry_after).await;
-                    waited += retry_after;
-                }
-                other => return other,
+async fn send_with_retry(
+    channel: &dyn Channel,
+    ctx: &SendContext<'_>,
+    reply: &ReplyEnvelope,
+    text: &str,
+) -> Result<String, SendError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match channel.send(ctx, &reply.route, text).await {
+            Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
+                tracing::info!(event = "rate_limited", channel = %channel.kind(), wait_ms = retry_after.as_millis() as u64);
+                tokio::time::sleep(retry_after).await;
+                waited += retry_after;
             }
+            other => return other,
         }
     }
 }

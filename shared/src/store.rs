@@ -22,6 +22,7 @@ use crate::ids::{BotId, ConversationRef, TenantId};
 use crate::model::{
     Bot, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms,
 };
+use crate::trigger::Trigger;
 
 /// How long conversation messages (and so the delivery-id dedup records) are kept: longer than
 /// any channel's retry window (WhatsApp retries for 7 days).
@@ -139,15 +140,18 @@ pub fn reply_sort_key(reply: &ReplyEnvelope) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
     Stored,
-    Duplicate,
+    /// Stored before; `dispatched` if the agent already has it.
+    Duplicate {
+        dispatched: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyClaim {
     /// First time this reply is seen: send it.
     New,
-    /// An earlier attempt claimed it and did not finish: send again.
-    Retry,
+    /// An earlier attempt claimed it and did not finish: send what it had not sent yet.
+    Retry { sent_ids: Vec<String> },
     /// Already delivered (or permanently failed): do nothing.
     Done(ReplyState),
 }
@@ -157,6 +161,8 @@ pub enum ReplyClaim {
 pub struct BotRecord {
     pub bot: Bot,
     pub channels: Vec<ChannelBinding>,
+    /// The bot's trigger pattern, compiled once per load (`None` if unset or invalid).
+    pub trigger: Option<Trigger>,
 }
 
 impl BotRecord {
@@ -215,12 +221,13 @@ impl Store {
     }
 
     /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.
-    pub async fn create_bot(&self, tenant_id: &TenantId, name: &str) -> Result<Bot, StoreError> {
+    pub async fn create_bot(&self, tenant_id: &TenantId, name: &str, trigger: Option<&str>) -> Result<Bot, StoreError> {
         let bot = Bot {
             bot_id: BotId::generate(),
             tenant_id: tenant_id.clone(),
             name: name.to_owned(),
             status: BotStatus::Active,
+            trigger: trigger.map(str::to_owned),
             created_at_ms: now_ms(),
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
@@ -302,7 +309,10 @@ impl Store {
                 channels.push(from_item::<ChannelItem>("channel", item)?.binding);
             }
         }
-        Ok(bot.map(|bot| BotRecord { bot, channels }))
+        Ok(bot.map(|bot| {
+            let trigger = bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
+            BotRecord { bot, channels, trigger }
+        }))
     }
 
     /// Stores an inbound message once: a redelivery of the same channel message is a `Duplicate`.
@@ -328,36 +338,45 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(to_item(&row)?))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(StoreOutcome::Stored),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Ok(StoreOutcome::Duplicate)
-            }
-            Err(e) => Err(StoreError::aws("PutItem", &e)),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    let dispatched = c.item.as_ref().is_some_and(|old| old.contains_key("dispatched_at_ms"));
+                    Ok(StoreOutcome::Duplicate { dispatched })
+                }
+                _ => Err(StoreError::aws("PutItem", &e)),
+            },
         }
     }
 
-    /// The newest `limit` lines of a conversation, oldest first.
+    /// The newest `limit` lines of a conversation up to and including the line `until_sk` (all
+    /// lines when `None`), oldest first.
     pub async fn recent_messages(
         &self,
         conversation: &ConversationRef,
+        until_sk: Option<&str>,
         limit: i32,
     ) -> Result<Vec<MessageItem>, StoreError> {
-        let out = self
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :msg)")
             .expression_attribute_values(":pk", s(conversation.partition_key()))
             .expression_attribute_values(":msg", s("MSG#"))
             .scan_index_forward(false)
             .limit(limit.max(1))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("Query", &e))?;
+            .consistent_read(true);
+        query = match until_sk {
+            Some(until) => query
+                .key_condition_expression("pk = :pk AND sk BETWEEN :msg AND :until")
+                .expression_attribute_values(":until", s(until)),
+            None => query.key_condition_expression("pk = :pk AND begins_with(sk, :msg)"),
+        };
+        let out = query.send().await.map_err(|e| StoreError::aws("Query", &e))?;
         let mut items = out
             .items
             .unwrap_or_default()
@@ -435,7 +454,9 @@ impl Store {
                 };
                 let old: MessageItem = from_item("reply", old)?;
                 Ok(match old.reply_state {
-                    Some(ReplyState::Sending) | None => ReplyClaim::Retry,
+                    Some(ReplyState::Sending) | None => {
+                        ReplyClaim::Retry { sent_ids: old.channel_message_ids.unwrap_or_default() }
+                    }
                     Some(state) => ReplyClaim::Done(state),
                 })
             }
@@ -456,8 +477,8 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Records the outcome of sending a claimed reply.
-    pub async fn finish_reply(
+    /// Records how far sending a claimed reply got: its state and the channel ids of the pieces sent.
+    pub async fn record_reply(
         &self,
         reply: &ReplyEnvelope,
         state: ReplyState,
@@ -486,6 +507,6 @@ impl Store {
 
     /// Every stored line of a conversation, oldest first (for the CLI and tests).
     pub async fn conversation(&self, conversation: &ConversationRef) -> Result<Vec<MessageItem>, StoreError> {
-        self.recent_messages(conversation, 1000).await
+        self.recent_messages(conversation, None, 1000).await
     }
 }

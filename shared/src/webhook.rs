@@ -1,17 +1,17 @@
-//! The webhook path: verify, store, enqueue, answer. Nothing slow happens here, so every channel
-//! gets its answer within its deadline.
+//! The webhook path, for every channel: verify on the raw bytes, parse, store, enqueue, answer.
+//! Nothing slow happens here, so every channel gets its answer within its deadline.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::channels::{VerifyError, telegram};
+use crate::channels::{self, HttpAnswer, Inbound, ParseError, VerifyError, WebhookInput};
 use crate::directory::BotDirectory;
 use crate::envelope::{ENVELOPE_VERSION, InboundEnvelope};
 use crate::ids::{BotId, ConversationRef};
 use crate::model::{BotStatus, ChannelKind, ConversationMessage};
 use crate::queue::FifoQueue;
-use crate::store::StoreOutcome;
+use crate::store::{BotRecord, StoreOutcome};
 
-/// Largest webhook body we accept. Telegram updates are a few KB.
+/// Largest webhook body we accept. Channel events are a few KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// A webhook request as the HTTP adapter hands it over: raw body bytes, exactly as received.
@@ -20,22 +20,16 @@ pub struct WebhookRequest<'a> {
     pub channel: &'a str,
     pub bot_id: &'a str,
     pub headers: &'a http::HeaderMap,
+    pub query: &'a str,
     pub body: &'a [u8],
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookResponse {
-    pub status: u16,
-    pub body: Value,
+fn error(status: u16, message: impl Into<String>) -> HttpAnswer {
+    HttpAnswer::json(status, &json!({ "error": message.into() }))
 }
 
-impl WebhookResponse {
-    fn ok(body: Value) -> Self {
-        Self { status: 200, body }
-    }
-    fn error(status: u16, message: impl Into<String>) -> Self {
-        Self { status, body: json!({ "error": message.into() }) }
-    }
+fn retry_later() -> HttpAnswer {
+    error(500, "temporary failure, retry later")
 }
 
 pub struct WebhookService {
@@ -48,96 +42,111 @@ impl WebhookService {
         Self { directory, inbound }
     }
 
-    pub async fn handle(&self, req: WebhookRequest<'_>) -> WebhookResponse {
+    pub async fn handle(&self, req: WebhookRequest<'_>) -> HttpAnswer {
         if req.body.len() > MAX_BODY_BYTES {
-            return WebhookResponse::error(413, format!("body is larger than {MAX_BODY_BYTES} bytes"));
+            return error(413, format!("body is larger than {MAX_BODY_BYTES} bytes"));
         }
-        let Ok(channel) = req.channel.parse::<ChannelKind>() else {
-            return WebhookResponse::error(404, "unknown channel");
+        let Ok(kind) = req.channel.parse::<ChannelKind>() else { return error(404, "unknown channel") };
+        let Some(channel) = channels::channel(kind) else {
+            return error(404, format!("channel {kind} is not supported yet"));
         };
-        if channel != ChannelKind::Telegram {
-            return WebhookResponse::error(404, format!("channel {channel} is not supported yet"));
-        }
-        if req.method != "POST" {
-            return WebhookResponse::error(405, "use POST");
-        }
-        let Ok(bot_id) = BotId::parse(req.bot_id) else {
-            return WebhookResponse::error(404, "unknown bot");
-        };
+        let Ok(bot_id) = BotId::parse(req.bot_id) else { return error(404, "unknown bot") };
 
         let record = match self.directory.bot(&bot_id).await {
             Ok(Some(record)) => record,
-            Ok(None) => return WebhookResponse::error(404, "unknown bot"),
+            Ok(None) => return error(404, "unknown bot"),
             Err(e) => {
                 tracing::error!(bot_id = %bot_id, error = %e, "could not load the bot");
-                return WebhookResponse::error(500, "temporary failure, retry later");
+                return retry_later();
             }
         };
-        let secrets = match record.channel(channel) {
+        let secrets = match record.channel(kind) {
             Some(binding) => match self.directory.channel_secrets(binding).await {
                 Ok(secrets) => secrets,
                 Err(e) => {
                     tracing::error!(bot_id = %bot_id, error = %e, "could not load the channel secrets");
-                    return WebhookResponse::error(500, "temporary failure, retry later");
+                    return retry_later();
                 }
             },
             None => None,
         };
+        let Some(secrets) = secrets else {
+            tracing::warn!(bot_id = %bot_id, channel = %kind, event = "webhook_rejected", "channel not configured; refusing");
+            return error(401, "unauthorized");
+        };
 
-        let presented = req.headers.get(telegram::SECRET_HEADER).map(|v| v.as_bytes());
-        if let Err(e) = telegram::verify(secrets.as_deref(), presented) {
-            if matches!(e, VerifyError::NotConfigured(_)) {
-                tracing::warn!(bot_id = %bot_id, %channel, event = "webhook_rejected", "channel secret not configured; refusing");
-            } else {
-                tracing::warn!(bot_id = %bot_id, %channel, event = "webhook_rejected", reason = %e, "verification failed");
-            }
-            return WebhookResponse::error(401, "unauthorized");
+        let now_secs = crate::model::now_ms() / 1000;
+        let input =
+            WebhookInput { method: req.method, headers: req.headers, query: req.query, body: req.body, now_secs };
+        if let Err(e) = channel.verify(&secrets, &input) {
+            log_rejected(&bot_id, kind, &e);
+            return error(401, "unauthorized");
         }
-
+        let (messages, ack) = match channel.parse(&secrets, &input) {
+            Ok(Inbound::Answer(answer)) => return answer,
+            Ok(Inbound::Deliveries { messages, ack }) => (messages, ack),
+            Err(ParseError::Unauthorized(e)) => {
+                log_rejected(&bot_id, kind, &e);
+                return error(401, "unauthorized");
+            }
+            Err(e) => return error(400, e.to_string()),
+        };
         if record.bot.status != BotStatus::Active {
             // Verified but the bot is off: acknowledge so the channel does not retry.
-            return WebhookResponse::ok(json!({ "ignored": "bot is disabled" }));
+            return ack;
         }
-
-        let (conversation_id, message) = match telegram::parse_update(req.body) {
-            Ok(telegram::ParsedUpdate::Message { conversation_id, message }) => (conversation_id, message),
-            Ok(telegram::ParsedUpdate::Ignored { why, .. }) => return WebhookResponse::ok(json!({ "ignored": why })),
-            Err(e) => return WebhookResponse::error(400, e.to_string()),
-        };
-
-        // The tenant comes from the bot record, never from the request.
-        let item = ConversationMessage {
-            conversation: ConversationRef {
-                tenant_id: record.bot.tenant_id.clone(),
-                bot_id: bot_id.clone(),
-                channel,
-                conversation_id,
-            },
-            message,
-        };
-        let stored = match self.directory.store().store_inbound(&item).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");
-                return WebhookResponse::error(500, "temporary failure, retry later");
+        for parsed in messages {
+            let triggers = parsed.message.is_direct
+                || parsed.mentions_bot
+                || record.trigger.as_ref().is_some_and(|t| t.matches(&parsed.message.text));
+            // The tenant comes from the bot record, never from the request.
+            let item = ConversationMessage {
+                conversation: ConversationRef {
+                    tenant_id: record.bot.tenant_id.clone(),
+                    bot_id: bot_id.clone(),
+                    channel: kind,
+                    conversation_id: parsed.conversation_id,
+                },
+                message: parsed.message,
+            };
+            if let Err(answer) = self.accept(&record, item, triggers).await {
+                return answer;
             }
-        };
-        // A duplicate is enqueued again: if the first attempt stored but failed to enqueue, this
-        // finishes it; if it did enqueue, SQS deduplication or the dispatcher drops the copy.
-        let envelope = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item };
-        if let Err(e) = self.inbound.send_inbound(&envelope).await {
-            tracing::error!(bot_id = %bot_id, error = %e, "could not enqueue the message");
-            return WebhookResponse::error(500, "temporary failure, retry later");
         }
-        let InboundEnvelope::ChannelMessage { item, .. } = &envelope;
+        ack
+    }
+
+    /// Stores one message and, if it triggers an answer, queues it for the dispatcher.
+    async fn accept(&self, record: &BotRecord, item: ConversationMessage, triggers: bool) -> Result<(), HttpAnswer> {
+        let bot_id = &record.bot.bot_id;
+        let stored = self.directory.store().store_inbound(&item).await.map_err(|e| {
+            tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");
+            retry_later()
+        })?;
+        let duplicate = !matches!(stored, StoreOutcome::Stored);
+        // A redelivery the agent already has is dropped. One stored but maybe never queued (the
+        // first attempt failed in between) is queued again; SQS or the dispatcher drops a copy.
+        let enqueue = triggers && !matches!(stored, StoreOutcome::Duplicate { dispatched: true });
+        if enqueue {
+            let envelope = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: item.clone() };
+            self.inbound.send_inbound(&envelope).await.map_err(|e| {
+                tracing::error!(bot_id = %bot_id, error = %e, "could not enqueue the message");
+                retry_later()
+            })?;
+        }
         tracing::info!(
             event = "webhook_accepted",
             tenant_id = %item.conversation.tenant_id,
             bot_id = %bot_id,
-            %channel,
+            channel = %item.conversation.channel,
             message_id = %item.message.message_id,
-            duplicate = stored == StoreOutcome::Duplicate,
+            duplicate,
+            queued = enqueue,
         );
-        WebhookResponse::ok(json!({ "ok": true }))
+        Ok(())
     }
+}
+
+fn log_rejected(bot_id: &BotId, channel: ChannelKind, reason: &VerifyError) {
+    tracing::warn!(bot_id = %bot_id, %channel, event = "webhook_rejected", reason = %reason, "verification failed");
 }

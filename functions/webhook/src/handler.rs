@@ -31,11 +31,12 @@ pub async fn handle(service: &WebhookService, request: Request) -> Result<Respon
             channel: &channel,
             bot_id: &bot_id,
             headers: request.headers(),
+            query: request.uri().query().unwrap_or(""),
             body,
         })
         .await;
     Ok(Response::builder()
         .status(answer.status)
-        .header("content-type", "application/json")
-        .body(Body::from(answer.body.to_string()))?)
+        .header("content-type", answer.content_type)
+        .body(Body::from(answer.body))?)
 }

@@ -1,12 +1,21 @@
-//! Chat channels: verify an incoming webhook, parse it into a domain message, send an answer.
-//! One module per channel; what they share (constant-time comparison, send errors) lives here.
+//! Chat channels behind one trait: verify an incoming webhook on its raw bytes, parse it into
+//! domain messages, send an answer. One module per channel; what they share (constant-time
+//! comparison, HMAC, errors, the request and answer shapes) lives here, so no verification or
+//! chunking logic is written twice.
 
 pub mod telegram;
 
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::cache::TtlCache;
+use crate::ids::ConversationId;
+use crate::model::{ChannelKind, InboundMessage, ReplyRoute};
+use crate::secrets::ChannelSecrets;
+use crate::text::TextLimit;
 
 /// Compares a presented secret with the configured one in constant time, lengths included
 /// (both sides are hashed first, so the comparison never leaks the secret's length).
@@ -16,14 +25,87 @@ pub fn secrets_match(presented: &[u8], configured: &[u8]) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// Checks `presented_hex` (a hex HMAC-SHA256, any case) against HMAC-SHA256(`key`, `message`) in
+/// constant time.
+pub fn hmac_sha256_hex_matches(key: &[u8], message: &[&[u8]], presented_hex: &str) -> bool {
+    let Ok(presented) = hex::decode(presented_hex.trim()) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
+    for part in message {
+        mac.update(part);
+    }
+    mac.verify_slice(&presented).is_ok()
+}
+
+/// A webhook request as received: raw body bytes exactly as the channel sent them.
+pub struct WebhookInput<'a> {
+    pub method: &'a str,
+    pub headers: &'a http::HeaderMap,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    pub body: &'a [u8],
+    /// Unix seconds now (a parameter, so timestamp checks are testable).
+    pub now_secs: i64,
+}
+
+impl WebhookInput<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// One query parameter, decoded as a form (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+/// What the webhook answers the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self { status, content_type: "application/json", body: value.to_string().into_bytes() }
+    }
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Self { status, content_type: "text/plain; charset=utf-8", body: text.into().into_bytes() }
+    }
+    pub fn ok() -> Self {
+        Self::json(200, &serde_json::json!({ "ok": true }))
+    }
+}
+
+/// One message for the bot, parsed from a verified webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedMessage {
+    pub conversation_id: ConversationId,
+    pub message: InboundMessage,
+    /// The message mentions the bot (or is a command to it), so it triggers an answer in a group.
+    pub mentions_bot: bool,
+}
+
+/// What a verified webhook means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// Answer the channel directly, store nothing (URL verification, pings, challenges).
+    Answer(HttpAnswer),
+    /// Messages for the bot (possibly none), and what to answer once they are stored and queued.
+    Deliveries { messages: Vec<ParsedMessage>, ack: HttpAnswer },
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
     #[error("the channel has no {0} configured, so every request is refused")]
     NotConfigured(&'static str),
-    #[error("missing {0} header")]
-    MissingHeader(&'static str),
+    #[error("missing {0}")]
+    Missing(&'static str),
     #[error("signature does not match")]
     Mismatch,
+    #[error("request is too old or from the future")]
+    Stale,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,6 +114,9 @@ pub enum ParseError {
     Json(String),
     #[error("body is malformed: {0}")]
     Invalid(String),
+    /// A check that needs the parsed body failed (a verification token, say).
+    #[error("unauthorized: {0}")]
+    Unauthorized(VerifyError),
 }
 
 /// Why a send did not go through, and what the caller should do about it.
@@ -48,6 +133,82 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// What a send needs besides the route and text.
+pub struct SendContext<'a> {
+    pub http: &'a reqwest::Client,
+    /// The channel's API base URL (`CLAWLESS_<CHANNEL>_API` or the channel's default).
+    pub api_base: &'a str,
+    pub secrets: &'a ChannelSecrets,
+    /// Short-lived access tokens a channel obtains before it can send (Feishu), per container.
+    pub tokens: &'a TtlCache<String, String>,
+}
+
+/// The keys `clawless channel add --set` accepts.
+pub struct ChannelKeys {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+}
+
+/// One chat platform.
+#[async_trait::async_trait]
+pub trait Channel: Send + Sync {
+    fn kind(&self) -> ChannelKind;
+
+    /// The API base URL when `CLAWLESS_<CHANNEL>_API` is not set.
+    fn default_api_base(&self) -> &'static str;
+
+    fn keys(&self) -> ChannelKeys;
+
+    /// Checks the operator's settings before they are stored (formats, one-of rules).
+    fn validate_settings(&self, secrets: &ChannelSecrets) -> Result<(), String>;
+
+    /// Verifies the request on its raw bytes, before anything is parsed. Fails closed.
+    fn verify(&self, secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<(), VerifyError>;
+
+    /// Parses a verified request. Drops the bot's own messages and other bots'.
+    fn parse(&self, secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<Inbound, ParseError>;
+
+    /// The longest piece of text one message may carry.
+    fn text_limit(&self) -> TextLimit;
+
+    /// Sends one piece of an answer; returns the channel's id for the sent message.
+    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError>;
+}
+
+/// The implementation of a channel, if it is built.
+pub fn channel(kind: ChannelKind) -> Option<&'static dyn Channel> {
+    match kind {
+        ChannelKind::Telegram => Some(&telegram::Telegram),
+        ChannelKind::Slack => None,
+        ChannelKind::Discord => None,
+        ChannelKind::Feishu => None,
+        ChannelKind::Whatsapp => None,
+    }
+}
+
+/// `CLAWLESS_<CHANNEL>_API`, else the channel's default.
+pub fn api_base(channel: &dyn Channel) -> String {
+    let var = format!("CLAWLESS_{}_API", channel.kind().as_str().to_ascii_uppercase());
+    std::env::var(&var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| channel.default_api_base().to_owned())
+}
+
+/// Reduces a reqwest error to its kind: the URL may hold a token, so it is never printed.
+pub fn describe_http_error(channel: ChannelKind, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("request to {channel} timed out")
+    } else if e.is_connect() {
+        format!("could not connect to {channel}")
+    } else {
+        format!("request to {channel} failed")
+    }
+}
+
+/// Seconds from a `Retry-After` header (whole or fractional seconds), if present.
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    raw.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +219,30 @@ mod tests {
         assert!(!secrets_match(b"abc", b"abd"));
         assert!(!secrets_match(b"abc", b"abcd"));
         assert!(!secrets_match(b"", b"abc"));
+    }
+
+    #[test]
+    fn hmac_hex_compares_case_insensitively_and_rejects_junk() {
+        // RFC 4231 test case 2.
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(hmac_sha256_hex_matches(b"Jefe", &[b"what do ya want ", b"for nothing?"], expected));
+        assert!(hmac_sha256_hex_matches(b"Jefe", &[b"what do ya want for nothing?"], &expected.to_uppercase()));
+        assert!(!hmac_sha256_hex_matches(b"Jefe", &[b"what do ya want for nothing!"], expected));
+        assert!(!hmac_sha256_hex_matches(b"Jefe", &[b"x"], "not hex"));
+    }
+
+    #[test]
+    fn query_params_are_decoded() {
+        let headers = http::HeaderMap::new();
+        let input = WebhookInput {
+            method: "GET",
+            headers: &headers,
+            query: "hub.mode=subscribe&hub.challenge=a%2Bb+c&x",
+            body: b"",
+            now_secs: 0,
+        };
+        assert_eq!(input.query_param("hub.mode").as_deref(), Some("subscribe"));
+        assert_eq!(input.query_param("hub.challenge").as_deref(), Some("a+b c"));
+        assert_eq!(input.query_param("missing"), None);
     }
 }
