@@ -6,7 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.clawless/venv"
 stamp="$venv/.clawless-stamp"
-want="moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0"
+# slack-sdk, PyNaCl and lark-oapi sign test payloads the way the channels do (cross-checks in the tests).
+want="moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 slack-sdk==3.47.0 pynacl==1.6.2 lark-oapi==1.7.5"
 if [ "${CLAWLESS_WITH_CARGO_LAMBDA:-0}" = 1 ]; then want="$want cargo-lambda==1.9.2 ziglang"; fi
 # Done already if every wanted package was installed before (the stamp lists one per line).
 missing=0

@@ -102,9 +102,10 @@ enum LocalAction {
         /// Use an AWS emulator that is already running instead of starting moto.
         #[arg(long)]
         aws_endpoint: Option<String>,
-        /// Send replies to this Telegram Bot API instead of the built-in stand-in.
-        #[arg(long, env = "CLAWLESS_TELEGRAM_API")]
-        telegram_api: Option<String>,
+        /// Send a channel's replies to this API instead of the built-in stand-in, as
+        /// CHANNEL=URL (e.g. telegram=https://api.telegram.org); repeat per channel.
+        #[arg(long = "channel-api", value_parser = admin::parse_setting)]
+        channel_apis: Vec<(String, String)>,
         /// Do not create the demo tenant, bot and Telegram channel.
         #[arg(long)]
         no_demo: bool,
@@ -198,7 +199,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
-    let LocalAction::Up { api_port, moto_port, aws_endpoint, telegram_api, no_demo } = action;
+    let LocalAction::Up { api_port, moto_port, aws_endpoint, channel_apis, no_demo } = action;
     let root = repo_root()?;
     let mut options = LocalOptions::new(root.clone(), local::default_bin_dir());
     options.stack = stack.to_owned();
@@ -207,7 +208,7 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
         Some(url) => AwsTarget::Endpoint(url),
         None => AwsTarget::SpawnMoto { port: moto_port },
     };
-    options.telegram_api = telegram_api;
+    options.channel_apis = channel_apis.into_iter().collect();
     let stack_handle = LocalStack::start(options).await.map_err(|e| e.to_string())?;
     let local_json =
         stack_handle.write_endpoints(&root).map_err(|e| format!("cannot write .clawless/local.json: {e}"))?;
@@ -216,14 +217,16 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     println!("clawless is running locally (stack {stack}).");
     println!("  API:          {}", endpoints.api_url);
     println!("  AWS emulator: {} (region {})", endpoints.aws_endpoint_url, endpoints.region);
-    println!("  Telegram API: {}", stack_handle.telegram_api);
+    for (channel, url) in &stack_handle.channel_apis {
+        println!("  {channel} API: {url}");
+    }
     println!("  Endpoints written to {}", local_json.display());
     if !no_demo {
         let script = seed_demo(&stack_handle, &root).await?;
         println!();
         println!("A demo tenant, bot and Telegram channel are ready. Send a message as Telegram would:");
         println!("  {} 'hello bot'", script.display());
-        println!("The bot's answer is printed below and listed at {}/_outbox", stack_handle.telegram_api);
+        println!("The bot's answer is printed below and listed at {}/_outbox", stack_handle.stand_in_url);
     }
     println!();
     println!("Use the CLI against this stack with --local, e.g. `clawless --local tenant create --name acme`.");

@@ -58,8 +58,9 @@ pub struct LocalOptions {
     /// Port of the local API (0: any free port).
     pub api_port: u16,
     pub aws: AwsTarget,
-    /// Base URL of the Telegram Bot API; `None` starts the built-in stand-in.
-    pub telegram_api: Option<String>,
+    /// Channel API base URLs by channel (`telegram`, `slack`, …). A channel not named here
+    /// talks to the built-in stand-in, if it has one.
+    pub channel_apis: HashMap<String, String>,
     pub agent_idle_timeout: Duration,
     /// Processes per function (Lambda's concurrency).
     pub instances: HashMap<String, usize>,
@@ -74,7 +75,7 @@ impl LocalOptions {
             region: "us-east-1".into(),
             api_port: 0,
             aws: AwsTarget::SpawnMoto { port: 0 },
-            telegram_api: None,
+            channel_apis: HashMap::new(),
             agent_idle_timeout: Duration::from_secs(15 * 60),
             instances: HashMap::new(),
         }
@@ -97,7 +98,10 @@ pub struct LocalStack {
     pub functions: HashMap<String, FunctionHandle>,
     pub agentcore: Arc<AgentCoreStandIn>,
     pub agentcore_url: String,
-    pub telegram_api: String,
+    /// The API base URL each channel's sends go to (`CLAWLESS_<CHANNEL>_API` of the functions).
+    pub channel_apis: BTreeMap<String, String>,
+    /// Base URL of the channel stand-ins (`GET {stand_in_url}/_outbox` lists what was sent).
+    pub stand_in_url: String,
     pub outbox: Arc<Outbox>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _moto: Option<moto::MotoServer>,
@@ -176,10 +180,14 @@ impl LocalStack {
         let api_url = format!("http://{api_addr}");
 
         let outbox = Arc::new(Outbox::default());
-        let telegram_api = match &options.telegram_api {
-            Some(url) => url.clone(),
-            None => format!("http://{}", serve(channel_api::router(outbox.clone()), 0, &mut tasks).await?),
-        };
+        let stand_in = format!("http://{}", serve(channel_api::router(outbox.clone()), 0, &mut tasks).await?);
+        let mut channel_apis: BTreeMap<String, String> =
+            channel_api::STAND_INS.iter().map(|(name, _)| (name.to_string(), format!("{stand_in}/{name}"))).collect();
+        channel_apis.extend(options.channel_apis.clone());
+        let channel_env: Vec<(String, String)> = channel_apis
+            .iter()
+            .map(|(name, url)| (format!("CLAWLESS_{}_API", name.to_ascii_uppercase()), url.clone()))
+            .collect();
 
         let runtime = template.agent_runtimes.first();
         let runtime_arn = format!(
@@ -189,7 +197,9 @@ impl LocalStack {
         );
 
         let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
-        resolver.parameters.insert("TelegramApiBase".into(), telegram_api.clone());
+        if let Some(url) = channel_apis.get("telegram") {
+            resolver.parameters.insert("TelegramApiBase".into(), url.clone());
+        }
         resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
         let mut extra_refs = HashMap::new();
         let mut extra_attributes = HashMap::new();
@@ -252,6 +262,8 @@ impl LocalStack {
             for (key, expr) in &function.environment {
                 env.push((key.clone(), resolver.resolve(expr)?));
             }
+            // Channel APIs point at the stand-ins or the given URLs (later entries win).
+            env.extend(channel_env.iter().cloned());
             let spec = FunctionSpec {
                 name: function.logical_id.clone(),
                 binary: options.bin_dir.join(&function.binary),
@@ -298,7 +310,8 @@ impl LocalStack {
             functions,
             agentcore,
             agentcore_url,
-            telegram_api,
+            channel_apis,
+            stand_in_url: stand_in,
             outbox,
             tasks,
             _moto: moto_server,

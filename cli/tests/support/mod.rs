@@ -13,9 +13,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// A fresh stack; `telegram_api` replaces the built-in Telegram stand-in.
 pub async fn start_stack(telegram_api: Option<String>) -> LocalStack {
+    start_stack_with(telegram_api.map(|url| ("telegram", url)).into_iter().collect()).await
+}
+
+/// A fresh stack whose channels send to the given API base URLs (`("slack", url)`, …).
+pub async fn start_stack_with(channel_apis: Vec<(&str, String)>) -> LocalStack {
     let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
-    options.telegram_api = telegram_api;
+    options.channel_apis = channel_apis.into_iter().map(|(c, u)| (c.to_owned(), u)).collect();
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
 
