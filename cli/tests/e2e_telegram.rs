@@ -166,3 +166,34 @@ async fn a_burst_in_one_chat_is_answered_in_order() {
     let expected: Vec<String> = (0..count).map(|i| format!("msg {i:02}")).collect();
     assert_eq!(said, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_session_is_stopped_and_a_new_message_starts_it_again() {
+    let mut options = clawless_cli::local::LocalOptions::new(repo_root(), clawless_cli::local::default_bin_dir());
+    options.agent_idle_timeout = Duration::from_millis(500);
+    let stack = clawless_cli::local::LocalStack::start(options).await.unwrap();
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let update = |id: i64, text: &str| {
+        json!({"update_id": id, "message": {"message_id": id, "from": {"id": 9, "first_name": "Cy"},
+               "chat": {"id": 9, "type": "private"}, "date": 1_763_741_000 + id, "text": text}})
+        .to_string()
+    };
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update(1, "first")).await.status(), 200);
+    eventually(Duration::from_secs(30), "the first answer", || async {
+        (stack.outbox.sent().await.len() == 1).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the idle agent to stop", || async {
+        (stack.agentcore.running_sessions().await == 0).then_some(())
+    })
+    .await;
+
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update(2, "second")).await.status(), 200);
+    let sent = eventually(Duration::from_secs(30), "the second answer", || async {
+        let sent = stack.outbox.sent().await;
+        (sent.len() == 2).then_some(sent)
+    })
+    .await;
+    assert!(sent[1].text.contains("You said: second"), "{:?}", sent[1]);
+    assert!(sent[1].text.contains("2 earlier messages"), "the new microVM sees the stored history: {:?}", sent[1]);
+}

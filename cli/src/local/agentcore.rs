@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
 pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
@@ -68,7 +67,13 @@ impl AgentCoreStandIn {
             if vm.as_ref().is_some_and(|v| v.last_used.elapsed() > self.config.idle_timeout)
                 && let Some(mut v) = vm.take()
             {
-                let _ = v.child.kill().await;
+                // AgentCore stops an idle microVM with SIGTERM first, so the agent can finish up.
+                if let Some(pid) = v.child.id() {
+                    let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+                }
+                if tokio::time::timeout(Duration::from_secs(5), v.child.wait()).await.is_err() {
+                    let _ = v.child.kill().await;
+                }
             }
         }
     }
@@ -93,8 +98,8 @@ impl AgentCoreStandIn {
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", self.config.agent_binary.display()))?;
         let tag = format!("agent {}", &session[session.len().saturating_sub(8)..]);
-        forward_output(&tag, child.stdout.take());
-        forward_output(&tag, child.stderr.take());
+        super::forward_output(&tag, child.stdout.take());
+        super::forward_output(&tag, child.stderr.take());
         // Wait for /ping, as AgentCore does before it routes traffic to a new microVM.
         let ping = format!("http://127.0.0.1:{port}/ping");
         let started = Instant::now();
@@ -119,17 +124,6 @@ impl AgentCoreStandIn {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn forward_output<R: tokio::io::AsyncRead + Unpin + Send + 'static>(tag: &str, stream: Option<R>) {
-    let Some(stream) = stream else { return };
-    let tag = tag.to_owned();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[{tag}] {line}");
-        }
-    });
 }
 
 /// An error the way AgentCore's REST JSON protocol sends it, so the SDK maps it to its typed error.

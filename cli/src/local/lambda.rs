@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error, Clone)]
@@ -166,8 +165,8 @@ async fn supervise(spec: Arc<FunctionSpec>, runtime_api: String, instance: usize
                 continue;
             }
         };
-        forward_output(&spec.name, child.stdout.take());
-        forward_output(&spec.name, child.stderr.take());
+        super::forward_output(&spec.name, child.stdout.take());
+        super::forward_output(&spec.name, child.stderr.take());
         let pid = child.id();
         if let (Some(pid), Ok(mut pids)) = (pid, state.pids.lock()) {
             pids.push(pid);
@@ -187,17 +186,6 @@ async fn supervise(spec: Arc<FunctionSpec>, runtime_api: String, instance: usize
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-fn forward_output<R: tokio::io::AsyncRead + Unpin + Send + 'static>(name: &str, stream: Option<R>) {
-    let Some(stream) = stream else { return };
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[{name}] {line}");
-        }
-    });
 }
 
 async fn next(State(state): State<Arc<RuntimeState>>) -> Response {

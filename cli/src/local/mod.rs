@@ -245,9 +245,10 @@ impl LocalStack {
         let agentcore_url = format!("http://{}", serve(agentcore.router(), 0, &mut tasks).await?);
         {
             let agentcore = agentcore.clone();
+            let every = (options.agent_idle_timeout / 2).clamp(Duration::from_millis(100), Duration::from_secs(10));
             tasks.push(tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    tokio::time::sleep(every).await;
                     agentcore.reap_idle().await;
                 }
             }));
@@ -347,6 +348,19 @@ impl LocalStack {
         }
         out
     }
+}
+
+/// Prints a child process's output line by line, tagged with where it comes from.
+fn forward_output<R: tokio::io::AsyncRead + Unpin + Send + 'static>(tag: &str, stream: Option<R>) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(stream) = stream else { return };
+    let tag = tag.to_owned();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[{tag}] {line}");
+        }
+    });
 }
 
 /// The directory holding the workspace's binaries: next to the running executable (test
