@@ -42,7 +42,13 @@ impl Outbox {
 }
 
 /// The channels with a stand-in, as the path prefix and the variable that points at it.
-pub const STAND_INS: [(&str, &str); 1] = [("telegram", "CLAWLESS_TELEGRAM_API")];
+pub const STAND_INS: [(&str, &str); 5] = [
+    ("telegram", "CLAWLESS_TELEGRAM_API"),
+    ("feishu", "CLAWLESS_FEISHU_API"),
+    ("whatsapp", "CLAWLESS_WHATSAPP_API"),
+    ("slack", "CLAWLESS_SLACK_API"),
+    ("discord", "CLAWLESS_DISCORD_API"),
+];
 
 pub fn router(outbox: Arc<Outbox>) -> Router {
     Router::new().fallback(handle).with_state(outbox)
@@ -71,6 +77,10 @@ async fn handle(
     let call = Call { method, path: rest, headers, body };
     match prefix {
         "telegram" => telegram(&outbox, call).await,
+        "slack" => slack(&outbox, call).await,
+        "discord" => discord(&outbox, call).await,
+        "feishu" => feishu(&outbox, call).await,
+        "whatsapp" => whatsapp(&outbox, call).await,
         _ => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no stand-in for this channel"}))).into_response(),
     }
 }
@@ -108,4 +118,199 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
         "setWebhook" | "deleteWebhook" => axum::Json(json!({"ok": true, "result": true})).into_response(),
         _ => not_found(),
     }
+}
+
+/// Feishu / Lark: `POST /open-apis/auth/v3/tenant_access_token/internal`, then
+/// `POST /open-apis/im/v1/messages?receive_id_type=chat_id` or
+/// `POST /open-apis/im/v1/messages/{message_id}/reply` with `Authorization: Bearer t-…`.
+async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
+    let error = |status: StatusCode, code: i64, msg: &str| {
+        (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
+    };
+    if call.method != Method::POST {
+        return error(StatusCode::NOT_FOUND, 404, "not found");
+    }
+    let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+    if call.path == "open-apis/auth/v3/tenant_access_token/internal" {
+        let has = |k: &str| request.get(k).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+        if !has("app_id") || !has("app_secret") {
+            return error(StatusCode::BAD_REQUEST, 10003, "invalid param");
+        }
+        let n = outbox.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        return axum::Json(
+            json!({"code": 0, "msg": "ok", "tenant_access_token": format!("t-local-{n}"), "expire": 7200}),
+        )
+        .into_response();
+    }
+    let Some(messages) = call.path.strip_prefix("open-apis/im/v1/messages") else {
+        return error(StatusCode::NOT_FOUND, 404, "not found");
+    };
+    if call
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.trim().is_empty())
+        .is_none_or(|t| !t.starts_with("t-"))
+    {
+        return error(StatusCode::BAD_REQUEST, 99991661, "Missing access token for authorization");
+    }
+    let text = request
+        .get("content")
+        .and_then(Value::as_str)
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned));
+    let Some(text) = text.filter(|_| request.get("msg_type").and_then(Value::as_str) == Some("text")) else {
+        return error(StatusCode::BAD_REQUEST, 230001, "invalid message content");
+    };
+    // A reply names the message it answers, not the chat; the outbox shows which message.
+    let chat = match messages.strip_prefix('/').and_then(|rest| rest.strip_suffix("/reply")) {
+        Some(message_id) if !message_id.is_empty() && !message_id.contains('/') => json!({"reply_to": message_id}),
+        Some(_) => return error(StatusCode::NOT_FOUND, 404, "not found"),
+        None if messages.is_empty() => match request.get("receive_id").and_then(Value::as_str) {
+            Some(chat_id) => json!(chat_id),
+            None => return error(StatusCode::BAD_REQUEST, 230001, "receive_id is required"),
+        },
+        None => return error(StatusCode::NOT_FOUND, 404, "not found"),
+    };
+    let id = outbox.record("feishu", chat, &text).await;
+    axum::Json(
+        json!({"code": 0, "msg": "success", "data": {"message_id": format!("om_local_{id}"), "msg_type": "text"}}),
+    )
+    .into_response()
+}
+
+/// WhatsApp Cloud API: `POST [/{version}]/{phone_number_id}/messages` with a bearer token.
+async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
+    let error = |status: StatusCode, code: i64, message: &str| {
+        (status, axum::Json(json!({"error": {"message": message, "type": "OAuthException", "code": code}})))
+            .into_response()
+    };
+    let parts: Vec<&str> = call.path.split('/').collect();
+    let phone_number_id = match parts.as_slice() {
+        [version, id, "messages"] if version.starts_with('v') => *id,
+        [id, "messages"] => *id,
+        _ => return error(StatusCode::NOT_FOUND, 100, "Unknown path components"),
+    };
+    if call.method != Method::POST || phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit())
+    {
+        return error(StatusCode::NOT_FOUND, 100, "Unsupported request");
+    }
+    if call
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.trim().is_empty())
+        .is_none()
+    {
+        return error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
+    }
+    let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+    let to = request.get("to").and_then(Value::as_str);
+    let body = request.pointer("/text/body").and_then(Value::as_str);
+    let (Some(to), Some(body)) = (to, body) else {
+        return error(StatusCode::BAD_REQUEST, 100, "(#100) Invalid parameter");
+    };
+    if request.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter messaging_product is required.");
+    }
+    let id = outbox.record("whatsapp", json!(to), body).await;
+    axum::Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}],
+        "messages": [{"id": format!("wamid.local{id}")}]
+    }))
+    .into_response()
+}
+
+/// Slack Web API: `POST /<method>` with `Authorization: Bearer <token>` and a JSON body. Slack
+/// answers 200 with `{"ok": false, "error": …}` when a call fails.
+async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
+    let answer = |value: Value| axum::Json(value).into_response();
+    let authorized = call
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| !token.trim().is_empty());
+    if !authorized {
+        return answer(json!({"ok": false, "error": "not_authed"}));
+    }
+    let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+    match (call.method, call.path) {
+        (Method::POST, "chat.postMessage") => {
+            let Some(channel) = request.get("channel").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+                return answer(json!({"ok": false, "error": "channel_not_found"}));
+            };
+            let Some(text) = request.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+                return answer(json!({"ok": false, "error": "no_text"}));
+            };
+            let id = outbox.record("slack", json!(channel), text).await;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            let ts = format!("{now}.{:06}", id % 1_000_000);
+            let mut message =
+                json!({"type": "message", "text": text, "user": "U0LOCALBOT", "bot_id": "B0LOCALBOT", "ts": ts});
+            if let Some(thread) = request.get("thread_ts") {
+                message["thread_ts"] = thread.clone();
+            }
+            answer(json!({"ok": true, "channel": channel, "ts": ts, "message": message}))
+        }
+        (Method::POST, "auth.test") => answer(json!({"ok": true, "user_id": "U0LOCALBOT", "bot_id": "B0LOCALBOT"})),
+        _ => answer(json!({"ok": false, "error": "unknown_method"})),
+    }
+}
+
+/// Discord REST API (v10): interaction follow-ups (`POST /webhooks/<application>/<token>`, no
+/// authorization) and channel messages (`POST /channels/<id>/messages`, `Authorization: Bot …`).
+/// Both answer with the message object; errors are `{"message", "code"}`.
+async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
+    let error = |status: StatusCode, code: u32, message: &str| {
+        (status, axum::Json(json!({"message": message, "code": code}))).into_response()
+    };
+    if call.method != Method::POST {
+        return error(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed");
+    }
+    let segments: Vec<&str> = call.path.split('/').collect();
+    let (target, channel_id) = match segments.as_slice() {
+        ["webhooks", application, token] if !application.is_empty() && !token.is_empty() => {
+            // The token is a credential: it is not printed.
+            (json!(format!("interaction of application {application}")), Value::Null)
+        }
+        ["channels", channel, "messages"] if !channel.is_empty() => {
+            let authorized = call
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bot "))
+                .is_some_and(|token| !token.trim().is_empty());
+            if !authorized {
+                return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+            }
+            (json!(channel), json!(channel))
+        }
+        _ => return error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
+    };
+    let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+    let Some(content) = request.get("content").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message");
+    };
+    if content.chars().count() > 2000 {
+        return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body (content: Must be 2000 or fewer in length.)");
+    }
+    let id = outbox.record("discord", target, content).await;
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
+    // A snowflake: milliseconds since Discord's epoch (2015) above 22 bits of sequence.
+    let snowflake = ((now_ms - 1_420_070_400_000).max(0) << 22) | (id & 0x3f_ffff);
+    axum::Json(json!({
+        "id": snowflake.to_string(),
+        "type": 0,
+        "channel_id": channel_id,
+        "content": content,
+        "author": {"id": "0", "username": "clawless-local", "bot": true},
+        "flags": request.get("flags").cloned().unwrap_or(json!(0)),
+        "mentions": [],
+    }))
+    .into_response()
 }

@@ -197,9 +197,6 @@ impl LocalStack {
         );
 
         let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
-        if let Some(url) = channel_apis.get("telegram") {
-            resolver.parameters.insert("TelegramApiBase".into(), url.clone());
-        }
         resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
         let mut extra_refs = HashMap::new();
         let mut extra_attributes = HashMap::new();

@@ -3,7 +3,11 @@
 //! comparison, HMAC, errors, the request and answer shapes) lives here, so no verification or
 //! chunking logic is written twice.
 
+pub mod discord;
+pub mod feishu;
+pub mod slack;
 pub mod telegram;
+pub mod whatsapp;
 
 use std::time::Duration;
 
@@ -179,10 +183,10 @@ pub trait Channel: Send + Sync {
 pub fn channel(kind: ChannelKind) -> Option<&'static dyn Channel> {
     match kind {
         ChannelKind::Telegram => Some(&telegram::Telegram),
-        ChannelKind::Slack => None,
-        ChannelKind::Discord => None,
-        ChannelKind::Feishu => None,
-        ChannelKind::Whatsapp => None,
+        ChannelKind::Slack => Some(&slack::Slack),
+        ChannelKind::Discord => Some(&discord::Discord),
+        ChannelKind::Feishu => Some(&feishu::Feishu),
+        ChannelKind::Whatsapp => Some(&whatsapp::Whatsapp),
     }
 }
 

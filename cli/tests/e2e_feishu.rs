@@ -1,0 +1,314 @@
+//! Feishu / Lark end to end: encrypted, signed event callbacks → webhook → dispatcher → agent →
+//! reply → a wiremock open platform (tenant access token, then reply), with a rate limit, a long
+//! answer, the `url_verification` challenge and refused requests. Every hop is the real binary
+//! against a fresh local stack.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::Select;
+use axum::body::Bytes;
+use clawless_shared::channels::feishu::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_shared::model::ChannelKind;
+use clawless_shared::store::{ReplyState, Store};
+use serde_json::{Value, json};
+use support::*;
+use wiremock::matchers::{body_json, method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const ENCRYPT_KEY: &str = "test-feishu-encrypt-key-not-for-production";
+const VERIFICATION_TOKEN: &str = "test-feishu-verification-token-not-for-production";
+const APP_ID: &str = "cli_a1b2c3d4e5f6a7b8";
+const APP_SECRET: &str = "test-feishu-app-secret-not-for-production";
+/// The sample event's sender, chat and message.
+const OPEN_ID: &str = "ou_7d8a6e6df7621556ce0d21922b676706";
+const CHAT_ID: &str = "oc_5ad11d72b830411d72b836c20";
+const MESSAGE_ID: &str = "om_dc13264520392913993dd051dba21dcf";
+
+struct FeishuBot {
+    tenant_id: String,
+    bot_id: String,
+    webhook_url: String,
+}
+
+fn onboard(stack: &clawless_cli::local::LocalStack) -> FeishuBot {
+    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
+    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
+    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
+    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
+    let channel = clawless(
+        stack,
+        &[
+            "channel",
+            "add",
+            "--bot",
+            &bot_id,
+            "--type",
+            "feishu",
+            "--set",
+            &format!("app_id={APP_ID}"),
+            "--set",
+            &format!("app_secret={APP_SECRET}"),
+            "--set",
+            &format!("encrypt_key={ENCRYPT_KEY}"),
+            "--set",
+            &format!("verification_token={VERIFICATION_TOKEN}"),
+        ],
+    )
+    .unwrap();
+    let webhook_url = channel["webhook_url"].as_str().unwrap().to_owned();
+    assert_eq!(webhook_url, format!("{}/webhook/feishu/{bot_id}", stack.endpoints.api_url));
+    FeishuBot { tenant_id, bot_id, webhook_url }
+}
+
+fn reply_path() -> String {
+    format!("/open-apis/im/v1/messages/{MESSAGE_ID}/reply")
+}
+
+/// An open platform stand-in: the tenant access token, and replies to the sample message.
+async fn open_platform(rate_limit_first: bool) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/open-apis/auth/v3/tenant_access_token/internal"))
+        .and(body_json(json!({"app_id": APP_ID, "app_secret": APP_SECRET})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 0, "msg": "ok", "tenant_access_token": "t-e2e-token", "expire": 7200})),
+        )
+        .mount(&server)
+        .await;
+    let replies = || path_regex(r"^/open-apis/im/v1/messages/om_[0-9a-z_]+/reply$");
+    if rate_limit_first {
+        Mock::given(method("POST"))
+            .and(replies())
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .insert_header("x-ogw-ratelimit-reset", "1")
+                    .set_body_json(json!({"code": 99991400, "msg": "request trigger frequency limit"})),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(replies())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 0, "msg": "success", "data": {"message_id": "om_answer"}})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// (path, text) of every message the stand-in was asked to send, in order.
+async fn replies(server: &MockServer) -> Vec<(String, String)> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/open-apis/im/"))
+        .map(|r| {
+            assert_eq!(r.headers.get("authorization").unwrap(), "Bearer t-e2e-token");
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(body["msg_type"], "text");
+            let content: Value = serde_json::from_str(body["content"].as_str().unwrap()).unwrap();
+            (r.url.path().to_owned(), content["text"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn token_requests(server: &MockServer) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path().ends_with("/tenant_access_token/internal")).count()
+}
+
+/// Encrypts an event as Feishu does (random IV).
+fn encrypted(event: &Value) -> String {
+    json!({ "encrypt": feishu::encrypt(ENCRYPT_KEY, rand::random(), event.to_string().as_bytes()) }).to_string()
+}
+
+async fn post(url: &str, body: &str, signed_with: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_owned());
+    if let Some(key) = signed_with {
+        let timestamp = (clawless_shared::model::now_ms() / 1000).to_string();
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        let signature = feishu::signature(&timestamp, &nonce, key, body.as_bytes());
+        request =
+            request.header(TIMESTAMP_HEADER, timestamp).header(NONCE_HEADER, nonce).header(SIGNATURE_HEADER, signature);
+    }
+    request.send().await.unwrap()
+}
+
+/// The sample event exactly as stored in `events/` (body and Feishu's headers).
+async fn post_sample(url: &str) -> reqwest::Response {
+    let event = sample_event("webhook-feishu.json");
+    let mut request = reqwest::Client::new().post(url).body(event["body"].as_str().unwrap().to_owned());
+    for name in ["content-type", TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
+        request = request.header(name, event["headers"][name].as_str().unwrap());
+    }
+    request.send().await.unwrap()
+}
+
+/// The sample event's plaintext, with another text and event id.
+fn message_event(event_id: &str, text: &str) -> Value {
+    let sample = sample_event("webhook-feishu.json");
+    let encrypt: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+    let plain = feishu::decrypt(ENCRYPT_KEY, encrypt["encrypt"].as_str().unwrap()).unwrap();
+    let mut event: Value = serde_json::from_slice(&plain).unwrap();
+    event["header"]["event_id"] = json!(event_id);
+    event["event"]["message"]["content"] = json!(json!({ "text": text }).to_string());
+    event
+}
+
+fn store(stack: &clawless_cli::local::LocalStack) -> Store {
+    Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack))
+}
+
+fn conversation(bot: &FeishuBot) -> ConversationRef {
+    ConversationRef {
+        tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
+        bot_id: BotId::parse(&bot.bot_id).unwrap(),
+        channel: ChannelKind::Feishu,
+        conversation_id: ConversationId::parse(CHAT_ID).unwrap(),
+    }
+}
+
+async fn item_count(stack: &clawless_cli::local::LocalStack) -> i32 {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let table = format!("{}-data", stack.stack);
+    dynamodb.scan().table_name(table).select(Select::Count).send().await.unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn feishu_message_is_answered_once_after_a_rate_limit() {
+    let platform = open_platform(true).await;
+    let stack = start_stack_with(vec![("feishu", platform.uri())]).await;
+    let bot = onboard(&stack);
+
+    assert_eq!(post_sample(&bot.webhook_url).await.status(), 200);
+    // The first reply is rate limited (code 99991400, reset in 1 s) and retried: one answer.
+    let sent = eventually(Duration::from_secs(45), "the answer after the rate limit", || async {
+        let sent = replies(&platform).await;
+        (sent.len() >= 2).then_some(sent)
+    })
+    .await;
+    let expected = (reply_path(), format!("Hello {OPEN_ID}! You said: hello bot"));
+    assert_eq!(sent, [expected.clone(), expected]);
+
+    // Feishu delivers the same event again (same event_id): answered once.
+    assert_eq!(post_sample(&bot.webhook_url).await.status(), 200);
+    quiet(&stack).await;
+    assert_eq!(replies(&platform).await.len(), 2, "a redelivered event must not be answered again");
+    assert_eq!(token_requests(&platform).await, 1, "the tenant access token is reused");
+
+    let lines = store(&stack).conversation(&conversation(&bot)).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].message_id, "f7984f25108f8137722bb63cee927e66");
+    assert_eq!(lines[0].text, "hello bot");
+    assert_eq!(lines[1].reply_state, Some(ReplyState::Sent));
+    assert_eq!(lines[1].channel_message_ids.as_deref(), Some(&["om_answer".to_owned()][..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn feishu_challenge_is_answered_and_unverified_requests_are_refused() {
+    let platform = open_platform(false).await;
+    let stack = start_stack_with(vec![("feishu", platform.uri())]).await;
+    let bot = onboard(&stack);
+    let items_before = item_count(&stack).await;
+
+    // The URL check: encrypted with the key, no signature headers, answered with the challenge.
+    let challenge = json!({"challenge": "ajls384kdjx98XX", "token": VERIFICATION_TOKEN, "type": "url_verification"});
+    let answer = post(&bot.webhook_url, &encrypted(&challenge), None).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({"challenge": "ajls384kdjx98XX"}));
+    // A challenge with another token, or not encrypted with the key, is not answered.
+    let wrong_token = json!({"challenge": "x", "token": "guessed", "type": "url_verification"});
+    assert_eq!(post(&bot.webhook_url, &encrypted(&wrong_token), None).await.status(), 401);
+    assert_eq!(post(&bot.webhook_url, &challenge.to_string(), None).await.status(), 401);
+
+    // Events: a wrong key's signature, a tampered body, no signature at all.
+    let event = encrypted(&message_event("e2e-refused-event", "let me in"));
+    assert_eq!(post(&bot.webhook_url, &event, Some("another-encrypt-key")).await.status(), 401);
+    let sample = sample_event("webhook-feishu.json");
+    let mut tampered =
+        reqwest::Client::new().post(&bot.webhook_url).body(sample["body"].as_str().unwrap().replacen("\"}", "=\"}", 1));
+    for name in [TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
+        tampered = tampered.header(name, sample["headers"][name].as_str().unwrap());
+    }
+    assert_eq!(tampered.send().await.unwrap().status(), 401);
+    assert_eq!(post(&bot.webhook_url, &event, None).await.status(), 401);
+    // A signed body that does not decrypt is malformed.
+    let garbage = json!({"encrypt": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}).to_string();
+    assert_eq!(post(&bot.webhook_url, &garbage, Some(ENCRYPT_KEY)).await.status(), 400);
+
+    quiet(&stack).await;
+    assert_eq!(item_count(&stack).await, items_before, "nothing may be stored");
+    assert!(platform.received_requests().await.unwrap().is_empty(), "nothing may be sent");
+
+    // The sample event drives the real webhook function (ids swapped for this bot's).
+    let event = sample_event("webhook-feishu.json")
+        .to_string()
+        .replace("t0123456789abcdef0123", &bot.tenant_id)
+        .replace("b0123456789abcdef0123", &bot.bot_id);
+    let answer = stack.functions["WebhookFunction"].invoke(Bytes::from(event)).await.unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let sent = eventually(Duration::from_secs(30), "the answer to the sample event", || async {
+        let sent = replies(&platform).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent, [(reply_path(), format!("Hello {OPEN_ID}! You said: hello bot"))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn feishu_long_answer_is_split_in_order() {
+    let platform = open_platform(false).await;
+    let stack = start_stack_with(vec![("feishu", platform.uri())]).await;
+    let bot = onboard(&stack);
+
+    // About 105 KB of words: the answer passes the 100 KiB per-message limit and arrives in two
+    // pieces (the webhook's 256 KB body limit leaves room for the encrypted event).
+    let words: Vec<String> = (0..15_000).map(|i| format!("w{i:05}")).collect();
+    let long = words.join(" ");
+    let event = encrypted(&message_event("e2e-long-event", &long));
+    assert!(event.len() < 256 * 1024, "{} bytes", event.len());
+    assert_eq!(post(&bot.webhook_url, &event, Some(ENCRYPT_KEY)).await.status(), 200);
+
+    let expected = format!("Hello {OPEN_ID}! You said: {long}");
+    let pieces = eventually(Duration::from_secs(60), "every piece of the long answer", || async {
+        let pieces: Vec<String> = replies(&platform).await.into_iter().map(|(_, text)| text).collect();
+        (pieces.iter().map(String::len).sum::<usize>() + pieces.len() > expected.len()).then_some(pieces)
+    })
+    .await;
+    assert!(pieces.len() >= 2, "{} pieces", pieces.len());
+    assert!(pieces.iter().all(|p| p.len() <= 100 * 1024), "every piece within the byte limit");
+    assert_eq!(pieces.join(" "), expected, "every word, in order");
+    quiet(&stack).await;
+    assert_eq!(replies(&platform).await.len(), pieces.len(), "nothing sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_stand_in_answers_like_the_open_platform() {
+    // No override: the reply function gets a token from, and replies through, the local run's
+    // own Feishu stand-in.
+    let stack = start_stack_with(vec![]).await;
+    let bot = onboard(&stack);
+    assert_eq!(post_sample(&bot.webhook_url).await.status(), 200);
+    let sent = eventually(Duration::from_secs(30), "the answer at the stand-in", || async {
+        let sent = stack.outbox.sent().await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0].channel, "feishu");
+    assert_eq!(sent[0].chat_id, json!({"reply_to": MESSAGE_ID}));
+    assert_eq!(sent[0].text, format!("Hello {OPEN_ID}! You said: hello bot"));
+    quiet(&stack).await;
+    let lines = store(&stack).conversation(&conversation(&bot)).await.unwrap();
+    assert_eq!(lines[1].reply_state, Some(ReplyState::Sent));
+    assert!(lines[1].channel_message_ids.as_ref().unwrap()[0].starts_with("om_local_"));
+}
