@@ -27,40 +27,16 @@ const APPLICATION_ID: &str = "1100000000000000001";
 const FOLLOW_UP_ID: &str = "1441458133401609999";
 const FOLLOW_UPS: &str = r"^/webhooks/1100000000000000001/[A-Za-z0-9_.=+~-]+$";
 
-struct DiscordBot {
-    tenant_id: String,
-    bot_id: String,
-    webhook_url: String,
+fn onboard_discord_bot(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+    let settings = [
+        ("public_key", TEST_PUBLIC_KEY),
+        ("application_id", APPLICATION_ID),
+        ("bot_token", "TEST.discord-bot-token.not-for-production"),
+    ];
+    onboard_bot(stack, "discord", &settings)
 }
 
-fn onboard_discord_bot(stack: &clawless_cli::local::LocalStack) -> DiscordBot {
-    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
-    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
-    let channel = clawless(
-        stack,
-        &[
-            "channel",
-            "add",
-            "--bot",
-            &bot_id,
-            "--type",
-            "discord",
-            "--set",
-            &format!("public_key={TEST_PUBLIC_KEY}"),
-            "--set",
-            &format!("application_id={APPLICATION_ID}"),
-            "--set",
-            "bot_token=TEST.discord-bot-token.not-for-production",
-        ],
-    )
-    .unwrap();
-    assert_eq!(channel["channel"], "discord");
-    DiscordBot { tenant_id, bot_id, webhook_url: channel["webhook_url"].as_str().unwrap().to_owned() }
-}
-
-fn conversation(bot: &DiscordBot, channel: &str) -> ConversationRef {
+fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),

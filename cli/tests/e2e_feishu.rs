@@ -27,40 +27,14 @@ const OPEN_ID: &str = "ou_7d8a6e6df7621556ce0d21922b676706";
 const CHAT_ID: &str = "oc_5ad11d72b830411d72b836c20";
 const MESSAGE_ID: &str = "om_dc13264520392913993dd051dba21dcf";
 
-struct FeishuBot {
-    tenant_id: String,
-    bot_id: String,
-    webhook_url: String,
-}
-
-fn onboard(stack: &clawless_cli::local::LocalStack) -> FeishuBot {
-    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
-    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
-    let channel = clawless(
-        stack,
-        &[
-            "channel",
-            "add",
-            "--bot",
-            &bot_id,
-            "--type",
-            "feishu",
-            "--set",
-            &format!("app_id={APP_ID}"),
-            "--set",
-            &format!("app_secret={APP_SECRET}"),
-            "--set",
-            &format!("encrypt_key={ENCRYPT_KEY}"),
-            "--set",
-            &format!("verification_token={VERIFICATION_TOKEN}"),
-        ],
-    )
-    .unwrap();
-    let webhook_url = channel["webhook_url"].as_str().unwrap().to_owned();
-    assert_eq!(webhook_url, format!("{}/webhook/feishu/{bot_id}", stack.endpoints.api_url));
-    FeishuBot { tenant_id, bot_id, webhook_url }
+fn onboard(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+    let settings = [
+        ("app_id", APP_ID),
+        ("app_secret", APP_SECRET),
+        ("encrypt_key", ENCRYPT_KEY),
+        ("verification_token", VERIFICATION_TOKEN),
+    ];
+    onboard_bot(stack, "feishu", &settings)
 }
 
 fn reply_path() -> String {
@@ -168,7 +142,7 @@ fn store(stack: &clawless_cli::local::LocalStack) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack))
 }
 
-fn conversation(bot: &FeishuBot) -> ConversationRef {
+fn conversation(bot: &Onboarded) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),

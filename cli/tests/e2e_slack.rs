@@ -21,39 +21,11 @@ const SIGNING_SECRET: &str = "test-slack-signing-secret-not-for-production";
 const BOT_TOKEN: &str = "xoxb-0000000000-0000000000000-testtokennotforproduction";
 const POSTED_TS: &str = "1763740800.000900";
 
-struct SlackBot {
-    tenant_id: String,
-    bot_id: String,
-    webhook_url: String,
+fn onboard_slack_bot(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+    onboard_bot(stack, "slack", &[("signing_secret", SIGNING_SECRET), ("bot_token", BOT_TOKEN)])
 }
 
-/// Creates a tenant, a bot and its Slack channel with the CLI, as an operator would.
-fn onboard_slack_bot(stack: &clawless_cli::local::LocalStack) -> SlackBot {
-    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
-    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
-    let channel = clawless(
-        stack,
-        &[
-            "channel",
-            "add",
-            "--bot",
-            &bot_id,
-            "--type",
-            "slack",
-            "--set",
-            &format!("signing_secret={SIGNING_SECRET}"),
-            "--set",
-            &format!("bot_token={BOT_TOKEN}"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(channel["channel"], "slack");
-    SlackBot { tenant_id, bot_id, webhook_url: channel["webhook_url"].as_str().unwrap().to_owned() }
-}
-
-fn conversation(bot: &SlackBot, channel: &str) -> ConversationRef {
+fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),

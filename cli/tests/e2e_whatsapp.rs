@@ -20,40 +20,14 @@ const APP_SECRET: &str = "test-whatsapp-app-secret-not-for-production";
 const VERIFY_TOKEN: &str = "test-whatsapp-verify-token-not-for-production";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
-struct WhatsappBot {
-    tenant_id: String,
-    bot_id: String,
-    webhook_url: String,
-}
-
-fn onboard(stack: &clawless_cli::local::LocalStack) -> WhatsappBot {
-    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
-    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
-    let channel = clawless(
-        stack,
-        &[
-            "channel",
-            "add",
-            "--bot",
-            &bot_id,
-            "--type",
-            "whatsapp",
-            "--set",
-            &format!("app_secret={APP_SECRET}"),
-            "--set",
-            &format!("verify_token={VERIFY_TOKEN}"),
-            "--set",
-            "access_token=EAAtest-access-token",
-            "--set",
-            &format!("phone_number_id={PHONE_NUMBER_ID}"),
-        ],
-    )
-    .unwrap();
-    let webhook_url = channel["webhook_url"].as_str().unwrap().to_owned();
-    assert_eq!(webhook_url, format!("{}/webhook/whatsapp/{bot_id}", stack.endpoints.api_url));
-    WhatsappBot { tenant_id, bot_id, webhook_url }
+fn onboard(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+    let settings = [
+        ("app_secret", APP_SECRET),
+        ("verify_token", VERIFY_TOKEN),
+        ("access_token", "EAAtest-access-token"),
+        ("phone_number_id", PHONE_NUMBER_ID),
+    ];
+    onboard_bot(stack, "whatsapp", &settings)
 }
 
 fn sent_ok() -> ResponseTemplate {
@@ -117,7 +91,7 @@ fn store(stack: &clawless_cli::local::LocalStack) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack))
 }
 
-fn conversation(bot: &WhatsappBot, wa_id: &str) -> ConversationRef {
+fn conversation(bot: &Onboarded, wa_id: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),

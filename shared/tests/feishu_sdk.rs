@@ -6,15 +6,14 @@
 //!   parsing), a tampered signature fails there as it fails here;
 //! - the SDK answers an encrypted `url_verification` without signature headers, as we do.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod support;
 
 use clawless_shared::channels::feishu::{self, Feishu};
 use clawless_shared::channels::{Channel, Inbound, ParseError, VerifyError, WebhookInput};
 use clawless_shared::secrets::{ChannelSecrets, Secret};
 use rand::Rng;
 use serde_json::{Value, json};
+use support::run_python;
 
 const KEY: &str = "sdk-cross-check-encrypt-key";
 const TOKEN: &str = "sdk-cross-check-verification-token";
@@ -68,33 +67,8 @@ out["requests"] = results
 json.dump(out, sys.stdout)
 "#;
 
-fn python() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.clawless/venv/bin/python");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/bootstrap.sh (it installs lark-oapi for this cross-check)",
-        path.display()
-    );
-    path
-}
-
 fn run_sdk(job: &Value) -> Value {
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the lark-oapi script failed (run scripts/bootstrap.sh if lark-oapi is missing):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+    run_python(SCRIPT, job)
 }
 
 /// Random text with the characters that break naive code: quotes, backslashes, newlines,

@@ -3,41 +3,14 @@
 //! bodies must verify here, a flipped byte must not, and the SDK must accept the signatures our
 //! test helper makes.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod support;
 
 use clawless_shared::channels::slack::{SIGNATURE_HEADER, Slack, TIMESTAMP_HEADER, sign_request};
 use clawless_shared::channels::{Channel, VerifyError, WebhookInput};
 use clawless_shared::secrets::{ChannelSecrets, Secret};
 use rand::Rng;
 use serde_json::{Value, json};
-
-fn python() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.clawless/venv/bin/python");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/bootstrap.sh to install the local tools (slack-sdk, PyNaCl) into .clawless/venv",
-        path.display()
-    );
-    path
-}
-
-/// Runs `script` with `input` as JSON on stdin and returns its JSON stdout.
-fn run_python(script: &str, input: &Value) -> Value {
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("python prints JSON")
-}
+use support::run_python;
 
 const SCRIPT: &str = r#"
 import json, sys

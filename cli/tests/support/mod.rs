@@ -47,6 +47,32 @@ pub fn clawless(stack: &LocalStack, args: &[&str]) -> Result<Value, String> {
         .map_err(|e| format!("not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// A tenant, a bot and one channel, created with the CLI.
+pub struct Onboarded {
+    pub tenant_id: String,
+    pub bot_id: String,
+    pub webhook_url: String,
+}
+
+/// Creates a tenant, a bot and its `channel` with the CLI, as an operator would, and checks the
+/// webhook URL it prints.
+pub fn onboard_bot(stack: &LocalStack, channel: &str, settings: &[(&str, &str)]) -> Onboarded {
+    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
+    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
+    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
+    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
+    let sets: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut args = vec!["channel", "add", "--bot", &bot_id, "--type", channel];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    let added = clawless(stack, &args).unwrap();
+    assert_eq!(added["channel"], channel);
+    let webhook_url = added["webhook_url"].as_str().unwrap().to_owned();
+    assert_eq!(webhook_url, format!("{}/webhook/{channel}/{bot_id}", stack.endpoints.api_url));
+    Onboarded { tenant_id, bot_id, webhook_url }
+}
+
 pub struct TelegramBot {
     pub tenant_id: String,
     pub bot_id: String,
@@ -56,32 +82,12 @@ pub struct TelegramBot {
 
 pub const TEST_SECRET: &str = "test-webhook-secret-not-for-production";
 
-/// Creates a tenant, a bot and its Telegram channel with the CLI, as an operator would.
 pub fn onboard_telegram_bot(stack: &LocalStack, secret: &str) -> TelegramBot {
-    let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
-    let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
-    let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
-    let channel = clawless(
-        stack,
-        &[
-            "channel",
-            "add",
-            "--bot",
-            &bot_id,
-            "--type",
-            "telegram",
-            "--set",
-            "bot_token=123456:TEST-token",
-            "--set",
-            &format!("webhook_secret={secret}"),
-        ],
-    )
-    .unwrap();
+    let bot = onboard_bot(stack, "telegram", &[("bot_token", "123456:TEST-token"), ("webhook_secret", secret)]);
     TelegramBot {
-        tenant_id,
-        bot_id,
-        webhook_url: channel["webhook_url"].as_str().unwrap().to_owned(),
+        tenant_id: bot.tenant_id,
+        bot_id: bot.bot_id,
+        webhook_url: bot.webhook_url,
         secret: secret.to_owned(),
     }
 }
