@@ -197,3 +197,133 @@ async fn an_idle_session_is_stopped_and_a_new_message_starts_it_again() {
     assert!(sent[1].text.contains("You said: second"), "{:?}", sent[1]);
     assert!(sent[1].text.contains("2 earlier messages"), "the new microVM sees the stored history: {:?}", sent[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_answer_is_split_in_order_and_a_rate_limit_is_waited_out() {
+    let telegram = MockServer::start().await;
+    // The first send is refused with Telegram's rate-limit answer; the retry goes through.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(
+            json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+        ))
+        .up_to_n_times(1)
+        .mount(&telegram)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 1}})))
+        .mount(&telegram)
+        .await;
+    let stack = start_stack(Some(telegram.uri())).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let words: Vec<String> = (0..1200).map(|i| format!("word{i}")).collect();
+    let update = json!({"update_id": 77, "message": {"message_id": 5, "from": {"id": 3, "first_name": "Di"},
+        "chat": {"id": 3, "type": "private"}, "date": 1_763_742_000, "text": words.join(" ")}});
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update.to_string()).await.status(), 200);
+
+    quiet(&stack).await;
+    let sent = sent_messages(&telegram).await;
+    let texts: Vec<&str> = sent.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.len() >= 3, "one refused send and at least two pieces: {}", texts.len());
+    assert_eq!(texts[0], texts[1], "the refused piece is sent again, not skipped");
+    let pieces = &texts[1..];
+    assert!(pieces.iter().all(|p| p.chars().count() <= 4096));
+    let joined = pieces.join(" ");
+    assert_eq!(joined, format!("Hello Di! You said: {}", words.join(" ")), "every word once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partly_sent_answer_resumes_where_it_stopped() {
+    let telegram = MockServer::start().await;
+    // Piece 1 goes through, piece 2 fails with a server error once.
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 1}})))
+        .up_to_n_times(1)
+        .mount(&telegram)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(
+            ResponseTemplate::new(502)
+                .set_body_json(json!({"ok": false, "error_code": 502, "description": "Bad Gateway"})),
+        )
+        .up_to_n_times(1)
+        .mount(&telegram)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 2}})))
+        .mount(&telegram)
+        .await;
+    let stack = start_stack(Some(telegram.uri())).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let long_text = (0..1500).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let mut reply = sample_event("reply-telegram.json");
+    let mut body: Value = serde_json::from_str(reply["Records"][0]["body"].as_str().unwrap()).unwrap();
+    body["tenant_id"] = json!(bot.tenant_id);
+    body["bot_id"] = json!(bot.bot_id);
+    body["text"] = json!(long_text);
+    reply["Records"][0]["body"] = json!(body.to_string());
+    let event = axum::body::Bytes::from(reply.to_string());
+
+    // First delivery: piece 1 sent, piece 2 fails, the message is reported failed.
+    let first: Value =
+        serde_json::from_slice(&stack.functions["ReplyFunction"].invoke(event.clone()).await.unwrap()).unwrap();
+    assert_eq!(first["batchItemFailures"].as_array().map(Vec::len), Some(1), "{first}");
+    // Redelivery: only what was not sent yet goes out.
+    let second: Value = serde_json::from_slice(&stack.functions["ReplyFunction"].invoke(event).await.unwrap()).unwrap();
+    assert_eq!(second["batchItemFailures"], json!([]), "{second}");
+
+    let texts: Vec<String> =
+        sent_messages(&telegram).await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts.len(), 3, "piece 1, piece 2 (failed), piece 2 again");
+    assert_eq!(texts[1], texts[2], "the retry starts at the failed piece");
+    assert_eq!(format!("{} {}", texts[0], texts[2]), long_text, "piece 1 is not sent twice; nothing is lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channel_add_can_register_the_telegram_webhook() {
+    let telegram = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/setWebhook$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "result": true, "description": "Webhook was set"})),
+        )
+        .mount(&telegram)
+        .await;
+    let stack = start_stack(None).await;
+    let tenant = clawless(&stack, &["tenant", "create", "--name", "acme"]).unwrap();
+    let bot =
+        clawless(&stack, &["bot", "create", "--tenant", tenant["tenant_id"].as_str().unwrap(), "--name", "b"]).unwrap();
+    let bot_id = bot["bot_id"].as_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawless"))
+        .args(["--json", "channel", "add", "--bot", bot_id, "--type", "telegram", "--register"])
+        .args(["--set", "bot_token=123:abc", "--set", &format!("webhook_secret={TEST_SECRET}")])
+        .args(["--api-url", "https://example.execute-api.us-east-1.amazonaws.com"])
+        .env("AWS_ENDPOINT_URL", &stack.endpoints.aws_endpoint_url)
+        .env("AWS_REGION", &stack.endpoints.region)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CLAWLESS_TELEGRAM_API", telegram.uri())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["registered"], true);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TEST_SECRET), "secrets are never printed");
+    let calls = telegram.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].url.path(), "/bot123:abc/setWebhook");
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["url"], format!("https://example.execute-api.us-east-1.amazonaws.com/webhook/telegram/{bot_id}"));
+    assert_eq!(body["secret_token"], TEST_SECRET);
+
+    // A missing required key is a clear error and stores nothing.
+    let missing =
+        clawless(&stack, &["channel", "add", "--bot", bot_id, "--type", "slack", "--set", "bot_token=xoxb-1"]);
+    assert!(missing.unwrap_err().contains("signing_secret"));
+}
