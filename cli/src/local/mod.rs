@@ -6,6 +6,7 @@
 
 pub mod agentcore;
 pub mod api_gateway;
+pub mod aws_counter;
 pub mod channel_api;
 pub mod event_source;
 pub mod lambda;
@@ -64,6 +65,13 @@ pub struct LocalOptions {
     pub agent_idle_timeout: Duration,
     /// Processes per function (Lambda's concurrency).
     pub instances: HashMap<String, usize>,
+    /// Start the SQS event-source mappings (default true). Benchmarks turn this off to drain a
+    /// queue themselves, so no function consumes it.
+    pub event_source_mappings: bool,
+    /// Put a counting proxy between the functions and the AWS endpoint (default false): the
+    /// functions' `AWS_ENDPOINT_URL` points at it, while the stack's own setup and the CLI still
+    /// talk to the endpoint directly. Read the counts with [`LocalStack::aws_calls`].
+    pub count_aws_calls: bool,
 }
 
 impl LocalOptions {
@@ -78,6 +86,8 @@ impl LocalOptions {
             channel_apis: HashMap::new(),
             agent_idle_timeout: Duration::from_secs(15 * 60),
             instances: HashMap::new(),
+            event_source_mappings: true,
+            count_aws_calls: false,
         }
     }
 }
@@ -103,6 +113,7 @@ pub struct LocalStack {
     /// Base URL of the channel stand-ins (`GET {stand_in_url}/_outbox` lists what was sent).
     pub stand_in_url: String,
     pub outbox: Arc<Outbox>,
+    aws_counter: Option<Arc<aws_counter::AwsCallCounter>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _moto: Option<moto::MotoServer>,
 }
@@ -251,11 +262,19 @@ impl LocalStack {
             }));
         }
 
-        // The functions: real binaries, the template's environment, the local AWS.
+        // The functions: real binaries, the template's environment, the local AWS (through the
+        // counting proxy when asked for).
+        let (function_endpoint, aws_counter) = if options.count_aws_calls {
+            let counter = Arc::new(aws_counter::AwsCallCounter::new(&endpoint));
+            let addr = serve(aws_counter::router(counter.clone()), 0, &mut tasks).await?;
+            (format!("http://{addr}"), Some(counter))
+        } else {
+            (endpoint.clone(), None)
+        };
         let mut functions = HashMap::new();
         let mut routes = Vec::new();
         for function in &template.functions {
-            let mut env = aws_env(&endpoint, &options.region);
+            let mut env = aws_env(&function_endpoint, &options.region);
             env.push(("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE".into(), agentcore_url.clone()));
             for (key, expr) in &function.environment {
                 env.push((key.clone(), resolver.resolve(expr)?));
@@ -278,7 +297,8 @@ impl LocalStack {
                     function: handle.clone(),
                 });
             }
-            for mapping in &function.sqs {
+            // Without event-source mappings nobody polls the queues (see `LocalOptions`).
+            for mapping in function.sqs.iter().filter(|_| options.event_source_mappings) {
                 let event_source = event_source::SqsMapping {
                     sqs: sqs.clone(),
                     queue_url: created.queue_urls.get(&mapping.queue_logical_id).cloned().ok_or_else(|| {
@@ -311,6 +331,7 @@ impl LocalStack {
             channel_apis,
             stand_in_url: stand_in,
             outbox,
+            aws_counter,
             tasks,
             _moto: moto_server,
         })
@@ -323,6 +344,17 @@ impl LocalStack {
         let path = dir.join("local.json");
         std::fs::write(&path, serde_json::to_string_pretty(&self.endpoints).unwrap_or_default() + "\n")?;
         Ok(path)
+    }
+
+    /// AWS calls the functions made so far, by `service:Operation` (empty unless
+    /// `LocalOptions::count_aws_calls`).
+    pub fn aws_calls(&self) -> BTreeMap<String, u64> {
+        self.aws_counter.as_ref().map(|c| c.snapshot()).unwrap_or_default()
+    }
+
+    /// Process id of the moto server this stack started (None with `AwsTarget::Endpoint`).
+    pub fn moto_pid(&self) -> Option<u32> {
+        self._moto.as_ref().and_then(|m| m.pid())
     }
 
     /// Messages waiting or in flight on every queue of the stack (0 when all is quiet).

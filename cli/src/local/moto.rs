@@ -28,6 +28,11 @@ pub fn moto_binary(repo_root: &Path) -> PathBuf {
 }
 
 impl MotoServer {
+    /// Process id of the server (for benchmarks that read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+
     pub async fn start(repo_root: &Path, port: u16) -> Result<MotoServer, MotoError> {
         let binary = moto_binary(repo_root);
         if !binary.exists() {
