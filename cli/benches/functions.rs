@@ -7,17 +7,15 @@
 //! zipped arm64 sizes). Binaries are read from `CLAWLESS_BENCH_BIN_DIR` (default target/release).
 
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{bench_bot, peak_rss_kib, repo_root};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use clawless_cli::admin::Admin;
 use clawless_cli::local::{LocalOptions, LocalStack};
 
 const INIT_RUNS: usize = 15;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
 
 /// Spawns `binary` against a listener that plays the Runtime API and times the first connection.
 fn init_time(binary: &Path, env: &[(String, String)]) -> Duration {
@@ -46,15 +44,6 @@ fn init_time(binary: &Path, env: &[(String, String)]) -> Duration {
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
-}
-
-/// Peak resident set size of a process, from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn sample(name: &str, tenant: &str, bot: &str) -> Bytes {
@@ -104,14 +93,7 @@ async fn main() {
     let mut options = LocalOptions::new(repo_root(), bin_dir.clone());
     options.agent_idle_timeout = Duration::from_secs(600);
     let stack = LocalStack::start(options).await.expect("local stack");
-    let admin = Admin::new(&stack.sdk, &stack.stack);
-    let tenant = admin.create_tenant("bench").await.expect("tenant");
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", None).await.expect("bot");
-    let settings = [
-        ("bot_token".to_owned(), "1:bench".to_owned()),
-        ("webhook_secret".to_owned(), "test-webhook-secret-not-for-production".to_owned()),
-    ];
-    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");
+    let (tenant, bot) = bench_bot(&stack, "bench").await;
 
     println!("Function benchmarks ({} init runs each, median; host {}):", INIT_RUNS, std::env::consts::ARCH);
     println!("{:<18} {:>10} {:>10} {:>14}", "function", "init ms", "x hello", "peak RSS MiB");

@@ -20,11 +20,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+
+mod common;
+use common::{bench_bot, cpu_seconds, repo_root};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clawless_cli::admin::Admin;
 use clawless_cli::local::event_source::SqsMapping;
 use clawless_cli::local::{LocalOptions, LocalStack};
 use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
@@ -38,22 +40,8 @@ const CONVERSATIONS: usize = 20;
 const LONG_EVERY: usize = 5;
 const LONG_CHARS: usize = 9_000;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// CPU time (user + system) a process has used so far, from /proc (Linux).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
 }
 
 fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -209,14 +197,7 @@ async fn main() {
     options.instances.insert("ReplyFunction".into(), pollers);
     let stack = LocalStack::start(options).await.expect("local stack");
 
-    let admin = Admin::new(&stack.sdk, &stack.stack);
-    let tenant = admin.create_tenant("bench").await.expect("tenant");
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", None).await.expect("bot");
-    let settings = [
-        ("bot_token".to_owned(), "1:bench".to_owned()),
-        ("webhook_secret".to_owned(), "test-webhook-secret-not-for-production".to_owned()),
-    ];
-    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");
+    let (tenant, bot) = bench_bot(&stack, "bench").await;
 
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.resources.tables["DataTable"].clone());

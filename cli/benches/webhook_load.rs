@@ -16,11 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+
+mod common;
+use common::{bench_bot, clock_ticks, cpu_ticks, peak_rss_kib, repo_root};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clawless_cli::admin::Admin;
 use clawless_cli::local::{LocalOptions, LocalStack};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::{ChannelKind, Role};
@@ -31,43 +33,12 @@ const CHATS: i64 = 50;
 const CONCURRENCY: usize = 8;
 const WARM_UP: usize = 32;
 const WRONG_SECRET: usize = 20;
-const SECRET: &str = "test-webhook-secret-not-for-production";
+const SECRET: &str = common::BENCH_SECRET;
 const DRAIN_IDLE_SECS: u64 = 10;
 
 const TARGET_CALLS: f64 = 3.0;
 const TARGET_CPU_MS: f64 = 0.9;
 const TARGET_RSS_MIB: f64 = 32.0;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of a process in clock ticks, from /proc/<pid>/stat (Linux).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces: the fields that follow start after its closing ')'.
-    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Peak resident set size of a process in KiB (VmHWM), from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 fn update(update_id: u64, chat: i64, date: i64) -> String {
     serde_json::json!({
@@ -174,11 +145,7 @@ async fn main() {
     options.count_aws_calls = true;
     options.instances = HashMap::from([("WebhookFunction".to_owned(), CONCURRENCY)]);
     let stack = LocalStack::start(options).await.expect("local stack");
-    let admin = Admin::new(&stack.sdk, &stack.stack);
-    let tenant = admin.create_tenant("loadtest").await.expect("tenant");
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "loadbot", None).await.expect("bot");
-    let settings = [("bot_token".to_owned(), "1:bench".to_owned()), ("webhook_secret".to_owned(), SECRET.to_owned())];
-    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");
+    let (tenant, bot) = bench_bot(&stack, "loadtest").await;
     let url = format!("{}/webhook/telegram/{}", stack.endpoints.api_url, bot.bot_id.as_str());
 
     // The drainer: a process of its own, started before the first update reaches the queue.

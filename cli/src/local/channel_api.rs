@@ -62,6 +62,17 @@ struct Call<'a> {
     body: Bytes,
 }
 
+impl Call<'_> {
+    /// The non-empty token of an `Authorization: Bearer …` header.
+    fn bearer(&self) -> Option<&str> {
+        self.headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| !t.trim().is_empty())
+    }
+}
+
 async fn handle(
     State(outbox): State<Arc<Outbox>>,
     method: Method,
@@ -145,14 +156,7 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let Some(messages) = call.path.strip_prefix("open-apis/im/v1/messages") else {
         return error(StatusCode::NOT_FOUND, 404, "not found");
     };
-    if call
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|t| !t.trim().is_empty())
-        .is_none_or(|t| !t.starts_with("t-"))
-    {
+    if call.bearer().is_none_or(|t| !t.starts_with("t-")) {
         return error(StatusCode::BAD_REQUEST, 99991661, "Missing access token for authorization");
     }
     let text = request
@@ -196,14 +200,7 @@ async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
     {
         return error(StatusCode::NOT_FOUND, 100, "Unsupported request");
     }
-    if call
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|t| !t.trim().is_empty())
-        .is_none()
-    {
+    if call.bearer().is_none() {
         return error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
     }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
@@ -228,13 +225,7 @@ async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
 /// answers 200 with `{"ok": false, "error": …}` when a call fails.
 async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
     let answer = |value: Value| axum::Json(value).into_response();
-    let authorized = call
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| !token.trim().is_empty());
-    if !authorized {
+    if call.bearer().is_none() {
         return answer(json!({"ok": false, "error": "not_authed"}));
     }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
