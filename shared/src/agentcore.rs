@@ -5,6 +5,7 @@ use aws_sdk_bedrockagentcore::Client;
 pub use aws_sdk_bedrockagentcore::Client as AgentCoreClient;
 use aws_sdk_bedrockagentcore::primitives::Blob;
 
+use crate::aws::describe_sdk_error;
 use crate::envelope::{AgentAck, AgentInvocation};
 use crate::ids::RuntimeSessionId;
 
@@ -44,7 +45,6 @@ impl AgentRuntime {
             .send()
             .await
             .map_err(|e| {
-                use aws_sdk_bedrockagentcore::error::ProvideErrorMetadata;
                 let retryable = match e.as_service_error() {
                     Some(s) => {
                         !(s.is_validation_exception()
@@ -53,11 +53,7 @@ impl AgentRuntime {
                     }
                     None => true,
                 };
-                let detail = match e.as_service_error() {
-                    Some(s) => format!("{}: {}", s.code().unwrap_or("ServiceError"), s.message().unwrap_or("")),
-                    None => e.to_string(),
-                };
-                AgentCoreError::Invoke { detail, retryable }
+                AgentCoreError::Invoke { detail: describe_sdk_error(&e), retryable }
             })?;
         let body = out.response.collect().await.map_err(|e| AgentCoreError::BadAck(e.to_string()))?.into_bytes();
         serde_json::from_slice(&body).map_err(|e| {

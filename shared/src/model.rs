@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use crate::ids::{BotId, ConversationRef, MessageId, TenantId};
 
 /// The chat platforms a bot can be reached on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,16 +190,6 @@ pub struct HistoryEntry {
     pub sender_name: String,
     pub text: String,
     pub at_ms: i64,
-}
-
-/// Helper for places that need a conversation ref from its parts.
-pub fn conversation_ref(
-    tenant_id: TenantId,
-    bot_id: BotId,
-    channel: ChannelKind,
-    conversation_id: ConversationId,
-) -> ConversationRef {
-    ConversationRef { tenant_id, bot_id, channel, conversation_id }
 }
 
 pub fn now_ms() -> i64 {

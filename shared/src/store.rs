@@ -182,10 +182,6 @@ impl Store {
         Self { client, table: table.into() }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
         let item =
@@ -207,19 +203,6 @@ impl Store {
         Ok(tenant)
     }
 
-    pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("TENANT#{tenant_id}")))
-            .key("sk", s("TENANT"))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        out.item.map(|item| from_item::<TenantItem>("tenant", item).map(|t| t.tenant)).transpose()
-    }
-
     /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.
     pub async fn create_bot(&self, tenant_id: &TenantId, name: &str, trigger: Option<&str>) -> Result<Bot, StoreError> {
         let bot = Bot {
@@ -231,12 +214,8 @@ impl Store {
             created_at_ms: now_ms(),
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
-        self.put_guarded(
-            to_item(&item)?,
-            ("TENANT", format!("TENANT#{tenant_id}"), "TENANT"),
-            format!("tenant {tenant_id}"),
-        )
-        .await?;
+        self.put_guarded(to_item(&item)?, format!("TENANT#{tenant_id}"), "TENANT", format!("tenant {tenant_id}"))
+            .await?;
         Ok(bot)
     }
 
@@ -247,18 +226,18 @@ impl Store {
             sk: format!("CHANNEL#{}", binding.channel),
             binding: binding.clone(),
         };
-        let bot_pk = format!("BOT#{}", binding.bot_id);
-        self.put_guarded(to_item(&item)?, ("BOT", bot_pk, "BOT"), format!("bot {}", binding.bot_id)).await
+        let bot_pk = item.pk.clone();
+        self.put_guarded(to_item(&item)?, bot_pk, "BOT", format!("bot {}", binding.bot_id)).await
     }
 
-    /// Puts `item` only if the item `(pk, sk)` of `guard` exists (one transaction).
+    /// Puts `item` only if the item (`guard_pk`, `guard_sk`) exists (one transaction).
     async fn put_guarded(
         &self,
         item: HashMap<String, AttributeValue>,
-        guard: (&'static str, String, &'static str),
+        guard_pk: String,
+        guard_sk: &str,
         guard_name: String,
     ) -> Result<(), StoreError> {
-        let (_, guard_pk, guard_sk) = guard;
         let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
             .key("pk", s(guard_pk))
