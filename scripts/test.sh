@@ -10,6 +10,8 @@ scripts/ensure-toolchain.sh
 scripts/bootstrap.sh
 export CLAWLESS_MOTO_SERVER="$root/.clawless/venv/bin/moto_server"
 export SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+# A clean CI build gains nothing from incremental caches, which would double the disk it needs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Keep tests away from any real AWS account configured on this machine.
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 

@@ -2,17 +2,15 @@
 //! inbound FIFO → dispatcher → AgentCore stand-in → agent → reply FIFO → reply function →
 //! `chat.postMessage` at a wiremock Slack. Every hop is the real binary against moto.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Bytes;
 use clawless_shared::channels::slack::sign_request;
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::ChannelKind;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

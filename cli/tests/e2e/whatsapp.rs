@@ -2,17 +2,15 @@
 //! and batched) → webhook → dispatcher → agent → reply → a wiremock Graph API, with rate limits,
 //! long answers and redeliveries. Every hop is the real binary against a fresh local stack.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Bytes;
 use clawless_shared::channels::whatsapp::{SIGNATURE_HEADER, signature_header};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::ChannelKind;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

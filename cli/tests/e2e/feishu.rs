@@ -3,10 +3,9 @@
 //! answer, the `url_verification` challenge and refused requests. Every hop is the real binary
 //! against a fresh local stack.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::Select;
 use axum::body::Bytes;
 use clawless_shared::channels::feishu::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -14,7 +13,6 @@ use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::ChannelKind;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

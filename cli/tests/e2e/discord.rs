@@ -2,17 +2,15 @@
 //! → DynamoDB + inbound FIFO → dispatcher → AgentCore stand-in → agent → reply FIFO → reply
 //! function → the interaction's follow-up at a wiremock Discord. Every hop is the real binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Bytes;
 use clawless_shared::channels::discord::{public_key_hex, sign_request};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::ChannelKind;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

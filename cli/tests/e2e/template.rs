@@ -1,13 +1,11 @@
 //! template.yaml is the one definition of the platform's resources: the local run builds from
 //! it, so these checks pin what both sides rely on.
 
-mod support;
-
 use clawless_cli::local::template::{Expr, Template};
 
 #[test]
 fn template_defines_the_five_functions_with_workspace_binaries() {
-    let template = Template::load(&support::repo_root().join("template.yaml")).unwrap();
+    let template = Template::load(&crate::support::repo_root().join("template.yaml")).unwrap();
     let mut binaries: Vec<_> = template.functions.iter().map(|f| f.binary.as_str()).collect();
     binaries.sort();
     assert_eq!(binaries, ["approval-timeout", "dispatcher", "reply", "scheduler", "webhook"]);
@@ -15,14 +13,15 @@ fn template_defines_the_five_functions_with_workspace_binaries() {
     for binary in binaries {
         let dir = if binary == "approval-timeout" { "approval-timeout".to_owned() } else { binary.to_owned() };
         let manifest =
-            std::fs::read_to_string(support::repo_root().join("functions").join(&dir).join("Cargo.toml")).unwrap();
+            std::fs::read_to_string(crate::support::repo_root().join("functions").join(&dir).join("Cargo.toml"))
+                .unwrap();
         assert!(manifest.contains(&format!("name = \"{binary}\"")), "functions/{dir} must build the {binary} binary");
     }
 }
 
 #[test]
 fn queues_are_fifo_with_dead_letter_queues_and_mapped_with_partial_failures() {
-    let template = Template::load(&support::repo_root().join("template.yaml")).unwrap();
+    let template = Template::load(&crate::support::repo_root().join("template.yaml")).unwrap();
     for queue in ["InboundQueue", "ReplyQueue"] {
         let q = template.queues.iter().find(|q| q.logical_id == queue).unwrap();
         assert_eq!(q.attributes.get("FifoQueue").map(String::as_str), Some("true"), "{queue}");

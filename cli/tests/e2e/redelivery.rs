@@ -1,15 +1,13 @@
 //! Redeliveries past SQS's 5-minute deduplication window: the dispatcher and the reply function
 //! must each recognise work they already did, so a person never gets the same answer twice.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
 use clawless_shared::queue::FifoQueue;
-use support::*;
 
 fn item(bot: &TelegramBot) -> ConversationMessage {
     ConversationMessage {

@@ -2,15 +2,13 @@
 //! stand-in → agent process → reply FIFO → reply function → Telegram API stand-in. Every hop is
 //! the real binary and the real AWS SDK call against moto.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::ChannelKind;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

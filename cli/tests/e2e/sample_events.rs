@@ -1,13 +1,11 @@
 //! The files in `events/` drive the real function binaries (through the local Lambda host), so
 //! they stay valid for `sam local invoke -e` and `cargo lambda invoke --data-file`.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Bytes;
 use serde_json::Value;
-use support::*;
 
 /// Puts a real bot's ids and secret into a sample event that uses the documented test ids.
 fn with_bot(event: &Value, bot: &TelegramBot) -> Bytes {

@@ -1,8 +1,6 @@
 //! Test helpers: a fresh local stack per test (its own moto on a free port), the `clawless`
 //! binary against it, and polling with a deadline.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -77,19 +75,13 @@ pub struct TelegramBot {
     pub tenant_id: String,
     pub bot_id: String,
     pub webhook_url: String,
-    pub secret: String,
 }
 
 pub const TEST_SECRET: &str = "test-webhook-secret-not-for-production";
 
 pub fn onboard_telegram_bot(stack: &LocalStack, secret: &str) -> TelegramBot {
     let bot = onboard_bot(stack, "telegram", &[("bot_token", "123456:TEST-token"), ("webhook_secret", secret)]);
-    TelegramBot {
-        tenant_id: bot.tenant_id,
-        bot_id: bot.bot_id,
-        webhook_url: bot.webhook_url,
-        secret: secret.to_owned(),
-    }
+    TelegramBot { tenant_id: bot.tenant_id, bot_id: bot.bot_id, webhook_url: bot.webhook_url }
 }
 
 /// Reads a file of `events/` as JSON.

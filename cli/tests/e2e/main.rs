@@ -1,0 +1,14 @@
+//! The CLI's integration tests, one binary: each module starts its own local stack (moto, the
+//! real function binaries, the stand-ins). One binary instead of one per file keeps link time
+//! and disk use down; every test still runs in parallel with the others.
+
+mod support;
+
+mod discord;
+mod feishu;
+mod redelivery;
+mod sample_events;
+mod slack;
+mod telegram;
+mod template;
+mod whatsapp;
