@@ -2,7 +2,11 @@
 
 use clawless_shared::config::ConfigError;
 
-use crate::provider::ProviderKind;
+use std::path::PathBuf;
+
+use clawless_shared::secrets::Secret;
+
+use crate::provider::{ModelSettings, ProviderKind};
 
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -12,8 +16,26 @@ pub struct AgentConfig {
     pub port: u16,
     /// `CLAWLESS_REPLY_QUEUE_URL` (required): the reply FIFO queue.
     pub reply_queue_url: String,
-    /// `CLAWLESS_MODEL_PROVIDER` (default `offline`).
-    pub provider: ProviderKind,
+    /// `CLAWLESS_MODEL_PROVIDER`, `CLAWLESS_MODEL_ID`, `CLAWLESS_OPENAI_BASE_URL`,
+    /// `CLAWLESS_OPENAI_API_KEY`, `CLAWLESS_BEDROCK_ENDPOINT`.
+    pub model: ModelSettings,
+    /// `CLAWLESS_STACK` (default `clawless`): names the SSM parameters.
+    pub stack: String,
+    /// `CLAWLESS_TABLE` (default `{stack}-data`).
+    pub table: String,
+    /// `CLAWLESS_PARAMETER_PREFIX` (default `/clawless/{stack}`).
+    pub parameter_prefix: String,
+    /// `CLAWLESS_MEMORY_BUCKET` (default `{stack}-memory`): long-term memory.
+    pub memory_bucket: String,
+    /// `CLAWLESS_TENANT_ROLE_ARN`: the role assumed (tagged with the tenant) for all tenant data.
+    /// Unset: the process's own credentials are used (local runs only; documented).
+    pub tenant_role_arn: Option<String>,
+    /// `CLAWLESS_WORKSPACE_ROOT` (default `/tmp/clawless-workspaces`).
+    pub workspace_root: PathBuf,
+    /// `CLAWLESS_WEB_SEARCH_URL`: a search API for `web_search` (unset: the tool says so).
+    pub web_search_url: Option<String>,
+    /// `CLAWLESS_PROFILE_CACHE_SECONDS` (default 30): how long a permission profile is cached.
+    pub profile_cache_secs: u64,
 }
 
 impl AgentConfig {
@@ -34,14 +56,55 @@ impl AgentConfig {
         };
         let reply_queue_url =
             get("CLAWLESS_REPLY_QUEUE_URL").ok_or(ConfigError::Missing("CLAWLESS_REPLY_QUEUE_URL"))?;
-        let provider = match get("CLAWLESS_MODEL_PROVIDER") {
+        let provider: ProviderKind = match get("CLAWLESS_MODEL_PROVIDER") {
             None => ProviderKind::default(),
             Some(raw) => raw.parse().map_err(|e: crate::provider::UnknownProvider| ConfigError::Invalid {
                 name: "CLAWLESS_MODEL_PROVIDER",
                 reason: e.to_string(),
             })?,
         };
-        Ok(Self { port, reply_queue_url: reply_queue_url.trim().to_owned(), provider })
+        let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => {
+                    Ok(Some(raw.trim().trim_end_matches('/').to_owned()))
+                }
+                Some(_) => Err(ConfigError::Invalid { name, reason: "expected an http(s) URL".into() }),
+            }
+        };
+        let model = ModelSettings {
+            provider,
+            model_id: get("CLAWLESS_MODEL_ID").map(|v| v.trim().to_owned()),
+            openai_base_url: url("CLAWLESS_OPENAI_BASE_URL")?,
+            openai_api_key: get("CLAWLESS_OPENAI_API_KEY").map(|v| Secret::new(v.trim())),
+            bedrock_endpoint: url("CLAWLESS_BEDROCK_ENDPOINT")?,
+        };
+        if provider == ProviderKind::OpenAi && model.openai_base_url.is_none() {
+            return Err(ConfigError::Missing("CLAWLESS_OPENAI_BASE_URL"));
+        }
+        let stack = get("CLAWLESS_STACK").unwrap_or_else(|| "clawless".to_owned());
+        let profile_cache_secs = match get("CLAWLESS_PROFILE_CACHE_SECONDS") {
+            None => 30,
+            Some(raw) => raw.trim().parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                name: "CLAWLESS_PROFILE_CACHE_SECONDS",
+                reason: e.to_string(),
+            })?,
+        };
+        Ok(Self {
+            port,
+            reply_queue_url: reply_queue_url.trim().to_owned(),
+            model,
+            table: get("CLAWLESS_TABLE").unwrap_or_else(|| format!("{stack}-data")),
+            parameter_prefix: get("CLAWLESS_PARAMETER_PREFIX").unwrap_or_else(|| format!("/clawless/{stack}")),
+            memory_bucket: get("CLAWLESS_MEMORY_BUCKET").unwrap_or_else(|| format!("{stack}-memory")),
+            tenant_role_arn: get("CLAWLESS_TENANT_ROLE_ARN"),
+            workspace_root: get("CLAWLESS_WORKSPACE_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp/clawless-workspaces")),
+            web_search_url: url("CLAWLESS_WEB_SEARCH_URL")?,
+            profile_cache_secs,
+            stack,
+        })
     }
 }
 
@@ -61,7 +124,10 @@ mod tests {
     fn defaults() {
         let c = config(&[QUEUE]).unwrap();
         assert_eq!(c.port, 8080);
-        assert_eq!(c.provider, ProviderKind::Offline);
+        assert_eq!(c.model.provider, ProviderKind::Offline);
+        assert_eq!(c.table, "clawless-data");
+        assert_eq!(c.memory_bucket, "clawless-memory");
+        assert_eq!(c.tenant_role_arn, None);
         assert_eq!(c.reply_queue_url, QUEUE.1);
     }
 
@@ -78,11 +144,32 @@ mod tests {
     fn port_and_provider_are_validated() {
         assert_eq!(config(&[QUEUE, ("PORT", "9001")]).unwrap().port, 9001);
         assert!(matches!(config(&[QUEUE, ("PORT", "http")]), Err(ConfigError::Invalid { name: "PORT", .. })));
-        assert_eq!(config(&[QUEUE, ("CLAWLESS_MODEL_PROVIDER", "offline")]).unwrap().provider, ProviderKind::Offline);
-        let err = config(&[QUEUE, ("CLAWLESS_MODEL_PROVIDER", "openai")]).unwrap_err();
+        assert_eq!(
+            config(&[QUEUE, ("CLAWLESS_MODEL_PROVIDER", "bedrock")]).unwrap().model.provider,
+            ProviderKind::Bedrock
+        );
+        let err = config(&[QUEUE, ("CLAWLESS_MODEL_PROVIDER", "gpt")]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "environment variable CLAWLESS_MODEL_PROVIDER is invalid: unknown model provider \"openai\" (accepted values: offline)"
+            "environment variable CLAWLESS_MODEL_PROVIDER is invalid: unknown model provider \"gpt\" (accepted values: bedrock, openai, offline)"
         );
+        assert_eq!(
+            config(&[QUEUE, ("CLAWLESS_MODEL_PROVIDER", "openai")]),
+            Err(ConfigError::Missing("CLAWLESS_OPENAI_BASE_URL"))
+        );
+        let c = config(&[
+            QUEUE,
+            ("CLAWLESS_MODEL_PROVIDER", "openai"),
+            ("CLAWLESS_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1/"),
+            ("CLAWLESS_OPENAI_API_KEY", "sk-test"),
+            ("CLAWLESS_MODEL_ID", "llama3"),
+        ])
+        .unwrap();
+        assert_eq!(c.model.openai_base_url.as_deref(), Some("http://127.0.0.1:11434/v1"));
+        assert!(!format!("{c:?}").contains("sk-test"), "the key never shows in Debug output");
+        assert!(matches!(
+            config(&[QUEUE, ("CLAWLESS_BEDROCK_ENDPOINT", "localhost:1")]),
+            Err(ConfigError::Invalid { name: "CLAWLESS_BEDROCK_ENDPOINT", .. })
+        ));
     }
 }

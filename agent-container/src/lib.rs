@@ -2,21 +2,26 @@
 //! conversation session.
 //!
 //! `POST /invocations` acknowledges at once and queues the message for the session's worker,
-//! which answers messages one at a time, in order ([`session`]), with a [`provider`], and puts
-//! each answer on the reply queue ([`reply_sink`]). `GET /ping` reports `HealthyBusy` while any
+//! which runs the agent loop ([`agent_loop`]: a [`provider`]'s model, the [`tools`] the tenant's
+//! profile allows, [`memory`]) on the messages in order ([`session`]), and puts each answer on
+//! the reply queue ([`reply_sink`]). `GET /ping` reports `HealthyBusy` while any
 //! message is queued or running ([`health`]).
 //!
 //! Entry points: [`AppState::new`] (or [`AppState::builder`]), [`router`], [`serve`] and
 //! [`serve_with_shutdown`].
 
+pub mod agent_loop;
 pub mod api;
 pub mod config;
 pub mod health;
+pub mod memory;
 pub mod prompt;
 pub mod provider;
 pub mod reply_sink;
+pub mod services;
 pub mod session;
 pub mod testing;
+pub mod tools;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,10 +36,9 @@ use tokio::net::TcpListener;
 
 pub use async_trait::async_trait;
 
+use crate::agent_loop::AgentDeps;
 use crate::health::{Clock, Health, PingResponse, system_clock};
-use crate::provider::ModelProvider;
-use crate::reply_sink::ReplySink;
-use crate::session::{RetryPolicy, Sessions, SubmitError, WorkerDeps};
+use crate::session::{Sessions, SubmitError};
 
 /// How long, after SIGTERM, the workers may go on answering what they accepted.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -54,16 +58,14 @@ struct StateInner {
 }
 
 impl AppState {
-    /// Default settings: reply retries 5 × from 200 ms, wall clock, 20 s shutdown grace.
-    pub fn new(provider: Arc<dyn ModelProvider>, sink: Arc<dyn ReplySink>) -> Self {
-        Self::builder(provider, sink).build()
+    /// Wall clock, 20 s shutdown grace.
+    pub fn new(deps: AgentDeps) -> Self {
+        Self::builder(deps).build()
     }
 
-    pub fn builder(provider: Arc<dyn ModelProvider>, sink: Arc<dyn ReplySink>) -> AppStateBuilder {
+    pub fn builder(deps: AgentDeps) -> AppStateBuilder {
         AppStateBuilder {
-            provider,
-            sink,
-            retry: RetryPolicy::default(),
+            deps,
             clock: system_clock(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             recent_ids: DEFAULT_RECENT_IDS,
@@ -92,20 +94,13 @@ impl AppState {
 }
 
 pub struct AppStateBuilder {
-    provider: Arc<dyn ModelProvider>,
-    sink: Arc<dyn ReplySink>,
-    retry: RetryPolicy,
+    deps: AgentDeps,
     clock: Clock,
     shutdown_grace: Duration,
     recent_ids: usize,
 }
 
 impl AppStateBuilder {
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// The clock `/ping` timestamps come from.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -125,8 +120,7 @@ impl AppStateBuilder {
     /// The `/ping` "last update" starts now, so build this at process start.
     pub fn build(self) -> AppState {
         let health = Arc::new(Health::new(self.clock));
-        let deps = WorkerDeps { provider: self.provider, sink: self.sink, retry: self.retry };
-        let sessions = Sessions::new(deps, Arc::clone(&health), self.recent_ids);
+        let sessions = Sessions::new(self.deps, Arc::clone(&health), self.recent_ids);
         AppState { inner: Arc::new(StateInner { health, sessions, shutdown_grace: self.shutdown_grace }) }
     }
 }
@@ -197,6 +191,8 @@ pub fn init_logging() {
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Provider(crate::provider::ProviderBuildError),
     #[error("could not listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server failed: {0}")]

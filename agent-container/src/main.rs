@@ -1,8 +1,14 @@
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
+use clawless_agent::agent_loop::{AgentDeps, RetryPolicy, RunLimits};
 use clawless_agent::config::AgentConfig;
+use clawless_agent::provider::Providers;
 use clawless_agent::reply_sink::SqsReplySink;
+use clawless_agent::services::aws::{AwsSettings, AwsTenantServices};
+use clawless_agent::tools::ToolBox;
+use clawless_agent::tools::web::WebSettings;
 use clawless_agent::{AppState, StartupError, init_logging, serve};
 use clawless_shared::aws::load_sdk_config;
 use clawless_shared::queue::FifoQueue;
@@ -24,10 +30,37 @@ async fn run() -> Result<(), StartupError> {
     let config = AgentConfig::from_env()?;
     let sdk = load_sdk_config().await;
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), config.reply_queue_url.clone());
-    let state = AppState::new(config.provider.build(), Arc::new(SqsReplySink::new(queue)));
+    let providers = Providers::build(&config.model, &sdk).map_err(StartupError::Provider)?;
+    let services = AwsTenantServices::new(
+        sdk.clone(),
+        AwsSettings {
+            table: config.table.clone(),
+            parameter_prefix: config.parameter_prefix.clone(),
+            memory_bucket: config.memory_bucket.clone(),
+            tenant_role_arn: config.tenant_role_arn.clone(),
+            profile_cache: Duration::from_secs(config.profile_cache_secs),
+        },
+    );
+    let deps = AgentDeps {
+        providers,
+        tools: ToolBox::builtin(),
+        services: Arc::new(services),
+        sink: Arc::new(SqsReplySink::new(queue)),
+        retry: RetryPolicy::default(),
+        limits: RunLimits::default(),
+        workspace_root: config.workspace_root.clone(),
+        web: WebSettings::from_config(&config),
+    };
+    let state = AppState::new(deps);
     let listener = TcpListener::bind(("0.0.0.0", config.port))
         .await
         .map_err(|source| StartupError::Bind { port: config.port, source })?;
-    tracing::info!(event = "agent_started", port = config.port, provider = %config.provider, "clawless-agent starting");
+    tracing::info!(
+        event = "agent_started",
+        port = config.port,
+        provider = %config.model.provider,
+        tenant_scoped = config.tenant_role_arn.is_some(),
+        "clawless-agent starting"
+    );
     serve(listener, state).await.map_err(StartupError::Serve)
 }

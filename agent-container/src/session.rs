@@ -1,43 +1,20 @@
-//! The ordered worker: per runtime session one task answers the accepted messages one at a time,
-//! in the order they were accepted. (AgentCore gives each conversation its own microVM, so a
+//! The ordered worker: per runtime session one task answers the accepted messages in the order
+//! they were accepted. Messages that arrive while a run is going are answered together in the
+//! next run. (AgentCore gives each conversation its own microVM, so a
 //! process normally has exactly one session; the map only makes that assumption unnecessary.)
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clawless_shared::envelope::{AckStatus, AgentInvocation, ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_shared::envelope::{AckStatus, AgentInvocation};
 use clawless_shared::ids::{MessageId, RuntimeSessionId};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::agent_loop::run;
+pub use crate::agent_loop::{AgentDeps, Outcome, RetryPolicy};
 use crate::health::{Health, WorkGuard};
-use crate::prompt::{PromptContext, system_prompt};
-use crate::provider::{ModelProvider, ModelRequest};
-use crate::reply_sink::ReplySink;
-
-/// How sending a reply is retried: `attempts` tries in all, waiting `first_delay` after the first
-/// failure and doubling the wait after each further one (capped at `max_delay`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { attempts: 5, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (1-based).
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
 
 /// The last `capacity` message ids accepted, to recognise redeliveries.
 #[derive(Debug)]
@@ -79,124 +56,6 @@ impl RecentIds {
     }
 }
 
-/// What the worker needs to answer a message.
-pub struct WorkerDeps {
-    pub provider: Arc<dyn ModelProvider>,
-    pub sink: Arc<dyn ReplySink>,
-    pub retry: RetryPolicy,
-}
-
-/// How answering one message ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The reply is in the sink, under this id, after this many attempts.
-    Replied { sink_id: String, attempts: u32 },
-    /// The model failed; nothing was sent.
-    ModelFailed,
-    /// The model answered with nothing; nothing was sent.
-    EmptyAnswer,
-    /// Every attempt to send the reply failed.
-    ReplyFailed,
-}
-
-/// Answers one message: prompt, model, reply (with retries). Never panics on bad input and
-/// never logs message text.
-pub async fn answer(deps: &WorkerDeps, session: &RuntimeSessionId, invocation: &AgentInvocation) -> Outcome {
-    let started = Instant::now();
-    let c = &invocation.item.conversation;
-    let message = &invocation.item.message;
-    let system = system_prompt(&PromptContext::for_invocation(invocation));
-    let request = ModelRequest::from_invocation(system, invocation);
-
-    let response = match deps.provider.complete(&request).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(
-                event = "model_failed",
-                tenant_id = %c.tenant_id,
-                bot_id = %c.bot_id,
-                session_id = %session,
-                message_id = %message.message_id,
-                provider = deps.provider.name(),
-                error = %e,
-                "the model could not answer"
-            );
-            return Outcome::ModelFailed;
-        }
-    };
-    if response.text.trim().is_empty() {
-        tracing::warn!(
-            event = "model_empty_answer",
-            tenant_id = %c.tenant_id,
-            bot_id = %c.bot_id,
-            session_id = %session,
-            message_id = %message.message_id,
-            provider = deps.provider.name(),
-            "the model answered with nothing; no reply sent"
-        );
-        return Outcome::EmptyAnswer;
-    }
-
-    let reply = ReplyEnvelope {
-        v: ENVELOPE_VERSION,
-        conversation: c.clone(),
-        in_reply_to: message.message_id.clone(),
-        in_reply_to_at_ms: message.sent_at_ms,
-        seq: 1,
-        text: response.text,
-        route: message.route.clone(),
-    };
-
-    let attempts = deps.retry.attempts.max(1);
-    for attempt in 1..=attempts {
-        match deps.sink.send(&reply).await {
-            Ok(sink_id) => {
-                tracing::info!(
-                    event = "reply_enqueued",
-                    tenant_id = %c.tenant_id,
-                    bot_id = %c.bot_id,
-                    session_id = %session,
-                    message_id = %message.message_id,
-                    reply_id = %reply.reply_id(),
-                    sink_id = %sink_id,
-                    attempts = attempt,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "reply enqueued"
-                );
-                return Outcome::Replied { sink_id, attempts: attempt };
-            }
-            Err(e) if attempt < attempts => {
-                let delay = deps.retry.delay_after(attempt);
-                tracing::warn!(
-                    event = "reply_retry",
-                    tenant_id = %c.tenant_id,
-                    bot_id = %c.bot_id,
-                    session_id = %session,
-                    message_id = %message.message_id,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    error = %e,
-                    "sending the reply failed; retrying"
-                );
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => {
-                tracing::error!(
-                    event = "reply_failed",
-                    tenant_id = %c.tenant_id,
-                    bot_id = %c.bot_id,
-                    session_id = %session,
-                    message_id = %message.message_id,
-                    attempts,
-                    error = %e,
-                    "the reply could not be enqueued; giving up"
-                );
-            }
-        }
-    }
-    Outcome::ReplyFailed
-}
-
 /// One accepted message waiting for (or in) the worker. Counts as work until dropped.
 struct Job {
     session: RuntimeSessionId,
@@ -204,17 +63,31 @@ struct Job {
     _work: WorkGuard,
 }
 
-async fn run_worker(deps: Arc<WorkerDeps>, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = rx.recv().await {
-        let session = job.session.clone();
-        let c = job.invocation.item.conversation.clone();
-        let message_id = job.invocation.item.message.message_id.clone();
+/// Most messages answered together in one run.
+pub const MAX_BATCH: usize = 20;
+
+async fn run_worker(deps: Arc<AgentDeps>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        // Everything that arrived during the previous run goes into this one.
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let session = jobs[0].session.clone();
+        let last = &jobs[jobs.len() - 1].invocation;
+        let c = last.item.conversation.clone();
+        let message_id = last.item.message.message_id.clone();
         let deps = Arc::clone(&deps);
-        // Each message runs in its own task, awaited at once: order is kept, and a panic while
-        // answering one message ends that message only, not the session's worker.
+        // Each run is its own task, awaited at once: order is kept, and a panic during one run
+        // ends that run only, not the session's worker.
         let task = tokio::spawn(async move {
-            let Job { session, invocation, _work } = job;
-            answer(&deps, &session, &invocation).await
+            let batch: Vec<AgentInvocation> = jobs.iter().map(|j| j.invocation.clone()).collect();
+            let outcome = run(&deps, &jobs[0].session, &batch).await;
+            drop(jobs);
+            outcome
         });
         if let Err(e) = task.await {
             tracing::error!(
@@ -249,14 +122,14 @@ struct SessionsInner {
 
 /// The sessions of this process and their workers.
 pub struct Sessions {
-    deps: Arc<WorkerDeps>,
+    deps: Arc<AgentDeps>,
     health: Arc<Health>,
     recent_capacity: usize,
     inner: Mutex<SessionsInner>,
 }
 
 impl Sessions {
-    pub fn new(deps: WorkerDeps, health: Arc<Health>, recent_capacity: usize) -> Self {
+    pub fn new(deps: AgentDeps, health: Arc<Health>, recent_capacity: usize) -> Self {
         Self {
             deps: Arc::new(deps),
             health,
@@ -348,17 +221,14 @@ impl Sessions {
 mod tests {
     use super::*;
     use crate::health::{PingStatus, system_clock};
-    use crate::provider::{ModelError, ModelResponse, OfflineProvider};
+    use crate::provider::{ModelError, ModelProvider, ModelRequest, ModelResponse, OfflineProvider};
     use crate::reply_sink::MemoryReplySink;
-    use crate::testing::{history, invocation};
+    use crate::testing::{agent_deps, history, invocation};
     use async_trait::async_trait;
+    use clawless_shared::envelope::ENVELOPE_VERSION;
 
-    fn fast_retry() -> RetryPolicy {
-        RetryPolicy { attempts: 5, first_delay: Duration::from_millis(1), max_delay: Duration::from_millis(4) }
-    }
-
-    fn deps(sink: Arc<MemoryReplySink>) -> WorkerDeps {
-        WorkerDeps { provider: Arc::new(OfflineProvider), sink, retry: fast_retry() }
+    fn deps(sink: Arc<MemoryReplySink>) -> AgentDeps {
+        agent_deps(Arc::new(OfflineProvider), sink)
     }
 
     #[test]
@@ -389,7 +259,7 @@ mod tests {
         let sink = Arc::new(MemoryReplySink::new());
         let inv = invocation("4242", "1001", "hello", history(1));
         let session = inv.item.conversation.runtime_session_id();
-        let outcome = answer(&deps(Arc::clone(&sink)), &session, &inv).await;
+        let outcome = run(&deps(Arc::clone(&sink)), &session, std::slice::from_ref(&inv)).await;
         assert_eq!(outcome, Outcome::Replied { sink_id: "mem-1".into(), attempts: 1 });
         let replies = sink.replies();
         assert_eq!(replies.len(), 1);
@@ -408,7 +278,7 @@ mod tests {
         let sink = Arc::new(MemoryReplySink::failing_first(3));
         let inv = invocation("4242", "1001", "hello", vec![]);
         let session = inv.item.conversation.runtime_session_id();
-        let outcome = answer(&deps(Arc::clone(&sink)), &session, &inv).await;
+        let outcome = run(&deps(Arc::clone(&sink)), &session, std::slice::from_ref(&inv)).await;
         assert_eq!(outcome, Outcome::Replied { sink_id: "mem-1".into(), attempts: 4 });
         assert_eq!(sink.attempts(), 4);
     }
@@ -418,7 +288,7 @@ mod tests {
         let sink = Arc::new(MemoryReplySink::failing_first(5));
         let inv = invocation("4242", "1001", "hello", vec![]);
         let session = inv.item.conversation.runtime_session_id();
-        assert_eq!(answer(&deps(Arc::clone(&sink)), &session, &inv).await, Outcome::ReplyFailed);
+        assert_eq!(run(&deps(Arc::clone(&sink)), &session, std::slice::from_ref(&inv)).await, Outcome::ReplyFailed);
         assert_eq!(sink.attempts(), 5);
         assert!(sink.replies().is_empty());
     }
@@ -445,7 +315,7 @@ mod tests {
         }
         async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
             let last = request.messages.last().ok_or(ModelError::NoUserMessage)?;
-            assert_ne!(last.text, "panic", "provider blew up");
+            assert!(!last.text().ends_with("] panic"), "provider blew up");
             OfflineProvider.complete(request).await
         }
     }
@@ -453,10 +323,10 @@ mod tests {
     #[tokio::test]
     async fn model_failure_sends_nothing() {
         let sink = Arc::new(MemoryReplySink::new());
-        let deps = WorkerDeps { provider: Arc::new(Failing), sink: sink.clone(), retry: fast_retry() };
+        let deps = agent_deps(Arc::new(Failing), sink.clone());
         let inv = invocation("4242", "1001", "hello", vec![]);
         let session = inv.item.conversation.runtime_session_id();
-        assert_eq!(answer(&deps, &session, &inv).await, Outcome::ModelFailed);
+        assert_eq!(run(&deps, &session, std::slice::from_ref(&inv)).await, Outcome::ModelFailed);
         assert_eq!(sink.attempts(), 0);
     }
 
@@ -464,12 +334,21 @@ mod tests {
     async fn worker_survives_failures_and_panics() {
         let sink = Arc::new(MemoryReplySink::failing_first(5));
         let health = Arc::new(Health::new(system_clock()));
-        let deps = WorkerDeps { provider: Arc::new(Panicky), sink: sink.clone(), retry: fast_retry() };
+        let deps = agent_deps(Arc::new(Panicky), sink.clone());
         let sessions = Sessions::new(deps, Arc::clone(&health), 10);
         let first = invocation("4242", "1", "reply fails 5 times", vec![]);
         let session = first.item.conversation.runtime_session_id();
+        // One at a time (each after the previous run ended), so they are not answered together.
+        let idle = || async {
+            while health.pending() > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
         assert_eq!(sessions.submit(session.clone(), first), Ok(AckStatus::Accepted));
+        idle().await;
+        assert_eq!(sink.attempts(), 5, "the first reply failed every attempt");
         assert_eq!(sessions.submit(session.clone(), invocation("4242", "2", "panic", vec![])), Ok(AckStatus::Accepted));
+        idle().await;
         assert_eq!(sessions.submit(session.clone(), invocation("4242", "3", "fine", vec![])), Ok(AckStatus::Accepted));
         let replies = sink.wait_for(1, Duration::from_secs(5)).await;
         assert_eq!(replies.len(), 1);

@@ -1,4 +1,14 @@
-//! Fixtures for tests (this crate's and the platform's local-run tests): well-formed invocations.
+//! Fixtures for tests (this crate's and the platform's local-run tests): well-formed invocations
+//! and agent dependencies kept in memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::agent_loop::{AgentDeps, RetryPolicy, RunLimits};
+use crate::provider::{ModelProvider, Providers};
+use crate::reply_sink::ReplySink;
+use crate::services::{MemoryServices, TenantServices};
+use crate::tools::ToolBox;
 
 use clawless_shared::envelope::{AgentInvocation, BotProfile, ENVELOPE_VERSION};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
@@ -42,8 +52,9 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
                 route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(n) },
             },
         },
-        bot: BotProfile { name: "Clawd".into() },
+        bot: BotProfile { name: "Clawd".into(), ..BotProfile::default() },
         history,
+        scheduled: false,
     }
 }
 
@@ -61,4 +72,35 @@ pub fn history(n: usize) -> Vec<HistoryEntry> {
             }
         })
         .collect()
+}
+
+/// Reply retries fast enough for tests.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy { attempts: 5, first_delay: Duration::from_millis(1), max_delay: Duration::from_millis(4) }
+}
+
+/// Dependencies for runs with `provider`, least-privilege profiles, memory kept in memory and
+/// a fresh temporary workspace root.
+pub fn agent_deps(provider: Arc<dyn ModelProvider>, sink: Arc<dyn ReplySink>) -> AgentDeps {
+    agent_deps_with(provider, sink, Arc::new(MemoryServices::default()))
+}
+
+pub fn agent_deps_with(
+    provider: Arc<dyn ModelProvider>,
+    sink: Arc<dyn ReplySink>,
+    services: Arc<dyn TenantServices>,
+) -> AgentDeps {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let workspace_root = std::env::temp_dir().join(format!("clawless-agent-test-{}-{n}", std::process::id()));
+    AgentDeps {
+        providers: Providers::single(provider),
+        tools: ToolBox::builtin(),
+        services,
+        sink,
+        retry: fast_retry(),
+        limits: RunLimits::default(),
+        workspace_root,
+        web: Default::default(),
+    }
 }

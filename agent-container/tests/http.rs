@@ -7,7 +7,8 @@ use std::time::Duration;
 use clawless_agent::health::{Clock, PingResponse, PingStatus};
 use clawless_agent::provider::{ModelError, ModelProvider, ModelRequest, ModelResponse, OfflineProvider};
 use clawless_agent::reply_sink::MemoryReplySink;
-use clawless_agent::testing::{history, invocation};
+use clawless_agent::services::MemoryServices;
+use clawless_agent::testing::{agent_deps, agent_deps_with, history, invocation};
 use clawless_agent::{AppState, async_trait, serve_with_shutdown};
 use clawless_shared::envelope::{AckStatus, AgentAck, AgentInvocation};
 use tokio::net::TcpListener;
@@ -70,7 +71,7 @@ impl Server {
 }
 
 fn offline_state(sink: &Arc<MemoryReplySink>) -> AppState {
-    AppState::new(Arc::new(OfflineProvider), sink.clone())
+    AppState::new(agent_deps(Arc::new(OfflineProvider), sink.clone()))
 }
 
 /// Answers like the offline provider once the test lets it (one permit per message).
@@ -96,8 +97,9 @@ impl ModelProvider for SlowFirst {
         "slow-first"
     }
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let text = &request.messages.last().ok_or(ModelError::NoUserMessage)?.text;
-        let n: u64 = text.trim_start_matches("msg ").parse().unwrap_or(0);
+        let text = request.messages.last().ok_or(ModelError::NoUserMessage)?.text();
+        let newest = text.rsplit("] ").next().unwrap_or_default();
+        let n: u64 = newest.trim_start_matches("msg ").parse().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(20u64.saturating_sub(n) * 3)).await;
         OfflineProvider.complete(request).await
     }
@@ -114,7 +116,7 @@ async fn ping_timestamp_changes_only_on_status_transitions() {
     let (now, clock) = fake_clock(1_000);
     let gate = Arc::new(Semaphore::new(0));
     let sink = Arc::new(MemoryReplySink::new());
-    let state = AppState::builder(Arc::new(Gated(gate.clone())), sink.clone()).clock(clock).build();
+    let state = AppState::builder(agent_deps(Arc::new(Gated(gate.clone())), sink.clone())).clock(clock).build();
     let server = Server::start(state).await;
 
     assert_eq!(server.ping().await, PingResponse { status: PingStatus::Healthy, time_of_last_update: 1_000 });
@@ -211,20 +213,33 @@ async fn bad_json_is_bad_request() {
 #[tokio::test]
 async fn twenty_invocations_are_answered_in_order() {
     let sink = Arc::new(MemoryReplySink::new());
-    let server = Server::start(AppState::new(Arc::new(SlowFirst), sink.clone())).await;
+    let services = Arc::new(MemoryServices::default());
+    let deps = agent_deps_with(Arc::new(SlowFirst), sink.clone(), services.clone());
+    let server = Server::start(AppState::new(deps)).await;
     let ids: Vec<String> = (0..20).map(|i| format!("{}", 5000 + i)).collect();
     for (i, id) in ids.iter().enumerate() {
         let inv = invocation("4242", id, &format!("msg {i}"), vec![]);
         assert_eq!(server.invoke(&inv).await, AckStatus::Accepted);
     }
-    let replies = sink.wait_for(20, WAIT).await;
-    server.stop().await;
-    let answered: Vec<&str> = replies.iter().map(|r| r.in_reply_to.as_str()).collect();
-    assert_eq!(answered, ids);
-    assert!(replies.iter().all(|r| r.seq == 1));
-    for (i, reply) in replies.iter().enumerate() {
-        assert_eq!(reply.text, format!("Hello Ada! You said: msg {i}"));
+    // Messages that arrive during a run are answered together by the next one: fewer replies
+    // than messages, in order, the last one answering the last message.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sink.replies().last().is_none_or(|r| r.in_reply_to.as_str() != "5019") {
+        assert!(tokio::time::Instant::now() < deadline, "the last message was never answered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    server.stop().await;
+    let replies = sink.replies();
+    let answered: Vec<usize> =
+        replies.iter().map(|r| ids.iter().position(|id| id == r.in_reply_to.as_str()).unwrap()).collect();
+    assert!(answered.windows(2).all(|w| w[0] < w[1]), "answers out of order: {answered:?}");
+    assert!(replies.iter().all(|r| r.seq == 1));
+    for (reply, i) in replies.iter().zip(&answered) {
+        assert!(reply.text.starts_with(&format!("Hello Ada! You said: msg {i}")), "{}", reply.text);
+    }
+    let mut marked: Vec<String> = services.answered().into_iter().map(|(_, id)| id).collect();
+    marked.sort();
+    assert_eq!(marked, ids, "every message is marked answered by the run that covered it");
 }
 
 #[tokio::test]
@@ -263,7 +278,7 @@ async fn offline_provider_answers_deterministically() {
 async fn shutdown_lets_the_worker_finish_the_current_message() {
     let gate = Arc::new(Semaphore::new(0));
     let sink = Arc::new(MemoryReplySink::new());
-    let server = Server::start(AppState::new(Arc::new(Gated(gate.clone())), sink.clone())).await;
+    let server = Server::start(AppState::new(agent_deps(Arc::new(Gated(gate.clone())), sink.clone()))).await;
     assert_eq!(server.invoke(&invocation("4242", "1", "in progress", vec![])).await, AckStatus::Accepted);
     assert_eq!(server.ping().await.status, PingStatus::HealthyBusy);
 

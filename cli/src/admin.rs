@@ -6,11 +6,16 @@ use std::collections::BTreeMap;
 use clawless_shared::channels;
 use clawless_shared::config::PlatformConfig;
 use clawless_shared::ids::{BotId, TenantId};
-use clawless_shared::model::{Bot, ChannelBinding, ChannelKind, Tenant, now_ms};
+use clawless_shared::model::{Bot, BotSettings, ChannelBinding, ChannelKind, Tenant, now_ms};
 use clawless_shared::secrets::{ChannelSecrets, Secret, SecretStore, SecretsError, SsmClient};
 use clawless_shared::store::{DynamoClient, Store, StoreError};
 use clawless_shared::trigger::Trigger;
 use serde::Serialize;
+
+/// The model providers a bot may name (the agent's `CLAWLESS_MODEL_PROVIDER` values).
+pub const MODEL_PROVIDERS: [&str; 3] = ["bedrock", "openai", "offline"];
+/// Longest bot persona, in characters.
+pub const MAX_PERSONA_CHARS: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -63,12 +68,23 @@ impl Admin {
         Ok(self.store.create_tenant(&valid_name("tenant", name)?).await?)
     }
 
-    pub async fn create_bot(&self, tenant: &str, name: &str, trigger: Option<&str>) -> Result<Bot, AdminError> {
+    pub async fn create_bot(&self, tenant: &str, name: &str, settings: BotSettings) -> Result<Bot, AdminError> {
         let tenant_id = TenantId::parse(tenant).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        if let Some(pattern) = trigger {
+        if let Some(pattern) = &settings.trigger {
             Trigger::compile(pattern).map_err(|e| AdminError::Invalid(e.to_string()))?;
         }
-        Ok(self.store.create_bot(&tenant_id, &valid_name("bot", name)?, trigger).await?)
+        if let Some(provider) = &settings.model_provider
+            && !MODEL_PROVIDERS.contains(&provider.as_str())
+        {
+            return Err(AdminError::Invalid(format!(
+                "unknown model provider {provider:?} (accepted values: {})",
+                MODEL_PROVIDERS.join(", ")
+            )));
+        }
+        if settings.persona.as_ref().is_some_and(|p| p.chars().count() > MAX_PERSONA_CHARS) {
+            return Err(AdminError::Invalid(format!("persona is limited to {MAX_PERSONA_CHARS} characters")));
+        }
+        Ok(self.store.create_bot(&tenant_id, &valid_name("bot", name)?, &settings).await?)
     }
 
     /// The API's base URL as the deployed stack recorded it in SSM.

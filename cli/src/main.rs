@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError};
 use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
+use clawless_shared::model::BotSettings;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -66,6 +67,15 @@ enum BotAction {
         /// In groups, answer messages matching this pattern too (a regular expression, case-insensitive).
         #[arg(long)]
         trigger: Option<String>,
+        /// Tone and role of the bot, for its system prompt.
+        #[arg(long)]
+        persona: Option<String>,
+        /// bedrock | openai | offline (default: the platform's CLAWLESS_MODEL_PROVIDER).
+        #[arg(long)]
+        model_provider: Option<String>,
+        /// The model (Bedrock model id or OpenAI model name; default: CLAWLESS_MODEL_ID).
+        #[arg(long)]
+        model_id: Option<String>,
     },
 }
 
@@ -173,8 +183,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 format!("tenant created: {} ({})", tenant.tenant_id, tenant.name),
             );
         }
-        Command::Bot { action: BotAction::Create { tenant, name, trigger } } => {
-            let bot = admin.create_bot(&tenant, &name, trigger.as_deref()).await.map_err(err)?;
+        Command::Bot { action: BotAction::Create { tenant, name, trigger, persona, model_provider, model_id } } => {
+            let settings = BotSettings { trigger, persona, model_provider, model_id };
+            let bot = admin.create_bot(&tenant, &name, settings).await.map_err(err)?;
             print(
                 cli.json,
                 json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name}),
@@ -239,7 +250,10 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
 async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
     let admin = Admin::new(&stack.sdk, &stack.stack);
     let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "demo-bot", None).await.map_err(|e| e.to_string())?;
+    let bot = admin
+        .create_bot(tenant.tenant_id.as_str(), "demo-bot", BotSettings::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let settings =
         [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];

@@ -69,8 +69,14 @@ impl Dispatcher {
         let invocation = AgentInvocation {
             v: ENVELOPE_VERSION,
             item: item.clone(),
-            bot: BotProfile { name: record.bot.name.clone() },
+            bot: BotProfile {
+                name: record.bot.name.clone(),
+                persona: record.bot.persona.clone(),
+                model_provider: record.bot.model_provider.clone(),
+                model_id: record.bot.model_id.clone(),
+            },
             history,
+            scheduled: false,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.directory.store().mark_dispatched(&item).await?;

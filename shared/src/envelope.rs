@@ -21,9 +21,17 @@ pub enum InboundEnvelope {
 }
 
 /// The bot settings the agent needs for one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BotProfile {
     pub name: String,
+    /// The operator's description of the bot (tone, role); goes into the system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// `bedrock` | `openai` | `offline`; `None` = the platform default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
 }
 
 /// Payload of `InvokeAgentRuntime` (dispatcher → agent container). The agent acknowledges at once
@@ -36,6 +44,9 @@ pub struct AgentInvocation {
     pub bot: BotProfile,
     /// Recent conversation, oldest first, without the message being answered.
     pub history: Vec<HistoryEntry>,
+    /// Started by a scheduled task: nobody is waiting at the keyboard.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
 }
 
 /// What the agent container answers to an invocation.

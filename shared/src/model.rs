@@ -77,7 +77,24 @@ pub struct Bot {
     /// (a regular expression, run by a linear-time engine with a size limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// Tone and role for the system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// The model provider (`bedrock` | `openai` | `offline`) and model; `None` = platform default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
     pub created_at_ms: i64,
+}
+
+/// What an operator sets when creating a bot, beyond its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotSettings {
+    pub trigger: Option<String>,
+    pub persona: Option<String>,
+    pub model_provider: Option<String>,
+    pub model_id: Option<String>,
 }
 
 /// A channel attached to a bot. The secrets live in SSM (`secret_parameter`), never here.

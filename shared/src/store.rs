@@ -20,8 +20,9 @@ use crate::aws::describe_sdk_error;
 use crate::envelope::ReplyEnvelope;
 use crate::ids::{BotId, ConversationRef, TenantId};
 use crate::model::{
-    Bot, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms,
+    Bot, BotSettings, BotStatus, ChannelBinding, ChannelKind, ConversationMessage, HistoryEntry, Role, Tenant, now_ms,
 };
+use crate::permissions::PermissionRequest;
 use crate::trigger::Trigger;
 
 /// How long conversation messages (and so the delivery-id dedup records) are kept: longer than
@@ -89,6 +90,15 @@ struct ChannelItem {
     binding: ChannelBinding,
 }
 
+#[derive(Serialize, Deserialize)]
+struct PermissionRequestItem {
+    pk: String,
+    sk: String,
+    expires_at: i64,
+    #[serde(flatten)]
+    request: PermissionRequest,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplyState {
@@ -111,6 +121,9 @@ pub struct MessageItem {
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatched_at_ms: Option<i64>,
+    /// Set by the agent once a run answered this (inbound) message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_state: Option<ReplyState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,13 +217,21 @@ impl Store {
     }
 
     /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.
-    pub async fn create_bot(&self, tenant_id: &TenantId, name: &str, trigger: Option<&str>) -> Result<Bot, StoreError> {
+    pub async fn create_bot(
+        &self,
+        tenant_id: &TenantId,
+        name: &str,
+        settings: &BotSettings,
+    ) -> Result<Bot, StoreError> {
         let bot = Bot {
             bot_id: BotId::generate(),
             tenant_id: tenant_id.clone(),
             name: name.to_owned(),
             status: BotStatus::Active,
-            trigger: trigger.map(str::to_owned),
+            trigger: settings.trigger.clone(),
+            persona: settings.persona.clone(),
+            model_provider: settings.model_provider.clone(),
+            model_id: settings.model_id.clone(),
             created_at_ms: now_ms(),
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
@@ -308,6 +329,7 @@ impl Store {
             at_ms: m.sent_at_ms,
             expires_at: now_ms() / 1000 + MESSAGE_RETENTION_SECS,
             dispatched_at_ms: None,
+            answered_at_ms: None,
             reply_state: None,
             channel_message_ids: None,
         };
@@ -386,6 +408,148 @@ impl Store {
         }
     }
 
+    /// Marks an inbound message answered by a run (idempotent; a missing message is ignored).
+    pub async fn mark_answered(
+        &self,
+        conversation: &ConversationRef,
+        sent_at_ms: i64,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(conversation.partition_key()))
+            .key("sk", s(inbound_sort_key(sent_at_ms, message_id)))
+            .update_expression("SET answered_at_ms = if_not_exists(answered_at_ms, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", AttributeValue::N(now_ms().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(StoreError::aws("UpdateItem", &e)),
+        }
+    }
+
+    /// Inbound messages before `until_sk` (at most `window_ms` older) that were handed to an
+    /// agent and have neither an answered mark nor a reply: work a recycled agent lost.
+    pub async fn unanswered_before(
+        &self,
+        conversation: &ConversationRef,
+        until_sk: &str,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<MessageItem>, StoreError> {
+        let items = self.recent_messages(conversation, Some(until_sk), 50).await?;
+        let answered_by_reply: std::collections::HashSet<&str> = items
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .filter_map(|m| m.sk.rsplit_once("#r").map(|(k, _)| k))
+            .collect();
+        Ok(items
+            .iter()
+            .filter(|m| {
+                m.role == Role::User
+                    && m.sk != until_sk
+                    && m.dispatched_at_ms.is_some()
+                    && m.answered_at_ms.is_none()
+                    && !answered_by_reply.contains(m.sk.as_str())
+                    && now_ms - m.at_ms <= window_ms
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// Adds a run's token use to the tenant's month (`{tenant}#USAGE` / `MONTH#{yyyy-mm}`).
+    pub async fn add_token_usage(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .update_expression("ADD input_tokens :in, output_tokens :out, runs :one")
+            .expression_attribute_values(":in", AttributeValue::N(input_tokens.to_string()))
+            .expression_attribute_values(":out", AttributeValue::N(output_tokens.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// A tenant's token use in one month: (input, output, runs).
+    pub async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
+        let n = |item: &HashMap<String, AttributeValue>, k: &str| {
+            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        Ok(out.item.map(|i| (n(&i, "input_tokens"), n(&i, "output_tokens"), n(&i, "runs"))).unwrap_or_default())
+    }
+
+    /// Stores a permission request once (`{tenant}#APPROVAL` / `REQ#{id}`); `false` if it was
+    /// already stored (a redone run).
+    pub async fn put_permission_request(&self, request: &PermissionRequest) -> Result<bool, StoreError> {
+        let item = PermissionRequestItem {
+            pk: format!("{}#APPROVAL", request.conversation.tenant_id),
+            sk: format!("REQ#{}", request.request_id),
+            expires_at: request.expires_at_ms / 1000 + MESSAGE_RETENTION_SECS,
+            request: request.clone(),
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::aws("PutItem", &e)),
+        }
+    }
+
+    /// A tenant's permission requests, newest last.
+    pub async fn permission_requests(&self, tenant_id: &TenantId) -> Result<Vec<PermissionRequest>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :req)")
+            .expression_attribute_values(":pk", s(format!("{tenant_id}#APPROVAL")))
+            .expression_attribute_values(":req", s("REQ#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("Query", &e))?;
+        let mut requests = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<PermissionRequestItem>("permission request", item).map(|i| i.request))
+            .collect::<Result<Vec<_>, _>>()?;
+        requests.sort_by_key(|r| r.created_at_ms);
+        Ok(requests)
+    }
+
     /// Claims a reply before sending it, so a redelivered reply is sent once.
     pub async fn claim_reply(&self, reply: &ReplyEnvelope, sender_name: &str) -> Result<ReplyClaim, StoreError> {
         let row = MessageItem {
@@ -399,6 +563,7 @@ impl Store {
             at_ms: now_ms(),
             expires_at: now_ms() / 1000 + MESSAGE_RETENTION_SECS,
             dispatched_at_ms: None,
+            answered_at_ms: None,
             reply_state: Some(ReplyState::Sending),
             channel_message_ids: None,
         };

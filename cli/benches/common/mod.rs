@@ -52,7 +52,7 @@ pub const BENCH_SECRET: &str = "test-webhook-secret-not-for-production";
 pub async fn bench_bot(stack: &LocalStack, tenant_name: &str) -> (Tenant, Bot) {
     let admin = Admin::new(&stack.sdk, &stack.stack);
     let tenant = admin.create_tenant(tenant_name).await.expect("tenant");
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", None).await.expect("bot");
+    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", Default::default()).await.expect("bot");
     let settings =
         [("bot_token".to_owned(), "1:bench".to_owned()), ("webhook_secret".to_owned(), BENCH_SECRET.to_owned())];
     admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");

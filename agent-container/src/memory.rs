@@ -1,0 +1,163 @@
+//! Long-term memory: Markdown layers in S3, under the tenant's prefix.
+//!
+//! - `tenant`: shared by all the tenant's bots; the agent reads it, only operators write it.
+//! - `bot`: the bot's own notes; read-write.
+//! - `conversation`: this conversation's notes; read-write.
+//!
+//! Keys: `tenants/{tenant}/shared.md`, `tenants/{tenant}/bots/{bot}/memory.md`,
+//! `tenants/{tenant}/bots/{bot}/conversations/{channel}/{conversation}/memory.md`: all under
+//! `tenants/{tenant}/`, so the tenant-scoped credentials cannot reach another tenant's memory.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+/// Largest layer the agent may write, in bytes.
+pub const MAX_LAYER_BYTES: usize = 16 * 1024;
+/// How much of each layer goes into the system prompt, in characters (head and tail kept).
+pub const PROMPT_LAYER_CHARS: usize = 4_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryLayer {
+    Tenant,
+    Bot,
+    Conversation,
+}
+
+impl MemoryLayer {
+    pub const ALL: [MemoryLayer; 3] = [MemoryLayer::Tenant, MemoryLayer::Bot, MemoryLayer::Conversation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryLayer::Tenant => "tenant",
+            MemoryLayer::Bot => "bot",
+            MemoryLayer::Conversation => "conversation",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == raw.trim())
+    }
+
+    /// Whether the agent may write it.
+    pub fn is_writable(self) -> bool {
+        !matches!(self, MemoryLayer::Tenant)
+    }
+}
+
+impl fmt::Display for MemoryLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("the {0} memory is read-only to the agent")]
+    ReadOnly(MemoryLayer),
+    #[error("memory is limited to {MAX_LAYER_BYTES} bytes per layer ({0} given)")]
+    TooLarge(usize),
+    #[error("memory storage failed: {0}")]
+    Storage(String),
+}
+
+/// The memory of one conversation's run.
+#[async_trait]
+pub trait MemoryLayers: Send + Sync + 'static {
+    async fn read(&self, layer: MemoryLayer) -> Result<Option<String>, MemoryError>;
+    /// Replaces the layer. Checks (writable, size, poisoning) happen before this is called.
+    async fn write(&self, layer: MemoryLayer, content: &str) -> Result<(), MemoryError>;
+}
+
+/// `text` cut to at most `max_chars` characters, keeping the head and the tail with a marker
+/// between them (the start of a note says what it is, the end is the newest).
+pub fn head_tail(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    if count <= max_chars {
+        return text.to_owned();
+    }
+    let marker = format!("\n[… {} characters omitted …]\n", count.saturating_sub(max_chars));
+    let keep = max_chars.saturating_sub(marker.chars().count());
+    let head_len = keep / 2;
+    let tail_len = keep - head_len;
+    let head: String = text.chars().take(head_len).collect();
+    let tail: String = text.chars().skip(count - tail_len).collect();
+    format!("{head}{marker}{tail}")
+}
+
+/// The layers in S3, for one conversation.
+pub struct S3Memory {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    conversation: clawless_shared::ids::ConversationRef,
+}
+
+impl S3Memory {
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        conversation: clawless_shared::ids::ConversationRef,
+    ) -> Self {
+        Self { client, bucket: bucket.into(), conversation }
+    }
+
+    /// The object key of `layer`; every key starts with `tenants/{tenant}/`.
+    pub fn key(&self, layer: MemoryLayer) -> String {
+        memory_key(&self.conversation, layer)
+    }
+}
+
+/// The object key of a conversation's memory layer.
+pub fn memory_key(c: &clawless_shared::ids::ConversationRef, layer: MemoryLayer) -> String {
+    match layer {
+        MemoryLayer::Tenant => format!("tenants/{}/shared.md", c.tenant_id),
+        MemoryLayer::Bot => format!("tenants/{}/bots/{}/memory.md", c.tenant_id, c.bot_id),
+        MemoryLayer::Conversation => format!(
+            "tenants/{}/bots/{}/conversations/{}/{}/memory.md",
+            c.tenant_id, c.bot_id, c.channel, c.conversation_id
+        ),
+    }
+}
+
+#[async_trait]
+impl MemoryLayers for S3Memory {
+    async fn read(&self, layer: MemoryLayer) -> Result<Option<String>, MemoryError> {
+        let key = self.key(layer);
+        let out = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(MemoryError::Storage(format!("GetObject {key}: {}", describe(&e)))),
+        };
+        let bytes =
+            out.body.collect().await.map_err(|e| MemoryError::Storage(format!("reading {key}: {e}")))?.into_bytes();
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    async fn write(&self, layer: MemoryLayer, content: &str) -> Result<(), MemoryError> {
+        if !layer.is_writable() {
+            return Err(MemoryError::ReadOnly(layer));
+        }
+        if content.len() > MAX_LAYER_BYTES {
+            return Err(MemoryError::TooLarge(content.len()));
+        }
+        let key = self.key(layer);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("text/markdown; charset=utf-8")
+            .body(content.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| MemoryError::Storage(format!("PutObject {key}: {}", describe(&e))))?;
+        Ok(())
+    }
+}
+
+fn describe<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    clawless_shared::aws::describe_sdk_error(err)
+}

@@ -1,0 +1,168 @@
+//! What a run needs from outside the process, always for one tenant: its permission profile,
+//! its memory, where token use and permission requests are recorded, and which earlier
+//! messages of the conversation still wait for an answer (durable state, so a recycled microVM
+//! redoes lost work).
+//!
+//! [`aws::AwsTenantServices`] is the production implementation (tenant-scoped credentials);
+//! [`MemoryServices`] keeps everything in memory for unit tests.
+
+pub mod aws;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use clawless_shared::ids::ConversationRef;
+use clawless_shared::model::{HistoryEntry, InboundMessage};
+use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
+
+use crate::memory::{MemoryError, MemoryLayer, MemoryLayers};
+use crate::provider::TokenUsage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{what} failed: {detail}")]
+    Storage { what: &'static str, detail: String },
+}
+
+#[async_trait]
+pub trait TenantServices: Send + Sync + 'static {
+    /// The profile for `user` in the conversation's tenant: the user's override, else the
+    /// tenant's, else least privilege. Errors count as least privilege (fail closed).
+    async fn profile(&self, conversation: &ConversationRef, user: &UserRef) -> PermissionProfile;
+
+    /// The memory layers of the conversation.
+    fn memory(&self, conversation: &ConversationRef) -> Arc<dyn MemoryLayers>;
+
+    /// Adds a run's token use to the tenant's month.
+    async fn record_usage(&self, conversation: &ConversationRef, usage: TokenUsage) -> Result<(), ServiceError>;
+
+    /// Stores a permission request (the approvals flow picks it up).
+    async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError>;
+
+    /// Inbound messages of the conversation handed to an agent before `before` (sort order) and
+    /// never answered: work a recycled microVM lost.
+    async fn unanswered(
+        &self,
+        conversation: &ConversationRef,
+        before: &InboundMessage,
+    ) -> Result<Vec<HistoryEntry>, ServiceError>;
+
+    /// Marks inbound messages answered (idempotent).
+    async fn mark_answered(
+        &self,
+        conversation: &ConversationRef,
+        messages: &[(i64, String)],
+    ) -> Result<(), ServiceError>;
+}
+
+/// Everything in memory (unit tests).
+#[derive(Default)]
+pub struct MemoryServices {
+    pub profiles: Mutex<HashMap<String, PermissionProfile>>,
+    pub memory: Arc<InMemoryLayers>,
+    pub usage: Mutex<TokenUsage>,
+    pub requests: Mutex<Vec<PermissionRequest>>,
+    pub unanswered: Mutex<Vec<HistoryEntry>>,
+    pub answered: Mutex<Vec<(i64, String)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MemoryServices {
+    /// Every conversation of the tenant gets `profile`.
+    pub fn with_profile(profile: PermissionProfile) -> Self {
+        let s = Self::default();
+        lock(&s.profiles).insert("*".into(), profile);
+        s
+    }
+
+    pub fn requests(&self) -> Vec<PermissionRequest> {
+        lock(&self.requests).clone()
+    }
+
+    pub fn usage(&self) -> TokenUsage {
+        *lock(&self.usage)
+    }
+
+    pub fn answered(&self) -> Vec<(i64, String)> {
+        lock(&self.answered).clone()
+    }
+}
+
+#[async_trait]
+impl TenantServices for MemoryServices {
+    async fn profile(&self, _conversation: &ConversationRef, user: &UserRef) -> PermissionProfile {
+        let profiles = lock(&self.profiles);
+        profiles.get(&user.to_string()).or_else(|| profiles.get("*")).cloned().unwrap_or_default()
+    }
+
+    fn memory(&self, _conversation: &ConversationRef) -> Arc<dyn MemoryLayers> {
+        Arc::clone(&self.memory) as Arc<dyn MemoryLayers>
+    }
+
+    async fn record_usage(&self, _conversation: &ConversationRef, usage: TokenUsage) -> Result<(), ServiceError> {
+        lock(&self.usage).add(usage);
+        Ok(())
+    }
+
+    async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError> {
+        lock(&self.requests).push(request.clone());
+        Ok(())
+    }
+
+    async fn unanswered(
+        &self,
+        _conversation: &ConversationRef,
+        _before: &InboundMessage,
+    ) -> Result<Vec<HistoryEntry>, ServiceError> {
+        let answered = self.answered();
+        Ok(lock(&self.unanswered)
+            .iter()
+            .filter(|h| !answered.iter().any(|(_, id)| *id == h.message_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn mark_answered(
+        &self,
+        _conversation: &ConversationRef,
+        messages: &[(i64, String)],
+    ) -> Result<(), ServiceError> {
+        lock(&self.answered).extend(messages.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Memory layers in a map (unit tests).
+#[derive(Default)]
+pub struct InMemoryLayers {
+    layers: Mutex<HashMap<MemoryLayer, String>>,
+}
+
+impl InMemoryLayers {
+    pub fn set(&self, layer: MemoryLayer, text: &str) {
+        lock(&self.layers).insert(layer, text.to_owned());
+    }
+
+    pub fn get(&self, layer: MemoryLayer) -> Option<String> {
+        lock(&self.layers).get(&layer).cloned()
+    }
+}
+
+#[async_trait]
+impl MemoryLayers for InMemoryLayers {
+    async fn read(&self, layer: MemoryLayer) -> Result<Option<String>, MemoryError> {
+        Ok(self.get(layer))
+    }
+
+    async fn write(&self, layer: MemoryLayer, content: &str) -> Result<(), MemoryError> {
+        if !layer.is_writable() {
+            return Err(MemoryError::ReadOnly(layer));
+        }
+        self.set(layer, content);
+        Ok(())
+    }
+}

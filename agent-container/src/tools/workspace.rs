@@ -1,0 +1,1 @@
+//! The session's workspace directory and safe paths inside it. (Being built.)
