@@ -11,10 +11,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clawless_shared::approvals::{ApprovalNotice, Grant, RESUME_SUFFIX};
 use clawless_shared::envelope::{AgentInvocation, ENVELOPE_VERSION, ReplyEnvelope};
 use clawless_shared::ids::{ConversationRef, RuntimeSessionId};
 use clawless_shared::model::{HistoryEntry, Role, now_ms};
-use clawless_shared::permissions::{ALWAYS_BLOCKED, PermissionProfile, PermissionRequest, ToolDecision, UserRef};
+use clawless_shared::permissions::{
+    ALWAYS_BLOCKED, PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision, UserRef,
+};
 use clawless_shared::safety;
 use serde_json::Value;
 
@@ -38,6 +41,8 @@ pub struct RunLimits {
     pub wall_time: Duration,
     /// Wall time per tool call.
     pub tool_time: Duration,
+    /// How long a permission request waits for the approver.
+    pub approval_ttl: Duration,
 }
 
 impl Default for RunLimits {
@@ -48,6 +53,7 @@ impl Default for RunLimits {
             max_output_tokens: 2_048,
             wall_time: Duration::from_secs(300),
             tool_time: Duration::from_secs(60),
+            approval_ttl: Duration::from_millis(REQUEST_TTL_MS as u64),
         }
     }
 }
@@ -137,6 +143,10 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
 
     let user = UserRef::new(conversation.channel, &message.sender.id)
         .unwrap_or_else(|_| UserRef { channel: conversation.channel, user_id: "unknown".into() });
+    // A run resumed after an approval must see a profile the approval just changed.
+    if waiting.iter().any(|w| w.message_id.ends_with(RESUME_SUFFIX)) {
+        deps.services.forget_profile(conversation, &user);
+    }
     let profile = deps.services.profile(conversation, &user).await;
     let memory = deps.services.memory(conversation);
     let mut layers = Vec::new();
@@ -310,12 +320,37 @@ async fn call_tool(
         }
         ToolDecision::NeedsApproval => {
             let input = truncate_input(input);
-            let request =
-                PermissionRequest::new(c, &latest.item.message, name, &input, &latest.item.message.text, now_ms());
+            let request = PermissionRequest::new(
+                c,
+                &latest.item.message,
+                name,
+                &input,
+                &latest.item.message.text,
+                now_ms(),
+                deps.limits.approval_ttl.as_millis() as i64,
+            );
+            match deps.services.take_grant(&request).await {
+                Ok(Some(grant)) => {
+                    let (kind, request_id) = match &grant {
+                        Grant::Once { request_id } => ("once", request_id),
+                        Grant::Temporary { request_id, .. } => ("temporary", request_id),
+                    };
+                    tracing::info!(event = "token_used", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, tool = name, grant = kind, request_id = %request_id, "an approval lets the tool run");
+                    return run_tool(deps, ctx, log, name, &input).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(event = "grant_lookup_failed", tenant_id = %c.tenant_id, error = %e, "treating as not approved")
+                }
+            }
             tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, request_id = %request.request_id, "tool outside the profile refused; approval requested");
             match deps.services.request_permission(&request).await {
                 Ok(()) => {
-                    tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request stored")
+                    tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request stored");
+                    let notice = ApprovalNotice::new(c.tenant_id.clone(), request.request_id.clone());
+                    if let Err(e) = deps.sink.notify_approval(&notice).await {
+                        tracing::error!(event = "approval_notice_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "the approver was not told; the request will expire");
+                    }
                 }
                 Err(e) => {
                     tracing::error!(event = "approval_request_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "permission request not stored")
@@ -330,27 +365,30 @@ async fn call_tool(
                 true,
             )
         }
-        ToolDecision::Allowed => {
-            let Some(tool) = deps.tools.get(name) else {
-                return (format!("The tool `{name}` is not available here."), true);
-            };
-            let input = truncate_input(input);
-            let started = Instant::now();
-            let result = match tokio::time::timeout(deps.limits.tool_time, tool.call(ctx, &input)).await {
-                Ok(r) => r,
-                Err(_) => Err(ToolError::Failed(format!("timed out after {} s", deps.limits.tool_time.as_secs()))),
-            };
-            let ok = result.is_ok();
-            tracing::info!(event = "tool_called", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, ok, duration_ms = started.elapsed().as_millis() as u64, "tool call finished");
-            match result {
-                Ok(text) => (truncate_output(&text), false),
-                Err(e) => {
-                    if matches!(e, ToolError::Refused(_)) {
-                        tracing::warn!(event = "tool_refused", tenant_id = %c.tenant_id, session_id = %log.session, tool = name, error = %e, "tool refused the call");
-                    }
-                    (e.to_string(), true)
-                }
+        ToolDecision::Allowed => run_tool(deps, ctx, log, name, &truncate_input(input)).await,
+    }
+}
+
+/// Runs a tool the gate let through (input already truncated).
+async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, log: &LogIds<'_>, name: &str, input: &Value) -> (String, bool) {
+    let c = log.conversation;
+    let Some(tool) = deps.tools.get(name) else {
+        return (format!("The tool `{name}` is not available here."), true);
+    };
+    let started = Instant::now();
+    let result = match tokio::time::timeout(deps.limits.tool_time, tool.call(ctx, input)).await {
+        Ok(r) => r,
+        Err(_) => Err(ToolError::Failed(format!("timed out after {} s", deps.limits.tool_time.as_secs()))),
+    };
+    let ok = result.is_ok();
+    tracing::info!(event = "tool_called", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, ok, duration_ms = started.elapsed().as_millis() as u64, "tool call finished");
+    match result {
+        Ok(text) => (truncate_output(&text), false),
+        Err(e) => {
+            if matches!(e, ToolError::Refused(_)) {
+                tracing::warn!(event = "tool_refused", tenant_id = %c.tenant_id, session_id = %log.session, tool = name, error = %e, "tool refused the call");
             }
+            (e.to_string(), true)
         }
     }
 }

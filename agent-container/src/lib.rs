@@ -20,6 +20,7 @@ pub mod provider;
 pub mod reply_sink;
 pub mod services;
 pub mod session;
+pub mod stand_ins;
 pub mod testing;
 pub mod tools;
 

@@ -6,12 +6,15 @@ use clawless_agent::agent_loop::{AgentDeps, RetryPolicy, RunLimits};
 use clawless_agent::config::AgentConfig;
 use clawless_agent::provider::Providers;
 use clawless_agent::reply_sink::SqsReplySink;
+use clawless_agent::services::TenantServices;
 use clawless_agent::services::aws::{AwsSettings, AwsTenantServices};
-use clawless_agent::tools::ToolBox;
 use clawless_agent::tools::web::WebSettings;
+use clawless_agent::tools::{self, ToolBox};
 use clawless_agent::{AppState, StartupError, init_logging, serve};
 use clawless_shared::aws::load_sdk_config;
+use clawless_shared::config::ConfigError;
 use clawless_shared::queue::FifoQueue;
+use clawless_shared::tasks::TaskConfig;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -31,6 +34,9 @@ async fn run() -> Result<(), StartupError> {
     let sdk = load_sdk_config().await;
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), config.reply_queue_url.clone());
     let providers = Providers::build(&config.model, &sdk).map_err(StartupError::Provider)?;
+    let tasks = TaskConfig::from_env().map_err(|e| {
+        StartupError::Config(ConfigError::Invalid { name: "CLAWLESS_SCHEDULE_GROUP", reason: e.to_string() })
+    })?;
     let services = AwsTenantServices::new(
         sdk.clone(),
         AwsSettings {
@@ -39,12 +45,16 @@ async fn run() -> Result<(), StartupError> {
             memory_bucket: config.memory_bucket.clone(),
             tenant_role_arn: config.tenant_role_arn.clone(),
             profile_cache: Duration::from_secs(config.profile_cache_secs),
+            tasks,
         },
     );
+    let services: Arc<dyn TenantServices> = Arc::new(services);
+    let mut tools = ToolBox::builtin();
+    tools::tasks::register(&mut tools, Arc::clone(&services));
     let deps = AgentDeps {
         providers,
-        tools: ToolBox::builtin(),
-        services: Arc::new(services),
+        tools,
+        services,
         sink: Arc::new(SqsReplySink::new(queue)),
         retry: RetryPolicy::default(),
         limits: RunLimits::default(),

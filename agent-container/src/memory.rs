@@ -161,3 +161,44 @@ where
 {
     clawless_shared::aws::describe_sdk_error(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_tail_keeps_short_text_and_both_ends_of_long_text() {
+        assert_eq!(head_tail("short", 10), "short");
+        assert_eq!(head_tail("", 0), "");
+        let long = format!("START{}END", "é".repeat(1000));
+        let cut = head_tail(&long, 100);
+        assert_eq!(cut.chars().count(), 100);
+        assert!(cut.starts_with("START") && cut.ends_with("END"), "{cut}");
+        assert!(cut.contains("characters omitted"));
+        // A budget smaller than the marker gives the marker alone, without panicking.
+        assert!(head_tail(&long, 3).contains("omitted"));
+    }
+
+    #[test]
+    fn memory_keys_stay_under_the_tenant_prefix() {
+        let c = crate::testing::conversation("4242");
+        let prefix = format!("tenants/{}/", c.tenant_id);
+        assert_eq!(memory_key(&c, MemoryLayer::Tenant), format!("{prefix}shared.md"));
+        assert_eq!(memory_key(&c, MemoryLayer::Bot), format!("{prefix}bots/{}/memory.md", c.bot_id));
+        assert_eq!(
+            memory_key(&c, MemoryLayer::Conversation),
+            format!("{prefix}bots/{}/conversations/telegram/4242/memory.md", c.bot_id)
+        );
+        let other = crate::testing::conversation("4243");
+        assert_ne!(memory_key(&c, MemoryLayer::Conversation), memory_key(&other, MemoryLayer::Conversation));
+        assert_eq!(memory_key(&c, MemoryLayer::Bot), memory_key(&other, MemoryLayer::Bot));
+    }
+
+    #[test]
+    fn memory_layers_parse_and_only_the_tenant_layer_is_read_only() {
+        assert_eq!(MemoryLayer::parse(" bot "), Some(MemoryLayer::Bot));
+        assert_eq!(MemoryLayer::parse("Bot"), None);
+        assert!(!MemoryLayer::Tenant.is_writable());
+        assert!(MemoryLayer::Bot.is_writable() && MemoryLayer::Conversation.is_writable());
+    }
+}

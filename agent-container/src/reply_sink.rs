@@ -5,6 +5,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use clawless_shared::approvals::ApprovalNotice;
 use clawless_shared::envelope::ReplyEnvelope;
 use clawless_shared::queue::{FifoQueue, QueueError};
 use tokio::sync::watch;
@@ -21,6 +22,12 @@ pub enum SinkError {
 pub trait ReplySink: Send + Sync + 'static {
     /// Delivers one reply; returns the sink's id for it (the SQS message id).
     async fn send(&self, reply: &ReplyEnvelope) -> Result<String, SinkError>;
+
+    /// Asks the platform to tell the tenant's approver about a stored permission request. The
+    /// agent never addresses the approver itself: the reply function loads who that is.
+    async fn notify_approval(&self, _notice: &ApprovalNotice) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// The reply FIFO queue (agent → reply function).
@@ -39,6 +46,11 @@ impl SqsReplySink {
 impl ReplySink for SqsReplySink {
     async fn send(&self, reply: &ReplyEnvelope) -> Result<String, SinkError> {
         Ok(self.queue.send_reply(reply).await?)
+    }
+
+    async fn notify_approval(&self, notice: &ApprovalNotice) -> Result<(), SinkError> {
+        self.queue.send_json(notice, &notice.group(), &notice.request_id).await?;
+        Ok(())
     }
 }
 

@@ -12,9 +12,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use clawless_shared::approvals::Grant;
 use clawless_shared::ids::ConversationRef;
 use clawless_shared::model::{HistoryEntry, InboundMessage};
 use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
+use clawless_shared::tasks::TaskManager;
 
 use crate::memory::{MemoryError, MemoryLayer, MemoryLayers};
 use crate::provider::TokenUsage;
@@ -40,6 +42,15 @@ pub trait TenantServices: Send + Sync + 'static {
     /// Stores a permission request (the approvals flow picks it up).
     async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError>;
 
+    /// A grant that lets `wanted` run without asking again: a temporary approval of the tool for
+    /// the requester, or an unused approve-once of exactly these arguments (used up here).
+    async fn take_grant(&self, _wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
+        Ok(None)
+    }
+
+    /// Drops a cached profile (a resumed run after a persistent approval must see the change).
+    fn forget_profile(&self, _conversation: &ConversationRef, _user: &UserRef) {}
+
     /// Inbound messages of the conversation handed to an agent before `before` (sort order) and
     /// never answered: work a recycled microVM lost.
     async fn unanswered(
@@ -54,6 +65,12 @@ pub trait TenantServices: Send + Sync + 'static {
         conversation: &ConversationRef,
         messages: &[(i64, String)],
     ) -> Result<(), ServiceError>;
+
+    /// Scheduled tasks of the conversation's tenant (the task tools scope them to the
+    /// conversation); `None` where scheduling is not configured.
+    async fn tasks(&self, _conversation: &ConversationRef) -> Option<TaskManager> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).
@@ -65,6 +82,8 @@ pub struct MemoryServices {
     pub requests: Mutex<Vec<PermissionRequest>>,
     pub unanswered: Mutex<Vec<HistoryEntry>>,
     pub answered: Mutex<Vec<(i64, String)>>,
+    /// Scheduled tasks (e.g. over `clawless_shared::tasks::memory`); `None`: not configured.
+    pub tasks: Option<TaskManager>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +152,10 @@ impl TenantServices for MemoryServices {
     ) -> Result<(), ServiceError> {
         lock(&self.answered).extend(messages.iter().cloned());
         Ok(())
+    }
+
+    async fn tasks(&self, _conversation: &ConversationRef) -> Option<TaskManager> {
+        self.tasks.clone()
     }
 }
 

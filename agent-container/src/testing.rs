@@ -93,9 +93,11 @@ pub fn agent_deps_with(
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let workspace_root = std::env::temp_dir().join(format!("clawless-agent-test-{}-{n}", std::process::id()));
+    let mut tools = ToolBox::builtin();
+    crate::tools::tasks::register(&mut tools, Arc::clone(&services));
     AgentDeps {
         providers: Providers::single(provider),
-        tools: ToolBox::builtin(),
+        tools,
         services,
         sink,
         retry: fast_retry(),

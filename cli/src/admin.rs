@@ -3,12 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use clawless_shared::approvals::{ApprovalStore, ApproverConfig};
 use clawless_shared::channels;
 use clawless_shared::config::PlatformConfig;
 use clawless_shared::ids::{BotId, TenantId};
 use clawless_shared::model::{Bot, BotSettings, ChannelBinding, ChannelKind, Tenant, now_ms};
+use clawless_shared::permissions::{PermissionProfile, PermissionRequest, RequestStatus, UserRef};
+use clawless_shared::profiles::{ProfileSource, ProfileStore, ProfileStoreError};
+use clawless_shared::schedules::{SchedulerClient, Schedules};
 use clawless_shared::secrets::{ChannelSecrets, Secret, SecretStore, SecretsError, SsmClient};
 use clawless_shared::store::{DynamoClient, Store, StoreError};
+use clawless_shared::tasks::store::TaskStore;
+use clawless_shared::tasks::{Scope, TaskError, TaskManager, TaskSettings, TaskView};
 use clawless_shared::trigger::Trigger;
 use serde::Serialize;
 
@@ -25,6 +31,10 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Profiles(#[from] ProfileStoreError),
+    #[error(transparent)]
+    Tasks(#[from] TaskError),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -39,7 +49,36 @@ pub struct ChannelAdded {
 pub struct Admin {
     store: Store,
     secrets: SecretStore,
+    profiles: ProfileStore,
+    /// A bot's scheduled tasks; the schedule group is named after the stack (template.yaml).
+    tasks: TaskManager,
     platform: PlatformConfig,
+}
+
+/// What a task action acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAction {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// A profile as `profile show` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShownProfile {
+    pub tenant_id: String,
+    pub user: Option<String>,
+    /// `user`, `tenant` or `default` (least privilege: nothing stored).
+    pub source: &'static str,
+    pub preset: Option<String>,
+    /// Every tool the agent may run under it, the always-allowed ones included.
+    pub tools: Vec<String>,
+    pub shell_read_only: bool,
+    pub file_prefixes: Vec<String>,
+}
+
+fn parse_tenant(tenant: &str) -> Result<TenantId, AdminError> {
+    TenantId::parse(tenant.trim()).map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 fn valid_name(what: &str, name: &str) -> Result<String, AdminError> {
@@ -56,6 +95,13 @@ impl Admin {
         Self {
             store: Store::new(DynamoClient::new(sdk), &platform.table),
             secrets: SecretStore::new(SsmClient::new(sdk), &platform.parameter_prefix),
+            profiles: ProfileStore::new(SsmClient::new(sdk), &platform.parameter_prefix),
+            // Operators list and change tasks; only agents create them (no scheduler target here).
+            tasks: TaskManager::new(
+                std::sync::Arc::new(TaskStore::new(DynamoClient::new(sdk), &platform.table)),
+                std::sync::Arc::new(Schedules::new(SchedulerClient::new(sdk), stack)),
+                TaskSettings::default(),
+            ),
             platform,
         }
     }
@@ -85,6 +131,137 @@ impl Admin {
             return Err(AdminError::Invalid(format!("persona is limited to {MAX_PERSONA_CHARS} characters")));
         }
         Ok(self.store.create_bot(&tenant_id, &valid_name("bot", name)?, &settings).await?)
+    }
+
+    /// Stores a tenant's profile, or a user's override, from a preset or a tool list.
+    pub async fn set_profile(
+        &self,
+        tenant: &str,
+        user: Option<&str>,
+        preset: Option<&str>,
+        tools: Option<&str>,
+    ) -> Result<ShownProfile, AdminError> {
+        let tenant_id = parse_tenant(tenant)?;
+        let user = user.map(UserRef::parse).transpose().map_err(AdminError::Invalid)?;
+        let mut profile = match (preset, tools) {
+            (Some(p), None) => PermissionProfile::preset(p),
+            (None, Some(t)) => PermissionProfile::with_tools(t.split(',')),
+            _ => return Err(AdminError::Invalid("give exactly one of --preset and --tools".into())),
+        }
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        if self.store.get_tenant(&tenant_id).await?.is_none() {
+            return Err(AdminError::Invalid(format!("tenant {tenant_id} does not exist")));
+        }
+        profile.updated_by = Some("clawless-cli".into());
+        profile.updated_at_ms = Some(now_ms());
+        self.profiles.put(&tenant_id, user.as_ref(), &profile).await?;
+        self.show_profile(tenant, user.as_ref().map(|u| u.to_string()).as_deref()).await
+    }
+
+    /// The profile that applies (the user's, else the tenant's, else the default).
+    pub async fn show_profile(&self, tenant: &str, user: Option<&str>) -> Result<ShownProfile, AdminError> {
+        let tenant_id = parse_tenant(tenant)?;
+        let user = user.map(UserRef::parse).transpose().map_err(AdminError::Invalid)?;
+        let (profile, source): (PermissionProfile, ProfileSource) =
+            self.profiles.resolve(&tenant_id, user.as_ref()).await?;
+        Ok(ShownProfile {
+            tenant_id: tenant_id.to_string(),
+            user: user.map(|u| u.to_string()),
+            source: source.as_str(),
+            preset: profile.preset.clone(),
+            tools: profile.allowed_tools().into_iter().collect(),
+            shell_read_only: profile.shell_read_only,
+            file_prefixes: profile.file_prefixes.clone(),
+        })
+    }
+
+    /// Makes `user` on `channel` of `bot` the tenant's approver (notices go to their direct chat
+    /// with the bot; their `/approve` and `/reject` are the only ones that count).
+    pub async fn set_approver(
+        &self,
+        tenant: &str,
+        bot: &str,
+        channel: &str,
+        user: &str,
+    ) -> Result<ApproverConfig, AdminError> {
+        let tenant_id = parse_tenant(tenant)?;
+        let bot_id = BotId::parse(bot.trim()).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let channel: ChannelKind = channel.parse().map_err(|e| AdminError::Invalid(format!("{e}")))?;
+        let user = UserRef::new(channel, user.trim()).map_err(AdminError::Invalid)?;
+        let record = self
+            .store
+            .load_bot(&bot_id)
+            .await?
+            .ok_or_else(|| AdminError::Invalid(format!("bot {bot_id} does not exist")))?;
+        if record.bot.tenant_id != tenant_id {
+            return Err(AdminError::Invalid(format!("bot {bot_id} does not belong to tenant {tenant_id}")));
+        }
+        if record.channel(channel).is_none() {
+            return Err(AdminError::Invalid(format!("bot {bot_id} has no {channel} channel (add it first)")));
+        }
+        let approver = ApproverConfig { tenant_id, bot_id, channel, user_id: user.user_id, updated_at_ms: now_ms() };
+        if approver.route().is_none() {
+            return Err(AdminError::Invalid(format!(
+                "approver notices are not supported on {channel} yet (use telegram, slack or whatsapp)"
+            )));
+        }
+        approver.conversation().map_err(|e| AdminError::Invalid(e.to_string()))?;
+        ApprovalStore::new(self.store.clone())
+            .put_approver(&approver)
+            .await
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        Ok(approver)
+    }
+
+    /// A tenant's permission requests, oldest first, optionally only those with `status`.
+    pub async fn list_approvals(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+    ) -> Result<Vec<PermissionRequest>, AdminError> {
+        let tenant_id = parse_tenant(tenant)?;
+        let status: Option<RequestStatus> = status
+            .map(|s| {
+                serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_lowercase())).map_err(|_| {
+                    AdminError::Invalid(format!("unknown status {s:?} (pending, approved, rejected, expired)"))
+                })
+            })
+            .transpose()?;
+        let mut requests = self.store.permission_requests(&tenant_id).await?;
+        if let Some(status) = status {
+            requests.retain(|r| r.status == status);
+        }
+        Ok(requests)
+    }
+
+    /// The scope of a bot's tasks (the tenant comes from the bot record).
+    async fn bot_scope(&self, bot: &str) -> Result<Scope, AdminError> {
+        let bot_id = BotId::parse(bot.trim()).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let record = self
+            .store
+            .load_bot(&bot_id)
+            .await?
+            .ok_or_else(|| AdminError::Invalid(format!("bot {bot_id} does not exist")))?;
+        Ok(Scope::Bot { tenant_id: record.bot.tenant_id, bot_id })
+    }
+
+    /// A bot's scheduled tasks, oldest first.
+    pub async fn list_tasks(&self, bot: &str) -> Result<Vec<TaskView>, AdminError> {
+        let scope = self.bot_scope(bot).await?;
+        Ok(self.tasks.list(&scope).await?.iter().map(|t| t.view()).collect())
+    }
+
+    /// Pauses, resumes or cancels one of a bot's tasks; the task as it is afterwards (as it was,
+    /// for a cancelled one).
+    pub async fn task_action(&self, bot: &str, task: &str, action: TaskAction) -> Result<TaskView, AdminError> {
+        let scope = self.bot_scope(bot).await?;
+        let now = now_ms();
+        let task = match action {
+            TaskAction::Pause => self.tasks.pause(&scope, task, now).await?,
+            TaskAction::Resume => self.tasks.resume(&scope, task, now).await?,
+            TaskAction::Cancel => self.tasks.cancel(&scope, task).await?,
+        };
+        Ok(task.view())
     }
 
     /// The API's base URL as the deployed stack recorded it in SSM.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use clawless_cli::admin::{self, Admin, AdminError};
+use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
 use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
 use clawless_shared::model::BotSettings;
 use serde_json::json;
@@ -42,6 +42,26 @@ enum Command {
         #[command(subcommand)]
         action: ChannelAction,
     },
+    /// Permission profiles: which tools a tenant's agents may run (enforced by the agent).
+    Profile {
+        #[command(subcommand)]
+        action: ProfileAction,
+    },
+    /// The tenant's approver: who decides permission requests, in their chat with a bot.
+    Approver {
+        #[command(subcommand)]
+        action: ApproverAction,
+    },
+    /// Permission requests of a tenant's agents (tools outside the profile).
+    Approvals {
+        #[command(subcommand)]
+        action: ApprovalsAction,
+    },
+    /// Scheduled tasks of a bot (agents create them with their task tools).
+    Tasks {
+        #[command(subcommand)]
+        action: TasksAction,
+    },
     /// The local run: the whole platform on this machine, no AWS account needed.
     Local {
         #[command(subcommand)]
@@ -77,6 +97,107 @@ enum BotAction {
         #[arg(long)]
         model_id: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ProfileAction {
+    /// Store the tenant's profile, or with --user an override for one end user.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        /// <channel>:<user id>, e.g. telegram:4242.
+        #[arg(long)]
+        user: Option<String>,
+        /// finance-agent | web-agent | erp-agent | readonly-agent | approver
+        #[arg(long, conflicts_with = "tools")]
+        preset: Option<String>,
+        /// Comma-separated tool names (e.g. web_search,file).
+        #[arg(long)]
+        tools: Option<String>,
+    },
+    /// Show the profile that applies (the user's, else the tenant's, else least privilege).
+    Show {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApproverAction {
+    /// Set the approver: a user id on one channel of one of the tenant's bots.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        bot: String,
+        /// telegram | slack | whatsapp
+        #[arg(long)]
+        channel: String,
+        /// The approver's user id on that channel (Telegram numeric id, Slack U…, WhatsApp number).
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsAction {
+    /// List permission requests, oldest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// pending | approved | rejected | expired
+        #[arg(long)]
+        status: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksAction {
+    /// List a bot's scheduled tasks (all its conversations), oldest first.
+    List {
+        #[arg(long)]
+        bot: String,
+    },
+    /// Stop a task firing until it is resumed (its schedule is disabled, its target kept).
+    Pause {
+        #[arg(long)]
+        bot: String,
+        #[arg(long)]
+        task: String,
+    },
+    /// Restart a paused task from its next firing.
+    Resume {
+        #[arg(long)]
+        bot: String,
+        #[arg(long)]
+        task: String,
+    },
+    /// Delete a task and its schedule.
+    Cancel {
+        #[arg(long)]
+        bot: String,
+        #[arg(long)]
+        task: String,
+    },
+}
+
+fn describe_task(t: &clawless_shared::tasks::TaskView) -> String {
+    format!(
+        "{}  {}  {} {} ({})  {}  next {}  last {}  runs {}  {} {}",
+        t.task_id,
+        t.status.as_str(),
+        t.schedule_type.as_str(),
+        t.schedule_value,
+        t.timezone,
+        if t.context_mode == clawless_shared::tasks::ContextMode::Isolated { "isolated" } else { "group" },
+        t.next_run.as_deref().unwrap_or("-"),
+        t.last_run.as_deref().unwrap_or("-"),
+        t.run_count,
+        t.channel,
+        t.conversation_id,
+    )
 }
 
 #[derive(Subcommand)]
@@ -154,6 +275,19 @@ fn read_local_endpoints() -> Result<LocalEndpoints, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is malformed: {e}", path.display()))
 }
 
+fn describe_profile(p: &admin::ShownProfile) -> String {
+    let who = p.user.as_deref().map(|u| format!(" for {u}")).unwrap_or_default();
+    let mut text = format!("tenant {}{who}: {} profile", p.tenant_id, p.source);
+    if let Some(preset) = &p.preset {
+        text.push_str(&format!(" (preset {preset})"));
+    }
+    text.push_str(&format!("\ntools: {}", p.tools.join(", ")));
+    if p.shell_read_only {
+        text.push_str("\nshell: read-only commands only");
+    }
+    text
+}
+
 fn print(json_mode: bool, value: serde_json::Value, text: String) {
     if json_mode {
         println!("{value}");
@@ -203,6 +337,64 @@ async fn run(cli: Cli) -> Result<(), String> {
                     added.channel, added.bot_id, added.channel, added.webhook_url
                 ),
             );
+        }
+        Command::Profile { action: ProfileAction::Set { tenant, user, preset, tools } } => {
+            let shown =
+                admin.set_profile(&tenant, user.as_deref(), preset.as_deref(), tools.as_deref()).await.map_err(err)?;
+            print(cli.json, json!(shown), format!("profile set. {}", describe_profile(&shown)));
+        }
+        Command::Profile { action: ProfileAction::Show { tenant, user } } => {
+            let shown = admin.show_profile(&tenant, user.as_deref()).await.map_err(err)?;
+            print(cli.json, json!(shown), describe_profile(&shown));
+        }
+        Command::Approver { action: ApproverAction::Set { tenant, bot, channel, user } } => {
+            let a = admin.set_approver(&tenant, &bot, &channel, &user).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"tenant_id": a.tenant_id, "bot_id": a.bot_id, "channel": a.channel, "user_id": a.user_id}),
+                format!("approver of tenant {}: {}:{} via bot {}", a.tenant_id, a.channel, a.user_id, a.bot_id),
+            );
+        }
+        Command::Approvals { action: ApprovalsAction::List { tenant, status } } => {
+            let requests = admin.list_approvals(&tenant, status.as_deref()).await.map_err(err)?;
+            let lines: Vec<String> = requests
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}  {:?}  {}  risk {}  asked by {} ({})  args {}",
+                        r.request_id,
+                        r.status,
+                        r.tool,
+                        r.risk.as_str(),
+                        r.requester_name,
+                        r.requester_id,
+                        r.arguments.chars().take(80).collect::<String>()
+                    )
+                })
+                .collect();
+            let text = if lines.is_empty() { "no permission requests".to_owned() } else { lines.join("\n") };
+            print(cli.json, json!({"tenant_id": tenant, "requests": requests}), text);
+        }
+        Command::Tasks { action: TasksAction::List { bot } } => {
+            let tasks = admin.list_tasks(&bot).await.map_err(err)?;
+            let lines: Vec<String> = tasks.iter().map(describe_task).collect();
+            let text = if lines.is_empty() { "no scheduled tasks".to_owned() } else { lines.join("\n") };
+            print(cli.json, json!({"bot_id": bot, "tasks": tasks}), text);
+        }
+        Command::Tasks { action } => {
+            let (bot, task, what, done) = match action {
+                TasksAction::Pause { bot, task } => (bot, task, TaskAction::Pause, "paused"),
+                TasksAction::Resume { bot, task } => (bot, task, TaskAction::Resume, "resumed"),
+                TasksAction::Cancel { bot, task } => (bot, task, TaskAction::Cancel, "cancelled"),
+                TasksAction::List { .. } => unreachable!("handled above"),
+            };
+            let view = admin.task_action(&bot, &task, what).await.map_err(err)?;
+            let mut shown = json!(view);
+            if what == TaskAction::Cancel {
+                shown["status"] = json!("cancelled");
+                shown["next_run"] = serde_json::Value::Null;
+            }
+            print(cli.json, shown, format!("task {done}: {}", describe_task(&view)));
         }
         Command::Local { .. } => unreachable!("handled above"),
     }

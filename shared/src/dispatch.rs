@@ -2,6 +2,7 @@
 //! session. The agent acknowledges at once, so no Lambda waits while it thinks.
 
 use crate::agentcore::{AgentCoreError, AgentRuntime};
+use crate::approvals::{ApprovalError, ApprovalFlow};
 use crate::directory::BotDirectory;
 use crate::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
 use crate::model::BotStatus;
@@ -15,6 +16,8 @@ pub enum DispatchError {
     AgentCore(#[from] AgentCoreError),
     #[error("message {0} is not in the table (the webhook stores before it enqueues)")]
     MissingMessage(String),
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,15 +33,25 @@ pub struct Dispatcher {
     directory: BotDirectory,
     runtime: AgentRuntime,
     history_limit: i32,
+    approvals: Option<ApprovalFlow>,
 }
 
 impl Dispatcher {
     pub fn new(directory: BotDirectory, runtime: AgentRuntime, history_limit: i32) -> Self {
-        Self { directory, runtime, history_limit: history_limit.clamp(1, 200) }
+        Self { directory, runtime, history_limit: history_limit.clamp(1, 200), approvals: None }
+    }
+
+    /// Approval commands (`/approve`, `/reject`, `/pending`) are handled here, never by an agent.
+    pub fn with_approvals(mut self, flow: ApprovalFlow) -> Self {
+        self.approvals = Some(flow);
+        self
     }
 
     pub async fn dispatch(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
-        let InboundEnvelope::ChannelMessage { item, .. } = envelope;
+        let (item, scheduled, isolated) = match envelope {
+            InboundEnvelope::ChannelMessage { item, .. } => (item, false, false),
+            InboundEnvelope::ScheduledTask { item, isolated, .. } => (item, true, isolated),
+        };
         let conversation = &item.conversation;
         let Some(record) = self.directory.bot(&conversation.bot_id).await? else {
             tracing::warn!(bot_id = %conversation.bot_id, event = "dispatch_dropped", "bot no longer exists");
@@ -63,7 +76,17 @@ impl Dispatcher {
         if current.dispatched_at_ms.is_some() {
             return Ok(DispatchOutcome::AlreadyDispatched);
         }
-        let history = stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect();
+        if !scheduled
+            && let Some(flow) = &self.approvals
+            && let Some(outcome) = flow.handle_command(&item).await?
+        {
+            self.directory.store().mark_dispatched(&item).await?;
+            tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
+            return Ok(DispatchOutcome::Dispatched);
+        }
+        // An isolated scheduled task runs without the conversation's history.
+        let history =
+            if isolated { Vec::new() } else { stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect() };
 
         let session = conversation.runtime_session_id();
         let invocation = AgentInvocation {
@@ -76,7 +99,7 @@ impl Dispatcher {
                 model_id: record.bot.model_id.clone(),
             },
             history,
-            scheduled: false,
+            scheduled,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.directory.store().mark_dispatched(&item).await?;
@@ -87,6 +110,7 @@ impl Dispatcher {
             session_id = %session,
             message_id = %item.message.message_id,
             duplicate = ack.status == AckStatus::Duplicate,
+            scheduled,
         );
         Ok(DispatchOutcome::Dispatched)
     }

@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConversationRef, MessageId};
+use crate::ids::{ConversationRef, MessageId, TaskId};
 use crate::model::{ConversationMessage, HistoryEntry, ReplyRoute};
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
-/// Body of a message on the inbound FIFO queue (webhook → dispatcher).
+/// Body of a message on the inbound FIFO queue (webhook or scheduler → dispatcher).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InboundEnvelope {
@@ -18,6 +18,26 @@ pub enum InboundEnvelope {
         #[serde(flatten)]
         item: ConversationMessage,
     },
+    /// A firing of a scheduled task, stored in its conversation like a message (sender
+    /// `scheduler`, the task's prompt as text). The agent runs it knowing nobody is waiting.
+    ScheduledTask {
+        v: u32,
+        #[serde(flatten)]
+        item: ConversationMessage,
+        task_id: TaskId,
+        /// Run without the conversation's history (`context_mode: isolated`).
+        #[serde(default)]
+        isolated: bool,
+    },
+}
+
+impl InboundEnvelope {
+    /// The stored message this envelope carries.
+    pub fn item(&self) -> &ConversationMessage {
+        match self {
+            InboundEnvelope::ChannelMessage { item, .. } | InboundEnvelope::ScheduledTask { item, .. } => item,
+        }
+    }
 }
 
 /// The bot settings the agent needs for one run.
@@ -122,6 +142,27 @@ mod tests {
         assert_eq!(json["tenant_id"], "t0123456789abcdef0123");
         assert_eq!(json["message"]["route"]["channel"], "telegram");
         assert_eq!(serde_json::from_value::<InboundEnvelope>(json).unwrap(), env);
+    }
+
+    #[test]
+    fn scheduled_task_envelope_round_trips_and_old_messages_still_parse() {
+        let env = InboundEnvelope::ScheduledTask {
+            v: ENVELOPE_VERSION,
+            item: sample_item(),
+            task_id: TaskId::parse("k0123456789abcdef0123").unwrap(),
+            isolated: true,
+        };
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["kind"], "scheduled_task");
+        assert_eq!(json["isolated"], true);
+        assert_eq!(serde_json::from_value::<InboundEnvelope>(json.clone()).unwrap(), env);
+        let mut without = json;
+        without.as_object_mut().unwrap().remove("isolated");
+        let parsed = serde_json::from_value::<InboundEnvelope>(without).unwrap();
+        assert!(matches!(parsed, InboundEnvelope::ScheduledTask { isolated: false, .. }));
+        let old = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: sample_item() };
+        let old_json = serde_json::to_string(&old).unwrap();
+        assert_eq!(serde_json::from_str::<InboundEnvelope>(&old_json).unwrap().item(), &sample_item());
     }
 
     #[test]

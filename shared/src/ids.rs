@@ -72,6 +72,7 @@ macro_rules! prefixed_id {
 
 prefixed_id!(TenantId, "t", "tenant");
 prefixed_id!(BotId, "b", "bot");
+prefixed_id!(TaskId, "k", "task");
 
 /// Longest conversation or message id a channel may hand us. Real ids are far shorter.
 const MAX_CHANNEL_ID_LEN: usize = 200;

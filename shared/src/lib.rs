@@ -2,9 +2,12 @@
 //!
 //! Domain: [`ids`], [`model`], [`envelope`], [`text`]. Adapters, one per AWS service:
 //! [`store`] (DynamoDB), [`secrets`] (SSM), [`queue`] (SQS), [`agentcore`] (Bedrock AgentCore).
-//! Flows the Lambda handlers call: [`webhook`], [`dispatch`], [`reply`].
+//! Flows the Lambda handlers call: [`webhook`], [`dispatch`], [`reply`]. Scheduled tasks:
+//! [`tasks`] (domain, records, the scheduler function's flow) and [`schedules`] (EventBridge
+//! Scheduler).
 
 pub mod agentcore;
+pub mod approvals;
 pub mod aws;
 pub mod cache;
 pub mod channels;
@@ -19,9 +22,11 @@ pub mod profiles;
 pub mod queue;
 pub mod reply;
 pub mod safety;
+pub mod schedules;
 pub mod secrets;
 pub mod sqs_batch;
 pub mod store;
+pub mod tasks;
 pub mod text;
 pub mod trigger;
 pub mod webhook;

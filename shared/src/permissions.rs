@@ -307,6 +307,34 @@ pub struct PermissionRequest {
     pub status: RequestStatus,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// When the message that asked was sent (with `in_reply_to`, it keys that message).
+    #[serde(default)]
+    pub in_reply_to_at_ms: i64,
+    /// Where the requester hears the outcome.
+    pub route: crate::model::ReplyRoute,
+    /// The decision, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionRecord>,
+    /// A once-approval is used up by the run that ran the tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at_ms: Option<i64>,
+}
+
+/// Who decided a request, how and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// `once`, `temporary`, `persistent`, `rejected` or `expired`.
+    pub how: String,
+    /// `<channel>:<user id>` of the approver, or `timeout`.
+    pub by: String,
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The approver's message that decided it (a retry of that message redoes the side effects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 impl PermissionRequest {
@@ -318,6 +346,7 @@ impl PermissionRequest {
         arguments: &serde_json::Value,
         reason: &str,
         now_ms: i64,
+        ttl_ms: i64,
     ) -> Self {
         use sha2::{Digest, Sha256};
         // serde_json's map is ordered by key, so this is canonical.
@@ -338,7 +367,11 @@ impl PermissionRequest {
             risk: RiskLevel::of_tool(tool),
             status: RequestStatus::Pending,
             created_at_ms: now_ms,
-            expires_at_ms: now_ms + REQUEST_TTL_MS,
+            expires_at_ms: now_ms + ttl_ms,
+            in_reply_to_at_ms: message.sent_at_ms,
+            route: message.route.clone(),
+            decision: None,
+            used_at_ms: None,
         }
     }
 }

@@ -52,7 +52,9 @@ impl FifoQueue {
     }
 
     pub async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
-        let InboundEnvelope::ChannelMessage { item, .. } = envelope;
+        // One id per stored message: a scheduled firing's message id names the task and the
+        // firing's time, so two firings never share one (whatever their text).
+        let item = envelope.item();
         let c = &item.conversation;
         let dedup = short_digest(&[c.bot_id.as_str(), c.channel.as_str(), item.message.message_id.as_str()]);
         self.send_json(envelope, &c.message_group_id(), &dedup).await

@@ -51,11 +51,11 @@ impl StoreError {
     }
 }
 
-fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt { what: "serialize", detail: e.to_string() })
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(
+pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(
     what: &'static str,
     item: HashMap<String, AttributeValue>,
 ) -> Result<T, StoreError> {
@@ -91,12 +91,12 @@ struct ChannelItem {
 }
 
 #[derive(Serialize, Deserialize)]
-struct PermissionRequestItem {
-    pk: String,
-    sk: String,
-    expires_at: i64,
+pub(crate) struct PermissionRequestItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) expires_at: i64,
     #[serde(flatten)]
-    request: PermissionRequest,
+    pub(crate) request: PermissionRequest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +195,11 @@ impl Store {
         Self { client, table: table.into() }
     }
 
+    /// For the other adapters of this crate that keep their items in the same table.
+    pub(crate) fn parts(&self) -> (&Client, &str) {
+        (&self.client, &self.table)
+    }
+
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
         let item =
@@ -214,6 +219,19 @@ impl Store {
                 }
             })?;
         Ok(tenant)
+    }
+
+    pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("TENANT#{tenant_id}")))
+            .key("sk", s("TENANT"))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
+        out.item.map(|item| from_item::<TenantItem>("tenant", item).map(|t| t.tenant)).transpose()
     }
 
     /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.

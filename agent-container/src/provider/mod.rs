@@ -268,9 +268,13 @@ pub struct Providers {
 impl Providers {
     /// Builds the default provider (failing if its settings are incomplete) and every other one
     /// whose settings are present.
+    /// An `openai` default also needs `CLAWLESS_MODEL_ID`: bots that name no model use it.
     pub fn build(settings: &ModelSettings, sdk: &aws_config::SdkConfig) -> Result<Self, ProviderBuildError> {
         let bedrock: Option<Arc<dyn ModelProvider>> = Some(Arc::new(bedrock::BedrockProvider::new(settings, sdk)));
         let openai: Option<Arc<dyn ModelProvider>> = match openai::OpenAiProvider::new(settings) {
+            Ok(p) if settings.provider == ProviderKind::OpenAi && p.default_model().is_none() => {
+                return Err(ProviderBuildError::MissingOpenAiModel);
+            }
             Ok(p) => Some(Arc::new(p)),
             Err(e) if settings.provider == ProviderKind::OpenAi => return Err(e),
             Err(_) => None,

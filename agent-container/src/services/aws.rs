@@ -14,12 +14,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
+use clawless_shared::approvals::{ApprovalStore, Grant};
 use clawless_shared::cache::TtlCache;
 use clawless_shared::ids::{ConversationRef, TenantId};
 use clawless_shared::model::{HistoryEntry, InboundMessage, now_ms};
 use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
 use clawless_shared::profiles::ProfileStore;
+use clawless_shared::schedules::{SchedulerClient, Schedules};
 use clawless_shared::store::{Store, inbound_sort_key};
+use clawless_shared::tasks::store::TaskStore;
+use clawless_shared::tasks::{TaskConfig, TaskManager};
 
 use super::{ServiceError, TenantServices};
 use crate::memory::{MemoryLayers, S3Memory};
@@ -36,6 +40,8 @@ pub struct AwsSettings {
     pub memory_bucket: String,
     pub tenant_role_arn: Option<String>,
     pub profile_cache: Duration,
+    /// Scheduled tasks (schedule group, scheduler target); `None`: the task tools say so.
+    pub tasks: Option<TaskConfig>,
 }
 
 /// The clients of one tenant.
@@ -44,6 +50,8 @@ struct TenantClients {
     store: Store,
     profiles: ProfileStore,
     s3: aws_sdk_s3::Client,
+    /// Task records and schedules, with the tenant's credentials.
+    tasks: Option<TaskManager>,
 }
 
 pub struct AwsTenantServices {
@@ -83,6 +91,13 @@ impl AwsTenantServices {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.settings.table.clone()),
             profiles: ProfileStore::new(aws_sdk_ssm::Client::new(&sdk), self.settings.parameter_prefix.clone()),
             s3: s3_client(&sdk),
+            tasks: self.settings.tasks.as_ref().map(|config| {
+                TaskManager::new(
+                    Arc::new(TaskStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.settings.table.clone())),
+                    Arc::new(Schedules::new(SchedulerClient::new(&sdk), config.group.clone())),
+                    config.settings.clone(),
+                )
+            }),
         };
         self.tenants.lock().unwrap_or_else(PoisonError::into_inner).entry(tenant.clone()).or_insert(clients).clone()
     }
@@ -158,6 +173,18 @@ impl TenantServices for AwsTenantServices {
             .map_err(|e| storage("recording token use", e))
     }
 
+    async fn take_grant(&self, wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
+        let clients = self.clients(&wanted.conversation.tenant_id).await;
+        ApprovalStore::new(clients.store.clone())
+            .take_grant(wanted, now_ms())
+            .await
+            .map_err(|e| storage("looking for an approval", e))
+    }
+
+    fn forget_profile(&self, conversation: &ConversationRef, user: &UserRef) {
+        self.profiles.invalidate(&(conversation.tenant_id.clone(), user.to_string()));
+    }
+
     async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError> {
         let clients = self.clients(&request.conversation.tenant_id).await;
         clients.store.put_permission_request(request).await.map(|_| ()).map_err(|e| storage("storing the request", e))
@@ -188,6 +215,11 @@ impl TenantServices for AwsTenantServices {
             clients.store.mark_answered(conversation, *at_ms, id).await.map_err(|e| storage("marking answered", e))?;
         }
         Ok(())
+    }
+
+    async fn tasks(&self, conversation: &ConversationRef) -> Option<TaskManager> {
+        self.settings.tasks.as_ref()?;
+        self.clients(&conversation.tenant_id).await.tasks
     }
 }
 

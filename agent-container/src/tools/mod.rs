@@ -9,6 +9,7 @@ pub mod file;
 pub mod memory;
 pub mod send_message;
 pub mod shell;
+pub mod tasks;
 pub mod web;
 pub mod workspace;
 

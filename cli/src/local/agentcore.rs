@@ -59,14 +59,44 @@ impl AgentCoreStandIn {
         n
     }
 
-    /// Stops microVMs idle for longer than the idle timeout.
+    /// Whether the agent on `port` reports work in flight (`/ping` says `HealthyBusy`).
+    async fn is_busy(&self, port: u16) -> bool {
+        let ping = self.http.get(format!("http://127.0.0.1:{port}/ping")).timeout(Duration::from_secs(2)).send().await;
+        match ping {
+            Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| v["status"] == "HealthyBusy"),
+            Err(_) => false,
+        }
+    }
+
+    /// How many running microVMs are busy (for tests that wait for the platform to go quiet).
+    pub async fn busy_sessions(&self) -> usize {
+        let slots: Vec<_> = self.sessions.lock().await.values().cloned().collect();
+        let mut n = 0;
+        for slot in slots {
+            let port = slot.lock().await.as_ref().map(|v| v.port);
+            if let Some(port) = port
+                && self.is_busy(port).await
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Stops microVMs idle for longer than the idle timeout. Like AgentCore, a session whose
+    /// `/ping` says `HealthyBusy` is kept, however long ago it was invoked.
     pub async fn reap_idle(&self) {
         let slots: Vec<_> = self.sessions.lock().await.values().cloned().collect();
         for slot in slots {
             let mut vm = slot.lock().await;
-            if vm.as_ref().is_some_and(|v| v.last_used.elapsed() > self.config.idle_timeout)
-                && let Some(mut v) = vm.take()
+            let idle = vm.as_ref().is_some_and(|v| v.last_used.elapsed() > self.config.idle_timeout);
+            if idle
+                && let Some(port) = vm.as_ref().map(|v| v.port)
+                && self.is_busy(port).await
             {
+                continue;
+            }
+            if idle && let Some(mut v) = vm.take() {
                 // AgentCore stops an idle microVM with SIGTERM first, so the agent can finish up.
                 if let Some(pid) = v.child.id() {
                     let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;

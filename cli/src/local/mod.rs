@@ -1,7 +1,8 @@
 //! The local run: the whole platform on one machine with no AWS account. moto plays AWS
 //! (DynamoDB, SQS, SSM, Scheduler), and this module plays what moto lacks: API Gateway, Lambda
 //! (the real function binaries behind a Runtime API), SQS event-source mappings, AgentCore (one
-//! agent process per session) and, unless told otherwise, the Telegram Bot API.
+//! agent process per session), EventBridge Scheduler's firing (moto stores schedules but never
+//! fires them: [`scheduler`]) and, unless told otherwise, the Telegram Bot API.
 //! Everything is created from `template.yaml`.
 
 pub mod agentcore;
@@ -12,6 +13,7 @@ pub mod event_source;
 pub mod lambda;
 pub mod moto;
 pub mod resources;
+pub mod scheduler;
 pub mod template;
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +74,12 @@ pub struct LocalOptions {
     /// functions' `AWS_ENDPOINT_URL` points at it, while the stack's own setup and the CLI still
     /// talk to the endpoint directly. Read the counts with [`LocalStack::aws_calls`].
     pub count_aws_calls: bool,
+    /// Extra environment for the agent processes (after the template's and the passed-through
+    /// `CLAWLESS_MODEL_*`/`CLAWLESS_OPENAI_*`/`CLAWLESS_BEDROCK_ENDPOINT`, so these win).
+    pub agent_env: Vec<(String, String)>,
+    /// How often the local scheduler looks for due schedules (default 1 s). Its clock can be
+    /// moved forward through [`LocalStack::scheduler`] (see [`scheduler::SchedulerClock`]).
+    pub scheduler_tick: Duration,
 }
 
 impl LocalOptions {
@@ -88,6 +96,8 @@ impl LocalOptions {
             instances: HashMap::new(),
             event_source_mappings: true,
             count_aws_calls: false,
+            agent_env: Vec::new(),
+            scheduler_tick: Duration::from_secs(1),
         }
     }
 }
@@ -113,6 +123,8 @@ pub struct LocalStack {
     /// Base URL of the channel stand-ins (`GET {stand_in_url}/_outbox` lists what was sent).
     pub stand_in_url: String,
     pub outbox: Arc<Outbox>,
+    /// Fires the schedules of the template's schedule group (None without one).
+    pub scheduler: Option<Arc<scheduler::LocalScheduler>>,
     aws_counter: Option<Arc<aws_counter::AwsCallCounter>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _moto: Option<moto::MotoServer>,
@@ -209,6 +221,8 @@ impl LocalStack {
 
         let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
         resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
+        // Locally the agents answer offline unless the environment names a model provider.
+        resolver.parameters.insert("ModelProvider".into(), "offline".into());
         let mut extra_refs = HashMap::new();
         let mut extra_attributes = HashMap::new();
         for api in &template.http_apis {
@@ -224,10 +238,23 @@ impl LocalStack {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let ssm = aws_sdk_ssm::Client::new(&sdk);
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
-        let aws = LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler };
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        let aws = LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler, s3: &s3 };
         let created =
             resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
 
+        // Functions are known by their logical id locally (the Lambda host's ARNs).
+        for function in &template.functions {
+            resolver.attributes.insert(
+                (function.logical_id.clone(), "Arn".to_owned()),
+                format!(
+                    "arn:aws:lambda:{}:{}:function:{}",
+                    options.region,
+                    resources::LOCAL_ACCOUNT_ID,
+                    function.logical_id
+                ),
+            );
+        }
         // AgentCore stand-in, with the runtime's environment from the template.
         let mut agent_env = aws_env(&endpoint, &options.region);
         if let Some(runtime) = runtime {
@@ -244,6 +271,7 @@ impl LocalStack {
                 agent_env.push((key, value));
             }
         }
+        agent_env.extend(options.agent_env.iter().cloned());
         let agentcore = AgentCoreStandIn::new(AgentCoreConfig {
             runtime_arn: runtime_arn.clone(),
             agent_binary: options.bin_dir.join("clawless-agent"),
@@ -315,6 +343,25 @@ impl LocalStack {
             functions.insert(function.logical_id.clone(), handle);
         }
 
+        let scheduler = match template.schedule_groups.first() {
+            Some((logical_id, _)) => {
+                let group = resolver
+                    .refs
+                    .get(logical_id)
+                    .cloned()
+                    .ok_or_else(|| resources::ResourceError::Unresolved(format!("schedule group {logical_id}")))?;
+                let local = Arc::new(scheduler::LocalScheduler::new(
+                    aws_sdk_scheduler::Client::new(&sdk),
+                    group,
+                    functions.clone(),
+                    Arc::new(scheduler::SchedulerClock::default()),
+                ));
+                tasks.push(tokio::spawn(local.clone().run(options.scheduler_tick)));
+                Some(local)
+            }
+            None => None,
+        };
+
         let api = api_gateway::router(routes);
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(api_listener, api.into_make_service_with_connect_info::<SocketAddr>()).await;
@@ -331,6 +378,7 @@ impl LocalStack {
             channel_apis,
             stand_in_url: stand_in,
             outbox,
+            scheduler,
             aws_counter,
             tasks,
             _moto: moto_server,

@@ -84,6 +84,7 @@ pub struct CreatedResources {
     pub queue_urls: HashMap<String, String>,
     pub queue_arns: HashMap<String, String>,
     pub tables: HashMap<String, String>,
+    pub buckets: HashMap<String, String>,
 }
 
 pub struct LocalAws<'a> {
@@ -91,6 +92,7 @@ pub struct LocalAws<'a> {
     pub sqs: &'a aws_sdk_sqs::Client,
     pub ssm: &'a aws_sdk_ssm::Client,
     pub scheduler: &'a aws_sdk_scheduler::Client,
+    pub s3: &'a aws_sdk_s3::Client,
 }
 
 /// Creates everything the template defines, in dependency order. `parameter_overrides` replaces
@@ -200,6 +202,19 @@ pub async fn create_all(
             create_err(format!("schedule group {name}"), aws_sdk_scheduler::error::DisplayErrorContext(e))
         })?;
         resolver.refs.insert(logical_id.clone(), name);
+    }
+
+    for (logical_id, name) in &template.buckets {
+        let name = resolver.resolve(name)?;
+        aws.s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .map_err(|e| create_err(format!("bucket {name}"), aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        resolver.refs.insert(logical_id.clone(), name.clone());
+        resolver.attributes.insert((logical_id.clone(), "Arn".into()), format!("arn:aws:s3:::{name}"));
+        created.buckets.insert(logical_id.clone(), name);
     }
 
     for parameter in &template.parameters {

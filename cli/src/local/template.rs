@@ -153,6 +153,8 @@ pub struct Template {
     pub queues: Vec<Queue>,
     pub parameters: Vec<Parameter>,
     pub schedule_groups: Vec<(String, Expr)>,
+    /// S3 buckets: (logical id, bucket name).
+    pub buckets: Vec<(String, Expr)>,
     pub functions: Vec<Function>,
     pub agent_runtimes: Vec<AgentRuntime>,
     pub http_apis: Vec<String>,
@@ -243,6 +245,10 @@ impl Template {
                 "AWS::Scheduler::ScheduleGroup" => {
                     let name = get(&props, "Name").ok_or_else(|| unsupported(&at, "Name is required"))?;
                     template.schedule_groups.push((id.clone(), Expr::parse(name, &at)?));
+                }
+                "AWS::S3::Bucket" => {
+                    let name = get(&props, "BucketName").ok_or_else(|| unsupported(&at, "BucketName is required"))?;
+                    template.buckets.push((id.clone(), Expr::parse(name, &at)?));
                 }
                 "AWS::Serverless::HttpApi" => template.http_apis.push(id.clone()),
                 "AWS::BedrockAgentCore::Runtime" => {

@@ -4,11 +4,14 @@
 
 mod support;
 
+mod agent;
+mod approvals;
 mod discord;
 mod feishu;
 mod redelivery;
 mod sample_events;
 mod slack;
+mod tasks;
 mod telegram;
 mod template;
 mod whatsapp;

@@ -1,6 +1,8 @@
-//! Skeleton: validates the Scheduler input. Expiring the request (a conditional write that only
-//! rejects a still-pending request) is not built yet; the handler says so instead of pretending.
+//! Expires a permission request if it is still pending (a conditional write, so a decision that
+//! just landed wins) and tells both sides. A request already decided, or gone, is left alone.
 
+use clawless_shared::approvals::{ApprovalFlow, Decided};
+use clawless_shared::config::PlatformConfig;
 use clawless_shared::ids::TenantId;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -13,34 +15,58 @@ pub enum TimeoutEvent {
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct TimeoutOutcome {
+    /// `expired`, `already_decided` or `not_found`.
     pub outcome: &'static str,
     pub request_id: String,
 }
 
-pub async fn handle(event: LambdaEvent<TimeoutEvent>) -> Result<TimeoutOutcome, Error> {
-    let TimeoutEvent::ApprovalTimeout { tenant_id, request_id } = event.payload;
+pub async fn build() -> Result<ApprovalFlow, Error> {
+    let platform = PlatformConfig::from_env()?;
+    let aws = clawless_shared::aws::load_sdk_config().await;
+    Ok(ApprovalFlow::from_env(&aws, &platform)?)
+}
+
+/// Checks the event before anything is read: a malformed id changes nothing.
+pub fn validate(event: TimeoutEvent) -> Result<(TenantId, String), Error> {
+    let TimeoutEvent::ApprovalTimeout { tenant_id, request_id } = event;
     if request_id.is_empty() || request_id.len() > 64 || !request_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(format!("invalid request id {request_id:?}").into());
+        return Err(format!("invalid request id {:?}", request_id.chars().take(80).collect::<String>()).into());
     }
-    tracing::warn!(%tenant_id, %request_id, event = "approval_timeout_not_built", "approval requests are not implemented yet");
-    Ok(TimeoutOutcome { outcome: "not_implemented", request_id })
+    Ok((tenant_id, request_id))
+}
+
+pub async fn handle(flow: &ApprovalFlow, event: LambdaEvent<TimeoutEvent>) -> Result<TimeoutOutcome, Error> {
+    let (tenant_id, request_id) = validate(event.payload)?;
+    let outcome = match flow.expire(&tenant_id, &request_id).await? {
+        Decided::Now(_) => "expired",
+        Decided::Already(_) | Decided::Expired(_) => "already_decided",
+        Decided::NotFound => {
+            tracing::warn!(event = "approval_timeout_unknown", %tenant_id, %request_id, "no such request");
+            "not_found"
+        }
+    };
+    Ok(TimeoutOutcome { outcome, request_id })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn sample_event_parses_and_is_reported_as_not_built() {
+    #[test]
+    fn sample_event_parses_and_bad_ids_are_refused() {
         let raw = include_str!("../../../events/approval-timeout.json");
         let event: TimeoutEvent = serde_json::from_str(raw).unwrap();
-        let out = handle(LambdaEvent::new(event, Default::default())).await.unwrap();
-        assert_eq!(out.outcome, "not_implemented");
-    }
-
-    #[test]
-    fn forged_tenant_ids_do_not_parse() {
-        let raw = r#"{"kind":"approval_timeout","tenant_id":"../x","request_id":"r1"}"#;
-        assert!(serde_json::from_str::<TimeoutEvent>(raw).is_err());
+        let (tenant, id) = validate(event).unwrap();
+        assert_eq!(tenant.as_str(), "t0123456789abcdef0123");
+        assert_eq!(id, "pr0123456789abcdef0123");
+        let bad: TimeoutEvent = serde_json::from_value(serde_json::json!({
+            "kind": "approval_timeout", "tenant_id": "t0123456789abcdef0123", "request_id": "../x"
+        }))
+        .unwrap();
+        assert!(validate(bad).is_err());
+        let forged = serde_json::from_value::<TimeoutEvent>(serde_json::json!({
+            "kind": "approval_timeout", "tenant_id": "other", "request_id": "pr1"
+        }));
+        assert!(forged.is_err(), "tenant ids are parsed");
     }
 }

@@ -5,5 +5,6 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    lambda_runtime::run(lambda_runtime::service_fn(handler::handle)).await
+    let flow = handler::build().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| handler::handle(&flow, event))).await
 }

@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use clawless_shared::agentcore::{AgentCoreClient, AgentRuntime};
+use clawless_shared::approvals::ApprovalFlow;
 use clawless_shared::config::{self, PlatformConfig};
 use clawless_shared::directory::BotDirectory;
 use clawless_shared::dispatch::Dispatcher;
@@ -17,7 +18,9 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let aws = clawless_shared::aws::load_sdk_config().await;
     // No secret store: the dispatcher never needs channel secrets, and its role cannot read them.
     let directory = BotDirectory::new(Store::new(DynamoClient::new(&aws), &platform.table), None, platform.cache_ttl);
-    Ok(Dispatcher::new(directory, AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn), history_limit))
+    let approvals = ApprovalFlow::from_env(&aws, &platform)?;
+    Ok(Dispatcher::new(directory, AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn), history_limit)
+        .with_approvals(approvals))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

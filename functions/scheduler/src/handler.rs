@@ -1,40 +1,54 @@
-//! Skeleton: validates the Scheduler input. Loading the task and enqueueing its run on the
-//! inbound queue is not built yet; the handler says so instead of pretending.
+//! Thin adapter: the Scheduler input → the shared task-firing flow → a small JSON answer.
 
-use clawless_shared::ids::{BotId, TenantId};
+use std::sync::Arc;
+
+use clawless_shared::config::{self, PlatformConfig};
+use clawless_shared::model::now_ms;
+use clawless_shared::queue::{FifoQueue, SqsClient};
+use clawless_shared::schedules::{SchedulerClient, Schedules};
+use clawless_shared::store::{DynamoClient, Store};
+use clawless_shared::tasks::TaskConfig;
+use clawless_shared::tasks::firing::{SchedulerEvent, TaskFiring};
+use clawless_shared::tasks::store::TaskStore;
 use lambda_runtime::{Error, LambdaEvent};
-use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SchedulerEvent {
-    ScheduledTask { tenant_id: TenantId, bot_id: BotId, task_id: String },
+pub async fn build() -> Result<TaskFiring, Error> {
+    let platform = PlatformConfig::from_env()?;
+    let inbound_url = config::required("CLAWLESS_INBOUND_QUEUE_URL")?;
+    let tasks = TaskConfig::from_env()?.ok_or(config::ConfigError::Missing("CLAWLESS_SCHEDULE_GROUP"))?;
+    let aws = clawless_shared::aws::load_sdk_config().await;
+    let dynamodb = DynamoClient::new(&aws);
+    Ok(TaskFiring::new(
+        Store::new(dynamodb.clone(), &platform.table),
+        Arc::new(TaskStore::new(dynamodb, &platform.table)),
+        Arc::new(Schedules::new(SchedulerClient::new(&aws), tasks.group)),
+        FifoQueue::new(SqsClient::new(&aws), inbound_url),
+    ))
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct TaskOutcome {
-    pub outcome: &'static str,
-    pub task_id: String,
-}
-
-pub async fn handle(event: LambdaEvent<SchedulerEvent>) -> Result<TaskOutcome, Error> {
-    let SchedulerEvent::ScheduledTask { tenant_id, bot_id, task_id } = event.payload;
-    if task_id.is_empty() || task_id.len() > 64 || !task_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(format!("invalid task id {task_id:?}").into());
-    }
-    tracing::warn!(%tenant_id, %bot_id, %task_id, event = "scheduled_task_not_built", "scheduled tasks are not implemented yet");
-    Ok(TaskOutcome { outcome: "not_implemented", task_id })
+/// Fails (so Scheduler retries) only when the firing could not be handled; a task that is gone,
+/// paused or whose bot is off is a clean stop.
+pub async fn handle(firing: &TaskFiring, event: LambdaEvent<SchedulerEvent>) -> Result<Value, Error> {
+    let SchedulerEvent::ScheduledTask { task_id, .. } = &event.payload;
+    let task_id = task_id.to_string();
+    let outcome = firing.fire(event.payload, now_ms()).await?;
+    let mut answer = serde_json::to_value(&outcome)?;
+    answer["task_id"] = json!(task_id);
+    Ok(answer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn sample_event_parses_and_is_reported_as_not_built() {
+    #[test]
+    fn the_sample_event_parses() {
         let raw = include_str!("../../../events/scheduler-task.json");
         let event: SchedulerEvent = serde_json::from_str(raw).unwrap();
-        let out = handle(LambdaEvent::new(event, Default::default())).await.unwrap();
-        assert_eq!(out.outcome, "not_implemented");
+        let SchedulerEvent::ScheduledTask { task_id, scheduled_time, .. } = event;
+        assert_eq!(task_id.as_str(), "k0123456789abcdef0123");
+        assert!(scheduled_time.is_some());
+        assert!(serde_json::from_str::<SchedulerEvent>(r#"{"kind":"scheduled_task","tenant_id":"nope"}"#).is_err());
     }
 }

@@ -1,8 +1,10 @@
-//! Scheduler Lambda: fired by EventBridge Scheduler for a scheduled task.
+//! Scheduler Lambda: fired by EventBridge Scheduler for a scheduled task; queues the task's run
+//! on the inbound queue in its conversation (see `clawless_shared::tasks::firing`).
 mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    lambda_runtime::run(lambda_runtime::service_fn(handler::handle)).await
+    let firing = handler::build().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| handler::handle(&firing, event))).await
 }

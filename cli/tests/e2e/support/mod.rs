@@ -23,6 +23,15 @@ pub async fn start_stack_with(channel_apis: Vec<(&str, String)>) -> LocalStack {
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
 
+/// A fresh stack whose Telegram sends go to `telegram_api` and whose agents get `agent_env`
+/// (model provider settings, …).
+pub async fn start_stack_with_agent_env(telegram_api: String, agent_env: Vec<(&str, String)>) -> LocalStack {
+    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    options.channel_apis = [("telegram".to_owned(), telegram_api)].into();
+    options.agent_env = agent_env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
+}
+
 /// Runs `clawless --json ARGS` against the stack through the standard AWS environment variables.
 pub fn clawless(stack: &LocalStack, args: &[&str]) -> Result<Value, String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawless"))
@@ -108,9 +117,13 @@ where
 
 /// Waits until no queue holds a message (visible or in flight), then a little longer.
 pub async fn quiet(stack: &LocalStack) {
-    eventually(Duration::from_secs(30), "queues to drain", || async {
-        stack.queued_messages().await.values().all(|n| *n == 0).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Twice: an agent that finishes a run may have just put its reply on the queue.
+    for _ in 0..2 {
+        eventually(Duration::from_secs(30), "queues to drain and agents to go idle", || async {
+            let drained = stack.queued_messages().await.values().all(|n| *n == 0);
+            (drained && stack.agentcore.busy_sessions().await == 0).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -1,0 +1,430 @@
+//! The sandboxed built-in tools (`file`, `file_write`, `shell`, `web_fetch`, `web_search`),
+//! called the way the agent loop calls them, in a fresh temporary workspace.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clawless_agent::services::InMemoryLayers;
+use clawless_agent::testing::conversation;
+use clawless_agent::tools::web::WebSettings;
+use clawless_agent::tools::{Tool, ToolBox, ToolContext, ToolError};
+use clawless_shared::permissions::PermissionProfile;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A tool context over a unique temporary workspace, removed on drop.
+struct Fixture {
+    ctx: ToolContext,
+    tools: ToolBox,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with(PermissionProfile::default(), WebSettings::default())
+    }
+
+    fn with(profile: PermissionProfile, web: WebSettings) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let workspace = std::env::temp_dir().join(format!("clawless-tools-test-{}-{n}", std::process::id()));
+        let ctx = ToolContext {
+            conversation: conversation("4242"),
+            workspace,
+            profile,
+            memory: Arc::new(InMemoryLayers::default()),
+            outbox: Mutex::new(Vec::new()),
+            web,
+        };
+        Self { ctx, tools: ToolBox::builtin() }
+    }
+
+    fn read_only() -> Self {
+        Self::with(PermissionProfile { shell_read_only: true, ..PermissionProfile::default() }, WebSettings::default())
+    }
+
+    async fn call(&self, tool: &str, input: Value) -> Result<String, ToolError> {
+        let tool: &Arc<dyn Tool> = self.tools.get(tool).expect("tool exists");
+        tool.call(&self.ctx, &input).await
+    }
+
+    /// The workspace, created.
+    fn workspace(&self) -> PathBuf {
+        std::fs::create_dir_all(&self.ctx.workspace).unwrap();
+        self.ctx.workspace.clone()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.ctx.workspace);
+    }
+}
+
+fn refused(r: &Result<String, ToolError>) -> bool {
+    matches!(r, Err(ToolError::Refused(_)))
+}
+
+#[test]
+fn builtin_tools_keep_their_names_and_describe_their_input() {
+    let tools = ToolBox::builtin();
+    for (name, required) in [
+        ("file", vec!["path"]),
+        ("file_write", vec!["path", "content"]),
+        ("shell", vec!["command"]),
+        ("web_search", vec!["query"]),
+        ("web_fetch", vec!["url"]),
+    ] {
+        let spec = tools.get(name).unwrap_or_else(|| panic!("{name} is built in")).spec();
+        assert_eq!(spec.name, name);
+        assert!(spec.description.len() > 40, "{name} has a helpful description");
+        assert_eq!(spec.input_schema["type"], "object");
+        assert_eq!(spec.input_schema["required"], json!(required));
+        for field in required {
+            assert!(spec.input_schema["properties"][field].is_object(), "{name}.{field} is described");
+        }
+    }
+}
+
+#[tokio::test]
+async fn file_paths_that_leave_the_workspace_are_refused() {
+    let f = Fixture::new();
+    for bad in ["../secret", "notes/../../secret", "/etc/passwd", "a\0b", ""] {
+        assert!(refused(&f.call("file", json!({"path": bad})).await), "read {bad:?}");
+        assert!(refused(&f.call("file", json!({"path": bad, "action": "list"})).await), "list {bad:?}");
+        assert!(refused(&f.call("file_write", json!({"path": bad, "content": "x"})).await), "write {bad:?}");
+    }
+    let long = "a/".repeat(600);
+    assert!(refused(&f.call("file", json!({"path": long})).await), "paths over 1024 bytes");
+    assert!(!Path::new("/secret").exists() && !std::env::temp_dir().join("secret").exists());
+}
+
+#[tokio::test]
+async fn symlinks_out_of_the_workspace_are_refused() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    std::os::unix::fs::symlink("/etc", ws.join("etc")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ws.join("hostname")).unwrap();
+    for p in ["etc", "etc/passwd", "hostname"] {
+        let r = f.call("file", json!({"path": p})).await;
+        assert!(refused(&r), "read {p}: {r:?}");
+    }
+    assert!(refused(&f.call("file", json!({"path": "etc", "action": "list"})).await));
+    let r = f.call("file_write", json!({"path": "etc/clawless-test-file", "content": "x"})).await;
+    assert!(refused(&r), "a new file behind the link: {r:?}");
+    assert!(!Path::new("/etc/clawless-test-file").exists());
+
+    // A link to a file inside the workspace may be read, but not written through.
+    std::fs::write(ws.join("real.txt"), "real").unwrap();
+    std::os::unix::fs::symlink(ws.join("real.txt"), ws.join("alias.txt")).unwrap();
+    assert_eq!(f.call("file", json!({"path": "alias.txt"})).await.unwrap(), "real");
+    let r = f.call("file_write", json!({"path": "alias.txt", "content": "changed"})).await;
+    assert!(refused(&r), "write through a link: {r:?}");
+    assert_eq!(std::fs::read_to_string(ws.join("real.txt")).unwrap(), "real");
+}
+
+#[tokio::test]
+async fn file_prefixes_limit_reads_and_writes() {
+    let profile = PermissionProfile { file_prefixes: vec!["reports".into()], ..PermissionProfile::default() };
+    let f = Fixture::with(profile, WebSettings::default());
+    f.call("file_write", json!({"path": "reports/q1.md", "content": "ok"})).await.unwrap();
+    assert_eq!(f.call("file", json!({"path": "reports/q1.md"})).await.unwrap(), "ok");
+    assert!(f.call("file", json!({"path": "reports", "action": "list"})).await.unwrap().contains("q1.md"));
+    for p in ["notes.md", "reports2/x.md", "."] {
+        let r = f.call("file_write", json!({"path": p, "content": "no"})).await;
+        assert!(refused(&r), "write {p}: {r:?}");
+        assert!(refused(&f.call("file", json!({"path": p, "action": "list"})).await), "list {p}");
+    }
+    let Err(ToolError::Refused(why)) = f.call("file", json!({"path": "notes.md"})).await else { panic!("refused") };
+    assert!(why.contains("`reports`"), "the refusal names the allowed folders: {why}");
+}
+
+#[tokio::test]
+async fn files_round_trip_through_write_read_and_list() {
+    let f = Fixture::new();
+    let out = f.call("file_write", json!({"path": "notes/today.md", "content": "line one\n"})).await.unwrap();
+    assert!(out.contains("9 bytes"), "{out}");
+    f.call("file_write", json!({"path": "notes/today.md", "content": "line two\n", "mode": "append"})).await.unwrap();
+    f.call("file_write", json!({"path": "top.txt", "content": "top"})).await.unwrap();
+    f.call("file_write", json!({"path": "top.txt", "content": "TOP"})).await.unwrap();
+
+    assert_eq!(f.call("file", json!({"path": "notes/today.md"})).await.unwrap(), "line one\nline two\n");
+    assert_eq!(f.call("file", json!({"path": "./top.txt", "action": "read"})).await.unwrap(), "TOP");
+    let listing = f.call("file", json!({"path": ".", "action": "list"})).await.unwrap();
+    assert_eq!(listing, "notes/\ntop.txt (3 bytes)");
+
+    assert!(matches!(f.call("file", json!({"path": "notes"})).await, Err(ToolError::InvalidInput(_))));
+    assert!(matches!(f.call("file", json!({"path": "missing.txt"})).await, Err(ToolError::Failed(_))));
+    assert!(matches!(
+        f.call("file", json!({"path": "top.txt", "action": "delete"})).await,
+        Err(ToolError::InvalidInput(_))
+    ));
+    let r = f.call("file_write", json!({"path": "x", "content": "y", "mode": "truncate"})).await;
+    assert!(matches!(r, Err(ToolError::InvalidInput(_))));
+}
+
+#[tokio::test]
+async fn file_sizes_and_binary_content_are_limited() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let big = "x".repeat(1024 * 1024 + 1);
+    assert!(refused(&f.call("file_write", json!({"path": "big.txt", "content": big})).await));
+    assert!(!ws.join("big.txt").exists());
+
+    std::fs::write(ws.join("large.txt"), "y".repeat(300 * 1024)).unwrap();
+    let out = f.call("file", json!({"path": "large.txt"})).await.unwrap();
+    assert!(out.contains("only the first 262144 bytes were read"), "{}", &out[out.len() - 200..]);
+    assert!(out.chars().count() <= clawless_agent::tools::MAX_OUTPUT_CHARS);
+
+    std::fs::write(ws.join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    assert!(f.call("file", json!({"path": "blob.bin"})).await.unwrap().contains("binary file"));
+}
+
+#[tokio::test]
+async fn shell_runs_in_the_workspace_and_captures_output() {
+    let f = Fixture::new();
+    let ws = std::fs::canonicalize(f.workspace()).unwrap();
+    let out = f.call("shell", json!({"command": "echo hello; echo oops >&2; pwd; exit 3"})).await.unwrap();
+    assert!(out.starts_with("exit code: 3"), "{out}");
+    assert!(out.contains("--- stdout ---\nhello\n"), "{out}");
+    assert!(out.contains(&ws.display().to_string()), "runs in the workspace: {out}");
+    assert!(out.contains("--- stderr ---\noops"), "{out}");
+
+    f.call("shell", json!({"command": "printf data > made-by-shell.txt"})).await.unwrap();
+    assert_eq!(f.call("file", json!({"path": "made-by-shell.txt"})).await.unwrap(), "data");
+
+    let out = f.call("shell", json!({"command": "head -c 200000 /dev/zero | tr '\\0' a"})).await.unwrap();
+    assert!(out.contains("[stdout was 200000 bytes; only the first 65536 were kept]"), "{}", &out[out.len() - 300..]);
+    assert!(matches!(f.call("shell", json!({"command": "  "})).await, Err(ToolError::InvalidInput(_))));
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+async fn wait_ended(pid: u32) -> bool {
+    for _ in 0..50 {
+        if ended(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn shell_timeout_kills_the_whole_process_group() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let started = Instant::now();
+    let r = f
+        .call("shell", json!({"command": "sleep 30 & echo $! > bg.pid; echo started; sleep 30", "timeout_secs": 1}))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped at the limit");
+    let Err(ToolError::Failed(why)) = r else { panic!("a timeout fails: {r:?}") };
+    assert!(why.contains("timed out after 1 s") && why.contains("started"), "{why}");
+    let pid: u32 = std::fs::read_to_string(ws.join("bg.pid")).unwrap().trim().parse().unwrap();
+    assert!(wait_ended(pid).await, "the background sleep {pid} was killed with its group");
+
+    let r = f.call("shell", json!({"command": "true", "timeout_secs": 0})).await;
+    assert!(matches!(r, Err(ToolError::InvalidInput(_))));
+}
+
+#[tokio::test]
+async fn shell_background_processes_end_with_the_command() {
+    let f = Fixture::new();
+    let started = Instant::now();
+    let out = f.call("shell", json!({"command": "sleep 30 & echo $!"})).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "does not wait for the background process");
+    let pid: u32 = out.lines().nth(2).and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("{out}"));
+    assert!(wait_ended(pid).await, "background process {pid} killed");
+}
+
+#[tokio::test]
+async fn shell_environment_is_cleared() {
+    let f = Fixture::new();
+    let ws = std::fs::canonicalize(f.workspace()).unwrap();
+    let out = f.call("shell", json!({"command": "env"})).await.unwrap();
+    let stdout = out.split("--- stdout ---\n").nth(1).unwrap_or_else(|| panic!("{out}"));
+    let child: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+    let shell_own: BTreeSet<&str> = ["PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD"].into();
+    assert!(child.is_subset(&shell_own), "only the safe variables reach the child: {child:?}");
+    assert!(stdout.lines().any(|l| l == "PATH=/usr/bin:/bin"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == format!("HOME={}", ws.display())), "{stdout}");
+    let parent: BTreeSet<String> = std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+    let leaked: Vec<&String> =
+        parent.iter().filter(|k| !shell_own.contains(k.as_str()) && child.contains(k.as_str())).collect();
+    assert!(leaked.is_empty(), "parent variables leaked: {leaked:?}");
+    assert!(parent.iter().any(|k| !shell_own.contains(k.as_str())), "the test process has other variables to leak");
+}
+
+#[tokio::test]
+async fn shell_cannot_read_the_agent_process_environment() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if root {
+        // root may read any process's environment; the container runs the agent as uid 10001.
+        eprintln!("skipped: running as root");
+        return;
+    }
+    let f = Fixture::new();
+    let out = f.call("shell", json!({"command": "cat /proc/$PPID/environ"})).await.unwrap();
+    assert!(!out.starts_with("exit code: 0"), "the agent's environment is readable: {}", &out[..out.len().min(200)]);
+}
+
+#[tokio::test]
+async fn read_only_shell_runs_only_simple_read_commands() {
+    let f = Fixture::read_only();
+    for command in ["rm x", "cat a; rm b", "echo $(id)", "ls > f", "ls | sh", "find . -delete", "cat /etc/passwd"] {
+        let r = f.call("shell", json!({"command": command})).await;
+        let Err(ToolError::Refused(why)) = &r else { panic!("{command:?} should be refused: {r:?}") };
+        assert!(why.contains("read-only commands only"), "{why}");
+    }
+    assert!(!f.workspace().join("f").exists());
+
+    std::fs::write(f.workspace().join("notes.txt"), "remember the milk\n").unwrap();
+    let out = f.call("shell", json!({"command": "ls -la"})).await.unwrap();
+    assert!(out.starts_with("exit code: 0") && out.contains("notes.txt"), "{out}");
+    let out = f.call("shell", json!({"command": "cat notes.txt"})).await.unwrap();
+    assert_eq!(out, "exit code: 0\n--- stdout ---\nremember the milk");
+    let out = f.call("shell", json!({"command": "grep -c 'the milk' notes.txt"})).await.unwrap();
+    assert!(out.contains("--- stdout ---\n1"), "{out}");
+    // No shell: `*` reaches find as is.
+    let out = f.call("shell", json!({"command": "find . -name '*.txt'"})).await.unwrap();
+    assert!(out.contains("./notes.txt"), "{out}");
+}
+
+#[tokio::test]
+async fn web_fetch_refuses_non_public_addresses_by_default() {
+    let f = Fixture::new();
+    for url in [
+        "http://127.0.0.1/",
+        "http://127.0.0.1:8080/admin",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://localhost/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[fd00::1]/",
+        "http://2130706433/",
+        "http://0/",
+        "http://100.64.0.1/",
+        "http://192.168.0.1/",
+    ] {
+        let r = f.call("web_fetch", json!({"url": url})).await;
+        assert!(refused(&r), "{url} should be refused: {r:?}");
+    }
+    for url in ["file:///etc/passwd", "ftp://example.com/x", "gopher://127.0.0.1/"] {
+        assert!(refused(&f.call("web_fetch", json!({"url": url})).await), "{url}");
+    }
+    assert!(matches!(f.call("web_fetch", json!({"url": "not a url"})).await, Err(ToolError::InvalidInput(_))));
+}
+
+/// A fixture allowed to fetch from `server` (and nothing else that is not public).
+fn allowing(server: &MockServer) -> Fixture {
+    let web = WebSettings { allowed_private: vec![*server.address()], ..WebSettings::default() };
+    Fixture::with(PermissionProfile::default(), web)
+}
+
+#[tokio::test]
+async fn web_fetch_reads_a_page_as_text() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/page"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "<html><head><script>alert(1)</script></head><body><h1>Title</h1><p>Hello &amp; bye</p></body></html>",
+            "text/html; charset=utf-8",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/image"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(vec![0u8, 1, 2, 3], "image/png"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("z".repeat(2 * 1024 * 1024), "text/plain"))
+        .mount(&server)
+        .await;
+    let f = allowing(&server);
+    let out = f.call("web_fetch", json!({"url": format!("{}/page", server.uri())})).await.unwrap();
+    assert!(out.starts_with("status: 200 OK\ncontent-type: text/html; charset=utf-8\n"), "{out}");
+    assert!(out.ends_with("Title\n\nHello & bye"), "{out}");
+    assert!(!out.contains("alert"));
+    let out = f.call("web_fetch", json!({"url": format!("{}/image", server.uri())})).await.unwrap();
+    assert!(out.contains("binary content, 4 bytes"), "{out}");
+    let out = f.call("web_fetch", json!({"url": format!("{}/big", server.uri())})).await.unwrap();
+    assert!(out.contains("[response cut at 1048576 bytes]"), "{}", &out[out.len() - 100..]);
+    let out = f.call("web_fetch", json!({"url": format!("{}/missing", server.uri())})).await.unwrap();
+    assert!(out.starts_with("status: 404"), "{out}");
+
+    // The allowance is for that server only.
+    assert!(refused(&f.call("web_fetch", json!({"url": "http://127.0.0.1:1/"})).await));
+    assert!(refused(&Fixture::new().call("web_fetch", json!({"url": format!("{}/page", server.uri())})).await));
+}
+
+#[tokio::test]
+async fn web_fetch_follows_redirects_and_vets_every_hop() {
+    let server = MockServer::start().await;
+    let redirect = |to: &str| ResponseTemplate::new(302).insert_header("Location", to);
+    Mock::given(path("/start")).respond_with(redirect("/next")).mount(&server).await;
+    Mock::given(path("/next")).respond_with(ResponseTemplate::new(200).set_body_string("arrived")).mount(&server).await;
+    Mock::given(path("/metadata")).respond_with(redirect("http://169.254.169.254/latest/")).mount(&server).await;
+    Mock::given(path("/local")).respond_with(redirect("http://localhost:1/")).mount(&server).await;
+    Mock::given(path("/loop")).respond_with(redirect("/loop")).mount(&server).await;
+    let f = allowing(&server);
+    let base = server.uri();
+
+    let out = f.call("web_fetch", json!({"url": format!("{base}/start")})).await.unwrap();
+    assert!(out.contains(&format!("url: {base}/next")) && out.ends_with("arrived"), "{out}");
+    for hop in ["/metadata", "/local"] {
+        let r = f.call("web_fetch", json!({"url": format!("{base}{hop}")})).await;
+        assert!(refused(&r), "redirect {hop}: {r:?}");
+    }
+    let r = f.call("web_fetch", json!({"url": format!("{base}/loop")})).await;
+    let Err(ToolError::Failed(why)) = r else { panic!("{r:?}") };
+    assert!(why.contains("too many redirects"), "{why}");
+}
+
+#[tokio::test]
+async fn web_search_needs_configuration() {
+    let r = Fixture::new().call("web_search", json!({"query": "rust"})).await;
+    assert_eq!(r, Err(ToolError::Failed("web search is not configured on this platform".into())));
+}
+
+#[tokio::test]
+async fn web_search_lists_the_adapter_results() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .and(query_param("q", "rust async & io"))
+        .and(query_param("count", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
+            {"title": "Tokio", "url": "https://tokio.rs/", "snippet": "An asynchronous\nruntime."},
+            {"title": "Async book", "url": "https://rust-lang.github.io/async-book/"},
+            {"title": "Third", "url": "https://example.com/"}
+        ]})))
+        .mount(&server)
+        .await;
+    Mock::given(path("/broken")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+    // The search URL is operator configuration: a private address is fine there.
+    let web = WebSettings { search_url: Some(format!("{}/search", server.uri())), ..WebSettings::default() };
+    let f = Fixture::with(PermissionProfile::default(), web);
+    let out = f.call("web_search", json!({"query": "rust async & io", "max_results": 2})).await.unwrap();
+    assert_eq!(
+        out,
+        "1. Tokio\n   https://tokio.rs/\n   An asynchronous runtime.\n2. Async book\n   https://rust-lang.github.io/async-book/"
+    );
+    let r = f.call("web_search", json!({"query": "x", "max_results": 11})).await;
+    assert!(matches!(r, Err(ToolError::InvalidInput(_))));
+
+    let web = WebSettings { search_url: Some(format!("{}/broken", server.uri())), ..WebSettings::default() };
+    let r = Fixture::with(PermissionProfile::default(), web).call("web_search", json!({"query": "x"})).await;
+    assert!(matches!(r, Err(ToolError::Failed(ref why)) if why.contains("500")), "{r:?}");
+}

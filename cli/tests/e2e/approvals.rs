@@ -1,0 +1,199 @@
+//! Human approvals end to end: an agent's run asks for a tool outside its profile, the approver's
+//! Telegram chat gets the notice, and each decision (once, temporary, persistent, reject) or the
+//! local scheduler's timeout leads to the right outcome. Only the approver's verified identity
+//! decides; a second decision changes nothing.
+
+use std::time::Duration;
+
+use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
+use clawless_cli::local::LocalStack;
+use serde_json::{Value, json};
+
+use crate::support::*;
+use crate::telegram::{post_update, sent_messages, telegram_stand_in};
+
+const WAIT: Duration = Duration::from_secs(45);
+const REQUESTER: i64 = 4242;
+const APPROVER: i64 = 9001;
+
+/// A private-chat Telegram update from `user`.
+fn update(update_id: i64, user: i64, text: &str) -> String {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "from": {"id": user, "is_bot": false, "first_name": if user == APPROVER { "Boss" } else { "Ada" }},
+            "chat": {"id": user, "type": "private"},
+            "date": 1763740800 + update_id,
+            "text": text,
+        }
+    })
+    .to_string()
+}
+
+fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
+    sent.iter().filter(|m| m["chat_id"] == chat).filter_map(|m| m["text"].as_str().map(str::to_owned)).collect()
+}
+
+async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str) -> Vec<String> {
+    eventually(WAIT, &format!("a message to {chat} containing {needle:?}"), || async {
+        let texts = texts_to(&sent_messages(telegram).await, chat);
+        texts.iter().any(|t| t.contains(needle)).then_some(texts)
+    })
+    .await
+}
+
+struct Setup {
+    stack: LocalStack,
+    telegram: wiremock::MockServer,
+    bot: TelegramBot,
+    request_id: String,
+}
+
+/// A stack whose agent asks for `file_write` (outside least privilege), with an approver set;
+/// returns once the approver has the notice.
+async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStandIn) {
+    let mut script = vec![
+        ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "report.txt", "content": "Q3"}) },
+        ScriptedTurn::Text("That needs approval; I asked.".into()),
+    ];
+    script.extend(script_after);
+    let model = ModelStandIn::bedrock(script).await;
+    let telegram = telegram_stand_in().await;
+    let stack = start_stack_with_agent_env(
+        telegram.uri(),
+        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
+    )
+    .await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let approver = APPROVER.to_string();
+    let set = clawless(
+        &stack,
+        &[
+            "approver",
+            "set",
+            "--tenant",
+            &bot.tenant_id,
+            "--bot",
+            &bot.bot_id,
+            "--channel",
+            "telegram",
+            "--user",
+            &approver,
+        ],
+    )
+    .unwrap();
+    assert_eq!(set["user_id"], approver);
+
+    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &update(1, REQUESTER, "write the Q3 report")).await;
+    assert_eq!(response.status(), 200);
+    wait_for_text(&telegram, REQUESTER, "That needs approval").await;
+    let notice = wait_for_text(&telegram, APPROVER, "Permission request").await;
+    let listed = clawless(&stack, &["approvals", "list", "--tenant", &bot.tenant_id, "--status", "pending"]).unwrap();
+    let request_id = listed["requests"][0]["request_id"].as_str().expect("one pending request").to_owned();
+    let notice = notice.iter().find(|t| t.contains("Permission request")).unwrap();
+    assert!(notice.contains(&request_id) && notice.contains("file_write") && notice.contains("risk: high"), "{notice}");
+    assert!(notice.contains(r#"{"content":"Q3","path":"report.txt"}"#), "the exact arguments are shown: {notice}");
+    assert!(notice.contains(&format!("/approve {request_id}")), "{notice}");
+    (Setup { stack, telegram, bot, request_id }, model)
+}
+
+async fn approver_says(s: &Setup, update_id: i64, text: &str) {
+    let response = post_update(&s.bot.webhook_url, Some(TEST_SECRET), &update(update_id, APPROVER, text)).await;
+    assert_eq!(response.status(), 200);
+}
+
+fn request(s: &Setup) -> Value {
+    let listed = clawless(&s.stack, &["approvals", "list", "--tenant", &s.bot.tenant_id]).unwrap();
+    listed["requests"].as_array().unwrap().iter().find(|r| r["request_id"] == s.request_id.as_str()).cloned().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approve_once_resumes_the_run_and_is_used_once() {
+    let (s, model) = asked(vec![
+        ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "report.txt", "content": "Q3"}) },
+        ScriptedTurn::EchoLastToolResult { prefix: "Done: ".into() },
+    ])
+    .await;
+    // Someone else's command decides nothing.
+    let response = post_update(
+        &s.bot.webhook_url,
+        Some(TEST_SECRET),
+        &update(2, REQUESTER, &format!("/approve {} always", s.request_id)),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    wait_for_text(&s.telegram, REQUESTER, "Only this workspace's approver").await;
+    assert_eq!(request(&s)["status"], "pending");
+
+    approver_says(&s, 3, &format!("/approve {} once", s.request_id)).await;
+    wait_for_text(&s.telegram, APPROVER, &format!("Approved {} once", s.request_id)).await;
+    wait_for_text(&s.telegram, REQUESTER, "approved `file_write` once").await;
+    let texts = wait_for_text(&s.telegram, REQUESTER, "Done: ").await;
+    assert!(texts.iter().any(|t| t.starts_with("Done: ") && !t.contains("approval")), "{texts:?}");
+    let r = request(&s);
+    assert_eq!(r["status"], "approved");
+    assert_eq!(r["decision"]["how"], "once");
+    assert_eq!(r["decision"]["by"], format!("telegram:{APPROVER}"));
+    assert!(r["used_at_ms"].is_i64(), "the once-approval is used up: {r}");
+    assert_eq!(model.requests().len(), 4);
+
+    // A second click decides nothing more.
+    approver_says(&s, 4, &format!("/approve {} always", s.request_id)).await;
+    wait_for_text(&s.telegram, APPROVER, "already decided").await;
+    let profile = clawless(&s.stack, &["profile", "show", "--tenant", &s.bot.tenant_id]).unwrap();
+    assert_eq!(profile["source"], "default", "a late `always` did not change the profile: {profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approve_for_hours_issues_a_token_and_always_changes_the_profile() {
+    let (s, _model) = asked(vec![
+        ScriptedTurn::ToolCall {
+            name: "file_write".into(),
+            input: json!({"path": "other.txt", "content": "any args"}),
+        },
+        ScriptedTurn::Text("Written with the token.".into()),
+    ])
+    .await;
+    approver_says(&s, 3, &format!("/approve {} 2h", s.request_id)).await;
+    wait_for_text(&s.telegram, REQUESTER, "approved `file_write` for 2 hours").await;
+    // A token covers the tool for the requester, whatever the arguments.
+    wait_for_text(&s.telegram, REQUESTER, "Written with the token.").await;
+    let r = request(&s);
+    assert_eq!(r["decision"]["how"], "temporary");
+    assert_eq!(r["decision"]["hours"], 2);
+
+    // `always` on a fresh request adds the tool to the tenant's profile in SSM.
+    let (s2, _model2) = asked(vec![ScriptedTurn::Text("ok".into())]).await;
+    approver_says(&s2, 3, &format!("/approve {} always", s2.request_id)).await;
+    wait_for_text(&s2.telegram, REQUESTER, "approved `file_write` permanently").await;
+    let profile = clawless(&s2.stack, &["profile", "show", "--tenant", &s2.bot.tenant_id]).unwrap();
+    assert_eq!(profile["source"], "tenant");
+    assert!(profile["tools"].as_array().unwrap().contains(&json!("file_write")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rejected_and_expired_requests_are_refused_cleanly() {
+    let (s, model) = asked(vec![]).await;
+    approver_says(&s, 3, &format!("/reject {} not this quarter", s.request_id)).await;
+    wait_for_text(&s.telegram, REQUESTER, "rejected the use of `file_write`: not this quarter").await;
+    wait_for_text(&s.telegram, APPROVER, &format!("Rejected {}", s.request_id)).await;
+    assert_eq!(request(&s)["status"], "rejected");
+    approver_says(&s, 4, &format!("/approve {} once", s.request_id)).await;
+    wait_for_text(&s.telegram, APPROVER, "already decided").await;
+    assert_eq!(request(&s)["status"], "rejected", "a later approve changes nothing");
+    approver_says(&s, 5, "/approve prnosuchrequest once").await;
+    wait_for_text(&s.telegram, APPROVER, "no permission request prnosuchrequest").await;
+    assert_eq!(model.requests().len(), 2, "a rejected request does not resume the run");
+
+    // An untouched request: the local scheduler fires its timeout 30 minutes later.
+    let (t, _model) = asked(vec![]).await;
+    approver_says(&t, 3, "/pending").await;
+    wait_for_text(&t.telegram, APPROVER, &t.request_id).await;
+    t.stack.scheduler.as_ref().expect("the local scheduler runs").clock().advance(Duration::from_secs(31 * 60));
+    wait_for_text(&t.telegram, REQUESTER, "Nobody approved `file_write` in time").await;
+    wait_for_text(&t.telegram, APPROVER, "expired unanswered").await;
+    assert_eq!(request(&t)["status"], "expired");
+    approver_says(&t, 4, &format!("/approve {} once", t.request_id)).await;
+    wait_for_text(&t.telegram, APPROVER, "already decided (expired)").await;
+}

@@ -1,0 +1,1005 @@
+//! Human approval of tools outside a profile (seed 000 described it; this wires it, durably).
+//!
+//! 1. The agent stores a pending [`PermissionRequest`] (30 minutes) and puts an [`ApprovalNotice`]
+//!    on the reply queue; the reply function turns it into a message to the tenant's approver
+//!    ([`ApprovalFlow::notice`]) and creates the one-time timeout schedule.
+//! 2. The approver answers in their chat with the bot: `/approve <id> [once|<n>h|always]`,
+//!    `/reject <id> [reason]`, `/pending`. The dispatcher recognises these ([`parse_command`]) and
+//!    decides ([`ApprovalFlow::handle_command`]) instead of invoking the agent; only the
+//!    configured approver's verified identity may decide.
+//! 3. A decision is one conditional write (`status = pending`, not expired), so double clicks and
+//!    redeliveries decide once and a timeout that just fired wins or loses cleanly. Approve once:
+//!    the request itself is the grant, used up by the next matching call. Temporary: a grant item
+//!    (at most 24 h, TTL). Persistent: the tool joins the profile in SSM. The requester hears the
+//!    outcome, and an approval resumes the run with a platform message in the conversation.
+//! 4. The approval-timeout function expires a still-pending request ([`ApprovalFlow::expire`]).
+//!
+//! Keys: approver `TENANT#{t}`/`APPROVER`; requests `{t}#APPROVAL`/`REQ#{id}`; grants
+//! `{t}#GRANT`/`TOOL#{tool}#USER#{channel}:{user}`. Requests and grants start with the tenant id,
+//! so the agent's tenant-scoped credentials reach them and nothing of another tenant.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
+use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use crate::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender, now_ms};
+use crate::permissions::{DecisionRecord, PermissionRequest, RequestStatus, UserRef};
+use crate::profiles::{ProfileStore, ProfileStoreError};
+use crate::queue::{FifoQueue, QueueError};
+use crate::store::{PermissionRequestItem, Store, StoreError, from_item, to_item};
+
+/// Message ids of the platform messages that resume an approved run end with this.
+pub const RESUME_SUFFIX: &str = "-resume";
+
+/// Longest temporary approval.
+pub const MAX_TEMPORARY_HOURS: u32 = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Profiles(#[from] ProfileStoreError),
+    #[error("EventBridge Scheduler {operation} failed: {detail}")]
+    Schedule { operation: &'static str, detail: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The tenant's approver: a user on one channel of one of the tenant's bots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproverConfig {
+    pub tenant_id: TenantId,
+    pub bot_id: BotId,
+    pub channel: ChannelKind,
+    pub user_id: String,
+    pub updated_at_ms: i64,
+}
+
+impl ApproverConfig {
+    pub fn user(&self) -> String {
+        format!("{}:{}", self.channel, self.user_id)
+    }
+
+    /// The approver's direct chat with the bot (on these channels the private chat is keyed by
+    /// the user id).
+    pub fn conversation(&self) -> Result<ConversationRef, ApprovalError> {
+        Ok(ConversationRef {
+            tenant_id: self.tenant_id.clone(),
+            bot_id: self.bot_id.clone(),
+            channel: self.channel,
+            conversation_id: ConversationId::parse(&self.user_id).map_err(|e| ApprovalError::Invalid(e.to_string()))?,
+        })
+    }
+
+    /// Where a notice to the approver goes. Discord and Feishu need a chat id that the user id
+    /// does not give, so notices there are not supported (the CLI refuses them).
+    pub fn route(&self) -> Option<ReplyRoute> {
+        match self.channel {
+            ChannelKind::Telegram => self.user_id.parse().ok().map(|chat_id| ReplyRoute::Telegram {
+                chat_id,
+                message_thread_id: None,
+                reply_to_message_id: None,
+            }),
+            ChannelKind::Slack => Some(ReplyRoute::Slack { channel_id: self.user_id.clone(), thread_ts: None }),
+            ChannelKind::Whatsapp => Some(ReplyRoute::Whatsapp { to: self.user_id.clone(), reply_to_message_id: None }),
+            ChannelKind::Discord | ChannelKind::Feishu => None,
+        }
+    }
+}
+
+/// A command the approver typed (or a button sent as text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalCommand {
+    Approve { request_id: String, scope: Scope },
+    Reject { request_id: String, reason: Option<String> },
+    Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Once,
+    Hours(u32),
+    Always,
+}
+
+impl Scope {
+    fn how(self) -> &'static str {
+        match self {
+            Scope::Once => "once",
+            Scope::Hours(_) => "temporary",
+            Scope::Always => "persistent",
+        }
+    }
+}
+
+pub const USAGE: &str = "Commands: /approve <id> [once|<hours>h|always], /reject <id> [reason], /pending";
+
+/// `None` if `text` is not an approval command; `Some(Err(usage))` if it is one, malformed.
+pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    // Telegram appends the bot's name in groups: /approve@my_bot
+    let verb = first.split('@').next().unwrap_or(first).to_ascii_lowercase();
+    let id_ok = |id: &str| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    match verb.as_str() {
+        "/pending" => Some(Ok(ApprovalCommand::Pending)),
+        "/approve" => {
+            let Some(request_id) = words.next().filter(|id| id_ok(id)) else { return Some(Err(USAGE.into())) };
+            let scope = match words.next().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("once") => Scope::Once,
+                Some("always") => Scope::Always,
+                Some(h) => match h.strip_suffix('h').and_then(|n| n.parse::<u32>().ok()) {
+                    Some(hours) if (1..=MAX_TEMPORARY_HOURS).contains(&hours) => Scope::Hours(hours),
+                    _ => {
+                        return Some(Err(format!("A temporary approval lasts 1h to {MAX_TEMPORARY_HOURS}h. {USAGE}")));
+                    }
+                },
+            };
+            Some(Ok(ApprovalCommand::Approve { request_id: request_id.to_owned(), scope }))
+        }
+        "/reject" => {
+            let Some(request_id) = words.next().filter(|id| id_ok(id)) else { return Some(Err(USAGE.into())) };
+            let reason: String = words.collect::<Vec<_>>().join(" ").chars().take(300).collect();
+            Some(Ok(ApprovalCommand::Reject {
+                request_id: request_id.to_owned(),
+                reason: (!reason.is_empty()).then_some(reason),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// Reply-queue message from the agent: tell the approver about a new request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalNotice {
+    pub kind: NoticeKind,
+    pub tenant_id: TenantId,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    ApprovalNotice,
+}
+
+impl ApprovalNotice {
+    pub fn new(tenant_id: TenantId, request_id: String) -> Self {
+        Self { kind: NoticeKind::ApprovalNotice, tenant_id, request_id }
+    }
+
+    /// FIFO group and deduplication id: one notice per request.
+    pub fn group(&self) -> String {
+        format!("approvals-{}", self.tenant_id)
+    }
+}
+
+/// What the reply queue carries: a reply, or a notice for the approver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReplyQueueMessage {
+    Notice(ApprovalNotice),
+    Reply(ReplyEnvelope),
+}
+
+/// A grant the agent found for a call outside the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// An approve-once request for exactly these arguments, now used up.
+    Once { request_id: String },
+    /// A temporary approval of the tool for this user.
+    Temporary { request_id: String, expires_at_ms: i64 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct ApproverItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    approver: ApproverConfig,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantItem {
+    pk: String,
+    sk: String,
+    request_id: String,
+    granted_by: String,
+    expires_at_ms: i64,
+    /// TTL (seconds).
+    expires_at: i64,
+}
+
+/// How a decision attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// This attempt decided it.
+    Now(PermissionRequest),
+    /// Decided before (double click, redelivery, timeout first).
+    Already(PermissionRequest),
+    /// Still pending but past its expiry: refused.
+    Expired(PermissionRequest),
+    NotFound,
+}
+
+/// The approval items in the platform table.
+#[derive(Clone)]
+pub struct ApprovalStore {
+    store: Store,
+}
+
+fn request_key(tenant: &TenantId, request_id: &str) -> (String, String) {
+    (format!("{tenant}#APPROVAL"), format!("REQ#{request_id}"))
+}
+
+fn grant_key(tenant: &TenantId, tool: &str, user: &str) -> (String, String) {
+    (format!("{tenant}#GRANT"), format!("TOOL#{tool}#USER#{user}"))
+}
+
+impl ApprovalStore {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn put_approver(&self, approver: &ApproverConfig) -> Result<(), ApprovalError> {
+        let (client, table) = self.store.parts();
+        let item = ApproverItem {
+            pk: format!("TENANT#{}", approver.tenant_id),
+            sk: "APPROVER".into(),
+            approver: approver.clone(),
+        };
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(&item)?))
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "PutItem", detail: crate::aws::describe_sdk_error(&e) })?;
+        Ok(())
+    }
+
+    pub async fn approver(&self, tenant: &TenantId) -> Result<Option<ApproverConfig>, ApprovalError> {
+        let (client, table) = self.store.parts();
+        let out = client
+            .get_item()
+            .table_name(table)
+            .key("pk", s(format!("TENANT#{tenant}")))
+            .key("sk", s("APPROVER"))
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+        Ok(out.item.map(|i| from_item::<ApproverItem>("approver", i).map(|a| a.approver)).transpose()?)
+    }
+
+    pub async fn request(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Option<PermissionRequest>, ApprovalError> {
+        let (client, table) = self.store.parts();
+        let (pk, sk) = request_key(tenant, request_id);
+        let out = client
+            .get_item()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+        Ok(out
+            .item
+            .map(|i| from_item::<PermissionRequestItem>("permission request", i).map(|r| r.request))
+            .transpose()?)
+    }
+
+    /// Moves a pending, unexpired request to `status` with `decision`, in one conditional write.
+    /// `expired_ok` lets the timeout expire a request whose time is up.
+    pub async fn decide(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        status: RequestStatus,
+        decision: &DecisionRecord,
+        expired_ok: bool,
+    ) -> Result<Decided, ApprovalError> {
+        let (client, table) = self.store.parts();
+        let (pk, sk) = request_key(tenant, request_id);
+        let decision_item = serde_dynamo::to_attribute_value(decision)
+            .map_err(|e| StoreError::Corrupt { what: "decision", detail: e.to_string() })?;
+        let status_av = serde_dynamo::to_attribute_value(status)
+            .map_err(|e| StoreError::Corrupt { what: "status", detail: e.to_string() })?;
+        let condition = if expired_ok {
+            "attribute_exists(pk) AND #status = :pending"
+        } else {
+            "attribute_exists(pk) AND #status = :pending AND expires_at_ms > :now"
+        };
+        let mut update = client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET #status = :status, decision = :decision")
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", status_av)
+            .expression_attribute_values(":decision", decision_item)
+            .expression_attribute_values(":pending", s("pending"));
+        if !expired_ok {
+            update = update.expression_attribute_values(":now", n(decision.at_ms));
+        }
+        match update.send().await {
+            Ok(_) => {
+                let request =
+                    self.request(tenant, request_id).await?.ok_or(ApprovalError::Invalid("request vanished".into()))?;
+                Ok(Decided::Now(request))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(match self.request(tenant, request_id).await? {
+                    None => Decided::NotFound,
+                    Some(r) if r.status == RequestStatus::Pending => Decided::Expired(r),
+                    Some(r) => Decided::Already(r),
+                })
+            }
+            Err(e) => {
+                Err(StoreError::Aws { operation: "UpdateItem", detail: crate::aws::describe_sdk_error(&e) }.into())
+            }
+        }
+    }
+
+    pub async fn put_grant(
+        &self,
+        request: &PermissionRequest,
+        granted_by: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), ApprovalError> {
+        let (client, table) = self.store.parts();
+        let user = format!("{}:{}", request.conversation.channel, request.requester_id);
+        let (pk, sk) = grant_key(&request.conversation.tenant_id, &request.tool, &user);
+        let item = GrantItem {
+            pk,
+            sk,
+            request_id: request.request_id.clone(),
+            granted_by: granted_by.to_owned(),
+            expires_at_ms,
+            expires_at: expires_at_ms / 1000,
+        };
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(&item)?))
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "PutItem", detail: crate::aws::describe_sdk_error(&e) })?;
+        Ok(())
+    }
+
+    /// A grant covering `wanted` (a request the agent is about to make): a temporary grant of the
+    /// tool to the requester, else an unused approve-once request of the same conversation, tool
+    /// and arguments, which this call uses up (conditionally, so it is used once).
+    pub async fn take_grant(&self, wanted: &PermissionRequest, now: i64) -> Result<Option<Grant>, ApprovalError> {
+        let (client, table) = self.store.parts();
+        let tenant = &wanted.conversation.tenant_id;
+        let user = format!("{}:{}", wanted.conversation.channel, wanted.requester_id);
+        let (pk, sk) = grant_key(tenant, &wanted.tool, &user);
+        let out = client
+            .get_item()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+        if let Some(item) = out.item {
+            let grant: GrantItem = from_item("grant", item)?;
+            // TTL deletion lags; the expiry time is what counts.
+            if grant.expires_at_ms > now {
+                return Ok(Some(Grant::Temporary { request_id: grant.request_id, expires_at_ms: grant.expires_at_ms }));
+            }
+        }
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :req)")
+            .expression_attribute_values(":pk", s(format!("{tenant}#APPROVAL")))
+            .expression_attribute_values(":req", s("REQ#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws { operation: "Query", detail: crate::aws::describe_sdk_error(&e) })?;
+        for item in out.items.unwrap_or_default() {
+            let Ok(PermissionRequestItem { pk, sk, request, .. }) =
+                from_item::<PermissionRequestItem>("permission request", item)
+            else {
+                continue;
+            };
+            let matches = request.status == RequestStatus::Approved
+                && request.decision.as_ref().is_some_and(|d| d.how == "once")
+                && request.used_at_ms.is_none()
+                && request.conversation == wanted.conversation
+                && request.tool == wanted.tool
+                && request.arguments_hash == wanted.arguments_hash;
+            if !matches {
+                continue;
+            }
+            let used = client
+                .update_item()
+                .table_name(table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET used_at_ms = :now")
+                .condition_expression("attribute_not_exists(used_at_ms)")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match used {
+                Ok(_) => return Ok(Some(Grant::Once { request_id: request.request_id })),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                Err(e) => {
+                    return Err(StoreError::Aws {
+                        operation: "UpdateItem",
+                        detail: crate::aws::describe_sdk_error(&e),
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records that the approver was told (so a redelivered notice is not sent twice).
+    pub async fn mark_noticed(&self, tenant: &TenantId, request_id: &str) -> Result<bool, ApprovalError> {
+        let (client, table) = self.store.parts();
+        let (pk, sk) = request_key(tenant, request_id);
+        let result = client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET noticed_at_ms = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(noticed_at_ms)")
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => {
+                Err(StoreError::Aws { operation: "UpdateItem", detail: crate::aws::describe_sdk_error(&e) }.into())
+            }
+        }
+    }
+}
+
+/// The one-time schedules that expire requests (`apr-{request id}` in the platform's group).
+#[derive(Clone)]
+pub struct TimeoutSchedules {
+    pub client: aws_sdk_scheduler::Client,
+    pub group: String,
+    /// The approval-timeout function, and the role Scheduler assumes to invoke it.
+    pub target_arn: String,
+    pub role_arn: String,
+}
+
+impl TimeoutSchedules {
+    pub fn name(request_id: &str) -> String {
+        format!("apr-{request_id}")
+    }
+
+    /// Creates the schedule firing at the request's expiry; an existing one is fine (retries).
+    pub async fn create(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
+        use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+        let at = jiff::Timestamp::from_millisecond(request.expires_at_ms)
+            .map_err(|e| ApprovalError::Invalid(e.to_string()))?
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string();
+        let input = serde_json::json!({
+            "kind": "approval_timeout",
+            "tenant_id": request.conversation.tenant_id,
+            "request_id": request.request_id,
+        })
+        .to_string();
+        let build = |e: aws_sdk_scheduler::error::BuildError| ApprovalError::Schedule {
+            operation: "CreateSchedule",
+            detail: e.to_string(),
+        };
+        let target =
+            Target::builder().arn(&self.target_arn).role_arn(&self.role_arn).input(input).build().map_err(build)?;
+        let window = FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(build)?;
+        let result = self
+            .client
+            .create_schedule()
+            .group_name(&self.group)
+            .name(Self::name(&request.request_id))
+            .schedule_expression(format!("at({at})"))
+            .schedule_expression_timezone("UTC")
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .flexible_time_window(window)
+            .target(target)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => Ok(()),
+            Err(e) => {
+                Err(ApprovalError::Schedule { operation: "CreateSchedule", detail: crate::aws::describe_sdk_error(&e) })
+            }
+        }
+    }
+
+    /// Deletes the schedule of a decided request; already gone is fine.
+    pub async fn delete(&self, request_id: &str) -> Result<(), ApprovalError> {
+        let result = self.client.delete_schedule().group_name(&self.group).name(Self::name(request_id)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+            Err(e) => {
+                Err(ApprovalError::Schedule { operation: "DeleteSchedule", detail: crate::aws::describe_sdk_error(&e) })
+            }
+        }
+    }
+}
+
+/// What handling a command did, for the caller's logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    Decided { request_id: String, how: String },
+    Refused(String),
+    Listed(usize),
+}
+
+/// The approval flow's side effects: decisions, grants, profile changes, notices, resumption.
+#[derive(Clone)]
+pub struct ApprovalFlow {
+    pub approvals: ApprovalStore,
+    pub profiles: ProfileStore,
+    pub replies: FifoQueue,
+    /// Where a resumed run's platform message is enqueued (the inbound FIFO).
+    pub inbound: Option<FifoQueue>,
+    pub schedules: Option<TimeoutSchedules>,
+}
+
+fn fmt_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+/// The notice the approver reads.
+pub fn notice_text(r: &PermissionRequest) -> String {
+    let args: String = r.arguments.chars().take(600).collect();
+    let reason: String = r.reason.chars().take(300).collect();
+    format!(
+        "Permission request {id}\n{who} ({channel}:{uid}) asks to use the tool `{tool}` (risk: {risk}).\nArguments: {args}\nRequest: {reason}\nExpires {exp}.\n\nReply /approve {id} once | /approve {id} <hours>h | /approve {id} always | /reject {id} [reason]",
+        id = r.request_id,
+        who = r.requester_name,
+        channel = r.conversation.channel,
+        uid = r.requester_id,
+        tool = r.tool,
+        risk = r.risk.as_str(),
+        exp = fmt_time(r.expires_at_ms),
+    )
+}
+
+impl ApprovalFlow {
+    /// From the environment: `CLAWLESS_REPLY_QUEUE_URL` (required), `CLAWLESS_INBOUND_QUEUE_URL`
+    /// (to resume approved runs), and `CLAWLESS_SCHEDULE_GROUP` + `CLAWLESS_APPROVAL_TIMEOUT_ARN` +
+    /// `CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN` (the timeout schedules; all three or none).
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        platform: &crate::config::PlatformConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::{optional, required};
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table);
+        let schedules = match (
+            optional("CLAWLESS_SCHEDULE_GROUP"),
+            optional("CLAWLESS_APPROVAL_TIMEOUT_ARN"),
+            optional("CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN"),
+        ) {
+            (Some(group), Some(target_arn), Some(role_arn)) => {
+                Some(TimeoutSchedules { client: aws_sdk_scheduler::Client::new(sdk), group, target_arn, role_arn })
+            }
+            (None, None, None) => None,
+            _ => {
+                return Err(crate::config::ConfigError::Invalid {
+                    name: "CLAWLESS_APPROVAL_TIMEOUT_ARN",
+                    reason: "set CLAWLESS_SCHEDULE_GROUP, CLAWLESS_APPROVAL_TIMEOUT_ARN and CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN together".into(),
+                });
+            }
+        };
+        Ok(Self {
+            approvals: ApprovalStore::new(store),
+            profiles: ProfileStore::new(aws_sdk_ssm::Client::new(sdk), &platform.parameter_prefix),
+            replies: FifoQueue::new(sqs.clone(), required("CLAWLESS_REPLY_QUEUE_URL")?),
+            inbound: optional("CLAWLESS_INBOUND_QUEUE_URL").map(|url| FifoQueue::new(sqs, url)),
+            schedules,
+        })
+    }
+
+    /// Handles `item` if it is an approval command (the dispatcher calls this first). `None`:
+    /// not a command, let the agent answer it.
+    pub async fn handle_command(&self, item: &ConversationMessage) -> Result<Option<CommandOutcome>, ApprovalError> {
+        let Some(parsed) = parse_command(&item.message.text) else { return Ok(None) };
+        let c = &item.conversation;
+        let approver = self.approvals.approver(&c.tenant_id).await?;
+        let sender = format!("{}:{}", c.channel, item.message.sender.id);
+        let is_approver = approver
+            .as_ref()
+            .is_some_and(|a| a.bot_id == c.bot_id && a.channel == c.channel && a.user_id == item.message.sender.id);
+        if !is_approver {
+            tracing::warn!(event = "approval_refused", tenant_id = %c.tenant_id, bot_id = %c.bot_id, sender = %sender, "an approval command from someone who is not the approver");
+            let text = "Only this workspace's approver can decide permission requests.";
+            self.answer(item, text).await?;
+            return Ok(Some(CommandOutcome::Refused(text.into())));
+        }
+        let command = match parsed {
+            Ok(c) => c,
+            Err(usage) => {
+                self.answer(item, &usage).await?;
+                return Ok(Some(CommandOutcome::Refused(usage)));
+            }
+        };
+        let outcome = match command {
+            ApprovalCommand::Pending => {
+                let pending: Vec<PermissionRequest> = self
+                    .approvals
+                    .store()
+                    .permission_requests(&c.tenant_id)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.status == RequestStatus::Pending && r.expires_at_ms > now_ms())
+                    .collect();
+                let text = if pending.is_empty() {
+                    "No pending permission requests.".to_owned()
+                } else {
+                    pending
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{} - {} asks for `{}` (risk {}), expires {}",
+                                r.request_id,
+                                r.requester_name,
+                                r.tool,
+                                r.risk.as_str(),
+                                fmt_time(r.expires_at_ms)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                self.answer(item, &text).await?;
+                CommandOutcome::Listed(pending.len())
+            }
+            ApprovalCommand::Approve { request_id, scope } => {
+                let record = DecisionRecord {
+                    how: scope.how().into(),
+                    by: sender.clone(),
+                    at_ms: now_ms(),
+                    hours: match scope {
+                        Scope::Hours(h) => Some(h),
+                        _ => None,
+                    },
+                    reason: None,
+                    message_id: Some(item.message.message_id.to_string()),
+                };
+                self.decide(item, &request_id, RequestStatus::Approved, record, Some(scope)).await?
+            }
+            ApprovalCommand::Reject { request_id, reason } => {
+                let record = DecisionRecord {
+                    how: "rejected".into(),
+                    by: sender.clone(),
+                    at_ms: now_ms(),
+                    hours: None,
+                    reason,
+                    message_id: Some(item.message.message_id.to_string()),
+                };
+                self.decide(item, &request_id, RequestStatus::Rejected, record, None).await?
+            }
+        };
+        Ok(Some(outcome))
+    }
+
+    async fn decide(
+        &self,
+        item: &ConversationMessage,
+        request_id: &str,
+        status: RequestStatus,
+        record: DecisionRecord,
+        scope: Option<Scope>,
+    ) -> Result<CommandOutcome, ApprovalError> {
+        let tenant = &item.conversation.tenant_id;
+        let (request, record) = match self.approvals.decide(tenant, request_id, status, &record, false).await? {
+            Decided::Now(r) => (r, record),
+            // The same approver's same decision again: a retry after a failure part-way. Every
+            // step below is idempotent, so redo them.
+            Decided::Already(r) if r.decision.as_ref().is_some_and(|d| d.message_id == record.message_id) => {
+                let record = r.decision.clone().unwrap_or(record);
+                (r, record)
+            }
+            Decided::NotFound => {
+                let text = format!("There is no permission request {request_id}.");
+                self.answer(item, &text).await?;
+                return Ok(CommandOutcome::Refused(text));
+            }
+            Decided::Expired(r) => {
+                let text = format!(
+                    "Request {} expired at {}; it can no longer be decided.",
+                    r.request_id,
+                    fmt_time(r.expires_at_ms)
+                );
+                self.answer(item, &text).await?;
+                return Ok(CommandOutcome::Refused(text));
+            }
+            Decided::Already(r) => {
+                let how = r.decision.as_ref().map(|d| d.how.as_str()).unwrap_or("decided");
+                let text = format!("Request {} was already decided ({how}); nothing changed.", r.request_id);
+                self.answer(item, &text).await?;
+                return Ok(CommandOutcome::Refused(text));
+            }
+        };
+        tracing::info!(event = "approval_decision", tenant_id = %tenant, request_id = %request.request_id, tool = %request.tool, how = %record.how, by = %record.by, "permission request decided");
+        match scope {
+            Some(Scope::Hours(h)) => {
+                self.approvals.put_grant(&request, &record.by, record.at_ms + i64::from(h) * 3_600_000).await?;
+            }
+            Some(Scope::Always) => {
+                let user = UserRef::new(request.conversation.channel, &request.requester_id).ok();
+                // The tool joins the profile that applies to the requester.
+                let level = match &user {
+                    Some(u) if self.profiles.get(tenant, Some(u)).await?.is_some() => user.as_ref(),
+                    _ => None,
+                };
+                let mut profile = self.profiles.get(tenant, level).await?.unwrap_or_default();
+                profile.grant(&request.tool).map_err(|e| ApprovalError::Invalid(e.to_string()))?;
+                profile.updated_by = Some(record.by.clone());
+                profile.updated_at_ms = Some(record.at_ms);
+                self.profiles.put(tenant, level, &profile).await?;
+            }
+            _ => {}
+        }
+        if let Some(schedules) = &self.schedules
+            && let Err(e) = schedules.delete(&request.request_id).await
+        {
+            tracing::warn!(event = "approval_schedule_delete_failed", tenant_id = %tenant, request_id = %request.request_id, error = %e);
+        }
+        let (approver_text, requester_text) = match scope {
+            None => (
+                format!("Rejected {}: `{}` for {}.", request.request_id, request.tool, request.requester_name),
+                format!(
+                    "Your administrator rejected the use of `{}`{}.",
+                    request.tool,
+                    record.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            ),
+            Some(scope) => {
+                let how = match scope {
+                    Scope::Once => "once".to_owned(),
+                    Scope::Hours(h) => format!("for {h} hours"),
+                    Scope::Always => "permanently".to_owned(),
+                };
+                (
+                    format!(
+                        "Approved {} {how}: `{}` for {}.",
+                        request.request_id, request.tool, request.requester_name
+                    ),
+                    format!("Your administrator approved `{}` {how}. Continuing.", request.tool),
+                )
+            }
+        };
+        self.answer(item, &approver_text).await?;
+        self.tell_requester(&request, 200, &requester_text).await?;
+        if status == RequestStatus::Approved {
+            self.resume(&request).await?;
+        }
+        Ok(CommandOutcome::Decided { request_id: request.request_id, how: record.how })
+    }
+
+    /// The approval-timeout function: rejects the request if it is still pending.
+    pub async fn expire(&self, tenant: &TenantId, request_id: &str) -> Result<Decided, ApprovalError> {
+        let record = DecisionRecord {
+            how: "expired".into(),
+            by: "timeout".into(),
+            at_ms: now_ms(),
+            hours: None,
+            reason: None,
+            message_id: None,
+        };
+        let decided = self.approvals.decide(tenant, request_id, RequestStatus::Expired, &record, true).await?;
+        if let Decided::Now(request) = &decided {
+            tracing::info!(event = "approval_expired", tenant_id = %tenant, request_id = %request_id, tool = %request.tool, "permission request expired unanswered");
+            self.tell_requester(
+                request,
+                201,
+                &format!("Nobody approved `{}` in time, so it was not used.", request.tool),
+            )
+            .await?;
+            if let Some(approver) = self.approvals.approver(tenant).await? {
+                let text = format!(
+                    "Request {request_id} (`{}` for {}) expired unanswered.",
+                    request.tool, request.requester_name
+                );
+                if let Err(e) = self.tell_approver(&approver, request, 2, &text).await {
+                    tracing::warn!(event = "approval_notice_failed", tenant_id = %tenant, request_id = %request_id, error = %e);
+                }
+            }
+        }
+        Ok(decided)
+    }
+
+    /// The reply function: turns the agent's notice into a message to the approver and starts
+    /// the timeout. `false` if nothing was sent (no approver, already decided, already told).
+    pub async fn notice(&self, notice: &ApprovalNotice) -> Result<bool, ApprovalError> {
+        let tenant = &notice.tenant_id;
+        let Some(request) = self.approvals.request(tenant, &notice.request_id).await? else {
+            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "no such request");
+            return Ok(false);
+        };
+        if let Some(schedules) = &self.schedules {
+            schedules.create(&request).await?;
+        }
+        if request.status != RequestStatus::Pending {
+            return Ok(false);
+        }
+        let Some(approver) = self.approvals.approver(tenant).await? else {
+            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "the tenant has no approver; the request will expire");
+            return Ok(false);
+        };
+        if !self.approvals.mark_noticed(tenant, &request.request_id).await? {
+            return Ok(false);
+        }
+        self.tell_approver(&approver, &request, 1, &notice_text(&request)).await?;
+        Ok(true)
+    }
+
+    async fn tell_approver(
+        &self,
+        approver: &ApproverConfig,
+        request: &PermissionRequest,
+        seq: u32,
+        text: &str,
+    ) -> Result<(), ApprovalError> {
+        let route = approver
+            .route()
+            .ok_or_else(|| ApprovalError::Invalid(format!("notices on {} are not supported", approver.channel)))?;
+        let reply = ReplyEnvelope {
+            v: ENVELOPE_VERSION,
+            conversation: approver.conversation()?,
+            in_reply_to: MessageId::parse(&request.request_id).map_err(|e| ApprovalError::Invalid(e.to_string()))?,
+            in_reply_to_at_ms: request.created_at_ms,
+            seq,
+            text: text.to_owned(),
+            route,
+        };
+        self.replies.send_reply(&reply).await?;
+        Ok(())
+    }
+
+    async fn tell_requester(&self, request: &PermissionRequest, seq: u32, text: &str) -> Result<(), ApprovalError> {
+        let reply = ReplyEnvelope {
+            v: ENVELOPE_VERSION,
+            conversation: request.conversation.clone(),
+            in_reply_to: request.in_reply_to.clone(),
+            in_reply_to_at_ms: request.in_reply_to_at_ms,
+            seq,
+            text: text.to_owned(),
+            route: request.route.clone(),
+        };
+        self.replies.send_reply(&reply).await?;
+        Ok(())
+    }
+
+    /// Answers the approver's command in their chat.
+    async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
+        let reply = ReplyEnvelope {
+            v: ENVELOPE_VERSION,
+            conversation: item.conversation.clone(),
+            in_reply_to: item.message.message_id.clone(),
+            in_reply_to_at_ms: item.message.sent_at_ms,
+            seq: 1,
+            text: text.to_owned(),
+            route: item.message.route.clone(),
+        };
+        self.replies.send_reply(&reply).await?;
+        Ok(())
+    }
+
+    /// Resumes the run that asked: a platform message in the requester's conversation, stored and
+    /// queued like any message, so the agent takes it up with the conversation's history.
+    async fn resume(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
+        let Some(inbound) = &self.inbound else { return Ok(()) };
+        let message_id = MessageId::parse(&format!("{}{RESUME_SUFFIX}", request.request_id))
+            .map_err(|e| ApprovalError::Invalid(e.to_string()))?;
+        let item = ConversationMessage {
+            conversation: request.conversation.clone(),
+            message: InboundMessage {
+                message_id,
+                sent_at_ms: now_ms(),
+                // On behalf of the requester: their profile and grants apply to the resumed run.
+                sender: Sender { id: request.requester_id.clone(), name: "platform".into(), is_bot: false },
+                text: format!(
+                    "(platform) The administrator approved the tool `{}` for this request. Continue the task you were asked, now using the tool.",
+                    request.tool
+                ),
+                is_direct: true,
+                route: request.route.clone(),
+            },
+        };
+        self.approvals.store().store_inbound(&item).await?;
+        inbound.send_inbound(&InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item }).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse_command("hello"), None);
+        assert_eq!(parse_command("/pending"), Some(Ok(ApprovalCommand::Pending)));
+        assert_eq!(
+            parse_command("/approve pr12ab"),
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Once }))
+        );
+        assert_eq!(
+            parse_command("/approve@clawd_bot pr12ab 4h"),
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Hours(4) }))
+        );
+        assert_eq!(
+            parse_command("/APPROVE pr12ab always"),
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Always }))
+        );
+        assert!(matches!(parse_command("/approve pr12ab 25h"), Some(Err(_))), "at most 24 hours");
+        assert!(matches!(parse_command("/approve pr12ab 0h"), Some(Err(_))));
+        assert!(matches!(parse_command("/approve"), Some(Err(_))));
+        assert!(matches!(parse_command("/approve ../x"), Some(Err(_))));
+        assert_eq!(
+            parse_command("/reject pr12ab not   today"),
+            Some(Ok(ApprovalCommand::Reject { request_id: "pr12ab".into(), reason: Some("not today".into()) }))
+        );
+    }
+
+    #[test]
+    fn reply_queue_messages_tell_notices_from_replies() {
+        let notice = ApprovalNotice::new(TenantId::parse("t0123456789abcdef0123").unwrap(), "pr1".into());
+        let json = serde_json::to_string(&notice).unwrap();
+        assert_eq!(serde_json::from_str::<ReplyQueueMessage>(&json).unwrap(), ReplyQueueMessage::Notice(notice));
+        let reply = include_str!("../../events/reply-telegram.json");
+        let event: serde_json::Value = serde_json::from_str(reply).unwrap();
+        let body = event["Records"][0]["body"].as_str().unwrap();
+        assert!(matches!(serde_json::from_str::<ReplyQueueMessage>(body).unwrap(), ReplyQueueMessage::Reply(_)));
+    }
+
+    #[test]
+    fn approver_routes() {
+        let a = ApproverConfig {
+            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+            channel: ChannelKind::Telegram,
+            user_id: "4242".into(),
+            updated_at_ms: 0,
+        };
+        assert!(matches!(a.route(), Some(ReplyRoute::Telegram { chat_id: 4242, .. })));
+        assert_eq!(a.conversation().unwrap().conversation_id.as_str(), "4242");
+        let discord = ApproverConfig { channel: ChannelKind::Discord, ..a };
+        assert_eq!(discord.route(), None);
+    }
+}
