@@ -63,6 +63,8 @@ async fn main() {
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("CLAWLESS_INBOUND_QUEUE_URL", "http://127.0.0.1:9/123456789012/q.fifo"),
+        ("CLAWLESS_SCHEDULE_GROUP", "clawless"),
+        ("CLAWLESS_REPLY_QUEUE_URL", "http://127.0.0.1:9/123456789012/r.fifo"),
         ("CLAWLESS_AGENT_RUNTIME_ARN", "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/x"),
     ]
     .into_iter()

@@ -46,3 +46,49 @@ fn queues_are_fifo_with_dead_letter_queues_and_mapped_with_partial_failures() {
     assert!(webhook.routes.iter().any(|r| r.method == "POST" && r.path == "/webhook/{channel}/{bot_id}"));
     assert!(matches!(webhook.environment.get("CLAWLESS_INBOUND_QUEUE_URL"), Some(Expr::Ref(q)) if q == "InboundQueue"));
 }
+
+/// Tenant isolation in IAM: the agent's own role reaches no tenant data; the role it assumes per
+/// tenant grants only what is keyed on the `tenant_id` session tag, and never channel secrets.
+#[test]
+fn agent_credentials_are_scoped_to_one_tenant() {
+    let text = std::fs::read_to_string(crate::support::repo_root().join("template.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let resources = &doc["Resources"];
+    let statements = |role: &str| -> Vec<serde_yaml_ng::Value> {
+        resources[role]["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap().clone())
+            .collect()
+    };
+    let yaml = |v: &serde_yaml_ng::Value| serde_yaml_ng::to_string(v).unwrap();
+
+    for statement in statements("AgentRole") {
+        let actions = yaml(&statement["Action"]);
+        for service in ["dynamodb:", "s3:", "ssm:", "secretsmanager:", "kms:"] {
+            assert!(!actions.contains(service), "the agent's own role must not reach tenant data: {actions}");
+        }
+    }
+    let tenant = statements("TenantAccessRole");
+    assert!(!tenant.is_empty());
+    for statement in &tenant {
+        let actions = yaml(&statement["Action"]);
+        if actions.trim() == "- iam:PassRole" {
+            // Handing Scheduler its invoke-only role: no tenant data behind it.
+            continue;
+        }
+        let scoped = yaml(&statement["Resource"]) + &yaml(&statement["Condition"]);
+        assert!(
+            scoped.contains("aws:PrincipalTag/tenant_id"),
+            "every grant is keyed on the tenant tag: {actions} {scoped}"
+        );
+        assert!(!scoped.contains("/channels"), "no channel secrets: {scoped}");
+        if actions.contains("dynamodb:") {
+            assert!(yaml(&statement["Condition"]).contains("dynamodb:LeadingKeys"), "{scoped}");
+        }
+    }
+    let trust = yaml(&resources["TenantAccessRole"]["Properties"]["AssumeRolePolicyDocument"]);
+    assert!(trust.contains("sts:TagSession") && trust.contains("aws:RequestTag/tenant_id"), "{trust}");
+    assert!(trust.contains("AgentRole"), "only the agent may assume it: {trust}");
+}

@@ -147,9 +147,9 @@ fn format_civil(dt: DateTime) -> String {
 }
 
 impl ScheduleSpec {
-    /// Checks `value` for `kind`. `tz` interprets cron and local one-time values; `tz_given` says
-    /// whether it was given or configured (a local one-time value needs one). `now` is for
-    /// one-time checks and relative times.
+    /// Checks `value` for `kind`. `tz` (given or configured) interprets local one-time values,
+    /// which are refused without one; `now` is for one-time checks and relative times. (Cron is
+    /// evaluated in the task's zone later, see [`ScheduleSpec::next_after`].)
     pub fn parse(
         kind: ScheduleType,
         value: &str,
