@@ -451,14 +451,15 @@ impl Store {
         }
     }
 
-    /// Inbound messages before `until_sk` (at most `window_ms` older) that were handed to an
-    /// agent and have neither an answered mark nor a reply: work a recycled agent lost.
+    /// Inbound messages before `until_sk` (sent at most `window_ms` before `reference_ms`, the
+    /// time of the message at `until_sk`) that were handed to an agent and have neither an
+    /// answered mark nor a reply: work a recycled agent lost.
     pub async fn unanswered_before(
         &self,
         conversation: &ConversationRef,
         until_sk: &str,
         window_ms: i64,
-        now_ms: i64,
+        reference_ms: i64,
     ) -> Result<Vec<MessageItem>, StoreError> {
         let items = self.recent_messages(conversation, Some(until_sk), 50).await?;
         let answered_by_reply: std::collections::HashSet<&str> = items
@@ -474,7 +475,7 @@ impl Store {
                     && m.dispatched_at_ms.is_some()
                     && m.answered_at_ms.is_none()
                     && !answered_by_reply.contains(m.sk.as_str())
-                    && now_ms - m.at_ms <= window_ms
+                    && reference_ms - m.at_ms <= window_ms
             })
             .cloned()
             .collect())

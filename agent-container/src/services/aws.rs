@@ -199,7 +199,7 @@ impl TenantServices for AwsTenantServices {
         let until = inbound_sort_key(before.sent_at_ms, before.message_id.as_str());
         let items = clients
             .store
-            .unanswered_before(conversation, &until, LOST_WORK_WINDOW_MS, now_ms())
+            .unanswered_before(conversation, &until, LOST_WORK_WINDOW_MS, before.sent_at_ms)
             .await
             .map_err(|e| storage("looking for unanswered messages", e))?;
         Ok(items.iter().map(|m| m.to_history()).collect())

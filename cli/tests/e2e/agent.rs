@@ -221,3 +221,56 @@ async fn hostile_tool_calls_fail_and_nothing_crosses_tenants() {
         clawless(&stack, &["approvals", "list", "--tenant", other["tenant_id"].as_str().unwrap()]).unwrap();
     assert_eq!(other_listed["requests"], json!([]), "the request belongs to its own tenant only");
 }
+
+/// A microVM recycled mid-run loses the message it was answering; the next run in the
+/// conversation finds it (handed to an agent, never answered) and takes it up first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
+    use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId};
+    use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
+
+    let model = ModelStandIn::bedrock(vec![ScriptedTurn::Text("Both answered.".into())]).await;
+    let telegram = telegram_stand_in().await;
+    let stack = start_stack_with_agent_env(
+        telegram.uri(),
+        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
+    )
+    .await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    // What the dispatcher leaves behind when the agent that accepted a message dies before
+    // answering: stored, marked dispatched, no reply, no answered mark.
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.resources.tables["DataTable"]);
+    let lost = ConversationMessage {
+        conversation: ConversationRef {
+            tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
+            bot_id: BotId::parse(&bot.bot_id).unwrap(),
+            channel: ChannelKind::Telegram,
+            conversation_id: ConversationId::parse("4242").unwrap(),
+        },
+        message: InboundMessage {
+            message_id: MessageId::parse("99990").unwrap(),
+            // A minute before the sample update (Telegram's `date` 1763740800).
+            sent_at_ms: 1_763_740_800_000 - 60_000,
+            sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },
+            text: "the lost question about invoices".into(),
+            is_direct: true,
+            route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(3) },
+        },
+    };
+    store.store_inbound(&lost).await.unwrap();
+    assert!(store.mark_dispatched(&lost).await.unwrap());
+
+    let sent = converse(&bot, &telegram, 1).await;
+    assert_eq!(sent[0]["text"], "Both answered.");
+    let requests = model.requests();
+    let last_user = requests[0]["messages"].as_array().unwrap().last().unwrap().to_string();
+    assert!(
+        last_user.contains("the lost question about invoices") && last_user.contains("hello bot"),
+        "the lost message is answered with the new one: {last_user}"
+    );
+    eventually(Duration::from_secs(10), "the lost message marked answered", || async {
+        let lines = store.conversation(&lost.conversation).await.unwrap();
+        lines.iter().find(|m| m.message_id == "99990").and_then(|m| m.answered_at_ms).map(|_| ())
+    })
+    .await;
+}
