@@ -412,6 +412,7 @@ async fn send_reply(deps: &AgentDeps, log: &LogIds<'_>, latest: &AgentInvocation
         seq,
         text,
         route: message.route.clone(),
+        buttons: Vec::new(),
     };
     let attempts = deps.retry.attempts.max(1);
     for attempt in 1..=attempts {

@@ -307,6 +307,7 @@ async fn main() {
             seq: 2,
             text,
             route: item.message.route.clone(),
+            buttons: Vec::new(),
         });
     }
     // Warm-up reply (bot record, channel secrets, HTTP client), then the measured ones.

@@ -4,9 +4,10 @@
 //!    on the reply queue; the reply function turns it into a message to the tenant's approver
 //!    ([`ApprovalFlow::notice`]) and creates the one-time timeout schedule.
 //! 2. The approver answers in their chat with the bot: `/approve <id> [once|<n>h|always]`,
-//!    `/reject <id> [reason]`, `/pending`. The dispatcher recognises these ([`parse_command`]) and
-//!    decides ([`ApprovalFlow::handle_command`]) instead of invoking the agent; only the
-//!    configured approver's verified identity may decide.
+//!    `/reject <id> [reason]`, `/pending`, typed or by clicking a button under the notice
+//!    ([`notice_buttons`]; a click arrives as a message whose text is the button's command). The
+//!    dispatcher recognises these ([`parse_command`]) and decides ([`ApprovalFlow::handle_command`])
+//!    instead of invoking the agent; only the configured approver's verified identity may decide.
 //! 3. A decision is one conditional write (`status = pending`, not expired), so double clicks and
 //!    redeliveries decide once and a timeout that just fired wins or loses cleanly. Approve once:
 //!    the request itself is the grant, used up by the next matching call. Temporary: a grant item
@@ -21,7 +22,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
+use crate::envelope::{Button, ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use crate::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender, now_ms};
 use crate::permissions::{DecisionRecord, PermissionRequest, RequestStatus, UserRef};
@@ -597,6 +598,18 @@ pub fn notice_text(r: &PermissionRequest) -> String {
     )
 }
 
+/// The buttons under the approver's notice, where the channel has them. A click sends its command
+/// back through the webhook as the clicker's message, so it is decided exactly like the typed
+/// command (same approver check, same conditional write).
+pub fn notice_buttons(request_id: &str) -> Vec<Button> {
+    vec![
+        Button::new("Approve once", format!("/approve {request_id} once")),
+        Button::new("Approve 1h", format!("/approve {request_id} 1h")),
+        Button::new("Always", format!("/approve {request_id} always")),
+        Button::danger("Reject", format!("/reject {request_id}")),
+    ]
+}
+
 impl ApprovalFlow {
     /// From the environment: `CLAWLESS_REPLY_QUEUE_URL` (required), `CLAWLESS_INBOUND_QUEUE_URL`
     /// (to resume approved runs), and `CLAWLESS_SCHEDULE_GROUP` + `CLAWLESS_APPROVAL_TIMEOUT_ARN` +
@@ -835,7 +848,7 @@ impl ApprovalFlow {
                     "Request {request_id} (`{}` for {}) expired unanswered.",
                     request.tool, request.requester_name
                 );
-                if let Err(e) = self.tell_approver(&approver, request, 2, &text).await {
+                if let Err(e) = self.tell_approver(&approver, request, 2, &text, Vec::new()).await {
                     tracing::warn!(event = "approval_notice_failed", tenant_id = %tenant, request_id = %request_id, error = %e);
                 }
             }
@@ -864,7 +877,8 @@ impl ApprovalFlow {
         if !self.approvals.mark_noticed(tenant, &request.request_id).await? {
             return Ok(false);
         }
-        self.tell_approver(&approver, &request, 1, &notice_text(&request)).await?;
+        let buttons = notice_buttons(&request.request_id);
+        self.tell_approver(&approver, &request, 1, &notice_text(&request), buttons).await?;
         Ok(true)
     }
 
@@ -874,6 +888,7 @@ impl ApprovalFlow {
         request: &PermissionRequest,
         seq: u32,
         text: &str,
+        buttons: Vec<Button>,
     ) -> Result<(), ApprovalError> {
         let route = approver
             .route()
@@ -886,6 +901,7 @@ impl ApprovalFlow {
             seq,
             text: text.to_owned(),
             route,
+            buttons,
         };
         self.replies.send_reply(&reply).await?;
         Ok(())
@@ -900,6 +916,7 @@ impl ApprovalFlow {
             seq,
             text: text.to_owned(),
             route: request.route.clone(),
+            buttons: Vec::new(),
         };
         self.replies.send_reply(&reply).await?;
         Ok(())
@@ -915,6 +932,7 @@ impl ApprovalFlow {
             seq: 1,
             text: text.to_owned(),
             route: item.message.route.clone(),
+            buttons: Vec::new(),
         };
         self.replies.send_reply(&reply).await?;
         Ok(())
@@ -974,6 +992,33 @@ mod tests {
         assert_eq!(
             parse_command("/reject pr12ab not   today"),
             Some(Ok(ApprovalCommand::Reject { request_id: "pr12ab".into(), reason: Some("not today".into()) }))
+        );
+    }
+
+    #[test]
+    fn notice_buttons_send_the_text_commands() {
+        let id = "pr0123456789abcdef0123";
+        let buttons = notice_buttons(id);
+        let labels: Vec<_> = buttons.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["Approve once", "Approve 1h", "Always", "Reject"]);
+        let commands: Vec<_> = buttons.iter().map(|b| b.command.as_str()).collect();
+        assert_eq!(
+            commands,
+            [
+                "/approve pr0123456789abcdef0123 once",
+                "/approve pr0123456789abcdef0123 1h",
+                "/approve pr0123456789abcdef0123 always",
+                "/reject pr0123456789abcdef0123"
+            ]
+        );
+        // Each one is a command the dispatcher understands, and only Reject is drawn as danger.
+        for b in &buttons {
+            assert!(matches!(parse_command(&b.command), Some(Ok(_))), "{}", b.command);
+            assert_eq!(b.danger, b.label == "Reject");
+        }
+        assert_eq!(
+            parse_command(&buttons[1].command),
+            Some(Ok(ApprovalCommand::Approve { request_id: id.into(), scope: Scope::Hours(1) }))
         );
     }
 

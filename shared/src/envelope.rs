@@ -100,6 +100,32 @@ pub struct ReplyEnvelope {
     pub seq: u32,
     pub text: String,
     pub route: ReplyRoute,
+    /// Buttons under the answer, on channels that have them (on the last piece of a split
+    /// answer). A click comes back through the webhook as a message whose text is the button's
+    /// command. Absent in messages queued before buttons existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// A button under an answer: what it says, and the text a click sends back as the clicker's
+/// message (a command such as `/approve <id> once`). Channels without buttons show the text only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub command: String,
+    /// A destructive choice (reject), drawn in the channel's danger style where it has one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub danger: bool,
+}
+
+impl Button {
+    pub fn new(label: impl Into<String>, command: impl Into<String>) -> Self {
+        Self { label: label.into(), command: command.into(), danger: false }
+    }
+
+    pub fn danger(label: impl Into<String>, command: impl Into<String>) -> Self {
+        Self { danger: true, ..Self::new(label, command) }
+    }
 }
 
 impl ReplyEnvelope {
@@ -163,6 +189,45 @@ mod tests {
         let old = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: sample_item() };
         let old_json = serde_json::to_string(&old).unwrap();
         assert_eq!(serde_json::from_str::<InboundEnvelope>(&old_json).unwrap().item(), &sample_item());
+    }
+
+    fn sample_reply(buttons: Vec<Button>) -> ReplyEnvelope {
+        let item = sample_item();
+        ReplyEnvelope {
+            v: ENVELOPE_VERSION,
+            conversation: item.conversation,
+            in_reply_to: item.message.message_id,
+            in_reply_to_at_ms: item.message.sent_at_ms,
+            seq: 1,
+            text: "Permission request r1".into(),
+            route: item.message.route,
+            buttons,
+        }
+    }
+
+    #[test]
+    fn reply_envelope_round_trips_with_and_without_buttons() {
+        let plain = sample_reply(vec![]);
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("buttons").is_none(), "no buttons, no field: {json}");
+        assert_eq!(serde_json::from_value::<ReplyEnvelope>(json).unwrap(), plain);
+
+        let with =
+            sample_reply(vec![Button::new("Approve once", "/approve r1 once"), Button::danger("Reject", "/reject r1")]);
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(
+            json["buttons"],
+            serde_json::json!([
+                {"label": "Approve once", "command": "/approve r1 once"},
+                {"label": "Reject", "command": "/reject r1", "danger": true}
+            ])
+        );
+        assert_eq!(serde_json::from_value::<ReplyEnvelope>(json).unwrap(), with);
+
+        // A reply queued before buttons existed (the sample reply event) still parses.
+        let event: serde_json::Value = serde_json::from_str(include_str!("../../events/reply-telegram.json")).unwrap();
+        let old = serde_json::from_str::<ReplyEnvelope>(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+        assert!(old.buttons.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cache::TtlCache;
 use crate::channels::{self, Channel, SendContext, SendError};
 use crate::directory::BotDirectory;
-use crate::envelope::ReplyEnvelope;
+use crate::envelope::{Button, ReplyEnvelope};
 use crate::model::ChannelKind;
 use crate::secrets::SecretsError;
 use crate::store::{ReplyClaim, ReplyState, StoreError};
@@ -107,7 +107,7 @@ impl ReplyService {
         let ctx = SendContext { http: &self.http, api_base: &api_base, secrets: &secrets, tokens: &self.tokens };
         let already = sent_ids.len().min(pieces.len());
         for (i, piece) in pieces.iter().enumerate().skip(already) {
-            match send_with_retry(channel, &ctx, &reply, piece).await {
+            match send_with_retry(channel, &ctx, &reply, piece, piece_buttons(&reply.buttons, i, pieces.len())).await {
                 Ok(id) => {
                     sent_ids.push(id);
                     if i + 1 < pieces.len() {
@@ -131,15 +131,22 @@ impl ReplyService {
     }
 }
 
+/// The buttons piece `i` of `count` carries: all of them on the last piece (under the whole text
+/// they refer to), none on the others.
+fn piece_buttons(buttons: &[Button], i: usize, count: usize) -> &[Button] {
+    if i + 1 == count { buttons } else { &[] }
+}
+
 async fn send_with_retry(
     channel: &dyn Channel,
     ctx: &SendContext<'_>,
     reply: &ReplyEnvelope,
     text: &str,
+    buttons: &[Button],
 ) -> Result<String, SendError> {
     let mut waited = Duration::ZERO;
     loop {
-        match channel.send(ctx, &reply.route, text).await {
+        match channel.send(ctx, &reply.route, text, buttons).await {
             Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
                 tracing::info!(event = "rate_limited", channel = %channel.kind(), wait_ms = retry_after.as_millis() as u64);
                 tokio::time::sleep(retry_after).await;
@@ -147,5 +154,20 @@ async fn send_with_retry(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_go_on_the_last_piece_only() {
+        let buttons = [Button::new("Approve once", "/approve r1 once"), Button::danger("Reject", "/reject r1")];
+        assert_eq!(piece_buttons(&buttons, 0, 1), &buttons);
+        assert!(piece_buttons(&buttons, 0, 3).is_empty());
+        assert!(piece_buttons(&buttons, 1, 3).is_empty());
+        assert_eq!(piece_buttons(&buttons, 2, 3), &buttons);
+        assert!(piece_buttons(&[], 0, 1).is_empty());
     }
 }

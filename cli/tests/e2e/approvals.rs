@@ -1,7 +1,7 @@
 //! Human approvals end to end: an agent's run asks for a tool outside its profile, the approver's
-//! Telegram chat gets the notice, and each decision (once, temporary, persistent, reject) or the
-//! local scheduler's timeout leads to the right outcome. Only the approver's verified identity
-//! decides; a second decision changes nothing.
+//! Telegram chat gets the notice (with an inline keyboard), and each decision (once, temporary,
+//! persistent, reject; typed or clicked) or the local scheduler's timeout leads to the right
+//! outcome. Only the approver's verified identity decides; a second decision changes nothing.
 
 use std::time::Duration;
 
@@ -26,6 +26,27 @@ fn update(update_id: i64, user: i64, text: &str) -> String {
             "chat": {"id": user, "type": "private"},
             "date": 1763740800 + update_id,
             "text": text,
+        }
+    })
+    .to_string()
+}
+
+/// A click on a button under the bot's message 555 in `user`'s private chat.
+fn click(update_id: i64, user: i64, data: &str) -> String {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cbq{update_id}"),
+            "from": {"id": user, "is_bot": false, "first_name": if user == APPROVER { "Boss" } else { "Ada" }},
+            "message": {
+                "message_id": 555,
+                "from": {"id": 1, "is_bot": true, "first_name": "Bot"},
+                "chat": {"id": user, "type": "private"},
+                "date": 1763740800,
+                "text": "Permission request",
+            },
+            "chat_instance": "-4242",
+            "data": data,
         }
     })
     .to_string()
@@ -196,4 +217,66 @@ async fn rejected_and_expired_requests_are_refused_cleanly() {
     assert_eq!(request(&t)["status"], "expired");
     approver_says(&t, 4, &format!("/approve {} once", t.request_id)).await;
     wait_for_text(&t.telegram, APPROVER, "already decided (expired)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approval_buttons_decide_like_the_typed_commands() {
+    let (s, _model) = asked(vec![ScriptedTurn::Text("Resumed after the click.".into())]).await;
+    let id = &s.request_id;
+    // The notice carries an inline keyboard whose buttons send the text commands.
+    let sent = sent_messages(&s.telegram).await;
+    let notice = sent
+        .iter()
+        .find(|m| m["chat_id"] == APPROVER && m["text"].as_str().is_some_and(|t| t.contains("Permission request")))
+        .expect("the notice");
+    let keyboard = &notice["reply_markup"]["inline_keyboard"];
+    let buttons: Vec<(&str, &str)> = keyboard[0]
+        .as_array()
+        .unwrap_or_else(|| panic!("an inline keyboard: {notice}"))
+        .iter()
+        .map(|b| (b["text"].as_str().unwrap(), b["callback_data"].as_str().unwrap()))
+        .collect();
+    let expected = [
+        ("Approve once", format!("/approve {id} once")),
+        ("Approve 1h", format!("/approve {id} 1h")),
+        ("Always", format!("/approve {id} always")),
+        ("Reject", format!("/reject {id}")),
+    ];
+    assert_eq!(buttons, expected.iter().map(|(l, c)| (*l, c.as_str())).collect::<Vec<_>>());
+    // Answers that are not notices carry no keyboard.
+    assert!(sent.iter().filter(|m| m["chat_id"] == REQUESTER).all(|m| m.get("reply_markup").is_none()));
+
+    // A click by someone who is not the approver decides nothing; the webhook still answers the
+    // callback query so the button's spinner stops.
+    let response = post_update(&s.bot.webhook_url, Some(TEST_SECRET), &click(2, REQUESTER, &expected[2].1)).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer, json!({"method": "answerCallbackQuery", "callback_query_id": "cbq2"}));
+    wait_for_text(&s.telegram, REQUESTER, "Only this workspace's approver").await;
+    assert_eq!(request(&s)["status"], "pending");
+
+    // The approver's click on "Approve once" decides it exactly like `/approve <id> once`.
+    let response = post_update(&s.bot.webhook_url, Some(TEST_SECRET), &click(3, APPROVER, &expected[0].1)).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer, json!({"method": "answerCallbackQuery", "callback_query_id": "cbq3"}));
+    wait_for_text(&s.telegram, APPROVER, &format!("Approved {id} once")).await;
+    wait_for_text(&s.telegram, REQUESTER, "approved `file_write` once").await;
+    wait_for_text(&s.telegram, REQUESTER, "Resumed after the click.").await;
+    let r = request(&s);
+    assert_eq!(r["status"], "approved");
+    assert_eq!(r["decision"]["how"], "once");
+    assert_eq!(r["decision"]["by"], format!("telegram:{APPROVER}"));
+    // The confirmation answers the notice the button was under.
+    let sent = sent_messages(&s.telegram).await;
+    let confirmation =
+        sent.iter().find(|m| m["text"].as_str().is_some_and(|t| t.starts_with(&format!("Approved {id}")))).unwrap();
+    assert_eq!(confirmation["reply_parameters"]["message_id"], 555, "{confirmation}");
+
+    // The same click again (a redelivered update) and a later "Reject" click change nothing.
+    post_update(&s.bot.webhook_url, Some(TEST_SECRET), &click(3, APPROVER, &expected[0].1)).await;
+    let response = post_update(&s.bot.webhook_url, Some(TEST_SECRET), &click(4, APPROVER, &expected[3].1)).await;
+    assert_eq!(response.status(), 200);
+    wait_for_text(&s.telegram, APPROVER, "already decided (once)").await;
+    assert_eq!(request(&s)["status"], "approved");
 }

@@ -62,6 +62,7 @@ async fn late_redeliveries_are_not_answered_twice() {
         seq: 1,
         text: "Hello Ada! You said: hello bot".into(),
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(7) },
+        buttons: Vec::new(),
     };
     reply_queue.send_json(&reply, &group, "late-redelivery-2").await.unwrap();
 
@@ -85,6 +86,7 @@ async fn a_reply_for_another_tenant_is_refused() {
         seq: 1,
         text: "not yours".into(),
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None },
+        buttons: Vec::new(),
     };
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
     queue.send_reply(&reply).await.unwrap();

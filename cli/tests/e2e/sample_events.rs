@@ -38,6 +38,29 @@ async fn webhook_events_plain_base64_and_wrong_secret() {
     .await;
 }
 
+/// A click on an inline keyboard button: the webhook's answer is the `answerCallbackQuery` call,
+/// and the click goes on as the button's command (here refused: Ada is not the approver).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_event_telegram_button_click() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let answer = stack.functions["WebhookFunction"]
+        .invoke(with_bot(&sample_event("webhook-telegram-callback.json"), &bot))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["method"], "answerCallbackQuery");
+    assert_eq!(body["callback_query_id"], "8412569301467321345");
+    let sent = eventually(Duration::from_secs(30), "the refusal", || async {
+        let sent = stack.outbox.sent().await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert!(sent[0].text.contains("Only this workspace's approver"), "{:?}", sent[0].text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dispatcher_and_reply_events() {
     let stack = start_stack(None).await;

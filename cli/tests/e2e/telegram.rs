@@ -332,6 +332,7 @@ async fn channel_add_can_register_the_telegram_webhook() {
     let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(body["url"], format!("https://example.execute-api.us-east-1.amazonaws.com/webhook/telegram/{bot_id}"));
     assert_eq!(body["secret_token"], TEST_SECRET);
+    assert_eq!(body["allowed_updates"], json!(["message", "callback_query"]), "button clicks are delivered too");
 
     // A missing required key is a clear error and stores nothing.
     let missing =

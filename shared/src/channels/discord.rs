@@ -7,6 +7,9 @@
 //! the bot as slash commands or button clicks. (Sending to a channel without an interaction, with
 //! the bot token, is supported for answers that are not follow-ups.)
 //!
+//! Buttons under an answer go out as an action row of button components whose `custom_id` is the
+//! button's command; a click comes back as a component interaction whose text is that `custom_id`.
+//!
 //! Discord must have an answer within 3 seconds, so the webhook acknowledges a command with a
 //! deferred response (the person sees "thinking…"); the first follow-up replaces that, and the
 //! interaction's token stays valid for 15 minutes.
@@ -21,6 +24,7 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
     WebhookInput, describe_http_error, retry_after_header,
 };
+use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ChannelKind, DiscordInteraction, InboundMessage, ReplyRoute, Sender};
 use crate::secrets::ChannelSecrets;
@@ -41,6 +45,15 @@ const DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE: u64 = 5;
 const DEFERRED_UPDATE_MESSAGE: u64 = 6;
 /// Message flag: no link previews.
 const SUPPRESS_EMBEDS: u64 = 1 << 2;
+/// Component types and button styles; Discord's limits on buttons.
+const ACTION_ROW: u64 = 1;
+const BUTTON: u64 = 2;
+const PRIMARY: u64 = 1;
+const DANGER: u64 = 4;
+const MAX_CUSTOM_ID_CHARS: usize = 100;
+const MAX_LABEL_CHARS: usize = 80;
+const BUTTONS_PER_ROW: usize = 5;
+const MAX_ROWS: usize = 5;
 /// Application command option types whose options are nested options.
 const SUB_COMMAND: u64 = 1;
 const SUB_COMMAND_GROUP: u64 = 2;
@@ -243,6 +256,26 @@ fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
     })
 }
 
+/// Action rows of buttons (five to a row, at most five rows), each button's `custom_id` its
+/// command; a button whose command is longer than a `custom_id` may be is dropped.
+fn components(buttons: &[Button]) -> Vec<Value> {
+    let usable: Vec<Value> = buttons
+        .iter()
+        .filter(|b| !b.label.is_empty() && !b.command.is_empty() && b.command.chars().count() <= MAX_CUSTOM_ID_CHARS)
+        .take(BUTTONS_PER_ROW * MAX_ROWS)
+        .map(|b| {
+            let label: String = b.label.chars().take(MAX_LABEL_CHARS).collect();
+            json!({
+                "type": BUTTON,
+                "style": if b.danger { DANGER } else { PRIMARY },
+                "label": label,
+                "custom_id": b.command,
+            })
+        })
+        .collect();
+    usable.chunks(BUTTONS_PER_ROW).map(|row| json!({ "type": ACTION_ROW, "components": row })).collect()
+}
+
 #[derive(Debug, Deserialize)]
 struct ApiError {
     #[serde(default)]
@@ -312,13 +345,23 @@ impl Channel for Discord {
         TextLimit::Chars(2000)
     }
 
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<String, SendError> {
         let ReplyRoute::Discord { channel_id, interaction } = route else {
             return Err(SendError::Permanent("not a Discord route".into()));
         };
         let base = ctx.api_base.trim_end_matches('/');
         // No @everyone, @here, role or user pings, whatever the text says; no link previews.
-        let body = json!({ "content": text, "allowed_mentions": { "parse": [] }, "flags": SUPPRESS_EMBEDS });
+        let mut body = json!({ "content": text, "allowed_mentions": { "parse": [] }, "flags": SUPPRESS_EMBEDS });
+        let rows = components(buttons);
+        if !rows.is_empty() {
+            body["components"] = json!(rows);
+        }
         let request = match interaction {
             Some(DiscordInteraction { application_id, token }) => {
                 // The ids come from a verified request, but they go into a URL path: nothing that
@@ -687,19 +730,19 @@ mod tests {
         let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
         let base = server.uri();
         let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
-        assert_eq!(Discord.send(&ctx, &interaction_route(), "hi @everyone").await.unwrap(), "1179551063829397999");
+        assert_eq!(Discord.send(&ctx, &interaction_route(), "hi @everyone", &[]).await.unwrap(), "1179551063829397999");
         let follow_up = &server.received_requests().await.unwrap()[0];
         assert!(follow_up.headers.get("authorization").is_none(), "a follow-up needs no bot token");
         let channel = ReplyRoute::Discord { channel_id: "1000000000000000002".into(), interaction: None };
-        assert_eq!(Discord.send(&ctx, &channel, "x").await.unwrap(), "42");
+        assert_eq!(Discord.send(&ctx, &channel, "x", &[]).await.unwrap(), "42");
         // Ids that would change the URL are refused before anything is sent.
         let sneaky = ReplyRoute::Discord {
             channel_id: "1".into(),
             interaction: Some(DiscordInteraction { application_id: "1".into(), token: "../../channels/2".into() }),
         };
-        assert!(matches!(Discord.send(&ctx, &sneaky, "x").await, Err(SendError::Permanent(_))));
+        assert!(matches!(Discord.send(&ctx, &sneaky, "x", &[]).await, Err(SendError::Permanent(_))));
         let sneaky = ReplyRoute::Discord { channel_id: "1/../2".into(), interaction: None };
-        assert!(matches!(Discord.send(&ctx, &sneaky, "x").await, Err(SendError::Permanent(_))));
+        assert!(matches!(Discord.send(&ctx, &sneaky, "x", &[]).await, Err(SendError::Permanent(_))));
     }
 
     #[tokio::test]
@@ -739,13 +782,65 @@ mod tests {
             Mock::given(method("POST")).respond_with(response).mount(&server).await;
             let base = server.uri();
             let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
-            assert_eq!(Discord.send(&ctx, &interaction_route(), "x").await, Err(expected));
+            assert_eq!(Discord.send(&ctx, &interaction_route(), "x", &[]).await, Err(expected));
         }
         let ctx = SendContext { http: &http, api_base: "http://127.0.0.1:9", secrets: &s, tokens: &t };
         assert!(
-            matches!(Discord.send(&ctx, &interaction_route(), "x").await, Err(SendError::Temporary(m)) if !m.contains("tok-en"))
+            matches!(Discord.send(&ctx, &interaction_route(), "x", &[]).await, Err(SendError::Temporary(m)) if !m.contains("tok-en"))
         );
         let slack = ReplyRoute::Slack { channel_id: "C1".into(), thread_ts: None };
-        assert!(matches!(Discord.send(&ctx, &slack, "x").await, Err(SendError::Permanent(_))));
+        assert!(matches!(Discord.send(&ctx, &slack, "x", &[]).await, Err(SendError::Permanent(_))));
+    }
+
+    #[tokio::test]
+    async fn send_puts_buttons_in_an_action_row() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1179551063829397999"})))
+            .mount(&server)
+            .await;
+        let s = secrets(&[("bot_token", "MTE.x.y")]);
+        let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
+        let base = server.uri();
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
+        let mut buttons = vec![
+            Button::new("Approve once", "/approve pr1 once"),
+            Button::new("Too long", format!("/approve {} once", "x".repeat(100))),
+            Button::danger("Reject", "/reject pr1"),
+        ];
+        Discord.send(&ctx, &interaction_route(), "Permission request pr1", &buttons).await.unwrap();
+        Discord.send(&ctx, &interaction_route(), "no buttons", &[]).await.unwrap();
+        buttons.extend((0..6).map(|i| Button::new(format!("B{i}"), format!("/b {i}"))));
+        Discord.send(&ctx, &interaction_route(), "many", &buttons).await.unwrap();
+        let sent: Vec<Value> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(sent[0]["content"], "Permission request pr1");
+        assert_eq!(
+            sent[0]["components"],
+            json!([{"type": 1, "components": [
+                {"type": 2, "style": 1, "label": "Approve once", "custom_id": "/approve pr1 once"},
+                {"type": 2, "style": 4, "label": "Reject", "custom_id": "/reject pr1"}
+            ]}]),
+            "a command over 100 characters is dropped"
+        );
+        assert!(sent[1].get("components").is_none(), "{}", sent[1]);
+        let rows = sent[2]["components"].as_array().unwrap();
+        assert_eq!(rows.iter().map(|r| r["components"].as_array().unwrap().len()).collect::<Vec<_>>(), [5, 3]);
+
+        // A click on such a button is a component interaction whose text is the custom_id.
+        let click = json!({
+            "id": "1179551063829397505", "application_id": "1100000000000000001", "type": 3, "token": "tok",
+            "channel": {"id": "2000000000000000001", "type": 1},
+            "user": {"id": "80351110224678912", "username": "nelly"},
+            "data": {"custom_id": sent[0]["components"][0]["components"][1]["custom_id"], "component_type": 2}
+        });
+        let (parsed, ack) = delivery(parse(&click).unwrap());
+        assert_eq!(parsed.message.text, "/reject pr1");
+        assert_eq!(ack, json!({"type": 6}));
     }
 }

@@ -48,6 +48,7 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
     WebhookInput, describe_http_error, secrets_match,
 };
+use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute, Sender};
 use crate::secrets::ChannelSecrets;
@@ -466,7 +467,14 @@ impl Channel for Feishu {
         TextLimit::Bytes(100 * 1024)
     }
 
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    /// Text only: no buttons here (an approval notice's text lists its commands).
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        _buttons: &[Button],
+    ) -> Result<String, SendError> {
         let ReplyRoute::Feishu { chat_id, reply_to_message_id } = route else {
             return Err(SendError::Permanent("not a Feishu route".into()));
         };
@@ -890,7 +898,7 @@ mod tests {
         let secrets = full();
         let base = server.uri();
         let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens };
-        Feishu.send(&ctx, route, "hi \"there\"").await
+        Feishu.send(&ctx, route, "hi \"there\"", &[]).await
     }
 
     fn token_requests(requests: &[wiremock::Request]) -> usize {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::cache::TtlCache;
+use crate::envelope::Button;
 use crate::ids::ConversationId;
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute};
 use crate::secrets::ChannelSecrets;
@@ -175,8 +176,16 @@ pub trait Channel: Send + Sync {
     /// The longest piece of text one message may carry.
     fn text_limit(&self) -> TextLimit;
 
-    /// Sends one piece of an answer; returns the channel's id for the sent message.
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError>;
+    /// Sends one piece of an answer; returns the channel's id for the sent message. `buttons`
+    /// (given with the last piece only) go under the text where the channel has buttons, each
+    /// sending its `command` back as the clicker's message; channels without them ignore it.
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<String, SendError>;
 }
 
 /// The implementation of a channel, if it is built.

@@ -1,5 +1,5 @@
 //! Slack over HTTP: request signing (`X-Slack-Signature`), the Events API, slash commands and
-//! interactive payloads, `chat.postMessage`.
+//! interactive payloads, `chat.postMessage` (with Block Kit buttons when an answer has them).
 //!
 //! What a Slack app must subscribe to: the `message.channels`, `message.groups`, `message.im` and
 //! `message.mpim` bot events. Slack sends both a `message` and an `app_mention` event for one
@@ -20,10 +20,11 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
     WebhookInput, describe_http_error, hmac_sha256_hex_matches, retry_after_header,
 };
+use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute, Sender};
 use crate::secrets::ChannelSecrets;
-use crate::text::TextLimit;
+use crate::text::{TextLimit, split_message};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -31,6 +32,11 @@ pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const MAX_AGE_SECS: i64 = 5 * 60;
 /// The only signature version Slack uses.
 const VERSION: &str = "v0";
+/// Block Kit limits: a section's text, a button's label and value, an actions block's elements.
+const MAX_SECTION_CHARS: usize = 3000;
+const MAX_BUTTON_LABEL_CHARS: usize = 75;
+const MAX_BUTTON_VALUE_CHARS: usize = 2000;
+const MAX_ACTIONS: usize = 25;
 
 pub struct Slack;
 
@@ -342,6 +348,41 @@ fn parse_form(body: &[u8], sent_at_ms: i64) -> Result<Inbound, ParseError> {
     }
 }
 
+/// Block Kit for an answer with buttons: the (already neutralised) text in mrkdwn sections, then
+/// an `actions` block whose buttons carry their command as `value`, so a click comes back as a
+/// `block_actions` message with that text. `None` without buttons (the plain `text` is enough).
+fn blocks(text: &str, buttons: &[Button]) -> Option<serde_json::Value> {
+    let elements: Vec<_> = buttons
+        .iter()
+        .filter(|b| !b.label.is_empty() && !b.command.is_empty() && b.command.chars().count() <= MAX_BUTTON_VALUE_CHARS)
+        .take(MAX_ACTIONS)
+        .enumerate()
+        .map(|(i, b)| {
+            let label: String = b.label.chars().take(MAX_BUTTON_LABEL_CHARS).collect();
+            let mut button = json!({
+                "type": "button",
+                "action_id": format!("button_{i}"),
+                "text": {"type": "plain_text", "text": label},
+                "value": b.command,
+            });
+            if b.danger {
+                button["style"] = json!("danger");
+            }
+            button
+        })
+        .collect();
+    if elements.is_empty() {
+        return None;
+    }
+    let mut blocks: Vec<_> = split_message(text, TextLimit::Chars(MAX_SECTION_CHARS))
+        .into_iter()
+        .filter(|section| !section.trim().is_empty())
+        .map(|section| json!({"type": "section", "text": {"type": "mrkdwn", "text": section}}))
+        .collect();
+    blocks.push(json!({"type": "actions", "elements": elements}));
+    Some(json!(blocks))
+}
+
 fn is_form(input: &WebhookInput<'_>) -> bool {
     match input.header("content-type") {
         Some(ct) => ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"),
@@ -493,21 +534,32 @@ impl Channel for Slack {
         TextLimit::Chars(4000)
     }
 
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<String, SendError> {
         let ReplyRoute::Slack { channel_id, thread_ts } = route else {
             return Err(SendError::Permanent("not a Slack route".into()));
         };
         let token =
             ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+        let text = neutralize_mass_mentions(text);
         let mut body = json!({
             "channel": channel_id,
-            "text": neutralize_mass_mentions(text),
+            // With blocks, Slack shows the blocks and uses this for notifications.
+            "text": text,
             "unfurl_links": false,
             "unfurl_media": false,
             "link_names": false,
         });
         if let Some(thread) = thread_ts {
             body["thread_ts"] = json!(thread);
+        }
+        if let Some(blocks) = blocks(&text, buttons) {
+            body["blocks"] = blocks;
         }
         let url = format!("{}/chat.postMessage", ctx.api_base.trim_end_matches('/'));
         let response = ctx
@@ -930,14 +982,14 @@ mod tests {
         let (http, s, t) = (reqwest::Client::new(), doc_secrets(), TtlCache::new(Duration::from_secs(1), 1));
         let base = server.uri();
         let route = ReplyRoute::Slack { channel_id: "C1".into(), thread_ts: Some("1.2".into()) };
-        let id = Slack.send(&ctx(&http, &base, &s, &t), &route, "hi <!channel>").await.unwrap();
+        let id = Slack.send(&ctx(&http, &base, &s, &t), &route, "hi <!channel>", &[]).await.unwrap();
         assert_eq!(id, "1700000000.000900");
         let sent: serde_json::Value =
             serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
         assert_eq!(sent["text"], "hi @\u{200B}channel");
         // A DM has no thread.
         let dm = ReplyRoute::Slack { channel_id: "D1".into(), thread_ts: None };
-        let _ = Slack.send(&ctx(&http, &base, &s, &t), &dm, "x").await;
+        let _ = Slack.send(&ctx(&http, &base, &s, &t), &dm, "x", &[]).await;
         let sent: serde_json::Value =
             serde_json::from_slice(&server.received_requests().await.unwrap()[1].body).unwrap();
         assert!(sent.get("thread_ts").is_none(), "{sent}");
@@ -991,20 +1043,82 @@ mod tests {
             let server = MockServer::start().await;
             Mock::given(method("POST")).and(path("/chat.postMessage")).respond_with(response).mount(&server).await;
             let base = server.uri();
-            assert_eq!(Slack.send(&ctx(&http, &base, &s, &t), &route, "x").await, Err(expected));
+            assert_eq!(Slack.send(&ctx(&http, &base, &s, &t), &route, "x", &[]).await, Err(expected));
         }
         // Nothing listening: temporary, and the URL (which could hold secrets) is not printed.
         let closed = "http://127.0.0.1:9";
         assert!(
-            matches!(Slack.send(&ctx(&http, closed, &s, &t), &route, "x").await, Err(SendError::Temporary(m)) if !m.contains("127.0.0.1"))
+            matches!(Slack.send(&ctx(&http, closed, &s, &t), &route, "x", &[]).await, Err(SendError::Temporary(m)) if !m.contains("127.0.0.1"))
         );
         // Other channels' routes and a missing token are permanent.
         let tg = ReplyRoute::Telegram { chat_id: 1, message_thread_id: None, reply_to_message_id: None };
-        assert!(matches!(Slack.send(&ctx(&http, closed, &s, &t), &tg, "x").await, Err(SendError::Permanent(_))));
+        assert!(matches!(Slack.send(&ctx(&http, closed, &s, &t), &tg, "x", &[]).await, Err(SendError::Permanent(_))));
         let no_token = secrets(&[("signing_secret", DOC_SECRET)]);
         assert!(matches!(
-            Slack.send(&ctx(&http, closed, &no_token, &t), &route, "x").await,
+            Slack.send(&ctx(&http, closed, &no_token, &t), &route, "x", &[]).await,
             Err(SendError::Permanent(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn send_puts_buttons_in_block_kit_with_the_text_as_fallback() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.1"})))
+            .mount(&server)
+            .await;
+        let (http, s, t) = (reqwest::Client::new(), doc_secrets(), TtlCache::new(Duration::from_secs(1), 1));
+        let base = server.uri();
+        let route = ReplyRoute::Slack { channel_id: "U0APPROVER".into(), thread_ts: None };
+        let buttons = [
+            Button::new("Approve once", "/approve pr1 once"),
+            Button::new("", "/approve pr1 2h"),
+            Button::danger("Reject", "/reject pr1"),
+        ];
+        let text = "Permission request pr1 <!here>";
+        Slack.send(&ctx(&http, &base, &s, &t), &route, text, &buttons).await.unwrap();
+        Slack.send(&ctx(&http, &base, &s, &t), &route, "no buttons", &[]).await.unwrap();
+        let long = "word ".repeat(700);
+        Slack.send(&ctx(&http, &base, &s, &t), &route, &long, &buttons[..1]).await.unwrap();
+        let sent: Vec<serde_json::Value> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(sent[0]["text"], "Permission request pr1 @\u{200B}here", "the notification fallback");
+        assert_eq!(
+            sent[0]["blocks"],
+            json!([
+                {"type": "section", "text": {"type": "mrkdwn", "text": "Permission request pr1 @\u{200B}here"}},
+                {"type": "actions", "elements": [
+                    {"type": "button", "action_id": "button_0", "text": {"type": "plain_text", "text": "Approve once"},
+                     "value": "/approve pr1 once"},
+                    {"type": "button", "action_id": "button_1", "text": {"type": "plain_text", "text": "Reject"},
+                     "value": "/reject pr1", "style": "danger"}
+                ]}
+            ]),
+            "a button without a label is dropped; action ids stay unique"
+        );
+        assert!(sent[1].get("blocks").is_none(), "{}", sent[1]);
+        // A section holds at most 3,000 characters: a longer piece takes several.
+        let sections: Vec<_> =
+            sent[2]["blocks"].as_array().unwrap().iter().filter(|b| b["type"] == "section").collect();
+        assert_eq!(sections.len(), 2);
+        assert!(sections.iter().all(|b| b["text"]["text"].as_str().unwrap().chars().count() <= 3000));
+        assert_eq!(sent[2]["blocks"].as_array().unwrap().last().unwrap()["type"], "actions");
+
+        // What a click on such a button sends back is the command, as text.
+        let payload = json!({
+            "type": "block_actions", "trigger_id": "9.9.click", "user": {"id": "U0APPROVER", "name": "boss"},
+            "channel": {"id": "D0DM"}, "container": {"message_ts": "1.1", "channel_id": "D0DM"},
+            "actions": [sent[0]["blocks"][1]["elements"][0].clone()],
+        });
+        let h = signed(DOC_TIMESTAMP, "v0=00");
+        let parsed = only(Slack.parse(&doc_secrets(), &input(&h, &form(&payload), 0)).unwrap());
+        assert_eq!(parsed.message.text, "/approve pr1 once");
+        assert_eq!(parsed.message.sender.id, "U0APPROVER");
     }
 }

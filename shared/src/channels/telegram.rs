@@ -1,4 +1,5 @@
-//! Telegram Bot API: the webhook's secret token, `Update` parsing, `sendMessage`.
+//! Telegram Bot API: the webhook's secret token, `Update` parsing (messages and inline keyboard
+//! clicks), `sendMessage` (with an inline keyboard for buttons).
 
 use std::time::Duration;
 
@@ -9,12 +10,17 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
     WebhookInput, describe_http_error, secrets_match,
 };
+use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute, Sender};
 use crate::secrets::ChannelSecrets;
 use crate::text::TextLimit;
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Telegram's limit on an inline keyboard button's `callback_data`.
+pub const MAX_CALLBACK_DATA_BYTES: usize = 64;
+/// The updates the webhook is registered for.
+pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query"];
 
 pub struct Telegram;
 
@@ -23,6 +29,32 @@ struct Update {
     update_id: i64,
     #[serde(default)]
     message: Option<TgMessage>,
+    #[serde(default)]
+    callback_query: Option<TgCallbackQuery>,
+}
+
+/// A click on an inline keyboard button under one of the bot's messages.
+#[derive(Debug, Deserialize)]
+struct TgCallbackQuery {
+    id: String,
+    from: TgUser,
+    /// The message the button is under; absent for messages sent in inline mode.
+    #[serde(default)]
+    message: Option<TgClickedMessage>,
+    /// The button's `callback_data` (absent for game buttons).
+    #[serde(default)]
+    data: Option<String>,
+}
+
+/// The message a button was clicked under (`date` is 0 when it is no longer accessible).
+#[derive(Debug, Deserialize)]
+struct TgClickedMessage {
+    message_id: i64,
+    #[serde(default)]
+    message_thread_id: Option<i64>,
+    chat: TgChat,
+    #[serde(default)]
+    date: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,10 +135,21 @@ fn mentions(msg: &TgMessage, text: &str, bot_username: Option<&str>) -> bool {
         })
 }
 
-fn parse_update(body: &[u8], bot_username: Option<&str>) -> Result<Inbound, ParseError> {
+fn display_name(from: &TgUser) -> String {
+    match (&from.last_name, &from.username) {
+        (Some(last), _) => format!("{} {last}", from.first_name),
+        (None, Some(user)) if from.first_name.is_empty() => user.clone(),
+        _ => from.first_name.clone(),
+    }
+}
+
+fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i64) -> Result<Inbound, ParseError> {
     let update: Update = serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
     let ignored =
         |why: &str| Inbound::Deliveries { messages: vec![], ack: HttpAnswer::json(200, &json!({ "ignored": why })) };
+    if let Some(query) = update.callback_query {
+        return parse_callback_query(update.update_id, query, now_secs);
+    }
     let Some(msg) = update.message else { return Ok(ignored("not a new message")) };
     let Some(text) = msg.text.clone().or(msg.caption.clone()) else { return Ok(ignored("no text")) };
     let from = msg.from.as_ref().ok_or_else(|| ParseError::Invalid("message without sender".into()))?;
@@ -114,11 +157,7 @@ fn parse_update(body: &[u8], bot_username: Option<&str>) -> Result<Inbound, Pars
         // Loop guard: never answer bots, our own messages included.
         return Ok(ignored("sent by a bot"));
     }
-    let name = match (&from.last_name, &from.username) {
-        (Some(last), _) => format!("{} {last}", from.first_name),
-        (None, Some(user)) if from.first_name.is_empty() => user.clone(),
-        _ => from.first_name.clone(),
-    };
+    let name = display_name(from);
     let conversation_id =
         ConversationId::parse(&msg.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
     let message_id = MessageId::parse(&update.update_id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
@@ -142,6 +181,64 @@ fn parse_update(body: &[u8], bot_username: Option<&str>) -> Result<Inbound, Pars
         }],
         ack: HttpAnswer::ok(),
     })
+}
+
+/// A button click becomes a message from the clicker, in the chat of the message the button is
+/// under, whose text is the button's `callback_data` (its command): it then goes the way the typed
+/// command would. The delivery id is the `update_id`, as for messages. Telegram gives a click no
+/// time, so the clicked message's time is used: a redelivered update keeps its storage key. The
+/// webhook's answer is itself the `answerCallbackQuery` call (Telegram runs a method given in the
+/// webhook response), so the button's spinner stops without another request.
+fn parse_callback_query(update_id: i64, query: TgCallbackQuery, now_secs: i64) -> Result<Inbound, ParseError> {
+    let ack = HttpAnswer::json(200, &json!({ "method": "answerCallbackQuery", "callback_query_id": query.id }));
+    let ignored = Inbound::Deliveries { messages: vec![], ack: ack.clone() };
+    if query.from.is_bot {
+        return Ok(ignored);
+    }
+    // Game buttons carry no data; a message sent in inline mode has no chat to answer in.
+    let Some(text) = query.data.filter(|d| !d.trim().is_empty()) else { return Ok(ignored) };
+    let Some(clicked) = query.message else { return Ok(ignored) };
+    let conversation_id =
+        ConversationId::parse(&clicked.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let message_id = MessageId::parse(&update_id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let sent_secs = if clicked.date > 0 { clicked.date } else { now_secs };
+    Ok(Inbound::Deliveries {
+        messages: vec![ParsedMessage {
+            conversation_id,
+            // A click on the bot's own message is addressed to the bot.
+            mentions_bot: true,
+            message: InboundMessage {
+                message_id,
+                sent_at_ms: sent_secs.saturating_mul(1000),
+                sender: Sender { id: query.from.id.to_string(), name: display_name(&query.from), is_bot: false },
+                text,
+                is_direct: clicked.chat.kind == "private",
+                route: ReplyRoute::Telegram {
+                    chat_id: clicked.chat.id,
+                    message_thread_id: clicked.message_thread_id,
+                    reply_to_message_id: Some(clicked.message_id),
+                },
+            },
+        }],
+        ack,
+    })
+}
+
+/// The inline keyboard for `buttons` (one row), without a button whose command would not fit in
+/// `callback_data`.
+fn inline_keyboard(buttons: &[Button]) -> Option<serde_json::Value> {
+    let row: Vec<_> = buttons
+        .iter()
+        .filter(|b| {
+            let fits = !b.label.is_empty() && !b.command.is_empty() && b.command.len() <= MAX_CALLBACK_DATA_BYTES;
+            if !fits {
+                tracing::warn!(event = "button_dropped", channel = "telegram", label = %b.label, "the button's command does not fit in callback_data (1-64 bytes)");
+            }
+            fits
+        })
+        .map(|b| json!({ "text": b.label, "callback_data": b.command }))
+        .collect();
+    (!row.is_empty()).then(|| json!({ "inline_keyboard": [row] }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,14 +301,20 @@ impl Channel for Telegram {
     }
 
     fn parse(&self, secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<Inbound, ParseError> {
-        parse_update(input.body, secrets.get("bot_username").map(|s| s.expose()))
+        parse_update(input.body, secrets.get("bot_username").map(|s| s.expose()), input.now_secs)
     }
 
     fn text_limit(&self) -> TextLimit {
         TextLimit::Chars(4096)
     }
 
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<String, SendError> {
         let ReplyRoute::Telegram { chat_id, message_thread_id, reply_to_message_id } = route else {
             return Err(SendError::Permanent("not a Telegram route".into()));
         };
@@ -223,6 +326,9 @@ impl Channel for Telegram {
         }
         if let Some(reply_to) = reply_to_message_id {
             body["reply_parameters"] = json!({"message_id": reply_to, "allow_sending_without_reply": true});
+        }
+        if let Some(keyboard) = inline_keyboard(buttons) {
+            body["reply_markup"] = keyboard;
         }
         let url = format!("{}/bot{}/sendMessage", ctx.api_base.trim_end_matches('/'), token.expose());
         let response = ctx
@@ -268,7 +374,7 @@ pub async fn set_webhook(
     let secret =
         secrets.get("webhook_secret").ok_or_else(|| SendError::Permanent("webhook_secret is not configured".into()))?;
     let url = format!("{}/bot{}/setWebhook", api_base.trim_end_matches('/'), token.expose());
-    let body = json!({ "url": webhook_url, "secret_token": secret.expose(), "allowed_updates": ["message"] });
+    let body = json!({ "url": webhook_url, "secret_token": secret.expose(), "allowed_updates": ALLOWED_UPDATES });
     let response = http
         .post(&url)
         .json(&body)
@@ -332,7 +438,7 @@ mod tests {
     #[test]
     fn parses_a_private_text_message() {
         let body = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":42,"is_bot":false,"first_name":"Ada","last_name":"L"},"chat":{"id":42,"type":"private"},"date":1700000000,"text":"hi"}}"#;
-        let parsed = only(parse_update(body, None).unwrap());
+        let parsed = only(parse_update(body, None, 0).unwrap());
         assert_eq!(parsed.conversation_id.as_str(), "42");
         assert_eq!(parsed.message.message_id.as_str(), "9");
         assert_eq!(parsed.message.sent_at_ms, 1_700_000_000_000);
@@ -347,23 +453,167 @@ mod tests {
     #[test]
     fn group_mentions_are_recognised_by_username() {
         let body = "{\"update_id\":9,\"message\":{\"message_id\":7,\"from\":{\"id\":42,\"first_name\":\"Ada\"},\"chat\":{\"id\":-100,\"type\":\"group\"},\"date\":1,\"text\":\"\u{1F600} @Helper_Bot hi\",\"entities\":[{\"type\":\"mention\",\"offset\":3,\"length\":11}]}}";
-        let parsed = only(parse_update(body.as_bytes(), Some("helper_bot")).unwrap());
+        let parsed = only(parse_update(body.as_bytes(), Some("helper_bot"), 0).unwrap());
         assert!(parsed.mentions_bot, "the emoji is two UTF-16 units; the mention must still be found");
         assert!(!parsed.message.is_direct);
         let plain = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":42,"first_name":"Ada"},"chat":{"id":-100,"type":"group"},"date":1,"text":"hi all"}}"#;
-        assert!(!only(parse_update(plain, Some("helper_bot")).unwrap()).mentions_bot);
+        assert!(!only(parse_update(plain, Some("helper_bot"), 0).unwrap()).mentions_bot);
     }
 
     #[test]
     fn ignores_bots_and_non_messages() {
         let from_bot = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":1,"is_bot":true,"first_name":"B"},"chat":{"id":42,"type":"group"},"date":1,"text":"x"}}"#;
         assert!(
-            matches!(parse_update(from_bot, None).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
+            matches!(parse_update(from_bot, None, 0).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
         );
         assert!(
-            matches!(parse_update(br#"{"update_id":10,"edited_message":{}}"#, None).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
+            matches!(parse_update(br#"{"update_id":10,"edited_message":{}}"#, None, 0).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
         );
-        assert!(matches!(parse_update(b"{nope", None), Err(ParseError::Json(_))));
-        assert!(matches!(parse_update(br#"{"message":{}}"#, None), Err(ParseError::Json(_))));
+        assert!(matches!(parse_update(b"{nope", None, 0), Err(ParseError::Json(_))));
+        assert!(matches!(parse_update(br#"{"message":{}}"#, None, 0), Err(ParseError::Json(_))));
+    }
+
+    fn click(chat: serde_json::Value, data: Option<&str>) -> Vec<u8> {
+        let mut query = json!({
+            "id": "4382bfdwdsb323b2d9",
+            "from": {"id": 9001, "is_bot": false, "first_name": "Boss", "username": "boss"},
+            "message": {"message_id": 555, "from": {"id": 1, "is_bot": true, "first_name": "Helper"},
+                        "chat": chat, "date": 1700000000, "text": "Permission request pr1"},
+            "chat_instance": "-1234567890",
+        });
+        if let Some(data) = data {
+            query["data"] = json!(data);
+        }
+        json!({"update_id": 77, "callback_query": query}).to_string().into_bytes()
+    }
+
+    fn answers_the_callback(ack: &HttpAnswer) {
+        assert_eq!(ack.status, 200);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&ack.body).unwrap(),
+            json!({"method": "answerCallbackQuery", "callback_query_id": "4382bfdwdsb323b2d9"}),
+            "the webhook's answer stops the button's spinner"
+        );
+    }
+
+    #[test]
+    fn a_button_click_becomes_a_message_carrying_the_command() {
+        let body = click(json!({"id": 9001, "type": "private", "first_name": "Boss"}), Some("/approve pr1 once"));
+        let Inbound::Deliveries { mut messages, ack } = parse_update(&body, Some("helper_bot"), 1_800_000_000).unwrap()
+        else {
+            panic!("not a delivery")
+        };
+        answers_the_callback(&ack);
+        assert_eq!(messages.len(), 1);
+        let parsed = messages.remove(0);
+        assert_eq!(parsed.conversation_id.as_str(), "9001");
+        assert_eq!(parsed.message.message_id.as_str(), "77", "the update_id, as for messages");
+        assert_eq!(parsed.message.text, "/approve pr1 once");
+        assert_eq!(parsed.message.sender, Sender { id: "9001".into(), name: "Boss".into(), is_bot: false });
+        assert_eq!(parsed.message.sent_at_ms, 1_700_000_000_000, "the clicked message's time: stable on redelivery");
+        assert!(parsed.message.is_direct && parsed.mentions_bot);
+        assert_eq!(
+            parsed.message.route,
+            ReplyRoute::Telegram { chat_id: 9001, message_thread_id: None, reply_to_message_id: Some(555) }
+        );
+        // Through the trait, as the webhook calls it.
+        let h = with_secret("s3cret");
+        let via_trait = only(Telegram.parse(&secrets("s3cret"), &input(&h, &body)).unwrap());
+        assert_eq!(via_trait, parsed);
+    }
+
+    #[test]
+    fn clicks_in_groups_and_odd_clicks_are_handled() {
+        // In a group (a forum topic): the group's conversation, not direct, answered in the topic.
+        let mut group: serde_json::Value = serde_json::from_slice(&click(
+            json!({"id": -1001234, "type": "supergroup", "title": "Ops"}),
+            Some("/reject pr1"),
+        ))
+        .unwrap();
+        group["callback_query"]["message"]["message_thread_id"] = json!(12);
+        let parsed = only(parse_update(group.to_string().as_bytes(), None, 0).unwrap());
+        assert_eq!(parsed.conversation_id.as_str(), "-1001234");
+        assert_eq!(parsed.message.sender.id, "9001");
+        assert!(!parsed.message.is_direct && parsed.mentions_bot, "a click on the bot's message addresses the bot");
+        assert_eq!(
+            parsed.message.route,
+            ReplyRoute::Telegram { chat_id: -1001234, message_thread_id: Some(12), reply_to_message_id: Some(555) }
+        );
+
+        // A message too old to be accessible has date 0: the webhook's time instead.
+        let mut old = group.clone();
+        old["callback_query"]["message"] =
+            json!({"message_id": 555, "chat": {"id": 9001, "type": "private"}, "date": 0});
+        let parsed = only(parse_update(old.to_string().as_bytes(), None, 1_800_000_000).unwrap());
+        assert_eq!(parsed.message.sent_at_ms, 1_800_000_000_000);
+
+        // No data (a game button), blank data, no message (inline mode), a bot: nothing stored,
+        // but the callback is still answered.
+        let private = json!({"id": 9001, "type": "private"});
+        let mut inline = group.clone();
+        inline["callback_query"].as_object_mut().unwrap().remove("message");
+        inline["callback_query"]["inline_message_id"] = json!("AAAAAA");
+        let mut from_bot = group.clone();
+        from_bot["callback_query"]["from"]["is_bot"] = json!(true);
+        for body in [
+            click(private.clone(), None),
+            click(private, Some("  ")),
+            inline.to_string().into_bytes(),
+            from_bot.to_string().into_bytes(),
+        ] {
+            match parse_update(&body, None, 0).unwrap() {
+                Inbound::Deliveries { messages, ack } => {
+                    assert!(messages.is_empty(), "{}", String::from_utf8_lossy(&body));
+                    answers_the_callback(&ack);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A callback query without an id or a sender is malformed.
+        let mut no_id = group.clone();
+        no_id["callback_query"].as_object_mut().unwrap().remove("id");
+        assert!(matches!(parse_update(no_id.to_string().as_bytes(), None, 0), Err(ParseError::Json(_))));
+    }
+
+    #[tokio::test]
+    async fn send_puts_buttons_in_an_inline_keyboard() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/bot123:abc/sendMessage"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 555}})))
+            .mount(&server)
+            .await;
+        let (http, s, tokens) =
+            (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+        let base = server.uri();
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+        let route = ReplyRoute::Telegram { chat_id: 9001, message_thread_id: None, reply_to_message_id: None };
+        let buttons = [
+            Button::new("Approve once", "/approve pr1 once"),
+            Button::new("Too long", format!("/approve {} once", "x".repeat(60))),
+            Button::danger("Reject", "/reject pr1"),
+        ];
+        assert_eq!(Telegram.send(&ctx, &route, "Permission request pr1", &buttons).await.unwrap(), "555");
+        assert_eq!(Telegram.send(&ctx, &route, "no buttons", &[]).await.unwrap(), "555");
+        let sent: Vec<serde_json::Value> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(sent[0]["text"], "Permission request pr1");
+        assert_eq!(
+            sent[0]["reply_markup"],
+            json!({"inline_keyboard": [[
+                {"text": "Approve once", "callback_data": "/approve pr1 once"},
+                {"text": "Reject", "callback_data": "/reject pr1"}
+            ]]}),
+            "a command over 64 bytes is dropped"
+        );
+        assert!(sent[1].get("reply_markup").is_none(), "{}", sent[1]);
     }
 }

@@ -23,6 +23,7 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
     WebhookInput, describe_http_error, hmac_sha256_hex_matches, retry_after_header, secrets_match,
 };
+use crate::envelope;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute, Sender};
 use crate::secrets::ChannelSecrets;
@@ -300,7 +301,14 @@ impl Channel for Whatsapp {
         TextLimit::Chars(4096)
     }
 
-    async fn send(&self, ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    /// Text only: no buttons here (an approval notice's text lists its commands).
+    async fn send(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+        _buttons: &[envelope::Button],
+    ) -> Result<String, SendError> {
         let ReplyRoute::Whatsapp { to, reply_to_message_id } = route else {
             return Err(SendError::Permanent("not a WhatsApp route".into()));
         };
@@ -615,7 +623,7 @@ mod tests {
         let tokens = TtlCache::new(Duration::from_secs(60), 10);
         let base = format!("{}/v21.0", server.uri());
         let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
-        Whatsapp.send(&ctx, route, "hi there").await
+        Whatsapp.send(&ctx, route, "hi there", &[]).await
     }
 
     #[tokio::test]
