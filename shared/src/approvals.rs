@@ -272,7 +272,7 @@ impl ApprovalStore {
             .set_item(Some(to_item(&item)?))
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "PutItem", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("PutItem", &e))?;
         Ok(())
     }
 
@@ -285,7 +285,7 @@ impl ApprovalStore {
             .key("sk", s("APPROVER"))
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
         Ok(out.item.map(|i| from_item::<ApproverItem>("approver", i).map(|a| a.approver)).transpose()?)
     }
 
@@ -304,7 +304,7 @@ impl ApprovalStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
         Ok(out
             .item
             .map(|i| from_item::<PermissionRequestItem>("permission request", i).map(|r| r.request))
@@ -359,9 +359,7 @@ impl ApprovalStore {
                     Some(r) => Decided::Already(r),
                 })
             }
-            Err(e) => {
-                Err(StoreError::Aws { operation: "UpdateItem", detail: crate::aws::describe_sdk_error(&e) }.into())
-            }
+            Err(e) => Err(StoreError::aws("UpdateItem", &e).into()),
         }
     }
 
@@ -388,7 +386,7 @@ impl ApprovalStore {
             .set_item(Some(to_item(&item)?))
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "PutItem", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("PutItem", &e))?;
         Ok(())
     }
 
@@ -408,7 +406,7 @@ impl ApprovalStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "GetItem", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
         if let Some(item) = out.item {
             let grant: GrantItem = from_item("grant", item)?;
             // TTL deletion lags; the expiry time is what counts.
@@ -425,7 +423,7 @@ impl ApprovalStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Aws { operation: "Query", detail: crate::aws::describe_sdk_error(&e) })?;
+            .map_err(|e| StoreError::aws("Query", &e))?;
         for item in out.items.unwrap_or_default() {
             let Ok(PermissionRequestItem { pk, sk, request, .. }) =
                 from_item::<PermissionRequestItem>("permission request", item)
@@ -455,11 +453,7 @@ impl ApprovalStore {
                 Ok(_) => return Ok(Some(Grant::Once { request_id: request.request_id })),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
                 Err(e) => {
-                    return Err(StoreError::Aws {
-                        operation: "UpdateItem",
-                        detail: crate::aws::describe_sdk_error(&e),
-                    }
-                    .into());
+                    return Err(StoreError::aws("UpdateItem", &e).into());
                 }
             }
         }
@@ -483,9 +477,7 @@ impl ApprovalStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => {
-                Err(StoreError::Aws { operation: "UpdateItem", detail: crate::aws::describe_sdk_error(&e) }.into())
-            }
+            Err(e) => Err(StoreError::aws("UpdateItem", &e).into()),
         }
     }
 }

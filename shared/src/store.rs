@@ -42,7 +42,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn aws<E, R>(operation: &'static str, err: &SdkError<E, R>) -> Self
+    pub(crate) fn aws<E, R>(operation: &'static str, err: &SdkError<E, R>) -> Self
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
