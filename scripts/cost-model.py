@@ -46,14 +46,18 @@ PRICES = {
     "dynamodb_pitr_per_gb_month": 0.20,  # continuous backups, on the table's size
     # EventBridge Scheduler: per million invocations after 14 M free per month.
     "scheduler_per_million": 1.00,
-    # CloudWatch Logs, Standard class.
+    # CloudWatch Logs ingestion: Standard class, and Infrequent Access (the functions' log groups,
+    # template parameter FunctionLogClass; Lambda logs are priced as vended logs, first 10 TB).
     "logs_ingest_per_gb": 0.50,
+    "logs_ingest_ia_per_gb": 0.25,
     "logs_storage_per_gb_month": 0.03,
     # Data transfer out to the internet (first 100 GB per month free across the account).
     "data_out_per_gb": 0.09,
     # Bedrock AgentCore Runtime (consumption: active CPU and peak memory, per second).
     "agentcore_per_vcpu_hour": 0.0895,
     "agentcore_per_gb_hour": 0.00945,
+    # S3 Standard: GET requests (the agent's memory layers, read once per run).
+    "s3_get_per_million": 0.40,
     # ECR private repository storage (the agent image).
     "ecr_storage_per_gb_month": 0.10,
 }
@@ -82,6 +86,10 @@ SOURCES = {
     "CloudWatch Logs": [
         "https://aws.amazon.com/cloudwatch/pricing/",
         "https://c3x.dev/blog/cloudwatch-logs-cost-optimization (ingest $0.50/GB, storage $0.03/GB-month)",
+        "Infrequent Access ingestion $0.25/GB (us-east-1): the CloudWatch pricing page, Logs tab",
+    ],
+    "S3": [
+        "https://aws.amazon.com/s3/pricing/ (S3 Standard GET $0.0004 per 1,000 requests)",
     ],
     "AgentCore": [
         "https://aws.amazon.com/bedrock/agentcore/pricing/",
@@ -152,7 +160,7 @@ def parse_args(argv):
     p.add_argument("--min-ms", type=float, default=50.0, help="floor for dispatcher/reply ms (default 50)")
     p.add_argument("--memory-mb", type=float, default=128.0, help="memory of every function (template: 128)")
     p.add_argument("--cold-start-share", type=float, default=0.01, help="share of invocations that are cold")
-    p.add_argument("--init-ms", type=float, default=8.0, help="init ms of a cold start (README: 5-8 ms)")
+    p.add_argument("--init-ms", type=float, default=3.0, help="init ms of a cold start (README: 2-3 ms on the host)")
     # Batching.
     p.add_argument("--batch-size", type=float, default=1.0,
                    help="messages per SQS-triggered invocation (1 = live chat traffic; up to 10 under load)")
@@ -164,11 +172,29 @@ def parse_args(argv):
     p.add_argument("--pieces-per-reply", type=float, default=1.0, help="channel sends per answer (split)")
     p.add_argument("--envelope-bytes", type=int, default=1500, help="inbound queue message body")
     # Logs.
+    p.add_argument("--system-log-level", choices=["INFO", "WARN"], default="WARN",
+                   help="the functions' Lambda system log level (template parameter SystemLogLevel, default "
+                        "WARN: no per-invocation start/report records)")
     p.add_argument("--log-bytes-per-invocation", type=int, default=700,
-                   help="Lambda platform log lines (start, report) in JSON format, per invocation")
-    p.add_argument("--log-bytes-per-message", type=int, default=2300,
-                   help="our own log lines per message: dispatcher ~555 B, reply ~450 B and agent ~790 B "
-                        "measured in the local run's output (cli/benches/paths.rs), webhook ~500 B estimated")
+                   help="Lambda platform log records (start, report) in JSON format per invocation, "
+                        "sent only at system log level INFO")
+    p.add_argument("--log-class", choices=["STANDARD", "INFREQUENT_ACCESS"], default="INFREQUENT_ACCESS",
+                   help="class of the functions' log groups (template parameter FunctionLogClass)")
+    p.add_argument("--log-bytes-per-message", type=int, default=1510,
+                   help="the functions' own log lines per message: dispatcher ~555 B and reply ~450 B measured "
+                        "in the local run's output (cli/benches/paths.rs), webhook ~500 B estimated")
+    p.add_argument("--agent-log-bytes-per-message", type=int, default=790,
+                   help="the agent's log lines per message (measured, as above); AgentCore's log group, "
+                        "Standard class")
+    p.add_argument("--access-log-bytes", type=int, default=280,
+                   help="the HTTP API's access log record per request (template format, Standard class)")
+    # The agent's own AWS calls (platform cost, unlike its tokens and AgentCore compute).
+    p.add_argument("--agent-lookup-lines", type=int, default=50,
+                   help="lines the agent's lost-work lookup reads per run (strongly consistent; its limit is 50)")
+    p.add_argument("--memory-layers", type=int, default=3,
+                   help="S3 GETs per run for the agent's memory layers (tenant, bot, conversation)")
+    p.add_argument("--no-agent-calls", action="store_true",
+                   help="leave the agent's DynamoDB and S3 calls out (the scope of the figures before 2026-11-21)")
     # Scheduler.
     p.add_argument("--scheduled-per-message", type=float, default=0.0,
                    help="EventBridge Scheduler invocations per message (scheduled tasks: not built)")
@@ -242,14 +268,23 @@ def model(a, figures):
                   m * (inbound_req + reply_req) * P["sqs_fifo_per_million"] / 1e6))
 
     # DynamoDB: webhook put; dispatcher query (strongly consistent) + update; reply put + update
-    # (+ one update per extra piece). Bot records and secrets are cached per container: ~0 reads.
+    # (+ one update per extra piece); the agent's run: lost-work query, an answered mark on the
+    # message and the tenant's usage counter. Bot records and secrets are cached per container:
+    # ~0 reads. At batch size 1 an agent run answers one message.
     msg_item = a.message_bytes + a.item_overhead_bytes
     reply_item = a.reply_bytes + a.item_overhead_bytes
     avg_line = (msg_item + reply_item) / 2
-    w = wru(msg_item) + wru(msg_item) + wru(reply_item) * (1 + max(1.0, a.pieces_per_reply))
-    r = rru_strong(a.history_lines * avg_line)
-    lines.append(("DynamoDB writes", f"{w:.1f} WRU", m * w * P["dynamodb_per_million_wru"] / 1e6))
-    lines.append(("DynamoDB reads", f"{r} RRU (history query)", m * r * P["dynamodb_per_million_rru"] / 1e6))
+    agent_w = 0 if a.no_agent_calls else wru(msg_item) + 1  # answered mark (billed on the item's size) + usage
+    w = wru(msg_item) + wru(msg_item) + wru(reply_item) * (1 + max(1.0, a.pieces_per_reply)) + agent_w
+    r_dispatcher = rru_strong(a.history_lines * avg_line)
+    r_agent = rru_strong(a.agent_lookup_lines * avg_line) if a.agent_lookup_lines and not a.no_agent_calls else 0
+    memory_gets = 0 if a.no_agent_calls else a.memory_layers
+    r = r_dispatcher + r_agent
+    lines.append(("DynamoDB writes", f"{w:.1f} WRU ({agent_w} of them the agent's)",
+                  m * w * P["dynamodb_per_million_wru"] / 1e6))
+    lines.append(("DynamoDB reads", f"{r} RRU (history {r_dispatcher} + agent lookup {r_agent})",
+                  m * r * P["dynamodb_per_million_rru"] / 1e6))
+    lines.append(("S3 (agent memory)", f"{memory_gets} GETs", m * memory_gets * P["s3_get_per_million"] / 1e6))
 
     if a.scheduled_per_message:
         lines.append(("EventBridge Scheduler", f"{a.scheduled_per_message:.2f} invocations",
@@ -257,9 +292,16 @@ def model(a, figures):
     else:
         lines.append(("EventBridge Scheduler", "0 (no scheduled tasks yet)", 0.0))
 
-    log_bytes = req * a.log_bytes_per_invocation + a.log_bytes_per_message
-    lines.append(("CloudWatch Logs ingestion", f"~{log_bytes / KB:.1f} KB (ours measured, Lambda est.)",
-                  m * log_bytes / GB * P["logs_ingest_per_gb"]))
+    platform_bytes = req * a.log_bytes_per_invocation if a.system_log_level == "INFO" else 0
+    function_price = P["logs_ingest_ia_per_gb" if a.log_class == "INFREQUENT_ACCESS" else "logs_ingest_per_gb"]
+    function_bytes = platform_bytes + a.log_bytes_per_message
+    standard_bytes = a.agent_log_bytes_per_message + a.access_log_bytes
+    log_bytes = function_bytes + standard_bytes
+    class_note = "IA" if a.log_class == "INFREQUENT_ACCESS" else "Std"
+    lines.append(("CloudWatch Logs ingestion",
+                  f"~{log_bytes / KB:.1f} KB (functions {function_bytes / KB:.1f} {class_note}, "
+                  f"agent+API {standard_bytes / KB:.1f})",
+                  m * (function_bytes * function_price + standard_bytes * P["logs_ingest_per_gb"]) / GB))
     out_bytes = 300 + a.pieces_per_reply * 600 + a.reply_bytes  # webhook answer + channel send(s)
     lines.append(("Data transfer out", f"~{out_bytes / KB:.1f} KB", m * out_bytes / GB * P["data_out_per_gb"]))
 
@@ -304,13 +346,21 @@ def model(a, figures):
         f"SQS-triggered batches of {batch:g} message(s): {invocations['dispatcher']:.2f} dispatcher and "
         f"{invocations['reply']:.2f} reply invocations per message",
         f"DynamoDB: webhook 1 put ({wru(msg_item)} WRU), dispatcher 1 strongly consistent query over "
-        f"{a.history_lines} lines (~{a.history_lines * avg_line / KB:.1f} KB = {r} RRU) + 1 update "
+        f"{a.history_lines} lines (~{a.history_lines * avg_line / KB:.1f} KB = {r_dispatcher} RRU) + 1 update "
         f"({wru(msg_item)} WRU), reply 1 put + {max(1.0, a.pieces_per_reply):g} update(s) of "
-        f"{wru(reply_item)} WRU each; bot records and secrets cached per container (reads ~0)",
+        f"{wru(reply_item)} WRU each; the agent's run 1 strongly consistent lost-work query over up to "
+        f"{a.agent_lookup_lines} lines ({r_agent} RRU), an answered mark ({wru(msg_item)} WRU) and a usage "
+        f"counter (1 WRU), {a.memory_layers} S3 GETs for memory layers; bot records and secrets cached per "
+        f"container (reads ~0)",
+        f"logs: Lambda system log level {a.system_log_level} "
+        f"({'no start/report records' if a.system_log_level == 'WARN' else f'{a.log_bytes_per_invocation} B per invocation'}), "
+        f"functions' log groups {a.log_class}, the agent's (AgentCore) and the HTTP API's access log Standard",
         "SQS FIFO, both queues: 1 send + 1 receive and 1 delete batch per batch; 64 KB chunks",
         "list prices, no free tiers (Lambda 1 M requests + 400k GB-s, SQS 1 M, Scheduler 14 M are free per month)",
-        "not modelled: KMS requests for SSM/DynamoDB encryption (cached keys; per container, not per message), "
-        "CloudWatch metrics/alarms (none in the template), retries and DLQ traffic",
+        "not modelled: KMS requests for SSM/DynamoDB encryption and bot-record reads (cached per container for "
+        "CLAWLESS_CACHE_SECONDS=60: per message only where a bot's messages are further apart than that), "
+        "the agent's memory writes (S3 PUTs, when it saves memory), CloudWatch metrics/alarms (none in the "
+        "template), retries and DLQ traffic",
     ]
     return {
         "lines": lines,

@@ -34,8 +34,21 @@ fn init_time(binary: &Path, env: &[(String, String)]) -> Duration {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-    let _ = listener.accept().expect("the function connects");
-    let elapsed = started.elapsed();
+    // A function whose init fails exits without connecting: fail the bench rather than hang.
+    listener.set_nonblocking(true).expect("nonblocking listener");
+    let elapsed = loop {
+        match listener.accept() {
+            Ok(_) => break started.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("{} exited during init ({status}) without asking for an event", binary.display());
+                }
+                assert!(started.elapsed() < Duration::from_secs(30), "{}: no connection in 30 s", binary.display());
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
     let _ = child.kill();
     let _ = child.wait();
     elapsed
@@ -66,6 +79,9 @@ async fn main() {
         ("CLAWLESS_SCHEDULE_GROUP", "clawless"),
         ("CLAWLESS_REPLY_QUEUE_URL", "http://127.0.0.1:9/123456789012/r.fifo"),
         ("CLAWLESS_AGENT_RUNTIME_ARN", "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/x"),
+        // The approval timeout is set with the schedule group or not at all (ApprovalFlow::from_env).
+        ("CLAWLESS_APPROVAL_TIMEOUT_ARN", "arn:aws:lambda:us-east-1:123456789012:function:approval-timeout"),
+        ("CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/approval-invoke"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -304,7 +304,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         let endpoints = read_local_endpoints()?;
         (local::local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
     } else {
-        (clawless_shared::aws::load_sdk_config().await, None)
+        // An operator's machine: the OS trust store unless CLAWLESS_TLS_ROOTS says otherwise.
+        let roots = clawless_shared::tls::TrustRoots::from_env(clawless_shared::tls::TrustRoots::Native);
+        (clawless_shared::aws::load_sdk_config_with(roots).await, None)
     };
     let admin = Admin::new(&sdk, &cli.stack);
     let err = |e: AdminError| e.to_string();

@@ -28,6 +28,7 @@ pub mod sqs_batch;
 pub mod store;
 pub mod tasks;
 pub mod text;
+pub mod tls;
 pub mod trigger;
 pub mod webhook;
 

@@ -59,7 +59,7 @@ impl OpenAiProvider {
                 reason: "expected an http(s) URL".into(),
             });
         }
-        let http = reqwest::Client::builder()
+        let http = clawless_shared::tls::reqwest_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -1,7 +1,8 @@
 //! Dispatcher Lambda: inbound FIFO queue → AgentCore `InvokeAgentRuntime`, failures per message.
 mod handler;
 
-#[tokio::main]
+// One event at a time on a fraction of a vCPU: one thread (no worker threads to start or wake).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let dispatcher = handler::build().await?;

@@ -24,7 +24,8 @@ pub async fn build() -> Result<Reply, Error> {
     let store = Store::new(DynamoClient::new(&aws), &platform.table);
     let secrets = SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix);
     let directory = BotDirectory::new(store, Some(secrets), platform.cache_ttl);
-    let http = clawless_shared::reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    // The channel APIs, trusting the same roots as the SDK client (`clawless_shared::tls`).
+    let http = clawless_shared::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
     let approvals = ApprovalFlow::from_env(&aws, &platform)?;
     Ok(Reply { replies: ReplyService::new(directory, http, ChannelApis::from_env()), approvals })
 }

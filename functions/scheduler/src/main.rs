@@ -2,7 +2,8 @@
 //! on the inbound queue in its conversation (see `clawless_shared::tasks::firing`).
 mod handler;
 
-#[tokio::main]
+// One event at a time on a fraction of a vCPU: one thread (no worker threads to start or wake).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let firing = handler::build().await?;

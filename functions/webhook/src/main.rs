@@ -1,7 +1,8 @@
 //! Webhook Lambda: API Gateway HTTP API (payload v2) → verify, store, enqueue.
 mod handler;
 
-#[tokio::main]
+// One event at a time on a fraction of a vCPU: one thread (no worker threads to start or wake).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let service = handler::build().await?;
