@@ -317,6 +317,8 @@ where
 mod tests {
     use super::*;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
     fn dynamodb(
@@ -444,5 +446,133 @@ mod tests {
         let err = dynamodb(http, &https, timeouts).list_tables().send().await.unwrap_err();
         let dispatch = dispatch_failure(&err);
         assert!(dispatch.is_other(), "a TLS failure is not retried: {err:?}");
+    }
+
+    /// A TLS server on 127.0.0.1 with a fresh self-signed certificate for `localhost`, answering
+    /// every request on a connection with DynamoDB's ListTables response. Returns its port, the
+    /// certificate, and how many TLS connections it accepted.
+    async fn tls_dynamodb() -> (u16, rustls::pki_types::CertificateDer<'static>, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = issued.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(issued.signing_key.serialize_der().into());
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.clone()], key)
+                .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else { return };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let mut buf = Vec::new();
+                    loop {
+                        // One request: headers, then a Content-Length body.
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match tls.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        while buf.len() < head_end + length {
+                            let mut chunk = [0u8; 4096];
+                            match tls.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.drain(..head_end + length);
+                        let body = r#"{"TableNames":["over-tls"]}"#;
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if tls.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, cert, accepted)
+    }
+
+    fn trusting(cert: rustls::pki_types::CertificateDer<'static>) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    #[tokio::test]
+    async fn https_requests_complete_over_a_verified_handshake_and_reuse_the_connection() {
+        let (port, cert, accepted) = tls_dynamodb().await;
+        let http = SharedHttpClient::new(WebpkiHttpClient::new(trusting(cert)));
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
+        let client = dynamodb(http, &format!("https://localhost:{port}"), timeouts);
+        for _ in 0..3 {
+            let tables = client.list_tables().send().await.expect("ListTables over TLS");
+            assert_eq!(tables.table_names(), ["over-tls"]);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "the pooled connection is kept alive");
+    }
+
+    #[tokio::test]
+    async fn untrusted_certificates_and_wrong_host_names_are_refused_and_not_retried() {
+        let (port, cert, accepted) = tls_dynamodb().await;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build();
+
+        // Mozilla's roots do not include a self-signed certificate.
+        let mozilla = SharedHttpClient::new(WebpkiHttpClient::new(crate::tls::webpki_client_config()));
+        let err = dynamodb(mozilla, &format!("https://localhost:{port}"), timeouts.clone())
+            .list_tables()
+            .send()
+            .await
+            .unwrap_err();
+        assert!(dispatch_failure(&err).is_other(), "an untrusted certificate is not retried: {err:?}");
+        let chain = format!("{:?}", dispatch_failure(&err));
+        assert!(chain.contains("UnknownIssuer"), "{chain}");
+
+        // The right root, but the certificate does not name 127.0.0.1.
+        let trusted = SharedHttpClient::new(WebpkiHttpClient::new(trusting(cert)));
+        let err =
+            dynamodb(trusted, &format!("https://127.0.0.1:{port}"), timeouts).list_tables().send().await.unwrap_err();
+        assert!(dispatch_failure(&err).is_other(), "{err:?}");
+        let chain = format!("{:?}", dispatch_failure(&err));
+        assert!(chain.contains("NotValidForName"), "{chain}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no handshake completed");
+
+        // The channel APIs' reqwest client verifies the same way.
+        let err = crate::tls::reqwest_builder_with(crate::tls::TrustRoots::Webpki)
+            .build()
+            .unwrap()
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
     }
 }
