@@ -19,6 +19,8 @@
 //! `{t}#GRANT`/`TOOL#{tool}#USER#{channel}:{user}`. Requests and grants start with the tenant id,
 //! so the agent's tenant-scoped credentials reach them and nothing of another tenant.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
@@ -560,8 +562,30 @@ pub enum CommandOutcome {
 }
 
 /// The approval flow's side effects: decisions, grants, profile changes, notices, resumption.
+///
+/// Its AWS clients are built on first use: the dispatcher and the reply function carry the flow
+/// for the rare approval command or notice, and building four SDK clients they otherwise never
+/// call would be a fifth of their cold start. The configuration is read and checked at once.
 #[derive(Clone)]
 pub struct ApprovalFlow {
+    settings: Arc<FlowSettings>,
+    clients: Arc<OnceLock<ApprovalClients>>,
+}
+
+/// What the flow's clients are built from.
+struct FlowSettings {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    parameter_prefix: String,
+    reply_queue_url: String,
+    inbound_queue_url: Option<String>,
+    /// Schedule group, approval-timeout function ARN, role Scheduler assumes to invoke it.
+    timeouts: Option<(String, String, String)>,
+}
+
+/// The flow's stores and queues.
+#[derive(Clone)]
+pub struct ApprovalClients {
     pub approvals: ApprovalStore,
     pub profiles: ProfileStore,
     pub replies: FifoQueue,
@@ -611,16 +635,12 @@ impl ApprovalFlow {
         platform: &crate::config::PlatformConfig,
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::{optional, required};
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table);
-        let schedules = match (
+        let timeouts = match (
             optional("CLAWLESS_SCHEDULE_GROUP"),
             optional("CLAWLESS_APPROVAL_TIMEOUT_ARN"),
             optional("CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN"),
         ) {
-            (Some(group), Some(target_arn), Some(role_arn)) => {
-                Some(TimeoutSchedules { client: aws_sdk_scheduler::Client::new(sdk), group, target_arn, role_arn })
-            }
+            (Some(group), Some(target_arn), Some(role_arn)) => Some((group, target_arn, role_arn)),
             (None, None, None) => None,
             _ => {
                 return Err(crate::config::ConfigError::Invalid {
@@ -630,11 +650,35 @@ impl ApprovalFlow {
             }
         };
         Ok(Self {
-            approvals: ApprovalStore::new(store),
-            profiles: ProfileStore::new(aws_sdk_ssm::Client::new(sdk), &platform.parameter_prefix),
-            replies: FifoQueue::new(sqs.clone(), required("CLAWLESS_REPLY_QUEUE_URL")?),
-            inbound: optional("CLAWLESS_INBOUND_QUEUE_URL").map(|url| FifoQueue::new(sqs, url)),
-            schedules,
+            settings: Arc::new(FlowSettings {
+                sdk: sdk.clone(),
+                table: platform.table.clone(),
+                parameter_prefix: platform.parameter_prefix.clone(),
+                reply_queue_url: required("CLAWLESS_REPLY_QUEUE_URL")?,
+                inbound_queue_url: optional("CLAWLESS_INBOUND_QUEUE_URL"),
+                timeouts,
+            }),
+            clients: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// The flow's clients, built on the first call.
+    pub fn clients(&self) -> &ApprovalClients {
+        self.clients.get_or_init(|| {
+            let s = &*self.settings;
+            let sqs = aws_sdk_sqs::Client::new(&s.sdk);
+            ApprovalClients {
+                approvals: ApprovalStore::new(Store::new(aws_sdk_dynamodb::Client::new(&s.sdk), &s.table)),
+                profiles: ProfileStore::new(aws_sdk_ssm::Client::new(&s.sdk), &s.parameter_prefix),
+                replies: FifoQueue::new(sqs.clone(), s.reply_queue_url.clone()),
+                inbound: s.inbound_queue_url.clone().map(|url| FifoQueue::new(sqs, url)),
+                schedules: s.timeouts.clone().map(|(group, target_arn, role_arn)| TimeoutSchedules {
+                    client: aws_sdk_scheduler::Client::new(&s.sdk),
+                    group,
+                    target_arn,
+                    role_arn,
+                }),
+            }
         })
     }
 
@@ -643,7 +687,7 @@ impl ApprovalFlow {
     pub async fn handle_command(&self, item: &ConversationMessage) -> Result<Option<CommandOutcome>, ApprovalError> {
         let Some(parsed) = parse_command(&item.message.text) else { return Ok(None) };
         let c = &item.conversation;
-        let approver = self.approvals.approver(&c.tenant_id).await?;
+        let approver = self.clients().approvals.approver(&c.tenant_id).await?;
         let sender = format!("{}:{}", c.channel, item.message.sender.id);
         let is_approver = approver
             .as_ref()
@@ -664,6 +708,7 @@ impl ApprovalFlow {
         let outcome = match command {
             ApprovalCommand::Pending => {
                 let pending: Vec<PermissionRequest> = self
+                    .clients()
                     .approvals
                     .store()
                     .permission_requests(&c.tenant_id)
@@ -730,56 +775,60 @@ impl ApprovalFlow {
         scope: Option<Scope>,
     ) -> Result<CommandOutcome, ApprovalError> {
         let tenant = &item.conversation.tenant_id;
-        let (request, record) = match self.approvals.decide(tenant, request_id, status, &record, false).await? {
-            Decided::Now(r) => (r, record),
-            // The same approver's same decision again: a retry after a failure part-way. Every
-            // step below is idempotent, so redo them.
-            Decided::Already(r) if r.decision.as_ref().is_some_and(|d| d.message_id == record.message_id) => {
-                let record = r.decision.clone().unwrap_or(record);
-                (r, record)
-            }
-            Decided::NotFound => {
-                let text = format!("There is no permission request {request_id}.");
-                self.answer(item, &text).await?;
-                return Ok(CommandOutcome::Refused(text));
-            }
-            Decided::Expired(r) => {
-                let text = format!(
-                    "Request {} expired at {}; it can no longer be decided.",
-                    r.request_id,
-                    fmt_time(r.expires_at_ms)
-                );
-                self.answer(item, &text).await?;
-                return Ok(CommandOutcome::Refused(text));
-            }
-            Decided::Already(r) => {
-                let how = r.decision.as_ref().map(|d| d.how.as_str()).unwrap_or("decided");
-                let text = format!("Request {} was already decided ({how}); nothing changed.", r.request_id);
-                self.answer(item, &text).await?;
-                return Ok(CommandOutcome::Refused(text));
-            }
-        };
+        let (request, record) =
+            match self.clients().approvals.decide(tenant, request_id, status, &record, false).await? {
+                Decided::Now(r) => (r, record),
+                // The same approver's same decision again: a retry after a failure part-way. Every
+                // step below is idempotent, so redo them.
+                Decided::Already(r) if r.decision.as_ref().is_some_and(|d| d.message_id == record.message_id) => {
+                    let record = r.decision.clone().unwrap_or(record);
+                    (r, record)
+                }
+                Decided::NotFound => {
+                    let text = format!("There is no permission request {request_id}.");
+                    self.answer(item, &text).await?;
+                    return Ok(CommandOutcome::Refused(text));
+                }
+                Decided::Expired(r) => {
+                    let text = format!(
+                        "Request {} expired at {}; it can no longer be decided.",
+                        r.request_id,
+                        fmt_time(r.expires_at_ms)
+                    );
+                    self.answer(item, &text).await?;
+                    return Ok(CommandOutcome::Refused(text));
+                }
+                Decided::Already(r) => {
+                    let how = r.decision.as_ref().map(|d| d.how.as_str()).unwrap_or("decided");
+                    let text = format!("Request {} was already decided ({how}); nothing changed.", r.request_id);
+                    self.answer(item, &text).await?;
+                    return Ok(CommandOutcome::Refused(text));
+                }
+            };
         tracing::info!(event = "approval_decision", tenant_id = %tenant, request_id = %request.request_id, tool = %request.tool, how = %record.how, by = %record.by, "permission request decided");
         match scope {
             Some(Scope::Hours(h)) => {
-                self.approvals.put_grant(&request, &record.by, record.at_ms + i64::from(h) * 3_600_000).await?;
+                self.clients()
+                    .approvals
+                    .put_grant(&request, &record.by, record.at_ms + i64::from(h) * 3_600_000)
+                    .await?;
             }
             Some(Scope::Always) => {
                 let user = UserRef::new(request.conversation.channel, &request.requester_id).ok();
                 // The tool joins the profile that applies to the requester.
                 let level = match &user {
-                    Some(u) if self.profiles.get(tenant, Some(u)).await?.is_some() => user.as_ref(),
+                    Some(u) if self.clients().profiles.get(tenant, Some(u)).await?.is_some() => user.as_ref(),
                     _ => None,
                 };
-                let mut profile = self.profiles.get(tenant, level).await?.unwrap_or_default();
+                let mut profile = self.clients().profiles.get(tenant, level).await?.unwrap_or_default();
                 profile.grant(&request.tool).map_err(|e| ApprovalError::Invalid(e.to_string()))?;
                 profile.updated_by = Some(record.by.clone());
                 profile.updated_at_ms = Some(record.at_ms);
-                self.profiles.put(tenant, level, &profile).await?;
+                self.clients().profiles.put(tenant, level, &profile).await?;
             }
             _ => {}
         }
-        if let Some(schedules) = &self.schedules
+        if let Some(schedules) = &self.clients().schedules
             && let Err(e) = schedules.delete(&request.request_id).await
         {
             tracing::warn!(event = "approval_schedule_delete_failed", tenant_id = %tenant, request_id = %request.request_id, error = %e);
@@ -826,7 +875,8 @@ impl ApprovalFlow {
             reason: None,
             message_id: None,
         };
-        let decided = self.approvals.decide(tenant, request_id, RequestStatus::Expired, &record, true).await?;
+        let decided =
+            self.clients().approvals.decide(tenant, request_id, RequestStatus::Expired, &record, true).await?;
         if let Decided::Now(request) = &decided {
             tracing::info!(event = "approval_expired", tenant_id = %tenant, request_id = %request_id, tool = %request.tool, "permission request expired unanswered");
             self.tell_requester(
@@ -835,7 +885,7 @@ impl ApprovalFlow {
                 &format!("Nobody approved `{}` in time, so it was not used.", request.tool),
             )
             .await?;
-            if let Some(approver) = self.approvals.approver(tenant).await? {
+            if let Some(approver) = self.clients().approvals.approver(tenant).await? {
                 let text = format!(
                     "Request {request_id} (`{}` for {}) expired unanswered.",
                     request.tool, request.requester_name
@@ -852,21 +902,21 @@ impl ApprovalFlow {
     /// the timeout. `false` if nothing was sent (no approver, already decided, already told).
     pub async fn notice(&self, notice: &ApprovalNotice) -> Result<bool, ApprovalError> {
         let tenant = &notice.tenant_id;
-        let Some(request) = self.approvals.request(tenant, &notice.request_id).await? else {
+        let Some(request) = self.clients().approvals.request(tenant, &notice.request_id).await? else {
             tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "no such request");
             return Ok(false);
         };
-        if let Some(schedules) = &self.schedules {
+        if let Some(schedules) = &self.clients().schedules {
             schedules.create(&request).await?;
         }
         if request.status != RequestStatus::Pending {
             return Ok(false);
         }
-        let Some(approver) = self.approvals.approver(tenant).await? else {
+        let Some(approver) = self.clients().approvals.approver(tenant).await? else {
             tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "the tenant has no approver; the request will expire");
             return Ok(false);
         };
-        if !self.approvals.mark_noticed(tenant, &request.request_id).await? {
+        if !self.clients().approvals.mark_noticed(tenant, &request.request_id).await? {
             return Ok(false);
         }
         let buttons = notice_buttons(&request.request_id);
@@ -895,7 +945,7 @@ impl ApprovalFlow {
             route,
             buttons,
         };
-        self.replies.send_reply(&reply).await?;
+        self.clients().replies.send_reply(&reply).await?;
         Ok(())
     }
 
@@ -910,7 +960,7 @@ impl ApprovalFlow {
             route: request.route.clone(),
             buttons: Vec::new(),
         };
-        self.replies.send_reply(&reply).await?;
+        self.clients().replies.send_reply(&reply).await?;
         Ok(())
     }
 
@@ -926,14 +976,14 @@ impl ApprovalFlow {
             route: item.message.route.clone(),
             buttons: Vec::new(),
         };
-        self.replies.send_reply(&reply).await?;
+        self.clients().replies.send_reply(&reply).await?;
         Ok(())
     }
 
     /// Resumes the run that asked: a platform message in the requester's conversation, stored and
     /// queued like any message, so the agent takes it up with the conversation's history.
     async fn resume(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
-        let Some(inbound) = &self.inbound else { return Ok(()) };
+        let Some(inbound) = &self.clients().inbound else { return Ok(()) };
         let message_id = MessageId::parse(&format!("{}{RESUME_SUFFIX}", request.request_id))
             .map_err(|e| ApprovalError::Invalid(e.to_string()))?;
         let item = ConversationMessage {
@@ -951,7 +1001,7 @@ impl ApprovalFlow {
                 route: request.route.clone(),
             },
         };
-        self.approvals.store().store_inbound(&item).await?;
+        self.clients().approvals.store().store_inbound(&item).await?;
         inbound.send_inbound(&InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item }).await?;
         Ok(())
     }

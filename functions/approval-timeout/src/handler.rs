@@ -23,7 +23,10 @@ pub struct TimeoutOutcome {
 pub async fn build() -> Result<ApprovalFlow, Error> {
     let platform = PlatformConfig::from_env()?;
     let aws = clawless_shared::aws::load_sdk_config().await;
-    Ok(ApprovalFlow::from_env(&aws, &platform)?)
+    let flow = ApprovalFlow::from_env(&aws, &platform)?;
+    // Every event of this function uses the clients: build them during init, not on the first event.
+    flow.clients();
+    Ok(flow)
 }
 
 /// Checks the event before anything is read: a malformed id changes nothing.
