@@ -189,8 +189,10 @@ def parse_args(argv):
     p.add_argument("--access-log-bytes", type=int, default=280,
                    help="the HTTP API's access log record per request (template format, Standard class)")
     # The agent's own AWS calls (platform cost, unlike its tokens and AgentCore compute).
-    p.add_argument("--agent-lookup-lines", type=int, default=50,
-                   help="lines the agent's lost-work lookup reads per run (strongly consistent; its limit is 50)")
+    p.add_argument("--agent-marks-per-message", type=float, default=0.0,
+                   help="answered marks the agent writes per message: 0 when each run answers one message "
+                        "(its reply line marks it); the other messages of a batched run, and runs that end "
+                        "without a reply, are marked (1 each)")
     p.add_argument("--memory-layers", type=int, default=3,
                    help="S3 GETs per run for the agent's memory layers (tenant, bot, conversation)")
     p.add_argument("--no-agent-calls", action="store_true",
@@ -267,22 +269,26 @@ def model(a, figures):
     lines.append(("SQS FIFO", f"{inbound_req + reply_req:.2f} requests (2 queues)",
                   m * (inbound_req + reply_req) * P["sqs_fifo_per_million"] / 1e6))
 
-    # DynamoDB: webhook put; dispatcher query (strongly consistent) + update; reply put + update
-    # (+ one update per extra piece); the agent's run: lost-work query, an answered mark on the
-    # message and the tenant's usage counter. Bot records and secrets are cached per container:
-    # ~0 reads. At batch size 1 an agent run answers one message.
+    # DynamoDB: webhook put; dispatcher query (strongly consistent; it also finds the lost work it
+    # hands the agent in those lines) + update; reply: one strongly consistent get of the reply's
+    # line, then one put of the whole line after the last piece (+ one per earlier piece of a
+    # split answer); the agent's run: the tenant's usage counter, and answered marks only for
+    # messages its reply does not cover (none when a run answers one message: the reply line
+    # marks it). Bot records and secrets are cached per container: ~0 reads.
     msg_item = a.message_bytes + a.item_overhead_bytes
     reply_item = a.reply_bytes + a.item_overhead_bytes
     avg_line = (msg_item + reply_item) / 2
-    agent_w = 0 if a.no_agent_calls else wru(msg_item) + 1  # answered mark (billed on the item's size) + usage
-    w = wru(msg_item) + wru(msg_item) + wru(reply_item) * (1 + max(1.0, a.pieces_per_reply)) + agent_w
+    marks = 0.0 if a.no_agent_calls else a.agent_marks_per_message
+    agent_w = 0 if a.no_agent_calls else marks * wru(msg_item) + 1  # marks (billed on the item's size) + usage
+    reply_w = wru(reply_item) * max(1.0, a.pieces_per_reply)
+    w = wru(msg_item) + wru(msg_item) + reply_w + agent_w
     r_dispatcher = rru_strong(a.history_lines * avg_line)
-    r_agent = rru_strong(a.agent_lookup_lines * avg_line) if a.agent_lookup_lines and not a.no_agent_calls else 0
+    r_reply = rru_strong(reply_item)
     memory_gets = 0 if a.no_agent_calls else a.memory_layers
-    r = r_dispatcher + r_agent
-    lines.append(("DynamoDB writes", f"{w:.1f} WRU ({agent_w} of them the agent's)",
+    r = r_dispatcher + r_reply
+    lines.append(("DynamoDB writes", f"{w:.1f} WRU ({agent_w:g} of them the agent's)",
                   m * w * P["dynamodb_per_million_wru"] / 1e6))
-    lines.append(("DynamoDB reads", f"{r} RRU (history {r_dispatcher} + agent lookup {r_agent})",
+    lines.append(("DynamoDB reads", f"{r} RRU (history {r_dispatcher} + reply line {r_reply})",
                   m * r * P["dynamodb_per_million_rru"] / 1e6))
     lines.append(("S3 (agent memory)", f"{memory_gets} GETs", m * memory_gets * P["s3_get_per_million"] / 1e6))
 
@@ -346,12 +352,13 @@ def model(a, figures):
         f"SQS-triggered batches of {batch:g} message(s): {invocations['dispatcher']:.2f} dispatcher and "
         f"{invocations['reply']:.2f} reply invocations per message",
         f"DynamoDB: webhook 1 put ({wru(msg_item)} WRU), dispatcher 1 strongly consistent query over "
-        f"{a.history_lines} lines (~{a.history_lines * avg_line / KB:.1f} KB = {r_dispatcher} RRU) + 1 update "
-        f"({wru(msg_item)} WRU), reply 1 put + {max(1.0, a.pieces_per_reply):g} update(s) of "
-        f"{wru(reply_item)} WRU each; the agent's run 1 strongly consistent lost-work query over up to "
-        f"{a.agent_lookup_lines} lines ({r_agent} RRU), an answered mark ({wru(msg_item)} WRU) and a usage "
-        f"counter (1 WRU), {a.memory_layers} S3 GETs for memory layers; bot records and secrets cached per "
-        f"container (reads ~0)",
+        f"{a.history_lines} lines (~{a.history_lines * avg_line / KB:.1f} KB = {r_dispatcher} RRU; the lost work "
+        f"it hands the agent comes from the same lines) + 1 update ({wru(msg_item)} WRU), reply 1 strongly "
+        f"consistent get of its line ({r_reply} RRU) + {max(1.0, a.pieces_per_reply):g} put(s) of the whole "
+        f"line ({wru(reply_item)} WRU each; no claim write); the agent's run a usage counter (1 WRU) and "
+        f"{marks:g} answered mark(s) per message ({wru(msg_item)} WRU each: the message a reply answers is "
+        f"marked by its reply line, so a run answering one message writes none), {a.memory_layers} S3 GETs "
+        f"for memory layers; bot records and secrets cached per container (reads ~0)",
         f"logs: Lambda system log level {a.system_log_level} "
         f"({'no start/report records' if a.system_log_level == 'WARN' else f'{a.log_bytes_per_invocation} B per invocation'}), "
         f"functions' log groups {a.log_class}, the agent's (AgentCore) and the HTTP API's access log Standard",

@@ -116,14 +116,17 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     let message = &latest.item.message;
     let log = LogIds { conversation, session, message_id: message.message_id.as_str() };
 
-    // Earlier messages a recycled microVM never answered come first.
-    let mut waiting: Vec<HistoryEntry> = match deps.services.unanswered(conversation, message).await {
-        Ok(lost) => lost,
-        Err(e) => {
-            tracing::warn!(event = "unanswered_lookup_failed", tenant_id = %conversation.tenant_id, session_id = %session, error = %e, "could not look for unanswered messages");
-            Vec::new()
+    // Earlier messages a recycled microVM never answered (found by the dispatcher; those this
+    // process accepted itself were dropped when it accepted the invocation) come first.
+    let mut waiting: Vec<HistoryEntry> = Vec::new();
+    for lost in batch.iter().flat_map(|inv| &inv.unanswered) {
+        if !waiting.iter().any(|w| w.message_id == lost.message_id) {
+            waiting.push(lost.clone());
         }
-    };
+    }
+    if !waiting.is_empty() {
+        tracing::info!(event = "lost_work_taken_up", tenant_id = %conversation.tenant_id, session_id = %session, messages = waiting.len(), "answering messages a recycled session never answered");
+    }
     for inv in batch {
         let m = &inv.item.message;
         if !waiting.iter().any(|w| w.message_id == m.message_id.as_str()) {
@@ -252,13 +255,16 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {
             tracing::warn!(event = "model_empty_answer", tenant_id = %conversation.tenant_id, session_id = %session, message_id = %message.message_id, provider = provider.name(), "the model answered with nothing; no reply sent");
-            mark_answered(deps, conversation, &waiting).await;
+            mark_answered(deps, conversation, &waiting, None).await;
             return Outcome::EmptyAnswer;
         }
         None if seq > 0 || usage.total() > 0 => {
             "I could not finish this within my limits. Please try again with a smaller request.".to_owned()
         }
-        None => return Outcome::ModelFailed,
+        None => {
+            mark_answered(deps, conversation, &waiting, None).await;
+            return Outcome::ModelFailed;
+        }
     };
 
     // Second net (seed 000's response audit): log claims of tools the profile does not allow.
@@ -269,8 +275,17 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     seq += 1;
     let outcome = send_reply(deps, &log, latest, seq, text).await;
     if matches!(outcome, Outcome::Replied { .. }) {
-        mark_answered(deps, conversation, &waiting).await;
+        // The message the answer replies to is not marked (one write less per message): the
+        // reply function's line (`{sk}#r{seq}`) marks it answered for the dispatcher. Until that
+        // line is written the dispatcher still hands it on as unanswered, and this process skips
+        // it as its own. The window: if this microVM is recycled (or stopped idle) after the
+        // reply is queued and before the reply function records it (normally about a second;
+        // longer while a channel refuses sends and the reply waits on its queue), the next
+        // message's new microVM answers it again.
+        mark_answered(deps, conversation, &waiting, Some(message.message_id.as_str())).await;
         tracing::info!(event = "run_finished", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, replies = seq, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, duration_ms = started.elapsed().as_millis() as u64, "run finished");
+    } else {
+        mark_answered(deps, conversation, &waiting, None).await;
     }
     outcome
 }
@@ -393,8 +408,23 @@ async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, log: &LogIds<'_>, name: &
     }
 }
 
-async fn mark_answered(deps: &AgentDeps, conversation: &ConversationRef, waiting: &[HistoryEntry]) {
-    let ids: Vec<(i64, String)> = waiting.iter().map(|w| (w.at_ms, w.message_id.clone())).collect();
+/// Marks the run's waiting messages answered, except `replied` (the message whose answer went to
+/// the reply queue: its reply line marks it). Runs that ended without a reply mark everything,
+/// so no later run takes their messages up as lost work.
+async fn mark_answered(
+    deps: &AgentDeps,
+    conversation: &ConversationRef,
+    waiting: &[HistoryEntry],
+    replied: Option<&str>,
+) {
+    let ids: Vec<(i64, String)> = waiting
+        .iter()
+        .filter(|w| Some(w.message_id.as_str()) != replied)
+        .map(|w| (w.at_ms, w.message_id.clone()))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
     if let Err(e) = deps.services.mark_answered(conversation, &ids).await {
         tracing::warn!(event = "mark_answered_failed", tenant_id = %conversation.tenant_id, error = %e, "messages not marked answered (a recycled session may answer them again)");
     }

@@ -1,7 +1,7 @@
 //! What a run needs from outside the process, always for one tenant: its permission profile,
-//! its memory, where token use and permission requests are recorded, and which earlier
-//! messages of the conversation still wait for an answer (durable state, so a recycled microVM
-//! redoes lost work).
+//! its memory, where token use and permission requests are recorded, and where messages are
+//! marked answered (durable state: the dispatcher hands a run the messages a recycled microVM
+//! lost, those handed to an agent with neither a mark nor a reply).
 //!
 //! [`aws::AwsTenantServices`] is the production implementation (tenant-scoped credentials);
 //! [`MemoryServices`] keeps everything in memory for unit tests.
@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use clawless_shared::approvals::Grant;
 use clawless_shared::ids::ConversationRef;
-use clawless_shared::model::{HistoryEntry, InboundMessage};
 use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
 use clawless_shared::tasks::TaskManager;
 
@@ -51,15 +50,8 @@ pub trait TenantServices: Send + Sync + 'static {
     /// Drops a cached profile (a resumed run after a persistent approval must see the change).
     fn forget_profile(&self, _conversation: &ConversationRef, _user: &UserRef) {}
 
-    /// Inbound messages of the conversation handed to an agent before `before` (sort order) and
-    /// never answered: work a recycled microVM lost.
-    async fn unanswered(
-        &self,
-        conversation: &ConversationRef,
-        before: &InboundMessage,
-    ) -> Result<Vec<HistoryEntry>, ServiceError>;
-
-    /// Marks inbound messages answered (idempotent).
+    /// Marks inbound messages answered (idempotent). The dispatcher leaves marked messages out
+    /// of the lost work it hands the next run.
     async fn mark_answered(
         &self,
         conversation: &ConversationRef,
@@ -80,7 +72,6 @@ pub struct MemoryServices {
     pub memory: Arc<InMemoryLayers>,
     pub usage: Mutex<TokenUsage>,
     pub requests: Mutex<Vec<PermissionRequest>>,
-    pub unanswered: Mutex<Vec<HistoryEntry>>,
     pub answered: Mutex<Vec<(i64, String)>>,
     /// Scheduled tasks (e.g. over `clawless_shared::tasks::memory`); `None`: not configured.
     pub tasks: Option<TaskManager>,
@@ -130,19 +121,6 @@ impl TenantServices for MemoryServices {
     async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError> {
         lock(&self.requests).push(request.clone());
         Ok(())
-    }
-
-    async fn unanswered(
-        &self,
-        _conversation: &ConversationRef,
-        _before: &InboundMessage,
-    ) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let answered = self.answered();
-        Ok(lock(&self.unanswered)
-            .iter()
-            .filter(|h| !answered.iter().any(|(_, id)| *id == h.message_id))
-            .cloned()
-            .collect())
     }
 
     async fn mark_answered(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clawless_shared::envelope::{AckStatus, AgentInvocation};
 use clawless_shared::ids::{MessageId, RuntimeSessionId};
+use clawless_shared::model::HistoryEntry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -53,6 +54,16 @@ impl RecentIds {
 
     pub fn contains(&self, id: &MessageId) -> bool {
         self.set.contains(id)
+    }
+
+    /// Drops from `unanswered` (the lost work the dispatcher found) every message this process
+    /// accepted: it is answered here or still queued here, not lost. Only a recycled microVM's
+    /// messages are (and messages older than this ring remembers, which are long answered or
+    /// marked). Returns how many were dropped.
+    pub fn drop_accepted(&self, unanswered: &mut Vec<HistoryEntry>) -> usize {
+        let before = unanswered.len();
+        unanswered.retain(|h| !MessageId::parse(&h.message_id).is_ok_and(|id| self.contains(&id)));
+        before - unanswered.len()
     }
 }
 
@@ -149,7 +160,9 @@ impl Sessions {
 
     /// Queues `invocation` for `session`'s worker, unless its message id was accepted recently.
     /// Must be called inside a Tokio runtime (it may start the worker).
-    pub fn submit(&self, session: RuntimeSessionId, invocation: AgentInvocation) -> Result<AckStatus, SubmitError> {
+    /// Lost work it names that this process accepted itself is dropped (see
+    /// [`RecentIds::drop_accepted`]).
+    pub fn submit(&self, session: RuntimeSessionId, mut invocation: AgentInvocation) -> Result<AckStatus, SubmitError> {
         let mut inner = self.lock();
         if inner.closed {
             return Err(SubmitError::ShuttingDown);
@@ -171,9 +184,12 @@ impl Sessions {
                 inner.map.entry(session.clone()).or_insert(handle)
             }
         };
-        if !handle.recent.insert(&message_id) {
+        if handle.recent.contains(&message_id) {
             return Ok(AckStatus::Duplicate);
         }
+        // Before remembering this id, so the ring cannot forget an earlier one first.
+        handle.recent.drop_accepted(&mut invocation.unanswered);
+        handle.recent.insert(&message_id);
         if handle.tx.is_closed() {
             // Cannot happen while the worker loop is alive; restart it rather than lose the session.
             let (tx, worker) = self.spawn_worker();
@@ -223,7 +239,8 @@ mod tests {
     use crate::health::{PingStatus, system_clock};
     use crate::provider::{ModelError, ModelProvider, ModelRequest, ModelResponse, OfflineProvider};
     use crate::reply_sink::MemoryReplySink;
-    use crate::testing::{agent_deps, history, invocation};
+    use crate::services::MemoryServices;
+    use crate::testing::{agent_deps, agent_deps_with, history, invocation};
     use async_trait::async_trait;
     use clawless_shared::envelope::ENVELOPE_VERSION;
 
@@ -252,6 +269,116 @@ mod tests {
         assert!(recent.contains(&id("2")) && recent.contains(&id("3")));
         recent.remove(&id("2"));
         assert!(recent.insert(&id("2")));
+    }
+
+    fn entry(id: &str, text: &str) -> HistoryEntry {
+        HistoryEntry {
+            role: clawless_shared::model::Role::User,
+            message_id: id.into(),
+            sender_name: "Ada".into(),
+            text: text.into(),
+            at_ms: 1_700_000_000_000 + id.parse::<i64>().unwrap_or(0),
+        }
+    }
+
+    #[test]
+    fn lost_work_this_process_accepted_is_dropped() {
+        let mut recent = RecentIds::new(10);
+        recent.insert(&MessageId::parse("1").unwrap());
+        recent.insert(&MessageId::parse("3").unwrap());
+        let mut unanswered = vec![entry("1", "mine"), entry("2", "lost"), entry("3", "mine too"), entry("4", "lost")];
+        assert_eq!(recent.drop_accepted(&mut unanswered), 2);
+        let ids: Vec<&str> = unanswered.iter().map(|h| h.message_id.as_str()).collect();
+        assert_eq!(ids, ["2", "4"], "only messages another (recycled) microVM accepted are lost work");
+        assert_eq!(recent.drop_accepted(&mut unanswered), 0);
+    }
+
+    /// Answers like the offline provider and keeps what it was asked.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<ModelRequest>>);
+
+    #[async_trait]
+    impl ModelProvider for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+        async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+            self.0.lock().unwrap().push(request.clone());
+            OfflineProvider.complete(request).await
+        }
+    }
+
+    #[tokio::test]
+    async fn lost_work_is_taken_up_once_and_own_messages_are_not() {
+        let sink = Arc::new(MemoryReplySink::new());
+        let services = Arc::new(MemoryServices::default());
+        let model = Arc::new(Recording::default());
+        let health = Arc::new(Health::new(system_clock()));
+        let deps = agent_deps_with(model.clone(), sink.clone(), services.clone());
+        let sessions = Sessions::new(deps, Arc::clone(&health), 10);
+        let idle = || async {
+            while health.pending() > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+
+        let first = invocation("4242", "10", "first question", vec![]);
+        let session = first.item.conversation.runtime_session_id();
+        assert_eq!(sessions.submit(session.clone(), first), Ok(AckStatus::Accepted));
+        idle().await;
+        // The dispatcher saw 10 without a reply line yet (the reply function had not recorded
+        // it) and 5, which a recycled microVM accepted and never answered.
+        let mut second = invocation("4242", "11", "second question", vec![]);
+        second.unanswered = vec![entry("5", "the lost question"), entry("10", "first question")];
+        assert_eq!(sessions.submit(session.clone(), second), Ok(AckStatus::Accepted));
+        idle().await;
+        // Next time the dispatcher finds 5 marked; 10 and 11 have their reply lines.
+        assert_eq!(
+            sessions.submit(session.clone(), invocation("4242", "12", "third", vec![])),
+            Ok(AckStatus::Accepted)
+        );
+        idle().await;
+        assert!(sessions.shutdown(Duration::from_secs(5)).await);
+
+        let requests = model.0.lock().unwrap().clone();
+        assert_eq!(requests.len(), 3);
+        let waiting = requests[1].messages.last().unwrap().text();
+        assert!(waiting.contains("the lost question") && waiting.contains("second question"), "{waiting}");
+        assert!(!waiting.contains("first question"), "a message this process answered is not lost work: {waiting}");
+        assert!(!requests[2].messages.iter().any(|m| m.text().contains("the lost question")));
+        let replied: Vec<String> = sink.replies().iter().map(|r| r.in_reply_to.to_string()).collect();
+        assert_eq!(replied, ["10", "11", "12"], "one answer per run, none twice");
+        // Only the lost message is marked: each answered message is marked by its reply line.
+        let marked: Vec<String> = services.answered().into_iter().map(|(_, id)| id).collect();
+        assert_eq!(marked, ["5"]);
+    }
+
+    #[tokio::test]
+    async fn runs_without_a_reply_mark_every_message() {
+        let services = Arc::new(MemoryServices::default());
+        let mut inv = invocation("4242", "21", "hello", vec![]);
+        inv.unanswered = vec![entry("20", "lost")];
+        let session = inv.item.conversation.runtime_session_id();
+        let batch = [invocation("4242", "19", "earlier", vec![]), inv];
+
+        let sink = Arc::new(MemoryReplySink::new());
+        let failing = agent_deps_with(Arc::new(Failing), sink.clone(), services.clone());
+        assert_eq!(run(&failing, &session, &batch).await, Outcome::ModelFailed);
+        let marked = |s: &MemoryServices| s.answered().into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+        assert_eq!(marked(&services), ["19", "20", "21"]);
+
+        let services = Arc::new(MemoryServices::default());
+        let no_queue =
+            agent_deps_with(Arc::new(OfflineProvider), Arc::new(MemoryReplySink::failing_first(5)), services.clone());
+        assert_eq!(run(&no_queue, &session, &batch).await, Outcome::ReplyFailed);
+        assert_eq!(marked(&services), ["19", "20", "21"]);
+
+        // With a reply queued, the others of the batch are marked, not the one it answers.
+        let services = Arc::new(MemoryServices::default());
+        let replying = agent_deps_with(Arc::new(OfflineProvider), sink.clone(), services.clone());
+        assert!(matches!(run(&replying, &session, &batch).await, Outcome::Replied { .. }));
+        assert_eq!(marked(&services), ["19", "20"]);
+        assert_eq!(sink.replies()[0].in_reply_to.as_str(), "21");
     }
 
     #[tokio::test]

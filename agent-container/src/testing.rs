@@ -55,6 +55,7 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
         bot: BotProfile { name: "Clawd".into(), ..BotProfile::default() },
         history,
         scheduled: false,
+        unanswered: Vec::new(),
     }
 }
 

@@ -5,8 +5,8 @@ use crate::agentcore::{AgentCoreError, AgentRuntime};
 use crate::approvals::{ApprovalError, ApprovalFlow};
 use crate::directory::BotDirectory;
 use crate::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
-use crate::model::BotStatus;
-use crate::store::{StoreError, inbound_sort_key};
+use crate::model::{BotStatus, HistoryEntry};
+use crate::store::{LOST_WORK_WINDOW_MS, MessageItem, StoreError, inbound_sort_key, unanswered_before};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -88,6 +88,11 @@ impl Dispatcher {
         let history =
             if isolated { Vec::new() } else { stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect() };
 
+        // Earlier messages handed to an agent and never answered, from the same lines (no
+        // lookup of the agent's own): a recycled microVM's lost work. The agent skips those it
+        // accepted itself.
+        let unanswered = lost_work(&stored, &key, item.message.sent_at_ms);
+
         let session = conversation.runtime_session_id();
         let invocation = AgentInvocation {
             v: ENVELOPE_VERSION,
@@ -100,6 +105,7 @@ impl Dispatcher {
             },
             history,
             scheduled,
+            unanswered,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.directory.store().mark_dispatched(&item).await?;
@@ -111,7 +117,62 @@ impl Dispatcher {
             message_id = %item.message.message_id,
             duplicate = ack.status == AckStatus::Duplicate,
             scheduled,
+            unanswered = invocation.unanswered.len(),
         );
         Ok(DispatchOutcome::Dispatched)
+    }
+}
+
+/// The messages before the one at `key` (sent at `sent_at_ms`) in `stored` that an agent was
+/// handed and never answered, within [`LOST_WORK_WINDOW_MS`], as the agent takes them.
+fn lost_work(stored: &[MessageItem], key: &str, sent_at_ms: i64) -> Vec<HistoryEntry> {
+    unanswered_before(stored, key, LOST_WORK_WINDOW_MS, sent_at_ms).into_iter().map(MessageItem::to_history).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+    use crate::store::ReplyState;
+
+    fn line(id: &str, at_ms: i64, role: Role, dispatched: bool) -> MessageItem {
+        let inbound = inbound_sort_key(at_ms, id);
+        MessageItem {
+            pk: "t#CONV#b#telegram#4242".into(),
+            sk: if role == Role::User { inbound } else { format!("{inbound}#r001") },
+            role,
+            message_id: id.into(),
+            sender_id: "4242".into(),
+            sender_name: "Ada".into(),
+            text: format!("text of {id}"),
+            at_ms,
+            expires_at: 0,
+            dispatched_at_ms: dispatched.then_some(at_ms),
+            answered_at_ms: None,
+            reply_state: (role == Role::Assistant).then_some(ReplyState::Sent),
+            channel_message_ids: None,
+        }
+    }
+
+    #[test]
+    fn lost_work_comes_from_the_lines_read_for_the_history() {
+        let now = 1_763_740_800_000;
+        // What `recent_messages` returns up to the message being dispatched: one earlier message
+        // answered (its reply line is there), one a recycled agent accepted and never answered,
+        // and the message itself.
+        let stored = vec![
+            line("1", now - 120_000, Role::User, true),
+            line("1", now - 120_000, Role::Assistant, false),
+            line("2", now - 60_000, Role::User, true),
+            line("3", now, Role::User, false),
+        ];
+        let key = inbound_sort_key(now, "3");
+        let lost = lost_work(&stored, &key, now);
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!(lost[0], stored[2].to_history());
+        assert_eq!((lost[0].role, lost[0].message_id.as_str(), lost[0].text.as_str()), (Role::User, "2", "text of 2"));
+
+        // Older than the window: no longer taken up.
+        assert!(lost_work(&stored, &key, now + LOST_WORK_WINDOW_MS).is_empty());
     }
 }

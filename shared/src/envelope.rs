@@ -67,6 +67,13 @@ pub struct AgentInvocation {
     /// Started by a scheduled task: nobody is waiting at the keyboard.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub scheduled: bool,
+    /// Earlier inbound messages of the conversation, oldest first, that were handed to an agent
+    /// within [`crate::store::LOST_WORK_WINDOW_MS`] and have neither an answered mark nor a reply
+    /// line: work a recycled microVM may have lost. The agent answers them with this message,
+    /// except those it accepted itself (answered or still queued there). Found by the
+    /// dispatcher in the lines it reads for the history; absent in payloads from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unanswered: Vec<HistoryEntry>,
 }
 
 /// What the agent container answers to an invocation.
@@ -228,6 +235,37 @@ mod tests {
         let event: serde_json::Value = serde_json::from_str(include_str!("../../events/reply-telegram.json")).unwrap();
         let old = serde_json::from_str::<ReplyEnvelope>(event["Records"][0]["body"].as_str().unwrap()).unwrap();
         assert!(old.buttons.is_empty());
+    }
+
+    #[test]
+    fn invocation_carries_unanswered_messages_and_older_payloads_still_parse() {
+        use crate::model::Role;
+        let lost = HistoryEntry {
+            role: Role::User,
+            message_id: "1000".into(),
+            sender_name: "Ada".into(),
+            text: "the lost question".into(),
+            at_ms: 1_699_999_990_000,
+        };
+        let inv = AgentInvocation {
+            v: ENVELOPE_VERSION,
+            item: sample_item(),
+            bot: BotProfile { name: "Clawd".into(), ..BotProfile::default() },
+            history: vec![lost.clone()],
+            scheduled: false,
+            unanswered: vec![lost],
+        };
+        let json = serde_json::to_value(&inv).unwrap();
+        assert_eq!(json["unanswered"][0]["message_id"], "1000");
+        assert_eq!(serde_json::from_value::<AgentInvocation>(json.clone()).unwrap(), inv);
+
+        // Nothing unanswered: no field. A payload from before the field parses (same version).
+        let none = AgentInvocation { unanswered: Vec::new(), ..inv };
+        let mut old = serde_json::to_value(&none).unwrap();
+        assert!(old.get("unanswered").is_none(), "{old}");
+        assert_eq!(old["v"], 1);
+        old.as_object_mut().unwrap().remove("scheduled");
+        assert_eq!(serde_json::from_value::<AgentInvocation>(old).unwrap(), none);
     }
 
     #[test]

@@ -97,7 +97,11 @@ impl ReplyService {
             return reject(format!("{} secrets are not configured", c.channel));
         };
 
-        let mut sent_ids = match self.directory.store().claim_reply(&reply, &record.bot.name).await? {
+        // One read, no claim write (see `Store::reply_progress` for why none is needed); the
+        // line is written once, after the last piece (and after each earlier piece of a split
+        // answer, so a retry resumes after it).
+        let (claim, line) = self.directory.store().reply_progress(&reply, &record.bot.name).await?;
+        let mut sent_ids = match claim {
             ReplyClaim::Done(_) => return Ok(DeliveryOutcome::AlreadyDone),
             ReplyClaim::New => Vec::new(),
             ReplyClaim::Retry { sent_ids } => sent_ids,
@@ -112,11 +116,11 @@ impl ReplyService {
                     sent_ids.push(id);
                     if i + 1 < pieces.len() {
                         // Progress first: a retry resumes after the last piece sent.
-                        self.directory.store().record_reply(&reply, ReplyState::Sending, &sent_ids).await?;
+                        self.directory.store().record_reply(&line, ReplyState::Sending, &sent_ids).await?;
                     }
                 }
                 Err(SendError::Permanent(why)) => {
-                    self.directory.store().record_reply(&reply, ReplyState::Failed, &sent_ids).await?;
+                    self.directory.store().record_reply(&line, ReplyState::Failed, &sent_ids).await?;
                     return reject(why);
                 }
                 Err(e) => {
@@ -125,7 +129,7 @@ impl ReplyService {
                 }
             }
         }
-        self.directory.store().record_reply(&reply, ReplyState::Sent, &sent_ids).await?;
+        self.directory.store().record_reply(&line, ReplyState::Sent, &sent_ids).await?;
         tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
         Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
     }

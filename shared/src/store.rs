@@ -150,6 +150,40 @@ pub fn reply_sort_key(reply: &ReplyEnvelope) -> String {
     format!("{}#r{:03}", inbound_sort_key(reply.in_reply_to_at_ms, reply.in_reply_to.as_str()), reply.seq)
 }
 
+/// How far back (from the message being dispatched) unanswered messages count as lost work.
+pub const LOST_WORK_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// The inbound lines of `lines` (one conversation's, as [`Store::recent_messages`] returns them)
+/// that sort before `until_sk`, were sent at most `window_ms` before `reference_ms` (the time of
+/// the message at `until_sk`), were handed to an agent, and have neither an answered mark nor a
+/// reply line (`{sk}#r{seq}`): work an agent may have lost, oldest first.
+///
+/// The dispatcher computes this from the lines it reads anyway and hands it to the agent, which
+/// skips the messages it accepted itself (those are answered or still queued there).
+pub fn unanswered_before<'a>(
+    lines: &'a [MessageItem],
+    until_sk: &str,
+    window_ms: i64,
+    reference_ms: i64,
+) -> Vec<&'a MessageItem> {
+    let answered_by_reply: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .filter_map(|m| m.sk.rsplit_once("#r").map(|(k, _)| k))
+        .collect();
+    lines
+        .iter()
+        .filter(|m| {
+            m.role == Role::User
+                && m.sk.as_str() < until_sk
+                && m.dispatched_at_ms.is_some()
+                && m.answered_at_ms.is_none()
+                && !answered_by_reply.contains(m.sk.as_str())
+                && reference_ms - m.at_ms <= window_ms
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
     Stored,
@@ -159,14 +193,52 @@ pub enum StoreOutcome {
     },
 }
 
+/// How far an earlier attempt got with a reply, read before sending it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyClaim {
-    /// First time this reply is seen: send it.
+    /// No line for this reply yet: send every piece.
     New,
-    /// An earlier attempt claimed it and did not finish: send what it had not sent yet.
+    /// An earlier attempt recorded some pieces and did not finish: send what it had not sent yet.
     Retry { sent_ids: Vec<String> },
     /// Already delivered (or permanently failed): do nothing.
     Done(ReplyState),
+}
+
+/// A reply's line in its conversation (`…#r{seq}`): what [`Store::reply_progress`] found, or what
+/// a first attempt will write. [`Store::record_reply`] writes it whole, with the state and the
+/// channel ids of the pieces sent so far.
+#[derive(Debug, Clone)]
+pub struct ReplyLine {
+    item: MessageItem,
+}
+
+impl ReplyLine {
+    /// The line a first attempt writes: the bot speaks, at the time of the attempt.
+    pub fn new(reply: &ReplyEnvelope, sender_name: &str) -> Self {
+        let now = now_ms();
+        Self {
+            item: MessageItem {
+                pk: reply.conversation.partition_key(),
+                sk: reply_sort_key(reply),
+                role: Role::Assistant,
+                message_id: reply.reply_id(),
+                sender_id: reply.conversation.bot_id.to_string(),
+                sender_name: sender_name.to_owned(),
+                text: reply.text.clone(),
+                at_ms: now,
+                expires_at: now / 1000 + MESSAGE_RETENTION_SECS,
+                dispatched_at_ms: None,
+                answered_at_ms: None,
+                reply_state: Some(ReplyState::Sending),
+                channel_message_ids: None,
+            },
+        }
+    }
+
+    /// The item as it stands (before [`Store::record_reply`] sets the state and the ids).
+    pub fn item(&self) -> &MessageItem {
+        &self.item
+    }
 }
 
 /// A bot with its channel bindings, as one query returns them.
@@ -451,36 +523,6 @@ impl Store {
         }
     }
 
-    /// Inbound messages before `until_sk` (sent at most `window_ms` before `reference_ms`, the
-    /// time of the message at `until_sk`) that were handed to an agent and have neither an
-    /// answered mark nor a reply: work a recycled agent lost.
-    pub async fn unanswered_before(
-        &self,
-        conversation: &ConversationRef,
-        until_sk: &str,
-        window_ms: i64,
-        reference_ms: i64,
-    ) -> Result<Vec<MessageItem>, StoreError> {
-        let items = self.recent_messages(conversation, Some(until_sk), 50).await?;
-        let answered_by_reply: std::collections::HashSet<&str> = items
-            .iter()
-            .filter(|m| m.role == Role::Assistant)
-            .filter_map(|m| m.sk.rsplit_once("#r").map(|(k, _)| k))
-            .collect();
-        Ok(items
-            .iter()
-            .filter(|m| {
-                m.role == Role::User
-                    && m.sk != until_sk
-                    && m.dispatched_at_ms.is_some()
-                    && m.answered_at_ms.is_none()
-                    && !answered_by_reply.contains(m.sk.as_str())
-                    && reference_ms - m.at_ms <= window_ms
-            })
-            .cloned()
-            .collect())
-    }
-
     /// Adds a run's token use to the tenant's month (`{tenant}#USAGE` / `MONTH#{yyyy-mm}`).
     pub async fn add_token_usage(
         &self,
@@ -569,64 +611,22 @@ impl Store {
         Ok(requests)
     }
 
-    /// Claims a reply before sending it, so a redelivered reply is sent once.
-    pub async fn claim_reply(&self, reply: &ReplyEnvelope, sender_name: &str) -> Result<ReplyClaim, StoreError> {
-        let row = MessageItem {
-            pk: reply.conversation.partition_key(),
-            sk: reply_sort_key(reply),
-            role: Role::Assistant,
-            message_id: reply.reply_id(),
-            sender_id: reply.conversation.bot_id.to_string(),
-            sender_name: sender_name.to_owned(),
-            text: reply.text.clone(),
-            at_ms: now_ms(),
-            expires_at: now_ms() / 1000 + MESSAGE_RETENTION_SECS,
-            dispatched_at_ms: None,
-            answered_at_ms: None,
-            reply_state: Some(ReplyState::Sending),
-            channel_message_ids: None,
-        };
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&row)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(ReplyClaim::New),
-            Err(e) => {
-                let Some(service) = e.as_service_error() else { return Err(StoreError::aws("PutItem", &e)) };
-                if !service.is_conditional_check_failed_exception() {
-                    return Err(StoreError::aws("PutItem", &e));
-                }
-                let old = match service {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                        c.item.clone()
-                    }
-                    _ => None,
-                };
-                let old = match old {
-                    Some(item) => item,
-                    None => self.get_message(&row.pk, &row.sk).await?.ok_or_else(|| StoreError::Corrupt {
-                        what: "reply",
-                        detail: "condition failed but the item is gone".into(),
-                    })?,
-                };
-                let old: MessageItem = from_item("reply", old)?;
-                Ok(match old.reply_state {
-                    Some(ReplyState::Sending) | None => {
-                        ReplyClaim::Retry { sent_ids: old.channel_message_ids.unwrap_or_default() }
-                    }
-                    Some(state) => ReplyClaim::Done(state),
-                })
-            }
-        }
-    }
-
-    async fn get_message(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    /// Reads how far earlier attempts got with `reply` (one strongly consistent GetItem of its
+    /// line), so a redelivered reply is sent once and a partly sent one resumes after its last
+    /// recorded piece.
+    ///
+    /// Nothing is written before sending. A claim write would protect nothing: the reply queue is
+    /// FIFO with one message group per conversation, so the same reply is never being delivered
+    /// twice at once, and a claim never covered the last piece anyway (a crash between sending it
+    /// and recording it repeats it, claim or not). The line is written once the last piece is
+    /// sent ([`Store::record_reply`]), and after each earlier piece of a split answer.
+    pub async fn reply_progress(
+        &self,
+        reply: &ReplyEnvelope,
+        sender_name: &str,
+    ) -> Result<(ReplyClaim, ReplyLine), StoreError> {
+        let pk = reply.conversation.partition_key();
+        let sk = reply_sort_key(reply);
         let out = self
             .client
             .get_item()
@@ -637,39 +637,184 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::aws("GetItem", &e))?;
-        Ok(out.item)
+        let Some(item) = out.item else { return Ok((ReplyClaim::New, ReplyLine::new(reply, sender_name))) };
+        let old: MessageItem = from_item("reply", item)?;
+        let claim = match old.reply_state {
+            Some(ReplyState::Sending) | None => {
+                ReplyClaim::Retry { sent_ids: old.channel_message_ids.clone().unwrap_or_default() }
+            }
+            Some(state) => ReplyClaim::Done(state),
+        };
+        // The stored line (its time, sender, text) is kept; only state and ids change.
+        Ok((claim, ReplyLine { item: old }))
     }
 
-    /// Records how far sending a claimed reply got: its state and the channel ids of the pieces sent.
+    /// Records how far sending a reply got: one PutItem of its whole line with `state` and the
+    /// channel ids of the pieces sent.
     pub async fn record_reply(
         &self,
-        reply: &ReplyEnvelope,
+        line: &ReplyLine,
         state: ReplyState,
         channel_message_ids: &[String],
     ) -> Result<(), StoreError> {
-        let state_str = match state {
-            ReplyState::Sending => "sending",
-            ReplyState::Sent => "sent",
-            ReplyState::Failed => "failed",
+        let item = MessageItem {
+            reply_state: Some(state),
+            channel_message_ids: Some(channel_message_ids.to_vec()),
+            ..line.item.clone()
         };
-        let ids = channel_message_ids.iter().map(|id| s(id.as_str())).collect::<Vec<_>>();
         self.client
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .key("pk", s(reply.conversation.partition_key()))
-            .key("sk", s(reply_sort_key(reply)))
-            .update_expression("SET reply_state = :state, channel_message_ids = :ids")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":state", s(state_str))
-            .expression_attribute_values(":ids", AttributeValue::L(ids))
+            .set_item(Some(to_item(&item)?))
             .send()
             .await
-            .map_err(|e| StoreError::aws("UpdateItem", &e))?;
+            .map_err(|e| StoreError::aws("PutItem", &e))?;
         Ok(())
     }
 
     /// Every stored line of a conversation, oldest first (for the CLI and tests).
     pub async fn conversation(&self, conversation: &ConversationRef) -> Result<Vec<MessageItem>, StoreError> {
         self.recent_messages(conversation, None, 1000).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_763_740_800_000;
+    const MIN: i64 = 60_000;
+
+    fn inbound(id: &str, at_ms: i64, dispatched: bool, answered: bool) -> MessageItem {
+        MessageItem {
+            pk: "t#CONV#b#telegram#4242".into(),
+            sk: inbound_sort_key(at_ms, id),
+            role: Role::User,
+            message_id: id.into(),
+            sender_id: "4242".into(),
+            sender_name: "Ada".into(),
+            text: format!("question {id}"),
+            at_ms,
+            expires_at: 0,
+            dispatched_at_ms: dispatched.then_some(at_ms + 10),
+            answered_at_ms: answered.then_some(at_ms + 20),
+            reply_state: None,
+            channel_message_ids: None,
+        }
+    }
+
+    fn reply_to(line: &MessageItem, seq: u32, state: ReplyState) -> MessageItem {
+        MessageItem {
+            sk: format!("{}#r{seq:03}", line.sk),
+            role: Role::Assistant,
+            message_id: format!("{}#r{seq:03}", line.message_id),
+            sender_name: "Clawd".into(),
+            text: "an answer".into(),
+            dispatched_at_ms: None,
+            answered_at_ms: None,
+            reply_state: Some(state),
+            channel_message_ids: Some(vec!["1".into()]),
+            ..line.clone()
+        }
+    }
+
+    fn ids(found: Vec<&MessageItem>) -> Vec<&str> {
+        found.into_iter().map(|m| m.message_id.as_str()).collect()
+    }
+
+    #[test]
+    fn unanswered_are_dispatched_unmarked_unreplied_earlier_lines_within_the_window() {
+        let too_old = inbound("101", NOW - 61 * MIN, true, false);
+        let at_the_edge = inbound("102", NOW - 60 * MIN, true, false);
+        let marked = inbound("103", NOW - 50 * MIN, true, true);
+        let replied = inbound("104", NOW - 40 * MIN, true, false);
+        let replied_line = reply_to(&replied, 1, ReplyState::Sent);
+        let never_dispatched = inbound("105", NOW - 30 * MIN, false, false);
+        let lost = inbound("106", NOW - 20 * MIN, true, false);
+        // A split answer stopped after its first piece still counts as answered by its reply.
+        let partly = inbound("107", NOW - 10 * MIN, true, false);
+        let partly_line = reply_to(&partly, 1, ReplyState::Sending);
+        let lost_too = inbound("108", NOW - MIN, true, false);
+        let current = inbound("109", NOW, true, false);
+        let lines = vec![
+            too_old,
+            at_the_edge,
+            marked,
+            replied,
+            replied_line,
+            never_dispatched,
+            lost,
+            partly,
+            partly_line,
+            lost_too,
+            current.clone(),
+        ];
+        let found = unanswered_before(&lines, &current.sk, LOST_WORK_WINDOW_MS, NOW);
+        assert_eq!(ids(found), ["102", "106", "108"]);
+
+        // Only lines before the message being answered count (not it, nor anything after it), and
+        // the window is measured from that message's time, not the clock.
+        let until_lost = inbound_sort_key(NOW - 20 * MIN, "106");
+        assert_eq!(ids(unanswered_before(&lines, &until_lost, LOST_WORK_WINDOW_MS, NOW - 20 * MIN)), ["101", "102"]);
+        assert_eq!(ids(unanswered_before(&lines, &current.sk, 5 * MIN, NOW)), ["108"]);
+        assert!(unanswered_before(&[], &current.sk, LOST_WORK_WINDOW_MS, NOW).is_empty());
+    }
+
+    #[test]
+    fn a_reply_line_keeps_the_answer_item_as_it_was() {
+        use crate::envelope::ENVELOPE_VERSION;
+        use crate::ids::{BotId, ConversationId, MessageId};
+        use crate::model::ReplyRoute;
+        let reply = ReplyEnvelope {
+            v: ENVELOPE_VERSION,
+            conversation: ConversationRef {
+                tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+                bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+                channel: ChannelKind::Telegram,
+                conversation_id: ConversationId::parse("4242").unwrap(),
+            },
+            in_reply_to: MessageId::parse("1001").unwrap(),
+            in_reply_to_at_ms: NOW,
+            seq: 2,
+            text: "the answer".into(),
+            route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None },
+            buttons: Vec::new(),
+        };
+        let line = ReplyLine::new(&reply, "Clawd");
+        let item = line.item();
+        assert_eq!(item.pk, reply.conversation.partition_key());
+        assert_eq!(item.sk, format!("{}#r002", inbound_sort_key(NOW, "1001")));
+        assert_eq!((item.role, item.message_id.as_str()), (Role::Assistant, "1001#r002"));
+        assert_eq!((item.sender_id.as_str(), item.sender_name.as_str()), ("b0123456789abcdef0123", "Clawd"));
+        assert_eq!(item.text, "the answer");
+        assert_eq!(item.expires_at, item.at_ms / 1000 + MESSAGE_RETENTION_SECS);
+        assert!(item.dispatched_at_ms.is_none() && item.answered_at_ms.is_none());
+        // Stored as the attributes the CLI and the dispatcher's history read.
+        let stored = to_item(&MessageItem {
+            reply_state: Some(ReplyState::Sent),
+            channel_message_ids: Some(vec!["555".into()]),
+            ..item.clone()
+        })
+        .unwrap();
+        let mut names: Vec<&str> = stored.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "at_ms",
+                "channel_message_ids",
+                "expires_at",
+                "message_id",
+                "pk",
+                "reply_state",
+                "role",
+                "sender_id",
+                "sender_name",
+                "sk",
+                "text"
+            ]
+        );
+        assert_eq!(stored["reply_state"], AttributeValue::S("sent".into()));
+        assert_eq!(stored["channel_message_ids"], AttributeValue::L(vec![AttributeValue::S("555".into())]));
     }
 }

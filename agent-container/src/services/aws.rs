@@ -17,20 +17,17 @@ use aws_config::sts::AssumeRoleProvider;
 use clawless_shared::approvals::{ApprovalStore, Grant};
 use clawless_shared::cache::TtlCache;
 use clawless_shared::ids::{ConversationRef, TenantId};
-use clawless_shared::model::{HistoryEntry, InboundMessage, now_ms};
+use clawless_shared::model::now_ms;
 use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
 use clawless_shared::profiles::ProfileStore;
 use clawless_shared::schedules::{SchedulerClient, Schedules};
-use clawless_shared::store::{Store, inbound_sort_key};
+use clawless_shared::store::Store;
 use clawless_shared::tasks::store::TaskStore;
 use clawless_shared::tasks::{TaskConfig, TaskManager};
 
 use super::{ServiceError, TenantServices};
 use crate::memory::{MemoryLayers, S3Memory};
 use crate::provider::TokenUsage;
-
-/// How far back a new run looks for messages a recycled agent lost.
-pub const LOST_WORK_WINDOW_MS: i64 = 60 * 60 * 1000;
 
 /// Names and settings of the tenant data.
 #[derive(Debug, Clone)]
@@ -188,21 +185,6 @@ impl TenantServices for AwsTenantServices {
     async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError> {
         let clients = self.clients(&request.conversation.tenant_id).await;
         clients.store.put_permission_request(request).await.map(|_| ()).map_err(|e| storage("storing the request", e))
-    }
-
-    async fn unanswered(
-        &self,
-        conversation: &ConversationRef,
-        before: &InboundMessage,
-    ) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let clients = self.clients(&conversation.tenant_id).await;
-        let until = inbound_sort_key(before.sent_at_ms, before.message_id.as_str());
-        let items = clients
-            .store
-            .unanswered_before(conversation, &until, LOST_WORK_WINDOW_MS, before.sent_at_ms)
-            .await
-            .map_err(|e| storage("looking for unanswered messages", e))?;
-        Ok(items.iter().map(|m| m.to_history()).collect())
     }
 
     async fn mark_answered(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_cli::local::LocalStack;
 use clawless_shared::ids::TenantId;
-use clawless_shared::store::Store;
+use clawless_shared::store::{ReplyState, Store, inbound_sort_key};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -222,14 +222,19 @@ async fn hostile_tool_calls_fail_and_nothing_crosses_tenants() {
     assert_eq!(other_listed["requests"], json!([]), "the request belongs to its own tenant only");
 }
 
-/// A microVM recycled mid-run loses the message it was answering; the next run in the
-/// conversation finds it (handed to an agent, never answered) and takes it up first.
+/// A microVM recycled mid-run loses the message it was answering; the next message's dispatch
+/// finds it (handed to an agent, no answered mark, no reply line) and the new agent takes it up
+/// first, once: it is marked answered, and the run after that does not take it up again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
     use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId};
     use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
 
-    let model = ModelStandIn::bedrock(vec![ScriptedTurn::Text("Both answered.".into())]).await;
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::Text("Both answered.".into()),
+        ScriptedTurn::Text("Follow-up answered.".into()),
+    ])
+    .await;
     let telegram = telegram_stand_in().await;
     let stack = start_stack_with_agent_env(
         telegram.uri(),
@@ -273,4 +278,38 @@ async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
         lines.iter().find(|m| m.message_id == "99990").and_then(|m| m.answered_at_ms).map(|_| ())
     })
     .await;
+    quiet(&stack).await;
+    // The message the answer replied to is answered by its reply line, not by a mark.
+    let lines = store.conversation(&lost.conversation).await.unwrap();
+    let current = lines.iter().find(|m| m.message_id == "100001").expect("the sample message");
+    assert!(current.dispatched_at_ms.is_some() && current.answered_at_ms.is_none(), "{current:?}");
+    let reply = lines.iter().find(|m| m.sk == format!("{}#r001", current.sk)).expect("its reply line");
+    assert_eq!(reply.reply_state, Some(ReplyState::Sent));
+    assert!(
+        lines.iter().all(|m| !m.sk.starts_with(&format!("{}#r", inbound_sort_key(lost.message.sent_at_ms, "99990"))))
+    );
+
+    // The next message: the lost one is not taken up again (it is marked), nor is the sample
+    // message (its reply line is there); both are only history now.
+    let follow_up = json!({"update_id": 100002, "message": {"message_id": 8, "from": {"id": 4242, "is_bot": false,
+        "first_name": "Ada"}, "chat": {"id": 4242, "type": "private"}, "date": 1_763_740_860, "text": "a follow-up"}});
+    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &follow_up.to_string()).await;
+    assert_eq!(response.status(), 200);
+    let sent = eventually(WAIT, "the answer to the follow-up", || async {
+        let sent = sent_messages(&telegram).await;
+        (sent.len() >= 2).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[1]["text"], "Follow-up answered.");
+    quiet(&stack).await;
+    assert_eq!(sent_messages(&telegram).await.len(), 2, "one answer per run");
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    let last_user = requests[1]["messages"].as_array().unwrap().last().unwrap().to_string();
+    assert!(last_user.contains("a follow-up"), "{last_user}");
+    assert!(
+        !last_user.contains("the lost question") && !last_user.contains("hello bot"),
+        "earlier messages are history, not waiting work: {last_user}"
+    );
+    assert!(requests[1].to_string().contains("the lost question"), "the lost message stays in the history");
 }
