@@ -28,4 +28,6 @@ cargo test --workspace --locked
 step "template lint"
 .clawless/venv/bin/cfn-lint template.yaml
 .clawless/venv/bin/sam validate --lint --template template.yaml --region us-east-1
+step "cost model (runs on its defaults; figures in the README)"
+python3 scripts/cost-model.py --no-figures >/dev/null
 step "all checks passed"
