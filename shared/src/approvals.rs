@@ -30,7 +30,7 @@ use crate::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute,
 use crate::permissions::{DecisionRecord, PermissionRequest, RequestStatus, UserRef};
 use crate::profiles::{ProfileStore, ProfileStoreError};
 use crate::queue::{FifoQueue, QueueError};
-use crate::store::{PermissionRequestItem, Store, StoreError, from_item, to_item};
+use crate::store::{PermissionRequestItem, Store, StoreError, from_item};
 
 /// Message ids of the platform messages that resume an approved run end with this.
 pub const RESUME_SUFFIX: &str = "-resume";
@@ -262,33 +262,18 @@ impl ApprovalStore {
     }
 
     pub async fn put_approver(&self, approver: &ApproverConfig) -> Result<(), ApprovalError> {
-        let (client, table) = self.store.parts();
         let item = ApproverItem {
             pk: format!("TENANT#{}", approver.tenant_id),
             sk: "APPROVER".into(),
             approver: approver.clone(),
         };
-        client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_item(&item)?))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("PutItem", &e))?;
-        Ok(())
+        Ok(self.store.put_item(&item).await?)
     }
 
     pub async fn approver(&self, tenant: &TenantId) -> Result<Option<ApproverConfig>, ApprovalError> {
-        let (client, table) = self.store.parts();
-        let out = client
-            .get_item()
-            .table_name(table)
-            .key("pk", s(format!("TENANT#{tenant}")))
-            .key("sk", s("APPROVER"))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        Ok(out.item.map(|i| from_item::<ApproverItem>("approver", i).map(|a| a.approver)).transpose()?)
+        let item: Option<ApproverItem> =
+            self.store.get_item("approver", format!("TENANT#{tenant}"), "APPROVER".into(), false).await?;
+        Ok(item.map(|a| a.approver))
     }
 
     pub async fn request(
@@ -296,21 +281,9 @@ impl ApprovalStore {
         tenant: &TenantId,
         request_id: &str,
     ) -> Result<Option<PermissionRequest>, ApprovalError> {
-        let (client, table) = self.store.parts();
         let (pk, sk) = request_key(tenant, request_id);
-        let out = client
-            .get_item()
-            .table_name(table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        Ok(out
-            .item
-            .map(|i| from_item::<PermissionRequestItem>("permission request", i).map(|r| r.request))
-            .transpose()?)
+        let item: Option<PermissionRequestItem> = self.store.get_item("permission request", pk, sk, true).await?;
+        Ok(item.map(|r| r.request))
     }
 
     /// Moves a pending, unexpired request to `status` with `decision`, in one conditional write.
@@ -371,7 +344,6 @@ impl ApprovalStore {
         granted_by: &str,
         expires_at_ms: i64,
     ) -> Result<(), ApprovalError> {
-        let (client, table) = self.store.parts();
         let user = format!("{}:{}", request.conversation.channel, request.requester_id);
         let (pk, sk) = grant_key(&request.conversation.tenant_id, &request.tool, &user);
         let item = GrantItem {
@@ -382,14 +354,7 @@ impl ApprovalStore {
             expires_at_ms,
             expires_at: expires_at_ms / 1000,
         };
-        client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_item(&item)?))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("PutItem", &e))?;
-        Ok(())
+        Ok(self.store.put_item(&item).await?)
     }
 
     /// A grant covering `wanted` (a request the agent is about to make): a temporary grant of the
@@ -400,17 +365,7 @@ impl ApprovalStore {
         let tenant = &wanted.conversation.tenant_id;
         let user = format!("{}:{}", wanted.conversation.channel, wanted.requester_id);
         let (pk, sk) = grant_key(tenant, &wanted.tool, &user);
-        let out = client
-            .get_item()
-            .table_name(table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        if let Some(item) = out.item {
-            let grant: GrantItem = from_item("grant", item)?;
+        if let Some(grant) = self.store.get_item::<GrantItem>("grant", pk, sk, true).await? {
             // TTL deletion lags; the expiry time is what counts.
             if grant.expires_at_ms > now {
                 return Ok(Some(Grant::Temporary { request_id: grant.request_id, expires_at_ms: grant.expires_at_ms }));

@@ -272,6 +272,40 @@ impl Store {
         (&self.client, &self.table)
     }
 
+    /// The item at `pk`/`sk`, decoded (`what` names it in errors); strongly consistent when
+    /// `consistent`.
+    pub(crate) async fn get_item<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &'static str,
+        pk: String,
+        sk: String,
+        consistent: bool,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("GetItem", &e))?;
+        out.item.map(|item| from_item(what, item)).transpose()
+    }
+
+    /// Writes `item` whole, replacing what is at its key.
+    pub(crate) async fn put_item<T: Serialize>(&self, item: &T) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("PutItem", &e))?;
+        Ok(())
+    }
+
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
         let item =
@@ -294,16 +328,9 @@ impl Store {
     }
 
     pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("TENANT#{tenant_id}")))
-            .key("sk", s("TENANT"))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        out.item.map(|item| from_item::<TenantItem>("tenant", item).map(|t| t.tenant)).transpose()
+        let item: Option<TenantItem> =
+            self.get_item("tenant", format!("TENANT#{tenant_id}"), "TENANT".into(), false).await?;
+        Ok(item.map(|t| t.tenant))
     }
 
     /// Creates a bot under an existing tenant, atomically with a check that the tenant exists.
@@ -625,20 +652,9 @@ impl Store {
         reply: &ReplyEnvelope,
         sender_name: &str,
     ) -> Result<(ReplyClaim, ReplyLine), StoreError> {
-        let pk = reply.conversation.partition_key();
-        let sk = reply_sort_key(reply);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("GetItem", &e))?;
-        let Some(item) = out.item else { return Ok((ReplyClaim::New, ReplyLine::new(reply, sender_name))) };
-        let old: MessageItem = from_item("reply", item)?;
+        let stored: Option<MessageItem> =
+            self.get_item("reply", reply.conversation.partition_key(), reply_sort_key(reply), true).await?;
+        let Some(old) = stored else { return Ok((ReplyClaim::New, ReplyLine::new(reply, sender_name))) };
         let claim = match old.reply_state {
             Some(ReplyState::Sending) | None => {
                 ReplyClaim::Retry { sent_ids: old.channel_message_ids.clone().unwrap_or_default() }
@@ -662,14 +678,7 @@ impl Store {
             channel_message_ids: Some(channel_message_ids.to_vec()),
             ..line.item.clone()
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&item)?))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("PutItem", &e))?;
-        Ok(())
+        self.put_item(&item).await
     }
 
     /// Every stored line of a conversation, oldest first (for the CLI and tests).
