@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
 # formatting and lints, builds every binary, runs every test (unit and end-to-end against a
-# fresh moto per test), and lints template.yaml.
+# fresh moto per test), lints template.yaml and simulates its IAM policies (tests/iam).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,4 +30,10 @@ step "template lint"
 .clawless/venv/bin/sam validate --lint --template template.yaml --region us-east-1
 step "cost model (runs on its defaults; figures in the README)"
 python3 scripts/cost-model.py --no-figures >/dev/null
+step "IAM attack suite (offline policy simulation of template.yaml)"
+# Node's test runner and @cloud-copilot/iam-simulate (test-only; see tests/iam/README.md).
+if [ ! -d tests/iam/node_modules ] || [ tests/iam/package-lock.json -nt tests/iam/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/iam --no-audit --no-fund
+fi
+node --test tests/iam/
 step "all checks passed"

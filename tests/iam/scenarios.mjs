@@ -1,0 +1,287 @@
+// The attack scenarios against the IAM policies of template.yaml, and how one is run through
+// @cloud-copilot/iam-simulate. Each scenario is one request (caller, action, resource, context
+// keys) and the verdict the template must produce. Threat model: the code inside an AgentCore
+// microVM is hostile. It holds the microVM's own role (AgentRole) and, per invocation, the
+// tenant credentials the dispatcher obtained (TenantAccessRole, session tags tenant_id and
+// bot_id, session policy session-policy.json).
+//
+// A scenario's `as` names the caller: a logical id of a role in the template (a session of that
+// role), 'tenant' (the credentials handed to an agent), or 'service:<principal>' (an AWS service
+// assuming a role). A name missing from the template fails the scenario.
+
+import {
+  ACCOUNT,
+  ALLOW_ALL,
+  BOT,
+  CHANNEL,
+  CONVERSATION,
+  REGION,
+  SESSION_POLICY,
+  TENANT,
+  TEMPLATE,
+  evaluate,
+  principal,
+  resourcePolicyFor,
+  sessionArn,
+  trustPolicyFor
+} from './simulate.mjs'
+
+// ------------------------------------------------------------------ names the scenarios use
+
+export const OTHER_TENANT = 'tfedcba9876543210fedc'
+export const OTHER_BOT = 'bfedcba9876543210fedc'
+
+export const TABLE = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/clawless-data`
+export const BUCKET = `arn:aws:s3:::clawless-memory-${ACCOUNT}-${REGION}`
+export const param = (path) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/clawless/clawless/${path}`
+export const SCOPE_KEY = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:clawless/scope-key-AbCdEf`
+export const REPLY_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:clawless-reply.fifo`
+export const INBOUND_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:clawless-inbound.fifo`
+export const schedule = (name, group = 'clawless') => `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${group}/${name}`
+export const role = (name) => `arn:aws:iam::${ACCOUNT}:role/${name}`
+export const lambdaFn = (id) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:clawless-${id}`
+export const TENANT_ROLE = role('clawless-tenant-access')
+export const SCHEDULER_ROLE = role('clawless-scheduler-invoke')
+export const APPROVAL_ROLE = role('clawless-approval-invoke')
+export const FOUNDATION_MODEL = `arn:aws:bedrock:${REGION}::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0`
+
+export const mem = (path) => `${BUCKET}/tenants/${path}`
+export const OWN_SHARED = mem(`${TENANT}/shared.md`)
+export const OWN_BOT_MEMORY = mem(`${TENANT}/bots/${BOT}/memory.md`)
+export const OWN_CONVERSATION_MEMORY = mem(`${TENANT}/bots/${BOT}/conversations/${CHANNEL}/${CONVERSATION}/memory.md`)
+export const OTHER_CONVERSATION_MEMORY = mem(`${TENANT}/bots/${BOT}/conversations/${CHANNEL}/9999/memory.md`)
+
+export const OWN_PROFILE = param(`tenants/${TENANT}/profile`)
+export const OWN_USER_PROFILE = param(`tenants/${TENANT}/users/u123456/profile`)
+export const OWN_CHANNEL_SECRET = param(`tenants/${TENANT}/bots/${BOT}/channels/${CHANNEL}`)
+
+export const leading = (...keys) => ({ 'dynamodb:LeadingKeys': keys })
+export const requestTags = (tags) => ({
+  ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
+  'aws:TagKeys': Object.keys(tags)
+})
+export const OWN_TAGS = requestTags({ tenant_id: TENANT, bot_id: BOT })
+
+// ------------------------------------------------------------------ callers
+
+// The credentials an agent is handed: TenantAccessRole with the dispatcher's session tags and
+// session policy. Session tags are the session's aws:PrincipalTag keys.
+function tenantCaller() {
+  const p = principal('TenantAccessRole')
+  return {
+    principal: sessionArn(p, `${TENANT}-${BOT}`),
+    roleArn: p.arn,
+    identity: p.identityPolicies,
+    session: SESSION_POLICY,
+    context: { 'aws:PrincipalTag/tenant_id': TENANT, 'aws:PrincipalTag/bot_id': BOT }
+  }
+}
+
+function roleCaller(logicalId) {
+  const p = principal(logicalId)
+  // Lambda names a function's session after the function; AgentCore and Scheduler use their own.
+  const sessionName = p.function ? `clawless-${p.function}` : `${logicalId}-session`
+  return { principal: sessionArn(p, sessionName), roleArn: p.arn, identity: p.identityPolicies, context: {} }
+}
+
+function serviceCaller(service) {
+  return { principal: service, identity: [], context: {}, service: true }
+}
+
+export function caller(as) {
+  if (as === 'tenant') return tenantCaller()
+  if (as.startsWith('service:')) return serviceCaller(as.slice('service:'.length))
+  return roleCaller(as)
+}
+
+// The resource-based policy that applies: a role's trust policy for STS actions on it, else any
+// queue, bucket or secret policy the template defines.
+function resourcePolicy(action, resource, override) {
+  if (override !== undefined) return override
+  if (action.startsWith('sts:')) {
+    const trust = trustPolicyFor(resource)
+    if (!trust) throw new Error(`${resource} is not a role of the template`)
+    return trust
+  }
+  return resourcePolicyFor(resource)
+}
+
+// ------------------------------------------------------------------ the scenarios
+
+export const scenarios = []
+const add = (group, s) => scenarios.push({ group, ...s })
+
+// --- the microVM's own role: everything of a tenant is out of reach, models are not.
+{
+  const as = 'AgentRole'
+  add('agent role', { name: 'agent assumes the tenant-access role with its own tags', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied' })
+  add('agent role', { name: 'agent tags a session of the tenant-access role', as, action: 'sts:TagSession', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied' })
+  add('agent role', { name: 'agent reads a grant item directly', as, action: 'dynamodb:GetItem', resource: TABLE, context: leading(`${TENANT}#GRANT`), expect: 'Denied' })
+  add('agent role', { name: 'agent writes its own task partition directly', as, action: 'dynamodb:PutItem', resource: TABLE, context: leading(`${TENANT}#TASK#${BOT}`), expect: 'Denied' })
+  add('agent role', { name: 'agent queries a conversation directly', as, action: 'dynamodb:Query', resource: TABLE, context: leading(`${TENANT}#CONV#${BOT}#${CHANNEL}#${CONVERSATION}`), expect: 'Denied' })
+  add('agent role', { name: 'agent reads tenant memory directly', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, expect: 'Denied' })
+  add('agent role', { name: 'agent reads a channel secret', as, action: 'ssm:GetParameter', resource: param(`tenants/${OTHER_TENANT}/bots/${OTHER_BOT}/channels/telegram`), expect: 'Denied' })
+  add('agent role', { name: 'agent reads a tenant profile', as, action: 'ssm:GetParameter', resource: OWN_PROFILE, expect: 'Denied' })
+  add('agent role', { name: 'agent reads the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
+  add('agent role', { name: 'agent sends to the reply queue with its role credentials', as, action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Denied' })
+  add('agent role', { name: 'agent creates a schedule', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k1`), expect: 'Denied' })
+  add('agent role', { name: 'agent passes the scheduler role', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
+  add('agent role', { name: 'agent invokes the scheduler function', as, action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
+  add('agent role', { name: 'agent calls a foundation model (the one thing it keeps)', as, action: 'bedrock:InvokeModel', resource: FOUNDATION_MODEL, expect: 'Allowed' })
+}
+
+// --- tenant credentials of tenant A, bot A, conversation telegram/4242.
+{
+  const as = 'tenant'
+  const g = 'tenant credentials: table'
+  add(g, { name: "GetItem on another tenant's grants", as, action: 'dynamodb:GetItem', resource: TABLE, context: leading(`${OTHER_TENANT}#GRANT`), expect: 'Denied' })
+  add(g, { name: 'GetItem on own grants', as, action: 'dynamodb:GetItem', resource: TABLE, context: leading(`${TENANT}#GRANT`), expect: 'Allowed' })
+  for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'])
+    add(g, { name: `${action} on own grants (self-approval)`, as, action, resource: TABLE, context: leading(`${TENANT}#GRANT`), expect: 'Denied' })
+  for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'])
+    add(g, { name: `${action} on own approval requests`, as, action, resource: TABLE, context: leading(`${TENANT}#APPROVAL`), expect: 'Denied' })
+  for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem'])
+    add(g, { name: `${action} on own usage (usage reset)`, as, action, resource: TABLE, context: leading(`${TENANT}#USAGE`), expect: 'Denied' })
+  for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'])
+    add(g, { name: `${action} on own tenant record and approver`, as, action, resource: TABLE, context: leading(`TENANT#${TENANT}`), expect: 'Denied' })
+  for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'])
+    add(g, { name: `${action} on own bot record and channel binding`, as, action, resource: TABLE, context: leading(`BOT#${BOT}`), expect: 'Denied' })
+  for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'])
+    add(g, { name: `${action} on own conversation partition`, as, action, resource: TABLE, context: leading(`${TENANT}#CONV#${BOT}#${CHANNEL}#${CONVERSATION}`), expect: 'Denied' })
+  for (const action of ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'])
+    add(g, { name: `${action} on own bot's task partition`, as, action, resource: TABLE, context: leading(`${TENANT}#TASK#${BOT}`), expect: 'Allowed' })
+  add(g, { name: "PutItem on another bot's task partition, same tenant", as, action: 'dynamodb:PutItem', resource: TABLE, context: leading(`${TENANT}#TASK#${OTHER_BOT}`), expect: 'Denied' })
+  add(g, { name: "PutItem on another tenant's task partition, same bot id", as, action: 'dynamodb:PutItem', resource: TABLE, context: leading(`${OTHER_TENANT}#TASK#${BOT}`), expect: 'Denied' })
+  add(g, { name: "multi-key request: own task partition + another tenant's (ForAllValues)", as, action: 'dynamodb:PutItem', resource: TABLE, context: leading(`${TENANT}#TASK#${BOT}`, `${OTHER_TENANT}#TASK#${OTHER_BOT}`), expect: 'Denied' })
+  add(g, { name: 'BatchWriteItem across own and other partitions', as, action: 'dynamodb:BatchWriteItem', resource: TABLE, context: leading(`${TENANT}#TASK#${BOT}`, `${OTHER_TENANT}#GRANT`), expect: 'Denied' })
+  add(g, { name: 'Scan (no leading keys: ForAllValues would hold vacuously)', as, action: 'dynamodb:Scan', resource: TABLE, expect: 'Denied' })
+  add(g, { name: 'PartiQL statement on the table', as, action: 'dynamodb:PartiQLSelect', resource: TABLE, context: leading(`${TENANT}#GRANT`), expect: 'Denied' })
+}
+{
+  const as = 'tenant'
+  const g = 'tenant credentials: memory'
+  add(g, { name: "GetObject on another tenant's shared memory", as, action: 's3:GetObject', resource: mem(`${OTHER_TENANT}/shared.md`), expect: 'Denied' })
+  add(g, { name: "GetObject on another tenant's bot memory", as, action: 's3:GetObject', resource: mem(`${OTHER_TENANT}/bots/${BOT}/memory.md`), expect: 'Denied' })
+  add(g, { name: 'PutObject on own tenant layer (read-only)', as, action: 's3:PutObject', resource: OWN_SHARED, expect: 'Denied' })
+  add(g, { name: 'GetObject on own tenant layer', as, action: 's3:GetObject', resource: OWN_SHARED, expect: 'Allowed' })
+  add(g, { name: 'PutObject on own bot memory', as, action: 's3:PutObject', resource: OWN_BOT_MEMORY, expect: 'Allowed' })
+  add(g, { name: 'GetObject on own bot memory', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, expect: 'Allowed' })
+  add(g, { name: 'PutObject on own conversation memory', as, action: 's3:PutObject', resource: OWN_CONVERSATION_MEMORY, expect: 'Allowed' })
+  add(g, { name: 'PutObject on another conversation of the same bot', as, action: 's3:PutObject', resource: OTHER_CONVERSATION_MEMORY, expect: 'Denied', deniedBy: 'session' })
+  add(g, { name: 'GetObject on another conversation of the same bot', as, action: 's3:GetObject', resource: OTHER_CONVERSATION_MEMORY, expect: 'Denied', deniedBy: 'session' })
+  add(g, { name: 'PutObject on another object of own bot layer', as, action: 's3:PutObject', resource: mem(`${TENANT}/bots/${BOT}/notes.md`), expect: 'Denied', deniedBy: 'session' })
+  add(g, { name: "GetObject on another bot's memory, same tenant", as, action: 's3:GetObject', resource: mem(`${TENANT}/bots/${OTHER_BOT}/memory.md`), expect: 'Denied' })
+  add(g, { name: 'DeleteObject on own bot memory', as, action: 's3:DeleteObject', resource: OWN_BOT_MEMORY, expect: 'Denied' })
+  add(g, { name: 'ListBucket on the memory bucket', as, action: 's3:ListBucket', resource: BUCKET, expect: 'Denied' })
+}
+{
+  const as = 'tenant'
+  const g = 'tenant credentials: parameters and secrets'
+  add(g, { name: 'GetParameter on own tenant profile', as, action: 'ssm:GetParameter', resource: OWN_PROFILE, expect: 'Allowed' })
+  add(g, { name: 'GetParameter on a user profile of own tenant', as, action: 'ssm:GetParameter', resource: OWN_USER_PROFILE, expect: 'Allowed' })
+  add(g, { name: 'PutParameter on own tenant profile', as, action: 'ssm:PutParameter', resource: OWN_PROFILE, expect: 'Denied' })
+  add(g, { name: "GetParameter on another tenant's profile", as, action: 'ssm:GetParameter', resource: param(`tenants/${OTHER_TENANT}/profile`), expect: 'Denied' })
+  add(g, { name: "GetParameter on own bot's channel secret", as, action: 'ssm:GetParameter', resource: OWN_CHANNEL_SECRET, expect: 'Denied' })
+  add(g, { name: "GetParametersByPath on own tenant's tree", as, action: 'ssm:GetParametersByPath', resource: param(`tenants/${TENANT}`), expect: 'Denied' })
+  add(g, { name: 'GetSecretValue on the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
+  // A key whose key policy delegates to IAM (the default key policy), so IAM policies decide.
+  add(g, {
+    name: 'kms:Decrypt of a SecureString via SSM', as, action: 'kms:Decrypt',
+    resource: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
+    context: { 'kms:ViaService': `ssm.${REGION}.amazonaws.com` },
+    resourcePolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }] },
+    expect: 'Denied'
+  })
+}
+{
+  const as = 'tenant'
+  const g = 'tenant credentials: schedules, queues, roles'
+  add(g, { name: 'CreateSchedule for own tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k01HX`), expect: 'Allowed' })
+  add(g, { name: 'CreateSchedule for another tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${OTHER_TENANT}-k01HX`), expect: 'Denied' })
+  add(g, { name: 'DeleteSchedule of another tenant', as, action: 'scheduler:DeleteSchedule', resource: schedule(`${OTHER_TENANT}-k01HX`), expect: 'Denied' })
+  add(g, { name: 'CreateSchedule in another schedule group', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k01HX`, 'default'), expect: 'Denied' })
+  add(g, { name: 'DeleteSchedule of an approval timeout (apr-*)', as, action: 'scheduler:DeleteSchedule', resource: schedule('apr-0123456789'), expect: 'Denied' })
+  add(g, {
+    name: "KNOWN GAP: GetSchedule of another bot's task, same tenant (names carry no bot)",
+    as, action: 'scheduler:GetSchedule', resource: schedule(`${TENANT}-kOTHERBOTTASK`), expect: 'Allowed', knownGap: true
+  })
+  add(g, { name: 'PassRole of the scheduler role to EventBridge Scheduler', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
+  add(g, { name: 'PassRole of the scheduler role to Lambda', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'lambda.amazonaws.com' }, expect: 'Denied' })
+  add(g, { name: 'PassRole of the approval scheduler role', as, action: 'iam:PassRole', resource: APPROVAL_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
+  add(g, { name: 'PassRole of the tenant-access role', as, action: 'iam:PassRole', resource: TENANT_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
+  add(g, { name: 'SendMessage to the reply queue', as, action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Allowed' })
+  add(g, { name: 'SendMessage to the inbound queue', as, action: 'sqs:SendMessage', resource: INBOUND_QUEUE, expect: 'Denied' })
+  add(g, { name: 'ReceiveMessage from the reply queue', as, action: 'sqs:ReceiveMessage', resource: REPLY_QUEUE, expect: 'Denied' })
+  add(g, { name: 'AssumeRole on the tenant-access role again (role chaining to new tags)', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: requestTags({ tenant_id: OTHER_TENANT, bot_id: OTHER_BOT }), expect: 'Denied' })
+  add(g, { name: 'TagSession on the tenant-access role', as, action: 'sts:TagSession', resource: TENANT_ROLE, context: requestTags({ tenant_id: OTHER_TENANT, bot_id: OTHER_BOT }), expect: 'Denied' })
+  add(g, { name: 'InvokeFunction on the scheduler function', as, action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
+  add(g, { name: 'InvokeAgentRuntime (start another agent)', as, action: 'bedrock-agentcore:InvokeAgentRuntime', resource: `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`, expect: 'Denied' })
+}
+
+// --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.
+{
+  const g = 'tenant-access trust policy'
+  const as = 'DispatcherFunctionRole'
+  add(g, { name: 'dispatcher assumes it with tenant_id and bot_id', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Allowed' })
+  add(g, { name: 'dispatcher tags the session with tenant_id and bot_id', as, action: 'sts:TagSession', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Allowed' })
+  add(g, { name: 'dispatcher assumes it without bot_id', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: requestTags({ tenant_id: TENANT }), expect: 'Denied' })
+  add(g, { name: 'dispatcher assumes it without tenant_id', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: requestTags({ bot_id: BOT }), expect: 'Denied' })
+  add(g, { name: 'dispatcher assumes it without tags', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, expect: 'Denied' })
+  add(g, { name: 'dispatcher assumes it with a malformed tenant tag', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: requestTags({ tenant_id: 'TENANT#x', bot_id: BOT }), expect: 'Denied' })
+  for (const other of ['AgentRole', 'WebhookFunctionRole', 'ReplyFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole', 'SchedulerRole', 'ApprovalSchedulerRole'])
+    add(g, { name: `${other} assumes it with both tags`, as: other, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied' })
+  add(g, {
+    name: 'agent role assumes it even with an identity grant (the trust policy alone refuses)',
+    as: 'AgentRole', identity: [{ name: 'allow-all', policy: ALLOW_ALL }],
+    action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied'
+  })
+  add(g, { name: 'AgentCore service assumes it', as: 'service:bedrock-agentcore.amazonaws.com', action: 'sts:AssumeRole', resource: TENANT_ROLE, context: { 'aws:SourceAccount': ACCOUNT, ...OWN_TAGS }, expect: 'Denied' })
+}
+
+// --- the other trust policies.
+{
+  const g = 'service trust policies'
+  add(g, { name: 'EventBridge Scheduler assumes the scheduler role from this account', as: 'service:scheduler.amazonaws.com', action: 'sts:AssumeRole', resource: SCHEDULER_ROLE, context: { 'aws:SourceAccount': ACCOUNT }, expect: 'Allowed' })
+  add(g, { name: 'EventBridge Scheduler assumes the scheduler role for another account', as: 'service:scheduler.amazonaws.com', action: 'sts:AssumeRole', resource: SCHEDULER_ROLE, context: { 'aws:SourceAccount': '210987654321' }, expect: 'Denied' })
+  add(g, { name: 'EventBridge Scheduler assumes the approval role for another account', as: 'service:scheduler.amazonaws.com', action: 'sts:AssumeRole', resource: APPROVAL_ROLE, context: { 'aws:SourceAccount': '210987654321' }, expect: 'Denied' })
+  add(g, { name: 'AgentCore assumes the agent role for a runtime of this account', as: 'service:bedrock-agentcore.amazonaws.com', action: 'sts:AssumeRole', resource: role('AgentRole'), context: { 'aws:SourceAccount': ACCOUNT, 'aws:SourceArn': `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123` }, expect: 'Allowed' })
+  add(g, { name: 'AgentCore assumes the agent role for another account', as: 'service:bedrock-agentcore.amazonaws.com', action: 'sts:AssumeRole', resource: role('AgentRole'), context: { 'aws:SourceAccount': '210987654321', 'aws:SourceArn': `arn:aws:bedrock-agentcore:${REGION}:210987654321:runtime/x-abc123` }, expect: 'Denied' })
+  add(g, { name: 'Lambda assumes the tenant-access role', as: 'service:lambda.amazonaws.com', action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied' })
+}
+
+// --- the trusted functions' roles.
+{
+  const g = 'function roles'
+  add(g, { name: 'webhook reads the scope key', as: 'WebhookFunctionRole', action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
+  add(g, { name: 'webhook sends to the reply queue', as: 'WebhookFunctionRole', action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Denied' })
+  add(g, { name: 'webhook sends to the inbound queue', as: 'WebhookFunctionRole', action: 'sqs:SendMessage', resource: INBOUND_QUEUE, expect: 'Allowed' })
+  for (const fn of ['ReplyFunctionRole', 'DispatcherFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole'])
+    add(g, { name: `${fn} reads the scope key`, as: fn, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Allowed' })
+  for (const r of ['SchedulerRole', 'ApprovalSchedulerRole'])
+    add(g, { name: `${r} reads the scope key`, as: r, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
+  add(g, { name: 'SchedulerRole invokes the scheduler function', as: 'SchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Allowed' })
+  add(g, { name: 'SchedulerRole invokes the dispatcher', as: 'SchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('DispatcherFunction'), expect: 'Denied' })
+  add(g, { name: 'SchedulerRole invokes the approval-timeout function', as: 'SchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('ApprovalTimeoutFunction'), expect: 'Denied' })
+  add(g, { name: 'SchedulerRole sends to the inbound queue', as: 'SchedulerRole', action: 'sqs:SendMessage', resource: INBOUND_QUEUE, expect: 'Denied' })
+  add(g, { name: 'ApprovalSchedulerRole invokes the approval-timeout function', as: 'ApprovalSchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('ApprovalTimeoutFunction'), expect: 'Allowed' })
+  add(g, { name: 'ApprovalSchedulerRole invokes the scheduler function', as: 'ApprovalSchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
+  add(g, { name: 'scheduler function passes the scheduler role', as: 'SchedulerFunctionRole', action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
+  add(g, { name: 'reply function passes the approval scheduler role', as: 'ReplyFunctionRole', action: 'iam:PassRole', resource: APPROVAL_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
+  add(g, { name: 'reply function passes the scheduler role', as: 'ReplyFunctionRole', action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
+  for (const r of Object.keys(TEMPLATE.principals))
+    for (const service of ['scheduler.amazonaws.com', 'lambda.amazonaws.com', 'bedrock-agentcore.amazonaws.com'])
+      add(g, { name: `${r} passes the tenant-access role to ${service}`, as: r, action: 'iam:PassRole', resource: TENANT_ROLE, context: { 'iam:PassedToService': service }, expect: 'Denied' })
+}
+
+// ------------------------------------------------------------------ running them
+
+export async function run(s, overrides = {}) {
+  const c = caller(s.as)
+  const request = { principal: c.principal, action: s.action, resource: s.resource, context: { ...c.context, ...(s.context ?? {}) } }
+  const policies = {
+    identity: overrides.identity ?? s.identity ?? c.identity,
+    session: 'session' in overrides ? overrides.session : c.session,
+    resource: 'resource' in overrides ? overrides.resource : resourcePolicy(s.action, s.resource, s.resourcePolicy)
+  }
+  return { verdict: await evaluate(request, policies), caller: c, request, policies }
+}
