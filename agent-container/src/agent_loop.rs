@@ -3,17 +3,22 @@
 //!
 //! Enforcement happens here, in code, twice: the model is offered only the tools the profile
 //! allows ([`ToolBox::offered`]), and every call is checked again ([`PermissionProfile::decide`])
-//! before it runs. A call outside the profile is not run: a permission request is stored and the
-//! model is told the tool needs approval. Always-blocked tools never run.
+//! before it runs. A call outside the profile is not run: a permission request goes to trusted
+//! code (the reply function stores it and tells the approver) and the model is told the tool
+//! needs approval. Always-blocked tools never run.
+//!
+//! The run works with what its invocation carried: the credentials the dispatcher vended for
+//! this tenant and bot, the conversation's scope token (attached to every reply and report), and
+//! at most one approve-once grant. Token use and answered marks go out in one run report.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clawless_shared::approvals::{ApprovalNotice, Grant, RESUME_SUFFIX};
-use clawless_shared::envelope::{AgentInvocation, ENVELOPE_VERSION, ReplyEnvelope};
-use clawless_shared::ids::{ConversationRef, RuntimeSessionId};
+use clawless_shared::approvals::{Grant, RESUME_SUFFIX};
+use clawless_shared::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant, ReplyEnvelope};
+use clawless_shared::ids::{ConversationRef, MessageId, RuntimeSessionId};
 use clawless_shared::model::{HistoryEntry, Role, now_ms};
 use clawless_shared::permissions::{
     ALWAYS_BLOCKED, PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision, UserRef,
@@ -144,6 +149,10 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         tracing::info!(event = "run_batched", tenant_id = %conversation.tenant_id, session_id = %session, messages = waiting.len(), "answering several waiting messages in one run");
     }
 
+    deps.services.begin_run(conversation, latest.credentials.as_ref(), &latest.scope);
+    // The approve-once grant of a resumed run, usable for one matching call.
+    let once_grants: Mutex<Vec<OnceGrant>> = Mutex::new(batch.iter().filter_map(|inv| inv.grant.clone()).collect());
+
     let user = UserRef::new(conversation.channel, &message.sender.id)
         .unwrap_or_else(|_| UserRef { channel: conversation.channel, user_id: "unknown".into() });
     // A run resumed after an approval must see a profile the approval just changed.
@@ -228,7 +237,7 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         }
         let mut results = Vec::with_capacity(calls.len());
         for (id, name, input) in calls {
-            let (content, is_error) = call_tool(deps, &ctx, &profile, &log, latest, &name, &input).await;
+            let (content, is_error) = call_tool(deps, &ctx, &profile, &log, latest, &once_grants, &name, &input).await;
             results.push(Block::ToolResult { tool_use_id: id, content, is_error });
         }
         for text in ctx.take_outbox() {
@@ -245,24 +254,18 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         }
     }
 
-    if usage.total() > 0
-        && let Err(e) = deps.services.record_usage(conversation, usage).await
-    {
-        tracing::warn!(event = "usage_record_failed", tenant_id = %conversation.tenant_id, error = %e, "token use not recorded");
-    }
-
     let text = match final_text {
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {
             tracing::warn!(event = "model_empty_answer", tenant_id = %conversation.tenant_id, session_id = %session, message_id = %message.message_id, provider = provider.name(), "the model answered with nothing; no reply sent");
-            mark_answered(deps, conversation, &waiting, None).await;
+            report_run(deps, latest, usage, &waiting, None).await;
             return Outcome::EmptyAnswer;
         }
         None if seq > 0 || usage.total() > 0 => {
             "I could not finish this within my limits. Please try again with a smaller request.".to_owned()
         }
         None => {
-            mark_answered(deps, conversation, &waiting, None).await;
+            report_run(deps, latest, usage, &waiting, None).await;
             return Outcome::ModelFailed;
         }
     };
@@ -282,10 +285,10 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         // reply is queued and before the reply function records it (normally about a second;
         // longer while a channel refuses sends and the reply waits on its queue), the next
         // message's new microVM answers it again.
-        mark_answered(deps, conversation, &waiting, Some(message.message_id.as_str())).await;
+        report_run(deps, latest, usage, &waiting, Some(message.message_id.as_str())).await;
         tracing::info!(event = "run_finished", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, replies = seq, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, duration_ms = started.elapsed().as_millis() as u64, "run finished");
     } else {
-        mark_answered(deps, conversation, &waiting, None).await;
+        report_run(deps, latest, usage, &waiting, None).await;
     }
     outcome
 }
@@ -313,13 +316,25 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(64).collect()
 }
 
+/// Uses up the run's approve-once grant if it covers `wanted`: same tool, same arguments, same
+/// requester (another user in the same group does not get it).
+fn take_once_grant(grants: &Mutex<Vec<OnceGrant>>, wanted: &PermissionRequest) -> Option<Grant> {
+    let mut grants = grants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = grants.iter().position(|g| {
+        g.tool == wanted.tool && g.arguments_hash == wanted.arguments_hash && g.requester_id == wanted.requester_id
+    })?;
+    Some(Grant::Once { request_id: grants.remove(at).request_id })
+}
+
 /// Checks and runs one tool call; returns the result text for the model and whether it failed.
+#[allow(clippy::too_many_arguments)]
 async fn call_tool(
     deps: &AgentDeps,
     ctx: &ToolContext,
     profile: &PermissionProfile,
     log: &LogIds<'_>,
     latest: &AgentInvocation,
+    once_grants: &Mutex<Vec<OnceGrant>>,
     name: &str,
     input: &Value,
 ) -> (String, bool) {
@@ -344,7 +359,11 @@ async fn call_tool(
                 now_ms(),
                 deps.limits.approval_ttl.as_millis() as i64,
             );
-            match deps.services.take_grant(&request).await {
+            let found = match take_once_grant(once_grants, &request) {
+                Some(grant) => Ok(Some(grant)),
+                None => deps.services.temporary_grant(&request).await,
+            };
+            match found {
                 Ok(Some(grant)) => {
                     let (kind, request_id) = match &grant {
                         Grant::Once { request_id } => ("once", request_id),
@@ -359,16 +378,17 @@ async fn call_tool(
                 }
             }
             tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, request_id = %request.request_id, "tool outside the profile refused; approval requested");
-            match deps.services.request_permission(&request).await {
-                Ok(()) => {
-                    tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request stored");
-                    let notice = ApprovalNotice::new(c.tenant_id.clone(), request.request_id.clone());
-                    if let Err(e) = deps.sink.notify_approval(&notice).await {
-                        tracing::error!(event = "approval_notice_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "the approver was not told; the request will expire");
-                    }
+            let report = AgentReport::PermissionRequest {
+                v: ENVELOPE_VERSION,
+                scope: latest.scope.clone(),
+                request: Box::new(request.clone()),
+            };
+            match deps.sink.report(&report).await {
+                Ok(_) => {
+                    tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request sent to the platform");
                 }
                 Err(e) => {
-                    tracing::error!(event = "approval_request_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "permission request not stored")
+                    tracing::error!(event = "approval_request_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "permission request not sent")
                 }
             }
             (
@@ -408,25 +428,47 @@ async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, log: &LogIds<'_>, name: &
     }
 }
 
-/// Marks the run's waiting messages answered, except `replied` (the message whose answer went to
-/// the reply queue: its reply line marks it). Runs that ended without a reply mark everything,
-/// so no later run takes their messages up as lost work.
-async fn mark_answered(
+/// Reports the run to trusted code: its token use (every run counts, replied or not) and the
+/// waiting messages to mark answered, except `replied` (the message whose answer went to the
+/// reply queue: its reply line marks it). Runs that ended without a reply mark everything, so no
+/// later run takes their messages up as lost work.
+async fn report_run(
     deps: &AgentDeps,
-    conversation: &ConversationRef,
+    latest: &AgentInvocation,
+    usage: TokenUsage,
     waiting: &[HistoryEntry],
     replied: Option<&str>,
 ) {
-    let ids: Vec<(i64, String)> = waiting
+    let conversation = &latest.item.conversation;
+    let answered: Vec<(i64, MessageId)> = waiting
         .iter()
         .filter(|w| Some(w.message_id.as_str()) != replied)
-        .map(|w| (w.at_ms, w.message_id.clone()))
+        .filter_map(|w| MessageId::parse(&w.message_id).ok().map(|id| (w.at_ms, id)))
         .collect();
-    if ids.is_empty() {
+    if answered.is_empty() && usage.total() == 0 {
         return;
     }
-    if let Err(e) = deps.services.mark_answered(conversation, &ids).await {
-        tracing::warn!(event = "mark_answered_failed", tenant_id = %conversation.tenant_id, error = %e, "messages not marked answered (a recycled session may answer them again)");
+    let report = AgentReport::RunReport {
+        v: ENVELOPE_VERSION,
+        scope: latest.scope.clone(),
+        conversation: conversation.clone(),
+        in_reply_to: latest.item.message.message_id.clone(),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        answered,
+    };
+    let attempts = deps.retry.attempts.max(1);
+    for attempt in 1..=attempts {
+        match deps.sink.report(&report).await {
+            Ok(_) => return,
+            Err(e) if attempt < attempts => {
+                tracing::warn!(event = "run_report_retry", tenant_id = %conversation.tenant_id, attempt, error = %e);
+                tokio::time::sleep(deps.retry.delay_after(attempt)).await;
+            }
+            Err(e) => {
+                tracing::warn!(event = "run_report_failed", tenant_id = %conversation.tenant_id, error = %e, "token use and answered marks not reported (a recycled session may answer the messages again)");
+            }
+        }
     }
 }
 
@@ -443,6 +485,7 @@ async fn send_reply(deps: &AgentDeps, log: &LogIds<'_>, latest: &AgentInvocation
         text,
         route: message.route.clone(),
         buttons: Vec::new(),
+        scope: latest.scope.clone(),
     };
     let attempts = deps.retry.attempts.max(1);
     for attempt in 1..=attempts {

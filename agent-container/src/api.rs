@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clawless_shared::envelope::{AckStatus, AgentAck, AgentInvocation, ENVELOPE_VERSION};
 
-use crate::AppState;
 use crate::health::PingResponse;
 use crate::session::SubmitError;
+use crate::{AppState, BindError};
 
 /// The header AgentCore sets to the session the request was routed by.
 pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
@@ -27,6 +27,12 @@ pub enum ApiError {
     UnsupportedVersion(u32),
     #[error("session id does not match the conversation")]
     SessionMismatch,
+    #[error("the invocation carries no scope token")]
+    MissingScope,
+    #[error("this agent serves another session")]
+    OtherSession,
+    #[error("the scope token does not match this session's")]
+    ScopeMismatch,
     #[error("the agent is shutting down")]
     ShuttingDown,
 }
@@ -37,8 +43,9 @@ impl ApiError {
             ApiError::MissingSessionHeader
             | ApiError::InvalidSessionHeader
             | ApiError::BadJson(_)
-            | ApiError::UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
-            ApiError::SessionMismatch => StatusCode::FORBIDDEN,
+            | ApiError::UnsupportedVersion(_)
+            | ApiError::MissingScope => StatusCode::BAD_REQUEST,
+            ApiError::SessionMismatch | ApiError::OtherSession | ApiError::ScopeMismatch => StatusCode::FORBIDDEN,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -50,6 +57,9 @@ impl ApiError {
             ApiError::BadJson(_) => "bad_json",
             ApiError::UnsupportedVersion(_) => "unsupported_version",
             ApiError::SessionMismatch => "session_mismatch",
+            ApiError::MissingScope => "missing_scope",
+            ApiError::OtherSession => "other_session",
+            ApiError::ScopeMismatch => "scope_mismatch",
             ApiError::ShuttingDown => "shutting_down",
         }
     }
@@ -111,6 +121,30 @@ fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<AgentAck
             "session header does not match the conversation"
         );
         return Err(ApiError::SessionMismatch);
+    }
+    if invocation.scope.is_empty() {
+        return Err(ApiError::MissingScope);
+    }
+    // One process, one session: anything else posting here (code inside the microVM, say) is
+    // refused, whatever conversation it names.
+    if let Err(e) = state.bind(&session, &invocation.scope) {
+        tracing::error!(
+            event = "security_violation",
+            what = "invocation",
+            reason = match e {
+                BindError::OtherSession => "invocation for another session",
+                BindError::ScopeMismatch => "scope token does not match the bound session",
+            },
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            message_id = %message_id,
+            "invocation refused"
+        );
+        return Err(match e {
+            BindError::OtherSession => ApiError::OtherSession,
+            BindError::ScopeMismatch => ApiError::ScopeMismatch,
+        });
     }
     let status = state.submit(session.clone(), invocation).map_err(|e| match e {
         SubmitError::ShuttingDown => ApiError::ShuttingDown,

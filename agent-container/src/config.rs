@@ -27,9 +27,9 @@ pub struct AgentConfig {
     pub parameter_prefix: String,
     /// `CLAWLESS_MEMORY_BUCKET` (default `{stack}-memory`): long-term memory.
     pub memory_bucket: String,
-    /// `CLAWLESS_TENANT_ROLE_ARN`: the role assumed (tagged with the tenant) for all tenant data.
-    /// Unset: the process's own credentials are used (local runs only; documented).
-    pub tenant_role_arn: Option<String>,
+    /// `CLAWLESS_LISTEN_HOST` (default `0.0.0.0`, where AgentCore reaches the container): the
+    /// local run sets `127.0.0.1`, so nothing beyond the machine can post invocations.
+    pub listen_host: std::net::IpAddr,
     /// `CLAWLESS_WORKSPACE_ROOT` (default `/tmp/clawless-workspaces`).
     pub workspace_root: PathBuf,
     /// `CLAWLESS_WEB_SEARCH_URL`: a search API for `web_search` (unset: the tool says so).
@@ -97,7 +97,13 @@ impl AgentConfig {
             table: get("CLAWLESS_TABLE").unwrap_or_else(|| format!("{stack}-data")),
             parameter_prefix: get("CLAWLESS_PARAMETER_PREFIX").unwrap_or_else(|| format!("/clawless/{stack}")),
             memory_bucket: get("CLAWLESS_MEMORY_BUCKET").unwrap_or_else(|| format!("{stack}-memory")),
-            tenant_role_arn: get("CLAWLESS_TENANT_ROLE_ARN"),
+            listen_host: match get("CLAWLESS_LISTEN_HOST") {
+                None => std::net::IpAddr::from([0, 0, 0, 0]),
+                Some(raw) => raw.trim().parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                    name: "CLAWLESS_LISTEN_HOST",
+                    reason: format!("{e} (expected an IP address)"),
+                })?,
+            },
             workspace_root: get("CLAWLESS_WORKSPACE_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/tmp/clawless-workspaces")),
@@ -127,7 +133,15 @@ mod tests {
         assert_eq!(c.model.provider, ProviderKind::Offline);
         assert_eq!(c.table, "clawless-data");
         assert_eq!(c.memory_bucket, "clawless-memory");
-        assert_eq!(c.tenant_role_arn, None);
+        assert_eq!(c.listen_host.to_string(), "0.0.0.0");
+        assert_eq!(
+            config(&[QUEUE, ("CLAWLESS_LISTEN_HOST", "127.0.0.1")]).unwrap().listen_host.to_string(),
+            "127.0.0.1"
+        );
+        assert!(matches!(
+            config(&[QUEUE, ("CLAWLESS_LISTEN_HOST", "localhost:1")]),
+            Err(ConfigError::Invalid { name: "CLAWLESS_LISTEN_HOST", .. })
+        ));
         assert_eq!(c.reply_queue_url, QUEUE.1);
     }
 

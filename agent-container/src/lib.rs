@@ -33,6 +33,7 @@ use axum::routing::{get, post};
 use clawless_shared::config::ConfigError;
 use clawless_shared::envelope::{AckStatus, AgentInvocation};
 use clawless_shared::ids::RuntimeSessionId;
+use clawless_shared::scope::ScopeToken;
 use tokio::net::TcpListener;
 
 pub use async_trait::async_trait;
@@ -56,6 +57,19 @@ struct StateInner {
     health: Arc<Health>,
     sessions: Sessions,
     shutdown_grace: Duration,
+    /// The one session this process serves, and its scope token: set by the first invocation
+    /// accepted (nothing untrusted runs in the microVM before it), then required of every later
+    /// one.
+    bound: std::sync::Mutex<Option<(RuntimeSessionId, ScopeToken)>>,
+}
+
+/// Why an invocation does not fit the session this process is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// It names another session: one process never serves two.
+    OtherSession,
+    /// It names this session with another scope token: not minted for this conversation.
+    ScopeMismatch,
 }
 
 impl AppState {
@@ -80,6 +94,21 @@ impl AppState {
     /// Messages accepted and not finished yet.
     pub fn pending(&self) -> usize {
         self.inner.health.pending()
+    }
+
+    /// Binds the process to `session` on the first call; afterwards accepts only that session
+    /// with the same scope token (compared in constant time).
+    pub fn bind(&self, session: &RuntimeSessionId, scope: &ScopeToken) -> Result<(), BindError> {
+        let mut bound = self.inner.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*bound {
+            None => {
+                *bound = Some((session.clone(), scope.clone()));
+                Ok(())
+            }
+            Some((s, _)) if s != session => Err(BindError::OtherSession),
+            Some((_, token)) if !token.matches(scope) => Err(BindError::ScopeMismatch),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Queues an invocation already checked against its session (see [`api`]).
@@ -122,7 +151,14 @@ impl AppStateBuilder {
     pub fn build(self) -> AppState {
         let health = Arc::new(Health::new(self.clock));
         let sessions = Sessions::new(self.deps, Arc::clone(&health), self.recent_ids);
-        AppState { inner: Arc::new(StateInner { health, sessions, shutdown_grace: self.shutdown_grace }) }
+        AppState {
+            inner: Arc::new(StateInner {
+                health,
+                sessions,
+                shutdown_grace: self.shutdown_grace,
+                bound: std::sync::Mutex::new(None),
+            }),
+        }
     }
 }
 

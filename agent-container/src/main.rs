@@ -7,13 +7,12 @@ use clawless_agent::config::AgentConfig;
 use clawless_agent::provider::Providers;
 use clawless_agent::reply_sink::SqsReplySink;
 use clawless_agent::services::TenantServices;
-use clawless_agent::services::aws::{AwsSettings, AwsTenantServices};
+use clawless_agent::services::aws::{AwsSettings, AwsTenantServices, HandedCredentials};
 use clawless_agent::tools::web::WebSettings;
 use clawless_agent::tools::{self, ToolBox};
 use clawless_agent::{AppState, StartupError, init_logging, serve};
 use clawless_shared::aws::load_sdk_config;
 use clawless_shared::config::ConfigError;
-use clawless_shared::queue::FifoQueue;
 use clawless_shared::tasks::TaskConfig;
 use tokio::net::TcpListener;
 
@@ -32,18 +31,19 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), StartupError> {
     let config = AgentConfig::from_env()?;
     let sdk = load_sdk_config().await;
-    let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), config.reply_queue_url.clone());
     let providers = Providers::build(&config.model, &sdk).map_err(StartupError::Provider)?;
     let tasks = TaskConfig::from_env().map_err(|e| {
         StartupError::Config(ConfigError::Invalid { name: "CLAWLESS_SCHEDULE_GROUP", reason: e.to_string() })
     })?;
+    // Tenant data and the reply queue are reached only with the credentials each invocation
+    // carries; the microVM's own (`sdk`) call models and nothing else.
+    let handed = Arc::new(HandedCredentials::new(sdk.clone()));
     let services = AwsTenantServices::new(
-        sdk.clone(),
+        Arc::clone(&handed),
         AwsSettings {
             table: config.table.clone(),
             parameter_prefix: config.parameter_prefix.clone(),
             memory_bucket: config.memory_bucket.clone(),
-            tenant_role_arn: config.tenant_role_arn.clone(),
             profile_cache: Duration::from_secs(config.profile_cache_secs),
             tasks,
         },
@@ -55,21 +55,21 @@ async fn run() -> Result<(), StartupError> {
         providers,
         tools,
         services,
-        sink: Arc::new(SqsReplySink::new(queue)),
+        sink: Arc::new(SqsReplySink::new(handed, config.reply_queue_url.clone())),
         retry: RetryPolicy::default(),
         limits: RunLimits::default(),
         workspace_root: config.workspace_root.clone(),
         web: WebSettings::from_config(&config),
     };
     let state = AppState::new(deps);
-    let listener = TcpListener::bind(("0.0.0.0", config.port))
+    let listener = TcpListener::bind((config.listen_host, config.port))
         .await
         .map_err(|source| StartupError::Bind { port: config.port, source })?;
     tracing::info!(
         event = "agent_started",
         port = config.port,
         provider = %config.model.provider,
-        tenant_scoped = config.tenant_role_arn.is_some(),
+        listen_host = %config.listen_host,
         "clawless-agent starting"
     );
     serve(listener, state).await.map_err(StartupError::Serve)

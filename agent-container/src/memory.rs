@@ -126,6 +126,11 @@ impl MemoryLayers for S3Memory {
         let out = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            // The handed credentials deliberately cannot list the bucket, and S3 then answers a
+            // missing key with 403 instead of 404: a layer nobody wrote yet. (A layer of another
+            // scope is denied the same way, and there is nothing of this run's to read there
+            // either.)
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => return Ok(None),
             Err(e) => return Err(MemoryError::Storage(format!("GetObject {key}: {}", describe(&e)))),
         };
         let bytes =

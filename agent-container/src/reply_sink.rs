@@ -1,14 +1,17 @@
-//! Where answers go: the reply FIFO queue in production, memory in tests.
+//! Where answers and reports go: the reply FIFO queue in production (sent with the credentials
+//! the dispatcher handed the run; the microVM's own role cannot send), memory in tests.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clawless_shared::approvals::ApprovalNotice;
-use clawless_shared::envelope::ReplyEnvelope;
+use clawless_shared::envelope::{AgentReport, ReplyEnvelope};
+use clawless_shared::ids::short_digest;
 use clawless_shared::queue::{FifoQueue, QueueError};
 use tokio::sync::watch;
+
+use crate::services::aws::HandedCredentials;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -23,40 +26,55 @@ pub trait ReplySink: Send + Sync + 'static {
     /// Delivers one reply; returns the sink's id for it (the SQS message id).
     async fn send(&self, reply: &ReplyEnvelope) -> Result<String, SinkError>;
 
-    /// Asks the platform to tell the tenant's approver about a stored permission request. The
-    /// agent never addresses the approver itself: the reply function loads who that is.
-    async fn notify_approval(&self, _notice: &ApprovalNotice) -> Result<(), SinkError> {
-        Ok(())
+    /// Hands trusted code a report (a permission request, the end of a run): in the same FIFO
+    /// group as the conversation's replies, so it arrives after them.
+    async fn report(&self, report: &AgentReport) -> Result<String, SinkError>;
+}
+
+/// The queue's deduplication id of a report: one per request, one per run.
+pub fn report_dedup_id(report: &AgentReport) -> String {
+    let (c, _) = report.claim();
+    match report {
+        AgentReport::PermissionRequest { request, .. } => short_digest(&["request", &request.request_id]),
+        AgentReport::RunReport { in_reply_to, .. } => short_digest(&["run", &c.partition_key(), in_reply_to.as_str()]),
     }
 }
 
-/// The reply FIFO queue (agent → reply function).
+/// The reply FIFO queue (agent → reply function), with the run's handed credentials.
 #[derive(Clone)]
 pub struct SqsReplySink {
-    queue: FifoQueue,
+    handed: Arc<HandedCredentials>,
+    queue_url: String,
 }
 
 impl SqsReplySink {
-    pub fn new(queue: FifoQueue) -> Self {
-        Self { queue }
+    pub fn new(handed: Arc<HandedCredentials>, queue_url: impl Into<String>) -> Self {
+        Self { handed, queue_url: queue_url.into() }
+    }
+
+    fn queue(&self, conversation: &clawless_shared::ids::ConversationRef) -> Result<FifoQueue, SinkError> {
+        let (sdk, _) =
+            self.handed.config(&conversation.tenant_id).map_err(|e| SinkError::Unavailable(e.to_string()))?;
+        Ok(FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone()))
     }
 }
 
 #[async_trait]
 impl ReplySink for SqsReplySink {
     async fn send(&self, reply: &ReplyEnvelope) -> Result<String, SinkError> {
-        Ok(self.queue.send_reply(reply).await?)
+        Ok(self.queue(&reply.conversation)?.send_reply(reply).await?)
     }
 
-    async fn notify_approval(&self, notice: &ApprovalNotice) -> Result<(), SinkError> {
-        self.queue.send_json(notice, &notice.group(), &notice.request_id).await?;
-        Ok(())
+    async fn report(&self, report: &AgentReport) -> Result<String, SinkError> {
+        let (c, _) = report.claim();
+        Ok(self.queue(c)?.send_json(report, &c.message_group_id(), &report_dedup_id(report)).await?)
     }
 }
 
 /// Keeps replies in memory, in the order they were sent. Can fail its first sends on purpose.
 pub struct MemoryReplySink {
     replies: Mutex<Vec<ReplyEnvelope>>,
+    reports: Mutex<Vec<AgentReport>>,
     failures_left: AtomicU32,
     attempts: AtomicU32,
     count: watch::Sender<usize>,
@@ -77,6 +95,7 @@ impl MemoryReplySink {
     pub fn failing_first(failures: u32) -> Self {
         Self {
             replies: Mutex::new(Vec::new()),
+            reports: Mutex::new(Vec::new()),
             failures_left: AtomicU32::new(failures),
             attempts: AtomicU32::new(0),
             count: watch::Sender::new(0),
@@ -85,6 +104,42 @@ impl MemoryReplySink {
 
     pub fn replies(&self) -> Vec<ReplyEnvelope> {
         self.replies.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn reports(&self) -> Vec<AgentReport> {
+        self.reports.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The permission requests reported so far.
+    pub fn requests(&self) -> Vec<clawless_shared::permissions::PermissionRequest> {
+        self.reports()
+            .into_iter()
+            .filter_map(|r| match r {
+                AgentReport::PermissionRequest { request, .. } => Some(*request),
+                AgentReport::RunReport { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Token use reported so far: (input, output).
+    pub fn usage(&self) -> (u64, u64) {
+        self.reports().iter().fold((0, 0), |(i, o), r| match r {
+            AgentReport::RunReport { input_tokens, output_tokens, .. } => (i + input_tokens, o + output_tokens),
+            AgentReport::PermissionRequest { .. } => (i, o),
+        })
+    }
+
+    /// Messages reported answered so far: (sent_at_ms, message id).
+    pub fn answered(&self) -> Vec<(i64, String)> {
+        self.reports()
+            .iter()
+            .flat_map(|r| match r {
+                AgentReport::RunReport { answered, .. } => {
+                    answered.iter().map(|(at, id)| (*at, id.to_string())).collect::<Vec<_>>()
+                }
+                AgentReport::PermissionRequest { .. } => Vec::new(),
+            })
+            .collect()
     }
 
     /// Sends tried, failed ones included.
@@ -115,5 +170,11 @@ impl ReplySink for MemoryReplySink {
         };
         self.count.send_replace(len);
         Ok(format!("mem-{len}"))
+    }
+
+    async fn report(&self, report: &AgentReport) -> Result<String, SinkError> {
+        let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        reports.push(report.clone());
+        Ok(format!("report-{}", reports.len()))
     }
 }

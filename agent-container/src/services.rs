@@ -1,10 +1,10 @@
-//! What a run needs from outside the process, always for one tenant: its permission profile,
-//! its memory, where token use and permission requests are recorded, and where messages are
-//! marked answered (durable state: the dispatcher hands a run the messages a recycled microVM
-//! lost, those handed to an agent with neither a mark nor a reply).
+//! What a run reads from outside the process, always for one tenant and bot: its permission
+//! profile, its memory, temporary grants and scheduled tasks. Nothing here writes what trusted
+//! code decides with: token use, permission requests and answered marks travel in the run's
+//! reports on the reply queue ([`crate::reply_sink`]), and the reply function records them.
 //!
-//! [`aws::AwsTenantServices`] is the production implementation (tenant-scoped credentials);
-//! [`MemoryServices`] keeps everything in memory for unit tests.
+//! [`aws::AwsTenantServices`] is the production implementation, with the credentials the
+//! dispatcher handed the invocation; [`MemoryServices`] keeps everything in memory for unit tests.
 
 pub mod aws;
 
@@ -13,21 +13,35 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use clawless_shared::approvals::Grant;
+use clawless_shared::credentials::TenantCredentials;
 use clawless_shared::ids::ConversationRef;
 use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
 use clawless_shared::tasks::TaskManager;
 
 use crate::memory::{MemoryError, MemoryLayer, MemoryLayers};
-use crate::provider::TokenUsage;
+use clawless_shared::scope::ScopeToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{what} failed: {detail}")]
     Storage { what: &'static str, detail: String },
+    #[error("no credentials were handed over for this tenant")]
+    NoCredentials,
 }
 
 #[async_trait]
 pub trait TenantServices: Send + Sync + 'static {
+    /// Starts a run for `conversation` with what its invocation carried: the credentials the
+    /// dispatcher vended (`None`: tenant data stays out of reach, fail closed) and the scope
+    /// token that tasks created in the run carry.
+    fn begin_run(
+        &self,
+        _conversation: &ConversationRef,
+        _credentials: Option<&TenantCredentials>,
+        _scope: &ScopeToken,
+    ) {
+    }
+
     /// The profile for `user` in the conversation's tenant: the user's override, else the
     /// tenant's, else least privilege. Errors count as least privilege (fail closed).
     async fn profile(&self, conversation: &ConversationRef, user: &UserRef) -> PermissionProfile;
@@ -35,28 +49,14 @@ pub trait TenantServices: Send + Sync + 'static {
     /// The memory layers of the conversation.
     fn memory(&self, conversation: &ConversationRef) -> Arc<dyn MemoryLayers>;
 
-    /// Adds a run's token use to the tenant's month.
-    async fn record_usage(&self, conversation: &ConversationRef, usage: TokenUsage) -> Result<(), ServiceError>;
-
-    /// Stores a permission request (the approvals flow picks it up).
-    async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError>;
-
-    /// A grant that lets `wanted` run without asking again: a temporary approval of the tool for
-    /// the requester, or an unused approve-once of exactly these arguments (used up here).
-    async fn take_grant(&self, _wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
+    /// A temporary approval of `wanted`'s tool for its requester, if one is in force (read
+    /// only: the approve-once grant comes in the invocation).
+    async fn temporary_grant(&self, _wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
         Ok(None)
     }
 
     /// Drops a cached profile (a resumed run after a persistent approval must see the change).
     fn forget_profile(&self, _conversation: &ConversationRef, _user: &UserRef) {}
-
-    /// Marks inbound messages answered (idempotent). The dispatcher leaves marked messages out
-    /// of the lost work it hands the next run.
-    async fn mark_answered(
-        &self,
-        conversation: &ConversationRef,
-        messages: &[(i64, String)],
-    ) -> Result<(), ServiceError>;
 
     /// Scheduled tasks of the conversation's tenant (the task tools scope them to the
     /// conversation); `None` where scheduling is not configured.
@@ -70,9 +70,8 @@ pub trait TenantServices: Send + Sync + 'static {
 pub struct MemoryServices {
     pub profiles: Mutex<HashMap<String, PermissionProfile>>,
     pub memory: Arc<InMemoryLayers>,
-    pub usage: Mutex<TokenUsage>,
-    pub requests: Mutex<Vec<PermissionRequest>>,
-    pub answered: Mutex<Vec<(i64, String)>>,
+    /// Temporary grants by `<tool>|<requester id>`.
+    pub grants: Mutex<HashMap<String, Grant>>,
     /// Scheduled tasks (e.g. over `clawless_shared::tasks::memory`); `None`: not configured.
     pub tasks: Option<TaskManager>,
 }
@@ -89,16 +88,9 @@ impl MemoryServices {
         s
     }
 
-    pub fn requests(&self) -> Vec<PermissionRequest> {
-        lock(&self.requests).clone()
-    }
-
-    pub fn usage(&self) -> TokenUsage {
-        *lock(&self.usage)
-    }
-
-    pub fn answered(&self) -> Vec<(i64, String)> {
-        lock(&self.answered).clone()
+    /// A temporary grant of `tool` to `requester`.
+    pub fn grant(&self, tool: &str, requester: &str, grant: Grant) {
+        lock(&self.grants).insert(format!("{tool}|{requester}"), grant);
     }
 }
 
@@ -113,23 +105,8 @@ impl TenantServices for MemoryServices {
         Arc::clone(&self.memory) as Arc<dyn MemoryLayers>
     }
 
-    async fn record_usage(&self, _conversation: &ConversationRef, usage: TokenUsage) -> Result<(), ServiceError> {
-        lock(&self.usage).add(usage);
-        Ok(())
-    }
-
-    async fn request_permission(&self, request: &PermissionRequest) -> Result<(), ServiceError> {
-        lock(&self.requests).push(request.clone());
-        Ok(())
-    }
-
-    async fn mark_answered(
-        &self,
-        _conversation: &ConversationRef,
-        messages: &[(i64, String)],
-    ) -> Result<(), ServiceError> {
-        lock(&self.answered).extend(messages.iter().cloned());
-        Ok(())
+    async fn temporary_grant(&self, wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
+        Ok(lock(&self.grants).get(&format!("{}|{}", wanted.tool, wanted.requester_id)).cloned())
     }
 
     async fn tasks(&self, _conversation: &ConversationRef) -> Option<TaskManager> {

@@ -349,7 +349,7 @@ mod tests {
         let replied: Vec<String> = sink.replies().iter().map(|r| r.in_reply_to.to_string()).collect();
         assert_eq!(replied, ["10", "11", "12"], "one answer per run, none twice");
         // Only the lost message is marked: each answered message is marked by its reply line.
-        let marked: Vec<String> = services.answered().into_iter().map(|(_, id)| id).collect();
+        let marked: Vec<String> = sink.answered().into_iter().map(|(_, id)| id).collect();
         assert_eq!(marked, ["5"]);
     }
 
@@ -364,21 +364,20 @@ mod tests {
         let sink = Arc::new(MemoryReplySink::new());
         let failing = agent_deps_with(Arc::new(Failing), sink.clone(), services.clone());
         assert_eq!(run(&failing, &session, &batch).await, Outcome::ModelFailed);
-        let marked = |s: &MemoryServices| s.answered().into_iter().map(|(_, id)| id).collect::<Vec<_>>();
-        assert_eq!(marked(&services), ["19", "20", "21"]);
+        let marked = |s: &MemoryReplySink| s.answered().into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+        assert_eq!(marked(&sink), ["19", "20", "21"]);
 
-        let services = Arc::new(MemoryServices::default());
-        let no_queue =
-            agent_deps_with(Arc::new(OfflineProvider), Arc::new(MemoryReplySink::failing_first(5)), services.clone());
+        let no_queue_sink = Arc::new(MemoryReplySink::failing_first(5));
+        let no_queue = agent_deps_with(Arc::new(OfflineProvider), no_queue_sink.clone(), services.clone());
         assert_eq!(run(&no_queue, &session, &batch).await, Outcome::ReplyFailed);
-        assert_eq!(marked(&services), ["19", "20", "21"]);
+        assert_eq!(marked(&no_queue_sink), ["19", "20", "21"]);
 
         // With a reply queued, the others of the batch are marked, not the one it answers.
-        let services = Arc::new(MemoryServices::default());
-        let replying = agent_deps_with(Arc::new(OfflineProvider), sink.clone(), services.clone());
+        let replying_sink = Arc::new(MemoryReplySink::new());
+        let replying = agent_deps_with(Arc::new(OfflineProvider), replying_sink.clone(), services.clone());
         assert!(matches!(run(&replying, &session, &batch).await, Outcome::Replied { .. }));
-        assert_eq!(marked(&services), ["19", "20"]);
-        assert_eq!(sink.replies()[0].in_reply_to.as_str(), "21");
+        assert_eq!(marked(&replying_sink), ["19", "20"]);
+        assert_eq!(replying_sink.replies()[0].in_reply_to.as_str(), "21");
     }
 
     #[tokio::test]

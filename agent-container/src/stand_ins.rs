@@ -109,6 +109,11 @@ impl ModelStandIn {
     }
 
     /// Request bodies received, in order, as JSON.
+    /// Adds a turn to the end of the script (a test that learns what to say after starting).
+    pub fn push(&self, turn: ScriptedTurn) {
+        lock(&self.shared).turns.push_back(turn);
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         lock(&self.shared).requests.clone()
     }

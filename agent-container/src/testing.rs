@@ -56,6 +56,10 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
         history,
         scheduled: false,
         unanswered: Vec::new(),
+        // Any non-empty token: the agent binds to it; only trusted functions can check it.
+        scope: clawless_shared::scope::ScopeToken::new(format!("v1.test-{conversation_id}")),
+        credentials: None,
+        grant: None,
     }
 }
 

@@ -240,7 +240,7 @@ async fn twenty_invocations_are_answered_in_order() {
     // Every message is answered once: the one each run replied to by its reply line (the reply
     // function records it), the others of the run by an answered mark.
     let replied: Vec<String> = replies.iter().map(|r| r.in_reply_to.to_string()).collect();
-    let marked: Vec<String> = services.answered().into_iter().map(|(_, id)| id).collect();
+    let marked: Vec<String> = sink.answered().into_iter().map(|(_, id)| id).collect();
     assert!(marked.iter().all(|id| !replied.contains(id)), "a replied-to message is not marked too: {marked:?}");
     let mut covered: Vec<String> = replied.into_iter().chain(marked).collect();
     covered.sort();

@@ -294,6 +294,7 @@ async fn main() {
     // ---------------------------------------------------------------- reply
     let mut expected_pieces = 0;
     let mut reply_envelopes = Vec::new();
+    let key = stack.scope_key().await.expect("scope key");
     for (k, item) in items.iter().enumerate() {
         let long = k % LONG_EVERY == LONG_EVERY - 1;
         let text = if long { long_text(k) } else { format!("r{k:04} Hello Ada! You said: {}", item.message.text) };
@@ -308,6 +309,7 @@ async fn main() {
             text,
             route: item.message.route.clone(),
             buttons: Vec::new(),
+            scope: key.mint(&item.conversation),
         });
     }
     // Warm-up reply (bot record, channel secrets, HTTP client), then the measured ones.

@@ -1,7 +1,8 @@
 //! Human approval of tools outside a profile (seed 000 described it; this wires it, durably).
 //!
-//! 1. The agent stores a pending [`PermissionRequest`] (30 minutes) and puts an [`ApprovalNotice`]
-//!    on the reply queue; the reply function turns it into a message to the tenant's approver
+//! 1. The agent puts a permission request on the reply queue (it cannot write requests itself);
+//!    the reply function checks its scope token, stores a pending [`PermissionRequest`] built from
+//!    what it trusts (`crate::reports`, 30 minutes), tells the tenant's approver
 //!    ([`ApprovalFlow::notice`]) and creates the one-time timeout schedule.
 //! 2. The approver answers in their chat with the bot: `/approve <id> [once|<n>h|always]`,
 //!    `/reject <id> [reason]`, `/pending`, typed or by clicking a button under the notice
@@ -10,27 +11,30 @@
 //!    instead of invoking the agent; only the configured approver's verified identity may decide.
 //! 3. A decision is one conditional write (`status = pending`, not expired), so double clicks and
 //!    redeliveries decide once and a timeout that just fired wins or loses cleanly. Approve once:
-//!    the request itself is the grant, used up by the next matching call. Temporary: a grant item
+//!    the request itself is the grant; the dispatcher marks it used when it hands it to the run
+//!    the approval resumes ([`ApprovalStore::consume_once_grant`]), and that run may make exactly
+//!    that call for exactly that requester, before the request's expiry. Temporary: a grant item
 //!    (at most 24 h, TTL). Persistent: the tool joins the profile in SSM. The requester hears the
 //!    outcome, and an approval resumes the run with a platform message in the conversation.
 //! 4. The approval-timeout function expires a still-pending request ([`ApprovalFlow::expire`]).
 //!
 //! Keys: approver `TENANT#{t}`/`APPROVER`; requests `{t}#APPROVAL`/`REQ#{id}`; grants
-//! `{t}#GRANT`/`TOOL#{tool}#USER#{channel}:{user}`. Requests and grants start with the tenant id,
-//! so the agent's tenant-scoped credentials reach them and nothing of another tenant.
+//! `{t}#GRANT`/`TOOL#{tool}#USER#{channel}:{user}`. An agent's credentials may read its tenant's
+//! grants and nothing else here: no approver, request or grant is written by an agent.
 
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{Button, ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
+use crate::envelope::{AgentReport, Button, ENVELOPE_VERSION, InboundEnvelope, OnceGrant, ReplyEnvelope};
 use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use crate::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender, now_ms};
 use crate::permissions::{DecisionRecord, PermissionRequest, RequestStatus, UserRef};
 use crate::profiles::{ProfileStore, ProfileStoreError};
 use crate::queue::{FifoQueue, QueueError};
-use crate::store::{PermissionRequestItem, Store, StoreError, from_item};
+use crate::scope::{ScopeError, ScopeKeySource, ScopeToken};
+use crate::store::{PermissionRequestItem, Store, StoreError};
 
 /// Message ids of the platform messages that resume an approved run end with this.
 pub const RESUME_SUFFIX: &str = "-resume";
@@ -48,6 +52,8 @@ pub enum ApprovalError {
     Profiles(#[from] ProfileStoreError),
     #[error("EventBridge Scheduler {operation} failed: {detail}")]
     Schedule { operation: &'static str, detail: String },
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -164,47 +170,36 @@ pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
     }
 }
 
-/// Reply-queue message from the agent: tell the approver about a new request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalNotice {
-    pub kind: NoticeKind,
-    pub tenant_id: TenantId,
-    pub request_id: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    ApprovalNotice,
-}
-
-impl ApprovalNotice {
-    pub fn new(tenant_id: TenantId, request_id: String) -> Self {
-        Self { kind: NoticeKind::ApprovalNotice, tenant_id, request_id }
-    }
-
-    /// FIFO group and deduplication id: one notice per request.
-    pub fn group(&self) -> String {
-        format!("approvals-{}", self.tenant_id)
-    }
-}
-
-/// What the reply queue carries: a reply, or a notice for the approver.
+/// What the reply queue carries: an agent's report (tagged with `kind`), or a reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ReplyQueueMessage {
-    Notice(ApprovalNotice),
+    Report(AgentReport),
     Reply(ReplyEnvelope),
 }
 
 /// A grant the agent found for a call outside the profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
-    /// An approve-once request for exactly these arguments, now used up.
+    /// The approve-once decision the dispatcher handed this run, for exactly these arguments.
     Once { request_id: String },
     /// A temporary approval of the tool for this user.
     Temporary { request_id: String, expires_at_ms: i64 },
+}
+
+/// Whether `request` is an approve-once decision that `requester` may still use: approved once,
+/// not used by another message than `message_id`, and its request not expired. The grant is
+/// the requester's alone, and it lasts no longer than the request it answers.
+pub fn once_grant_usable(request: &PermissionRequest, requester: &str, message_id: &str, now: i64) -> bool {
+    request.status == RequestStatus::Approved
+        && request.decision.as_ref().is_some_and(|d| d.how == "once")
+        && request.requester_id == requester
+        && now < request.expires_at_ms
+        && match (&request.used_at_ms, &request.used_by) {
+            (None, _) => true,
+            (Some(_), Some(by)) => by == message_id,
+            (Some(_), None) => false,
+        }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -357,64 +352,61 @@ impl ApprovalStore {
         Ok(self.store.put_item(&item).await?)
     }
 
-    /// A grant covering `wanted` (a request the agent is about to make): a temporary grant of the
-    /// tool to the requester, else an unused approve-once request of the same conversation, tool
-    /// and arguments, which this call uses up (conditionally, so it is used once).
-    pub async fn take_grant(&self, wanted: &PermissionRequest, now: i64) -> Result<Option<Grant>, ApprovalError> {
-        let (client, table) = self.store.parts();
+    /// A temporary grant of `wanted`'s tool to its requester, if one is in force (the agent's
+    /// credentials may read grants; the approve-once grant reaches a run in its invocation).
+    pub async fn temporary_grant(&self, wanted: &PermissionRequest, now: i64) -> Result<Option<Grant>, ApprovalError> {
         let tenant = &wanted.conversation.tenant_id;
         let user = format!("{}:{}", wanted.conversation.channel, wanted.requester_id);
         let (pk, sk) = grant_key(tenant, &wanted.tool, &user);
-        if let Some(grant) = self.store.get_item::<GrantItem>("grant", pk, sk, true).await? {
-            // TTL deletion lags; the expiry time is what counts.
-            if grant.expires_at_ms > now {
-                return Ok(Some(Grant::Temporary { request_id: grant.request_id, expires_at_ms: grant.expires_at_ms }));
-            }
+        let grant = self.store.get_item::<GrantItem>("grant", pk, sk, true).await?;
+        // TTL deletion lags; the expiry time is what counts.
+        Ok(grant
+            .filter(|g| g.expires_at_ms > now)
+            .map(|g| Grant::Temporary { request_id: g.request_id, expires_at_ms: g.expires_at_ms }))
+    }
+
+    /// Hands the approve-once decision of `request_id` to the run that answers `message_id` (the
+    /// platform message that resumes it, on behalf of `requester` in `conversation`): marks it used
+    /// by that message, in one conditional write, so it reaches one run however often the message
+    /// is redelivered. `None` if there is nothing usable.
+    pub async fn consume_once_grant(
+        &self,
+        conversation: &ConversationRef,
+        request_id: &str,
+        requester: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<Option<OnceGrant>, ApprovalError> {
+        let tenant = &conversation.tenant_id;
+        let Some(request) = self.request(tenant, request_id).await? else { return Ok(None) };
+        if request.conversation != *conversation || !once_grant_usable(&request, requester, message_id, now) {
+            return Ok(None);
         }
-        let out = client
-            .query()
+        let (client, table) = self.store.parts();
+        let (pk, sk) = request_key(tenant, request_id);
+        let used = client
+            .update_item()
             .table_name(table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :req)")
-            .expression_attribute_values(":pk", s(format!("{tenant}#APPROVAL")))
-            .expression_attribute_values(":req", s("REQ#"))
-            .consistent_read(true)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression(
+                "SET used_at_ms = if_not_exists(used_at_ms, :now), used_by = if_not_exists(used_by, :msg)",
+            )
+            .condition_expression("attribute_not_exists(used_at_ms) OR used_by = :msg")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":msg", s(message_id))
             .send()
-            .await
-            .map_err(|e| StoreError::aws("Query", &e))?;
-        for item in out.items.unwrap_or_default() {
-            let Ok(PermissionRequestItem { pk, sk, request, .. }) =
-                from_item::<PermissionRequestItem>("permission request", item)
-            else {
-                continue;
-            };
-            let matches = request.status == RequestStatus::Approved
-                && request.decision.as_ref().is_some_and(|d| d.how == "once")
-                && request.used_at_ms.is_none()
-                && request.conversation == wanted.conversation
-                && request.tool == wanted.tool
-                && request.arguments_hash == wanted.arguments_hash;
-            if !matches {
-                continue;
-            }
-            let used = client
-                .update_item()
-                .table_name(table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .update_expression("SET used_at_ms = :now")
-                .condition_expression("attribute_not_exists(used_at_ms)")
-                .expression_attribute_values(":now", n(now))
-                .send()
-                .await;
-            match used {
-                Ok(_) => return Ok(Some(Grant::Once { request_id: request.request_id })),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
-                Err(e) => {
-                    return Err(StoreError::aws("UpdateItem", &e).into());
-                }
-            }
+            .await;
+        match used {
+            Ok(_) => Ok(Some(OnceGrant {
+                request_id: request.request_id,
+                tool: request.tool,
+                arguments_hash: request.arguments_hash,
+                requester_id: request.requester_id,
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(StoreError::aws("UpdateItem", &e).into()),
         }
-        Ok(None)
     }
 
     /// Records that the approver was told (so a redelivered notice is not sent twice).
@@ -536,6 +528,8 @@ struct FlowSettings {
     inbound_queue_url: Option<String>,
     /// Schedule group, approval-timeout function ARN, role Scheduler assumes to invoke it.
     timeouts: Option<(String, String, String)>,
+    /// Every reply the flow sends carries its conversation's scope token, like an agent's.
+    scope: Arc<ScopeKeySource>,
 }
 
 /// The flow's stores and queues.
@@ -612,9 +606,22 @@ impl ApprovalFlow {
                 reply_queue_url: required("CLAWLESS_REPLY_QUEUE_URL")?,
                 inbound_queue_url: optional("CLAWLESS_INBOUND_QUEUE_URL"),
                 timeouts,
+                scope: Arc::new(ScopeKeySource::from_env(sdk)?),
             }),
             clients: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The scope key the flow mints its replies' tokens with (shared with the caller's checks).
+    pub fn scope_key(&self) -> Arc<ScopeKeySource> {
+        Arc::clone(&self.settings.scope)
+    }
+
+    /// Puts `reply` on the reply queue with its conversation's scope token.
+    async fn send(&self, mut reply: ReplyEnvelope) -> Result<(), ApprovalError> {
+        reply.scope = self.settings.scope.get().await?.mint(&reply.conversation);
+        self.clients().replies.send_reply(&reply).await?;
+        Ok(())
     }
 
     /// The flow's clients, built on the first call.
@@ -853,12 +860,11 @@ impl ApprovalFlow {
         Ok(decided)
     }
 
-    /// The reply function: turns the agent's notice into a message to the approver and starts
-    /// the timeout. `false` if nothing was sent (no approver, already decided, already told).
-    pub async fn notice(&self, notice: &ApprovalNotice) -> Result<bool, ApprovalError> {
-        let tenant = &notice.tenant_id;
-        let Some(request) = self.clients().approvals.request(tenant, &notice.request_id).await? else {
-            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "no such request");
+    /// The reply function, once it stored a request: tells the approver and starts the timeout.
+    /// `false` if nothing was sent (no approver, already decided, already told).
+    pub async fn notice(&self, tenant: &TenantId, request_id: &str) -> Result<bool, ApprovalError> {
+        let Some(request) = self.clients().approvals.request(tenant, request_id).await? else {
+            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %request_id, reason = "no such request");
             return Ok(false);
         };
         if let Some(schedules) = &self.clients().schedules {
@@ -868,7 +874,7 @@ impl ApprovalFlow {
             return Ok(false);
         }
         let Some(approver) = self.clients().approvals.approver(tenant).await? else {
-            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %notice.request_id, reason = "the tenant has no approver; the request will expire");
+            tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %request_id, reason = "the tenant has no approver; the request will expire");
             return Ok(false);
         };
         if !self.clients().approvals.mark_noticed(tenant, &request.request_id).await? {
@@ -899,9 +905,9 @@ impl ApprovalFlow {
             text: text.to_owned(),
             route,
             buttons,
+            scope: ScopeToken::default(),
         };
-        self.clients().replies.send_reply(&reply).await?;
-        Ok(())
+        self.send(reply).await
     }
 
     async fn tell_requester(&self, request: &PermissionRequest, seq: u32, text: &str) -> Result<(), ApprovalError> {
@@ -914,9 +920,9 @@ impl ApprovalFlow {
             text: text.to_owned(),
             route: request.route.clone(),
             buttons: Vec::new(),
+            scope: ScopeToken::default(),
         };
-        self.clients().replies.send_reply(&reply).await?;
-        Ok(())
+        self.send(reply).await
     }
 
     /// Answers the approver's command in their chat.
@@ -930,9 +936,9 @@ impl ApprovalFlow {
             text: text.to_owned(),
             route: item.message.route.clone(),
             buttons: Vec::new(),
+            scope: ScopeToken::default(),
         };
-        self.clients().replies.send_reply(&reply).await?;
-        Ok(())
+        self.send(reply).await
     }
 
     /// Resumes the run that asked: a platform message in the requester's conversation, stored and
@@ -1020,10 +1026,27 @@ mod tests {
     }
 
     #[test]
-    fn reply_queue_messages_tell_notices_from_replies() {
-        let notice = ApprovalNotice::new(TenantId::parse("t0123456789abcdef0123").unwrap(), "pr1".into());
-        let json = serde_json::to_string(&notice).unwrap();
-        assert_eq!(serde_json::from_str::<ReplyQueueMessage>(&json).unwrap(), ReplyQueueMessage::Notice(notice));
+    fn reply_queue_messages_tell_reports_from_replies() {
+        let c = ApproverConfig {
+            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+            channel: ChannelKind::Telegram,
+            user_id: "4242".into(),
+            updated_at_ms: 0,
+        }
+        .conversation()
+        .unwrap();
+        let report = AgentReport::RunReport {
+            v: ENVELOPE_VERSION,
+            scope: ScopeToken::new("v1.x"),
+            conversation: c,
+            in_reply_to: MessageId::parse("1001").unwrap(),
+            input_tokens: 10,
+            output_tokens: 2,
+            answered: vec![(1, MessageId::parse("1000").unwrap())],
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<ReplyQueueMessage>(&json).unwrap(), ReplyQueueMessage::Report(report));
         let reply = include_str!("../../events/reply-telegram.json");
         let event: serde_json::Value = serde_json::from_str(reply).unwrap();
         let body = event["Records"][0]["body"].as_str().unwrap();

@@ -1,11 +1,19 @@
 //! The dispatcher: one inbound message → one `InvokeAgentRuntime` call on the conversation's
 //! session. The agent acknowledges at once, so no Lambda waits while it thinks.
+//!
+//! Trusted code decides whom an agent works for, here: the invocation carries credentials for
+//! the conversation's tenant and bot only ([`crate::credentials`]), the conversation's scope
+//! token ([`crate::scope`]), and, for the run an approve-once decision resumes, that one grant.
+
+use std::sync::Arc;
 
 use crate::agentcore::{AgentCoreError, AgentRuntime};
-use crate::approvals::{ApprovalError, ApprovalFlow};
+use crate::approvals::{ApprovalError, ApprovalFlow, ApprovalStore, RESUME_SUFFIX};
+use crate::credentials::{CredentialError, CredentialVendor};
 use crate::directory::BotDirectory;
 use crate::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
-use crate::model::{BotStatus, HistoryEntry};
+use crate::model::{BotStatus, HistoryEntry, now_ms};
+use crate::scope::{ScopeError, ScopeKeySource};
 use crate::store::{LOST_WORK_WINDOW_MS, MessageItem, StoreError, inbound_sort_key, unanswered_before};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +26,17 @@ pub enum DispatchError {
     MissingMessage(String),
     #[error(transparent)]
     Approval(#[from] ApprovalError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+}
+
+/// What the dispatcher hands an agent so it can work for one conversation: credentials and the
+/// scope token.
+pub struct AgentAccess {
+    pub credentials: CredentialVendor,
+    pub scope: Arc<ScopeKeySource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +52,13 @@ pub struct Dispatcher {
     directory: BotDirectory,
     runtime: AgentRuntime,
     history_limit: i32,
+    access: AgentAccess,
     approvals: Option<ApprovalFlow>,
 }
 
 impl Dispatcher {
-    pub fn new(directory: BotDirectory, runtime: AgentRuntime, history_limit: i32) -> Self {
-        Self { directory, runtime, history_limit: history_limit.clamp(1, 200), approvals: None }
+    pub fn new(directory: BotDirectory, runtime: AgentRuntime, history_limit: i32, access: AgentAccess) -> Self {
+        Self { directory, runtime, history_limit: history_limit.clamp(1, 200), access, approvals: None }
     }
 
     /// Approval commands (`/approve`, `/reject`, `/pending`) are handled here, never by an agent.
@@ -93,6 +113,25 @@ impl Dispatcher {
         // accepted itself.
         let unanswered = lost_work(&stored, &key, item.message.sent_at_ms);
 
+        // The run an approve-once decision resumes gets that one grant (marked used here, by this
+        // message, so a redelivery gets it again and nothing else ever does).
+        let grant = match item.message.message_id.as_str().strip_suffix(RESUME_SUFFIX) {
+            Some(request_id) if !scheduled => {
+                ApprovalStore::new(self.directory.store().clone())
+                    .consume_once_grant(
+                        conversation,
+                        request_id,
+                        &item.message.sender.id,
+                        item.message.message_id.as_str(),
+                        now_ms(),
+                    )
+                    .await?
+            }
+            _ => None,
+        };
+        let credentials = self.access.credentials.for_conversation(conversation).await?;
+        let scope = self.access.scope.get().await?.mint(conversation);
+
         let session = conversation.runtime_session_id();
         let invocation = AgentInvocation {
             v: ENVELOPE_VERSION,
@@ -106,6 +145,9 @@ impl Dispatcher {
             history,
             scheduled,
             unanswered,
+            scope,
+            credentials: Some(credentials),
+            grant,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.directory.store().mark_dispatched(&item).await?;

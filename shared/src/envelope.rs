@@ -4,8 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::TenantCredentials;
 use crate::ids::{ConversationRef, MessageId, TaskId};
 use crate::model::{ConversationMessage, HistoryEntry, ReplyRoute};
+use crate::permissions::PermissionRequest;
+use crate::scope::ScopeToken;
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -74,6 +77,61 @@ pub struct AgentInvocation {
     /// dispatcher in the lines it reads for the history; absent in payloads from before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unanswered: Vec<HistoryEntry>,
+    /// The conversation's scope token (see [`crate::scope`]): the agent binds its session to the
+    /// first one it accepts and attaches it to everything it sends.
+    pub scope: ScopeToken,
+    /// Credentials for this conversation's tenant and bot, vended by the dispatcher (see
+    /// [`crate::credentials`]). `None` only in tests that need no tenant data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<TenantCredentials>,
+    /// An approve-once decision this run may use (the resumed run after `/approve … once`);
+    /// the dispatcher has marked it used, so it is handed to exactly one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<OnceGrant>,
+}
+
+/// One approved call: exactly this tool with exactly these arguments, for this requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnceGrant {
+    pub request_id: String,
+    pub tool: String,
+    pub arguments_hash: String,
+    pub requester_id: String,
+}
+
+/// What else an agent sends on the reply queue besides replies. Trusted code (the reply
+/// function) acts on it only after checking its scope token against the conversation it names,
+/// and builds every record itself: the agent never writes requests, usage or marks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentReport {
+    /// A call outside the profile: the reply function stores the request (pending, its own
+    /// times and hash) and tells the approver.
+    PermissionRequest { v: u32, scope: ScopeToken, request: Box<PermissionRequest> },
+    /// The end of a run: token use to count, and the messages it took that no reply line marks.
+    RunReport {
+        v: u32,
+        scope: ScopeToken,
+        #[serde(flatten)]
+        conversation: ConversationRef,
+        /// The message the run answered (with the conversation, the report's id).
+        in_reply_to: MessageId,
+        input_tokens: u64,
+        output_tokens: u64,
+        /// `(sent_at_ms, message_id)` of each message to mark answered.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        answered: Vec<(i64, MessageId)>,
+    },
+}
+
+impl AgentReport {
+    /// The conversation it claims, and its token.
+    pub fn claim(&self) -> (&ConversationRef, &ScopeToken) {
+        match self {
+            AgentReport::PermissionRequest { scope, request, .. } => (&request.conversation, scope),
+            AgentReport::RunReport { scope, conversation, .. } => (conversation, scope),
+        }
+    }
 }
 
 /// What the agent container answers to an invocation.
@@ -112,6 +170,10 @@ pub struct ReplyEnvelope {
     /// command. Absent in messages queued before buttons existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
+    /// The conversation's scope token: the reply function sends nothing whose token does not
+    /// match its tenant, bot and conversation. Trusted senders (the approval flow) mint it too.
+    #[serde(default)]
+    pub scope: ScopeToken,
 }
 
 /// A button under an answer: what it says, and the text a click sends back as the clicker's
@@ -209,6 +271,7 @@ mod tests {
             text: "Permission request r1".into(),
             route: item.message.route,
             buttons,
+            scope: crate::scope::ScopeToken::default(),
         }
     }
 
@@ -254,6 +317,9 @@ mod tests {
             history: vec![lost.clone()],
             scheduled: false,
             unanswered: vec![lost],
+            scope: ScopeToken::new("v1.token"),
+            credentials: None,
+            grant: None,
         };
         let json = serde_json::to_value(&inv).unwrap();
         assert_eq!(json["unanswered"][0]["message_id"], "1000");

@@ -160,6 +160,23 @@ pub struct DiscordInteraction {
 }
 
 impl ReplyRoute {
+    /// Whether this route leads into `conversation` and nowhere else: same channel, and the chat
+    /// it names is the conversation's (every channel's conversation id is its chat's id). A
+    /// reply or task whose route names another chat of the same bot is refused with this.
+    pub fn belongs_to(&self, conversation: &crate::ids::ConversationRef) -> bool {
+        let chat = match self {
+            ReplyRoute::Telegram { chat_id, .. } => {
+                return conversation.channel == ChannelKind::Telegram
+                    && chat_id.to_string() == conversation.conversation_id.as_str();
+            }
+            ReplyRoute::Slack { channel_id, .. }
+            | ReplyRoute::Discord { channel_id, .. }
+            | ReplyRoute::Feishu { chat_id: channel_id, .. } => channel_id,
+            ReplyRoute::Whatsapp { to, .. } => to,
+        };
+        self.channel() == conversation.channel && chat == conversation.conversation_id.as_str()
+    }
+
     pub fn channel(&self) -> ChannelKind {
         match self {
             ReplyRoute::Telegram { .. } => ChannelKind::Telegram,
@@ -211,4 +228,31 @@ pub struct HistoryEntry {
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// `yyyy-mm` (UTC) of a time in ms since the epoch: the month token use is counted in.
+pub fn month_of(ms: i64) -> String {
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        assert_eq!(month_of(0), "1970-01");
+        assert_eq!(month_of(1_700_000_000_000), "2023-11");
+        assert_eq!(month_of(1_709_251_199_999), "2024-02"); // 2024-02-29T23:59:59.999Z
+        assert_eq!(month_of(1_709_251_200_000), "2024-03");
+    }
 }

@@ -315,9 +315,12 @@ pub struct PermissionRequest {
     /// The decision, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionRecord>,
-    /// A once-approval is used up by the run that ran the tool.
+    /// A once-approval is used up when the dispatcher hands it to the run it resumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_at_ms: Option<i64>,
+    /// The message whose run it was handed to (a redelivery of that message gets it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
 }
 
 /// Who decided a request, how and when.
@@ -372,6 +375,7 @@ impl PermissionRequest {
             route: message.route.clone(),
             decision: None,
             used_at_ms: None,
+            used_by: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! where it stopped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::TtlCache;
@@ -11,6 +12,8 @@ use crate::channels::{self, Channel, SendContext, SendError};
 use crate::directory::BotDirectory;
 use crate::envelope::{Button, ReplyEnvelope};
 use crate::model::ChannelKind;
+use crate::reports::security_violation;
+use crate::scope::{ScopeError, ScopeKeySource};
 use crate::secrets::SecretsError;
 use crate::store::{ReplyClaim, ReplyState, StoreError};
 use crate::text::split_message;
@@ -25,6 +28,8 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
     #[error("sending failed and will be retried: {0}")]
     Retry(SendError),
 }
@@ -64,11 +69,12 @@ pub struct ReplyService {
     http: reqwest::Client,
     apis: ChannelApis,
     tokens: TtlCache<String, String>,
+    scope: Arc<ScopeKeySource>,
 }
 
 impl ReplyService {
-    pub fn new(directory: BotDirectory, http: reqwest::Client, apis: ChannelApis) -> Self {
-        Self { directory, http, apis, tokens: TtlCache::new(Duration::from_secs(30 * 60), 1000) }
+    pub fn new(directory: BotDirectory, http: reqwest::Client, apis: ChannelApis, scope: Arc<ScopeKeySource>) -> Self {
+        Self { directory, http, apis, tokens: TtlCache::new(Duration::from_secs(30 * 60), 1000), scope }
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
@@ -77,6 +83,16 @@ impl ReplyService {
             tracing::error!(event = "reply_rejected", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), reason = %why);
             Ok(DeliveryOutcome::Rejected(why))
         };
+        // Whoever put it on the queue (an agent, or trusted code) holds this conversation's token,
+        // or it is not sent: a microVM only ever gets the token of the conversation it serves.
+        if !self.scope.get().await?.verify(c, &reply.scope) {
+            security_violation(c, "reply", "scope token does not match the conversation");
+            return Ok(DeliveryOutcome::Rejected("scope token does not match the conversation".into()));
+        }
+        if !reply.route.belongs_to(c) {
+            security_violation(c, "reply", "route leads outside the conversation");
+            return Ok(DeliveryOutcome::Rejected("route leads outside the conversation".into()));
+        }
         let Some(record) = self.directory.bot(&c.bot_id).await? else {
             return reject("bot no longer exists".into());
         };

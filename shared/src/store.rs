@@ -573,6 +573,73 @@ impl Store {
         Ok(())
     }
 
+    /// Adds one run's token use to the tenant's month, once: a marker item keyed by the run's
+    /// conversation and message (`{tenant}#USAGE` / `RUN#{hash}`, kept past the month) is written
+    /// in the same transaction, so a redelivered report counts nothing. `false` if it was counted
+    /// before. Only trusted code calls this (the reply function, from an agent's run report).
+    pub async fn add_run_usage(
+        &self,
+        conversation: &ConversationRef,
+        in_reply_to: &str,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let tenant_id = &conversation.tenant_id;
+        let run = crate::ids::short_digest(&[&conversation.partition_key(), in_reply_to]);
+        let ttl = now_ms() / 1000 + 40 * 86_400;
+        let build =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt { what: "usage", detail: e.to_string() };
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("{tenant_id}#USAGE")))
+            .item("sk", s(format!("RUN#{run}")))
+            .item("expires_at", AttributeValue::N(ttl.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let add = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .update_expression("ADD input_tokens :in, output_tokens :out, runs :one")
+            .expression_attribute_values(":in", AttributeValue::N(input_tokens.to_string()))
+            .expression_attribute_values(":out", AttributeValue::N(output_tokens.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(add).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    matches!(s, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                        if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"))
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::aws("TransactWriteItems", &e)),
+        }
+    }
+
+    /// One stored inbound message of `conversation`, strongly consistent.
+    pub async fn inbound_message(
+        &self,
+        conversation: &ConversationRef,
+        sent_at_ms: i64,
+        message_id: &str,
+    ) -> Result<Option<MessageItem>, StoreError> {
+        self.get_item("message", conversation.partition_key(), inbound_sort_key(sent_at_ms, message_id), true).await
+    }
+
     /// A tenant's token use in one month: (input, output, runs).
     pub async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
         let out = self
@@ -788,6 +855,7 @@ mod tests {
             text: "the answer".into(),
             route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None },
             buttons: Vec::new(),
+            scope: crate::scope::ScopeToken::default(),
         };
         let line = ReplyLine::new(&reply, "Clawd");
         let item = line.item();

@@ -120,6 +120,8 @@ impl AgentCoreStandIn {
         }
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let mut child = tokio::process::Command::new(&self.config.agent_binary)
+            // Nothing of `clawless local up`'s own environment reaches an agent beyond its list.
+            .env_clear()
             .envs(self.config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("PORT", port.to_string())
             .stdout(Stdio::piped())

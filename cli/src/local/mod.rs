@@ -239,7 +239,9 @@ impl LocalStack {
         let ssm = aws_sdk_ssm::Client::new(&sdk);
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-        let aws = LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler, s3: &s3 };
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let aws =
+            LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler, s3: &s3, secrets: &secrets };
         let created =
             resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
 
@@ -255,8 +257,16 @@ impl LocalStack {
                 ),
             );
         }
-        // AgentCore stand-in, with the runtime's environment from the template.
+        // AgentCore stand-in, with the runtime's environment from the template. Each agent starts
+        // with a clean environment (only this list), listening on loopback only; tenant access
+        // comes with each invocation, as on AWS.
         let mut agent_env = aws_env(&endpoint, &options.region);
+        agent_env.push(("CLAWLESS_LISTEN_HOST".into(), "127.0.0.1".into()));
+        for key in ["PATH", "HOME", "LANG", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE", "CLAWLESS_TLS_ROOTS"] {
+            if let Ok(value) = std::env::var(key) {
+                agent_env.push((key.into(), value));
+            }
+        }
         if let Some(runtime) = runtime {
             for (key, expr) in &runtime.environment {
                 agent_env.push((key.clone(), resolver.resolve(expr)?));
@@ -396,6 +406,18 @@ impl LocalStack {
 
     /// AWS calls the functions made so far, by `service:Operation` (empty unless
     /// `LocalOptions::count_aws_calls`).
+    /// The platform's scope key as the trusted functions read it (tests mint and check tokens
+    /// with it, as trusted code would).
+    pub async fn scope_key(&self) -> Result<clawless_shared::scope::ScopeKey, LocalError> {
+        let arn = self
+            .resources
+            .secrets
+            .get("ScopeKeySecret")
+            .ok_or_else(|| LocalError::Io("template.yaml has no ScopeKeySecret".into()))?;
+        let source = clawless_shared::scope::ScopeKeySource::new(aws_sdk_secretsmanager::Client::new(&self.sdk), arn);
+        source.get().await.cloned().map_err(|e| LocalError::Io(e.to_string()))
+    }
+
     pub fn aws_calls(&self) -> BTreeMap<String, u64> {
         self.aws_counter.as_ref().map(|c| c.snapshot()).unwrap_or_default()
     }

@@ -85,6 +85,8 @@ pub struct CreatedResources {
     pub queue_arns: HashMap<String, String>,
     pub tables: HashMap<String, String>,
     pub buckets: HashMap<String, String>,
+    /// Secrets by logical id: their ARNs.
+    pub secrets: HashMap<String, String>,
 }
 
 pub struct LocalAws<'a> {
@@ -93,6 +95,7 @@ pub struct LocalAws<'a> {
     pub ssm: &'a aws_sdk_ssm::Client,
     pub scheduler: &'a aws_sdk_scheduler::Client,
     pub s3: &'a aws_sdk_s3::Client,
+    pub secrets: &'a aws_sdk_secretsmanager::Client,
 }
 
 /// Creates everything the template defines, in dependency order. `parameter_overrides` replaces
@@ -215,6 +218,21 @@ pub async fn create_all(
         resolver.refs.insert(logical_id.clone(), name.clone());
         resolver.attributes.insert((logical_id.clone(), "Arn".into()), format!("arn:aws:s3:::{name}"));
         created.buckets.insert(logical_id.clone(), name);
+    }
+
+    // A generated secret gets 64 random alphanumerics, as CloudFormation's GenerateSecretString
+    // would; `!Ref` is its ARN.
+    for (logical_id, name) in &template.secrets {
+        use rand::distr::{Alphanumeric, SampleString};
+        let name = resolver.resolve(name)?;
+        let value = Alphanumeric.sample_string(&mut rand::rng(), 64);
+        let out =
+            aws.secrets.create_secret().name(&name).secret_string(value).send().await.map_err(|e| {
+                create_err(format!("secret {name}"), aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+            })?;
+        let arn = out.arn.ok_or_else(|| create_err(format!("secret {name}"), "no ARN in the answer"))?;
+        resolver.refs.insert(logical_id.clone(), arn.clone());
+        created.secrets.insert(logical_id.clone(), arn);
     }
 
     for parameter in &template.parameters {

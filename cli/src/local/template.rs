@@ -155,6 +155,8 @@ pub struct Template {
     pub schedule_groups: Vec<(String, Expr)>,
     /// S3 buckets: (logical id, bucket name).
     pub buckets: Vec<(String, Expr)>,
+    /// Secrets Manager secrets with a generated value: (logical id, secret name).
+    pub secrets: Vec<(String, Expr)>,
     pub functions: Vec<Function>,
     pub agent_runtimes: Vec<AgentRuntime>,
     pub http_apis: Vec<String>,
@@ -249,6 +251,13 @@ impl Template {
                 "AWS::S3::Bucket" => {
                     let name = get(&props, "BucketName").ok_or_else(|| unsupported(&at, "BucketName is required"))?;
                     template.buckets.push((id.clone(), Expr::parse(name, &at)?));
+                }
+                "AWS::SecretsManager::Secret" => {
+                    let name = get(&props, "Name").ok_or_else(|| unsupported(&at, "Name is required"))?;
+                    if get(&props, "GenerateSecretString").is_none() {
+                        return Err(unsupported(&at, "only generated secrets (GenerateSecretString) are supported"));
+                    }
+                    template.secrets.push((id.clone(), Expr::parse(name, &at)?));
                 }
                 "AWS::Serverless::HttpApi" => template.http_apis.push(id.clone()),
                 "AWS::BedrockAgentCore::Runtime" => {

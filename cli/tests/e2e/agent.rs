@@ -105,7 +105,7 @@ async fn bedrock_model_calls_a_tool_sees_the_result_and_answers() {
 
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.resources.tables["DataTable"]);
     let tenant = TenantId::parse(&bot.tenant_id).unwrap();
-    let month = clawless_agent::services::aws::month_of(clawless_shared::model::now_ms());
+    let month = clawless_shared::model::month_of(clawless_shared::model::now_ms());
     let (input, output, runs) = store.token_usage(&tenant, &month).await.unwrap();
     assert_eq!(runs, 1);
     assert!(input > 0 && output > 0, "token use is recorded per tenant and month");

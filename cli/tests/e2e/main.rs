@@ -8,6 +8,7 @@ mod agent;
 mod approvals;
 mod discord;
 mod feishu;
+mod isolation;
 mod redelivery;
 mod sample_events;
 mod slack;

@@ -12,6 +12,7 @@ use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Role, Sender};
 use clawless_shared::queue::FifoQueue;
+use clawless_shared::scope::ScopeKey;
 use clawless_shared::store::{ReplyClaim, ReplyState, Store};
 use serde_json::{Value, json};
 
@@ -38,6 +39,7 @@ fn item(bot: &TelegramBot) -> ConversationMessage {
 async fn late_redeliveries_are_not_answered_twice() {
     let stack = start_stack(None).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let key = stack.scope_key().await.unwrap();
     let update = sample_event("webhook-telegram.json")["body"].as_str().unwrap().to_owned();
     let response = reqwest::Client::new()
         .post(&bot.webhook_url)
@@ -69,7 +71,7 @@ async fn late_redeliveries_are_not_answered_twice() {
     inbound.send_json(&envelope, &group, "late-redelivery-1").await.unwrap();
     // The same reply again, under a new deduplication id.
     let reply_queue = FifoQueue::new(sqs, &stack.resources.queue_urls["ReplyQueue"]);
-    let answer = reply(&bot, 1, "Hello Ada! You said: hello bot");
+    let answer = reply(&bot, &key, 1, "Hello Ada! You said: hello bot");
     reply_queue.send_json(&answer, &group, "late-redelivery-2").await.unwrap();
 
     quiet(&stack).await;
@@ -79,10 +81,13 @@ async fn late_redeliveries_are_not_answered_twice() {
     assert_eq!(after[1].channel_message_ids, lines[1].channel_message_ids, "the reply line is not rewritten");
 }
 
-fn reply(bot: &TelegramBot, seq: u32, text: &str) -> ReplyEnvelope {
+/// A reply as an agent of this conversation sends it: with the conversation's scope token.
+fn reply(bot: &TelegramBot, key: &ScopeKey, seq: u32, text: &str) -> ReplyEnvelope {
+    let conversation = item(bot).conversation;
     ReplyEnvelope {
+        scope: key.mint(&conversation),
         v: ENVELOPE_VERSION,
-        conversation: item(bot).conversation,
+        conversation,
         in_reply_to: MessageId::parse("100001").unwrap(),
         in_reply_to_at_ms: 1_763_740_800_000,
         seq,
@@ -98,11 +103,12 @@ fn reply(bot: &TelegramBot, seq: u32, text: &str) -> ReplyEnvelope {
 async fn a_reply_is_read_before_sending_and_recorded_whole() {
     let stack = start_stack(None).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let key = stack.scope_key().await.unwrap();
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let table = stack.resources.tables["DataTable"].clone();
     let store = Store::new(dynamo.clone(), &table);
     let conversation = item(&bot).conversation;
-    let split = reply(&bot, 1, "piece one. piece two.");
+    let split = reply(&bot, &key, 1, "piece one. piece two.");
 
     let (claim, line) = store.reply_progress(&split, "helper").await.unwrap();
     assert_eq!(claim, ReplyClaim::New);
@@ -162,7 +168,7 @@ async fn a_reply_is_read_before_sending_and_recorded_whole() {
     assert_eq!(raw["reply_state"], AttributeValue::S("sent".into()));
 
     // A permanent failure is recorded the same way and is final.
-    let refused = reply(&bot, 2, "refused");
+    let refused = reply(&bot, &key, 2, "refused");
     let (claim, line) = store.reply_progress(&refused, "helper").await.unwrap();
     assert_eq!(claim, ReplyClaim::New);
     store.record_reply(&line, ReplyState::Failed, &[]).await.unwrap();
@@ -178,6 +184,7 @@ async fn a_reply_costs_one_read_and_one_write() {
     options.count_aws_calls = true;
     let stack = LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"));
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let key = stack.scope_key().await.unwrap();
     let invoke = |reply: ReplyEnvelope| {
         let mut event = sample_event("reply-telegram.json");
         event["Records"][0]["body"] = json!(serde_json::to_string(&reply).unwrap());
@@ -197,15 +204,15 @@ async fn a_reply_costs_one_read_and_one_write() {
             .collect()
     };
     // The first reply also loads the bot (then cached).
-    invoke(reply(&bot, 1, "first")).await;
+    invoke(reply(&bot, &key, 1, "first")).await;
 
     let before = stack.aws_calls();
-    invoke(reply(&bot, 2, "second")).await;
+    invoke(reply(&bot, &key, 2, "second")).await;
     let calls = dynamodb_calls(&stack.aws_calls(), &before);
     assert_eq!(calls, BTreeMap::from([("dynamodb:GetItem".into(), 1), ("dynamodb:PutItem".into(), 1)]));
 
     let before = stack.aws_calls();
-    invoke(reply(&bot, 2, "second")).await;
+    invoke(reply(&bot, &key, 2, "second")).await;
     let calls = dynamodb_calls(&stack.aws_calls(), &before);
     assert_eq!(calls, BTreeMap::from([("dynamodb:GetItem".into(), 1)]), "a redelivery only reads");
     assert_eq!(stack.outbox.sent().await.len(), 2, "each reply sent once");
@@ -228,6 +235,8 @@ async fn a_reply_for_another_tenant_is_refused() {
         text: "not yours".into(),
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None },
         buttons: Vec::new(),
+        // Even with the token of the conversation it claims, the bot is not the intruder's.
+        scope: stack.scope_key().await.unwrap().mint(&reply_item.conversation),
     };
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
     queue.send_reply(&reply).await.unwrap();

@@ -74,8 +74,21 @@ async fn dispatcher_and_reply_events() {
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 1, "{answer}");
 
-    // The reply event is sent, once, however often it is delivered.
-    let reply = with_bot(&sample_event("reply-telegram.json"), &bot);
+    // Without its conversation's scope token the sample reply is refused (the sample cannot
+    // carry one: each stack has its own key).
+    let unsigned = with_bot(&sample_event("reply-telegram.json"), &bot);
+    let answer = stack.functions["ReplyFunction"].invoke(unsigned.clone()).await.unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["batchItemFailures"], Value::Array(vec![]), "refused, not retried: {answer}");
+    assert!(stack.outbox.sent().await.is_empty(), "an unsigned reply is never sent");
+
+    // With the token trusted code minted, it is sent, once, however often it is delivered.
+    let mut event: Value = serde_json::from_slice(&unsigned).unwrap();
+    let mut body: clawless_shared::envelope::ReplyEnvelope =
+        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    body.scope = stack.scope_key().await.unwrap().mint(&body.conversation);
+    event["Records"][0]["body"] = Value::String(serde_json::to_string(&body).unwrap());
+    let reply = Bytes::from(event.to_string());
     for _ in 0..2 {
         let answer = stack.functions["ReplyFunction"].invoke(reply.clone()).await.unwrap();
         let answer: Value = serde_json::from_slice(&answer).unwrap();

@@ -280,6 +280,9 @@ async fn a_partly_sent_answer_resumes_where_it_stopped() {
     body["tenant_id"] = json!(bot.tenant_id);
     body["bot_id"] = json!(bot.bot_id);
     body["text"] = json!(long_text);
+    let conversation =
+        serde_json::from_value::<clawless_shared::envelope::ReplyEnvelope>(body.clone()).unwrap().conversation;
+    body["scope"] = json!(stack.scope_key().await.unwrap().mint(&conversation).expose());
     reply["Records"][0]["body"] = json!(body.to_string());
     let event = axum::body::Bytes::from(reply.to_string());
 

@@ -66,7 +66,7 @@ fn agent_credentials_are_scoped_to_one_tenant() {
 
     for statement in statements("AgentRole") {
         let actions = yaml(&statement["Action"]);
-        for service in ["dynamodb:", "s3:", "ssm:", "secretsmanager:", "kms:"] {
+        for service in ["dynamodb:", "s3:", "ssm:", "secretsmanager:", "kms:", "sqs:", "sts:", "scheduler:"] {
             assert!(!actions.contains(service), "the agent's own role must not reach tenant data: {actions}");
         }
     }
@@ -74,8 +74,9 @@ fn agent_credentials_are_scoped_to_one_tenant() {
     assert!(!tenant.is_empty());
     for statement in &tenant {
         let actions = yaml(&statement["Action"]);
-        if actions.trim() == "- iam:PassRole" {
-            // Handing Scheduler its invoke-only role: no tenant data behind it.
+        if actions.trim() == "- iam:PassRole" || actions.trim() == "- sqs:SendMessage" {
+            // Handing Scheduler its invoke-only role: no tenant data behind it. The reply queue
+            // is shared; what goes on it is bound by scope tokens the reply function checks.
             continue;
         }
         let scoped = yaml(&statement["Resource"]) + &yaml(&statement["Condition"]);
@@ -90,5 +91,7 @@ fn agent_credentials_are_scoped_to_one_tenant() {
     }
     let trust = yaml(&resources["TenantAccessRole"]["Properties"]["AssumeRolePolicyDocument"]);
     assert!(trust.contains("sts:TagSession") && trust.contains("aws:RequestTag/tenant_id"), "{trust}");
-    assert!(trust.contains("AgentRole"), "only the agent may assume it: {trust}");
+    assert!(trust.contains("DispatcherFunctionRole"), "only the dispatcher may assume it: {trust}");
+    assert!(!trust.contains("AgentRole"), "never the microVM's own role: {trust}");
+    assert!(trust.contains("aws:RequestTag/bot_id"), "{trust}");
 }

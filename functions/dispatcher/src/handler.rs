@@ -4,8 +4,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use clawless_shared::agentcore::{AgentCoreClient, AgentRuntime};
 use clawless_shared::approvals::ApprovalFlow;
 use clawless_shared::config::{self, PlatformConfig};
+use clawless_shared::credentials::CredentialVendor;
 use clawless_shared::directory::BotDirectory;
-use clawless_shared::dispatch::Dispatcher;
+use clawless_shared::dispatch::{AgentAccess, Dispatcher};
 use clawless_shared::envelope::InboundEnvelope;
 use clawless_shared::sqs_batch::run_fifo_batch;
 use clawless_shared::store::{DynamoClient, Store};
@@ -19,7 +20,8 @@ pub async fn build() -> Result<Dispatcher, Error> {
     // No secret store: the dispatcher never needs channel secrets, and its role cannot read them.
     let directory = BotDirectory::new(Store::new(DynamoClient::new(&aws), &platform.table), None, platform.cache_ttl);
     let approvals = ApprovalFlow::from_env(&aws, &platform)?;
-    Ok(Dispatcher::new(directory, AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn), history_limit)
+    let access = AgentAccess { credentials: CredentialVendor::from_env(&aws)?, scope: approvals.scope_key() };
+    Ok(Dispatcher::new(directory, AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn), history_limit, access)
         .with_approvals(approvals))
 }
 

@@ -7,15 +7,16 @@ use clawless_shared::approvals::{ApprovalFlow, ReplyQueueMessage};
 use clawless_shared::config::PlatformConfig;
 use clawless_shared::directory::BotDirectory;
 use clawless_shared::reply::{ChannelApis, ReplyService};
+use clawless_shared::reports::ReportService;
 use clawless_shared::secrets::{SecretStore, SsmClient};
 use clawless_shared::sqs_batch::run_fifo_batch;
 use clawless_shared::store::{DynamoClient, Store};
 use lambda_runtime::{Error, LambdaEvent};
 
-/// The reply flow, and the approval flow for the approver notices that share the queue.
+/// The reply flow, and what acts on the agents' reports that share the queue.
 pub struct Reply {
     pub replies: ReplyService,
-    pub approvals: ApprovalFlow,
+    pub reports: ReportService,
 }
 
 pub async fn build() -> Result<Reply, Error> {
@@ -23,11 +24,15 @@ pub async fn build() -> Result<Reply, Error> {
     let aws = clawless_shared::aws::load_sdk_config().await;
     let store = Store::new(DynamoClient::new(&aws), &platform.table);
     let secrets = SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix);
-    let directory = BotDirectory::new(store, Some(secrets), platform.cache_ttl);
+    let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
     // The channel APIs, trusting the same roots as the SDK client (`clawless_shared::tls`).
     let http = clawless_shared::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
     let approvals = ApprovalFlow::from_env(&aws, &platform)?;
-    Ok(Reply { replies: ReplyService::new(directory, http, ChannelApis::from_env()), approvals })
+    let scope = approvals.scope_key();
+    Ok(Reply {
+        replies: ReplyService::new(directory, http, ChannelApis::from_env(), scope.clone()),
+        reports: ReportService::new(store, approvals, scope),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +40,7 @@ pub enum ReplyError {
     #[error(transparent)]
     Delivery(#[from] clawless_shared::reply::DeliveryError),
     #[error(transparent)]
-    Approval(#[from] clawless_shared::approvals::ApprovalError),
+    Report(#[from] clawless_shared::reports::ReportError),
 }
 
 pub async fn handle(service: &Reply, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
@@ -44,8 +49,8 @@ pub async fn handle(service: &Reply, event: LambdaEvent<SqsEvent>) -> Result<Sqs
             ReplyQueueMessage::Reply(reply) => {
                 service.replies.deliver(reply).await.map(|_| ()).map_err(ReplyError::from)
             }
-            ReplyQueueMessage::Notice(notice) => {
-                service.approvals.notice(&notice).await.map(|_| ()).map_err(ReplyError::from)
+            ReplyQueueMessage::Report(report) => {
+                service.reports.handle(report).await.map(|_| ()).map_err(ReplyError::from)
             }
         }
     })

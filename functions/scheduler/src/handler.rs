@@ -6,6 +6,7 @@ use clawless_shared::config::{self, PlatformConfig};
 use clawless_shared::model::now_ms;
 use clawless_shared::queue::{FifoQueue, SqsClient};
 use clawless_shared::schedules::{SchedulerClient, Schedules};
+use clawless_shared::scope::ScopeKeySource;
 use clawless_shared::store::{DynamoClient, Store};
 use clawless_shared::tasks::TaskConfig;
 use clawless_shared::tasks::firing::{SchedulerEvent, TaskFiring};
@@ -24,6 +25,7 @@ pub async fn build() -> Result<TaskFiring, Error> {
         Arc::new(TaskStore::new(dynamodb, &platform.table)),
         Arc::new(Schedules::new(SchedulerClient::new(&aws), tasks.group)),
         FifoQueue::new(SqsClient::new(&aws), inbound_url),
+        Arc::new(ScopeKeySource::from_env(&aws)?),
     ))
 }
 

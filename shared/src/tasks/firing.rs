@@ -24,6 +24,7 @@ use crate::envelope::{ENVELOPE_VERSION, InboundEnvelope};
 use crate::ids::{BotId, MessageId, TaskId, TenantId};
 use crate::model::{BotStatus, ConversationMessage, InboundMessage, Sender};
 use crate::queue::{FifoQueue, QueueError};
+use crate::scope::{ScopeKeySource, ScopeToken};
 use crate::store::{Store, StoreError, StoreOutcome};
 
 /// The sender id of a scheduled firing's message.
@@ -54,6 +55,11 @@ pub enum SchedulerEvent {
         /// Scheduler's id of this invocation (for logs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         execution_id: Option<String>,
+        /// The scope token of the task's conversation. The agent that created the schedule wrote
+        /// this input, so it proves nothing else: the firing runs only if the token matches the
+        /// conversation of the task record it names.
+        #[serde(default, skip_serializing_if = "ScopeToken::is_empty")]
+        scope: ScopeToken,
     },
 }
 
@@ -66,6 +72,7 @@ pub fn target_input(task: &Task) -> String {
         task_id: task.task_id.clone(),
         scheduled_time: Some(SCHEDULED_TIME_PLACEHOLDER.to_owned()),
         execution_id: Some(EXECUTION_ID_PLACEHOLDER.to_owned()),
+        scope: task.scope.clone(),
     };
     serde_json::to_string(&event).unwrap_or_default()
 }
@@ -94,6 +101,9 @@ pub enum FireOutcome {
     Completed,
     /// The event names a tenant that does not own the bot: nothing is touched.
     TenantMismatch,
+    /// The event's scope token is not the task's conversation's (a forged or foreign schedule),
+    /// or the task's route leads elsewhere: nothing runs (`security_violation`).
+    ScopeMismatch,
 }
 
 impl FireOutcome {
@@ -107,6 +117,7 @@ impl FireOutcome {
             FireOutcome::Paused => "paused",
             FireOutcome::Completed => "completed",
             FireOutcome::TenantMismatch => "tenant_mismatch",
+            FireOutcome::ScopeMismatch => "scope_mismatch",
         }
     }
 }
@@ -121,6 +132,8 @@ pub enum FireError {
     Task(#[from] TaskError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Scope(#[from] crate::scope::ScopeError),
 }
 
 /// The scheduler function's work (see the module docs).
@@ -129,15 +142,23 @@ pub struct TaskFiring {
     tasks: Arc<dyn TaskRepo>,
     schedules: Arc<dyn ScheduleApi>,
     inbound: FifoQueue,
+    scope: Arc<ScopeKeySource>,
 }
 
 impl TaskFiring {
-    pub fn new(store: Store, tasks: Arc<dyn TaskRepo>, schedules: Arc<dyn ScheduleApi>, inbound: FifoQueue) -> Self {
-        Self { store, tasks, schedules, inbound }
+    pub fn new(
+        store: Store,
+        tasks: Arc<dyn TaskRepo>,
+        schedules: Arc<dyn ScheduleApi>,
+        inbound: FifoQueue,
+        scope: Arc<ScopeKeySource>,
+    ) -> Self {
+        Self { store, tasks, schedules, inbound, scope }
     }
 
     pub async fn fire(&self, event: SchedulerEvent, now_ms: i64) -> Result<FireOutcome, FireError> {
-        let SchedulerEvent::ScheduledTask { tenant_id, bot_id, task_id, scheduled_time, execution_id, .. } = event;
+        let SchedulerEvent::ScheduledTask { tenant_id, bot_id, task_id, scheduled_time, execution_id, scope, .. } =
+            event;
         let now = Timestamp::from_millisecond(now_ms).map_err(|e| FireError::Invalid(e.to_string()))?;
         let scheduled = match scheduled_time.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(raw) => raw.parse::<Timestamp>().map_err(|_| {
@@ -175,6 +196,18 @@ impl TaskFiring {
             log_outcome(&outcome);
             return Ok(outcome);
         };
+        let bound = self.scope.get().await?.verify(&task.conversation, &scope)
+            && task.conversation.tenant_id == tenant_id
+            && task.conversation.bot_id == bot_id
+            && task.route.belongs_to(&task.conversation);
+        if !bound {
+            crate::reports::security_violation(
+                &task.conversation,
+                "schedule",
+                "scope token does not match the task's conversation",
+            );
+            return Ok(FireOutcome::ScopeMismatch);
+        }
         if record.bot.status != BotStatus::Active {
             let outcome = FireOutcome::BotInactive;
             log_outcome(&outcome);

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod spec;
 pub mod store;
 
+use crate::scope::ScopeToken;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -138,6 +139,10 @@ pub struct Task {
     #[serde(default)]
     pub is_direct: bool,
     /// The channel user whose run created it.
+    /// The scope token of the conversation that created it (see [`crate::scope`]): the
+    /// schedule's input carries it, and a schedule made again later (resume, update) reuses it.
+    #[serde(default, skip_serializing_if = "ScopeToken::is_empty")]
+    pub scope: ScopeToken,
     pub created_by: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -449,6 +454,8 @@ pub struct TaskManager {
     repo: Arc<dyn TaskRepo>,
     schedules: Arc<dyn ScheduleApi>,
     settings: TaskSettings,
+    /// The conversation's token, given to the tasks this manager creates (an agent's run).
+    scope: ScopeToken,
 }
 
 fn now_ts(now_ms: i64) -> Timestamp {
@@ -478,7 +485,13 @@ struct Planned {
 
 impl TaskManager {
     pub fn new(repo: Arc<dyn TaskRepo>, schedules: Arc<dyn ScheduleApi>, settings: TaskSettings) -> Self {
-        Self { repo, schedules, settings }
+        Self { repo, schedules, settings, scope: ScopeToken::default() }
+    }
+
+    /// Tasks created through this manager carry `scope` (the run's conversation token).
+    pub fn with_scope(mut self, scope: ScopeToken) -> Self {
+        self.scope = scope;
+        self
     }
 
     pub fn settings(&self) -> &TaskSettings {
@@ -544,6 +557,7 @@ impl TaskManager {
             run_count: 0,
             route: standing_route(conversation)?,
             is_direct: is_direct_conversation(conversation),
+            scope: self.scope.clone(),
             created_by: new.created_by.chars().take(128).collect(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
