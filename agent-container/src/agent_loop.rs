@@ -506,3 +506,38 @@ async fn send_reply(deps: &AgentDeps, log: &LogIds<'_>, latest: &AgentInvocation
     }
     Outcome::ReplyFailed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::invocation;
+
+    #[test]
+    fn the_approve_once_grant_lets_one_matching_call_of_its_requester_through() {
+        let inv = invocation("4242", "1001", "go", Vec::new());
+        let request = |sender: &str, args: Value| {
+            let mut message = inv.item.message.clone();
+            message.sender.id = sender.into();
+            PermissionRequest::new(&inv.item.conversation, &message, "shell", &args, "", 0, 60_000)
+        };
+        let wanted = request("4242", serde_json::json!({"command": "ls"}));
+        let grants = Mutex::new(vec![OnceGrant {
+            request_id: "pr1".into(),
+            tool: "shell".into(),
+            arguments_hash: wanted.arguments_hash.clone(),
+            requester_id: "4242".into(),
+        }]);
+        assert_eq!(
+            take_once_grant(&grants, &request("5151", serde_json::json!({"command": "ls"}))),
+            None,
+            "another user"
+        );
+        assert_eq!(
+            take_once_grant(&grants, &request("4242", serde_json::json!({"command": "rm -rf /"}))),
+            None,
+            "other arguments"
+        );
+        assert_eq!(take_once_grant(&grants, &wanted), Some(Grant::Once { request_id: "pr1".into() }));
+        assert_eq!(take_once_grant(&grants, &wanted), None, "once");
+    }
+}

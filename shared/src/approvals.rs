@@ -999,6 +999,50 @@ mod tests {
     }
 
     #[test]
+    fn an_approve_once_grant_is_its_requesters_alone_and_ends_with_its_request() {
+        let a = ApproverConfig {
+            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+            channel: ChannelKind::Telegram,
+            user_id: "4242".into(),
+            updated_at_ms: 0,
+        };
+        let c = a.conversation().unwrap();
+        let message = InboundMessage {
+            message_id: MessageId::parse("7").unwrap(),
+            sent_at_ms: 1,
+            sender: Sender { id: "ada".into(), name: "Ada".into(), is_bot: false },
+            text: "run it".into(),
+            is_direct: false,
+            route: a.route().unwrap(),
+        };
+        let mut r =
+            PermissionRequest::new(&c, &message, "shell", &serde_json::json!({"command": "ls"}), "", 1_000, 60_000);
+        let approve = |how: &str| DecisionRecord {
+            how: how.into(),
+            by: "telegram:4242".into(),
+            at_ms: 2_000,
+            hours: None,
+            reason: None,
+            message_id: None,
+        };
+        assert!(!once_grant_usable(&r, "ada", "pr-resume", 3_000), "pending is no grant");
+        r.status = RequestStatus::Approved;
+        r.decision = Some(approve("temporary"));
+        assert!(!once_grant_usable(&r, "ada", "pr-resume", 3_000), "not an approve-once");
+        r.decision = Some(approve("once"));
+        assert!(once_grant_usable(&r, "ada", "pr-resume", 3_000));
+        assert!(!once_grant_usable(&r, "bob", "pr-resume", 3_000), "another user in the same group");
+        assert!(!once_grant_usable(&r, "ada", "pr-resume", 61_000), "the request expired");
+        r.used_at_ms = Some(3_000);
+        r.used_by = Some("pr-resume".into());
+        assert!(once_grant_usable(&r, "ada", "pr-resume", 4_000), "a redelivery of the same message");
+        assert!(!once_grant_usable(&r, "ada", "another", 4_000), "used up by another message");
+        r.used_by = None;
+        assert!(!once_grant_usable(&r, "ada", "pr-resume", 4_000), "used before anyone recorded by whom");
+    }
+
+    #[test]
     fn notice_buttons_send_the_text_commands() {
         let id = "pr0123456789abcdef0123";
         let buttons = notice_buttons(id);
