@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Signs a sample webhook event again, with the current time, and prints it.
 
-Slack refuses a request whose X-Slack-Request-Timestamp is more than 5 minutes from now, so the
-signed sample in events/webhook-slack.json goes stale at once; this writes a fresh copy to stdout:
+Slack, Discord and Feishu requests are refused when their signed timestamp is more than 5 minutes
+from now, so the signed samples in events/ go stale at once; this writes a fresh copy to stdout:
 
     .clawless/venv/bin/python scripts/sign-sample-event.py events/webhook-slack.json > /tmp/slack.json
+    .clawless/venv/bin/python scripts/sign-sample-event.py events/webhook-discord.json > /tmp/discord.json
+    .clawless/venv/bin/python scripts/sign-sample-event.py events/webhook-feishu.json > /tmp/feishu.json
     .clawless/venv/bin/python scripts/sign-sample-event.py events/webhook-discord.json --timestamp 1763740800
 
 It signs with the documented TEST credentials only (never use them for a real bot):
@@ -12,15 +14,19 @@ It signs with the documented TEST credentials only (never use them for a real bo
   Discord: the Ed25519 key whose seed is RFC 8032 section 7.1 test 1's secret key (PyNaCl); its
            public key d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a is the
            bot's `public_key`.
-Both libraries are in the venv that scripts/bootstrap.sh installs.
+  Feishu:  encrypt key `test-feishu-encrypt-key-not-for-production` (SHA-256 of timestamp, nonce,
+           key and body; the stored nonce is kept).
+The libraries are in the venv that scripts/bootstrap.sh installs.
 """
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 
 SLACK_SIGNING_SECRET = "test-slack-signing-secret-not-for-production"
+FEISHU_ENCRYPT_KEY = "test-feishu-encrypt-key-not-for-production"
 DISCORD_TEST_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 
 
@@ -40,7 +46,15 @@ def sign_discord(headers, body, timestamp):
     headers["x-signature-ed25519"] = SigningKey(DISCORD_TEST_SEED).sign(message).signature.hex()
 
 
-SIGNERS = {"slack": sign_slack, "discord": sign_discord}
+def sign_feishu(headers, body, timestamp):
+    nonce = headers.get("x-lark-request-nonce") or "1c3f2a9b7e5d"
+    digest = hashlib.sha256((str(timestamp) + nonce + FEISHU_ENCRYPT_KEY + body).encode()).hexdigest()
+    headers["x-lark-request-timestamp"] = str(timestamp)
+    headers["x-lark-request-nonce"] = nonce
+    headers["x-lark-signature"] = digest
+
+
+SIGNERS = {"slack": sign_slack, "discord": sign_discord, "feishu": sign_feishu}
 
 
 def main():

@@ -3,7 +3,8 @@
 //! - payloads encrypted as the SDK reads them (checked with its own `AESCipher`) decrypt with ours,
 //!   and ours decrypt with its `AESCipher`;
 //! - events we encrypt and sign pass the SDK's `EventDispatcherHandler` (token, signature and
-//!   parsing), a tampered signature fails there as it fails here;
+//!   parsing), a tampered signature fails there as it fails here, and we also refuse a correctly
+//!   signed one replayed more than 5 minutes after its timestamp;
 //! - the SDK answers an encrypted `url_verification` without signature headers, as we do.
 
 mod support;
@@ -17,6 +18,9 @@ use support::run_python;
 
 const KEY: &str = "sdk-cross-check-encrypt-key";
 const TOKEN: &str = "sdk-cross-check-verification-token";
+/// The clock our side verifies at: the events' `create_time`, and the signatures' timestamps are
+/// around it.
+const NOW: i64 = 1_763_740_800;
 
 const SCRIPT: &str = r#"
 import base64, json, os, sys
@@ -134,7 +138,8 @@ fn lark_oapi_and_we_agree_on_encryption_signatures_and_the_challenge() {
         let text = random_text(&mut rng);
         let plain = message_event(&mut rng, &text);
         let body = json!({ "encrypt": feishu::encrypt(KEY, rng.random(), plain.to_string().as_bytes()) }).to_string();
-        let timestamp = rng.random_range(1_600_000_000u64..1_900_000_000).to_string();
+        // Within 5 minutes of the clock the requests are verified at, either way.
+        let timestamp = (NOW + rng.random_range(-300..=300)).to_string();
         let nonce = format!("{:x}", rng.random::<u64>());
         let signature = feishu::signature(&timestamp, &nonce, KEY, body.as_bytes());
         requests.push(json!({"headers": {
@@ -180,7 +185,7 @@ fn lark_oapi_and_we_agree_on_encryption_signatures_and_the_challenge() {
     for (i, (request, result)) in requests.iter().zip(results).enumerate() {
         let headers = header_map(&request["headers"]);
         let body = request["body"].as_str().unwrap().as_bytes();
-        let input = WebhookInput { method: "POST", headers: &headers, query: "", body, now_secs: 1_763_740_800 };
+        let input = WebhookInput { method: "POST", headers: &headers, query: "", body, now_secs: NOW };
         let ours = Feishu
             .verify(&secrets(), &input)
             .map_err(ParseError::Unauthorized)
@@ -223,4 +228,11 @@ fn lark_oapi_and_we_agree_on_encryption_signatures_and_the_challenge() {
             other => unreachable!("{other}"),
         }
     }
+
+    // A signed event the SDK accepted, replayed more than 5 minutes after its timestamp: refused.
+    let headers = header_map(&requests[0]["headers"]);
+    let signed_at: i64 = requests[0]["headers"]["X-Lark-Request-Timestamp"].as_str().unwrap().parse().unwrap();
+    let body = requests[0]["body"].as_str().unwrap().as_bytes();
+    let replay = WebhookInput { method: "POST", headers: &headers, query: "", body, now_secs: signed_at + 301 };
+    assert_eq!(Feishu.verify(&secrets(), &replay), Err(VerifyError::Stale));
 }

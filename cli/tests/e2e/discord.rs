@@ -146,10 +146,13 @@ async fn slash_command_is_deferred_and_answered_through_its_follow_up() {
         .map(|b| serde_json::from_str::<Value>(b).unwrap()["token"].as_str().unwrap().to_owned());
     assert_eq!(requests[0].url.path(), format!("/webhooks/{APPLICATION_ID}/{}", token.unwrap()));
 
-    // Delivered again (through the function, with the stored sample event, whose signature does
-    // not expire): the same deferred answer, no second follow-up.
-    let event =
-        Bytes::from(sample_event("webhook-discord.json").to_string().replace("b0123456789abcdef0123", &bot.bot_id));
+    // Delivered again through the function itself, as the sample API Gateway event signed again
+    // now (as stored it is from 2025, so stale): the same deferred answer, no second follow-up.
+    let mut event = sample_event("webhook-discord.json");
+    let ts = now_secs();
+    event["headers"]["x-signature-timestamp"] = json!(ts);
+    event["headers"]["x-signature-ed25519"] = json!(sign_request(&TEST_SEED, &ts, body.as_bytes()));
+    let event = Bytes::from(event.to_string().replace("b0123456789abcdef0123", &bot.bot_id));
     let answer: Value =
         serde_json::from_slice(&stack.functions["WebhookFunction"].invoke(event).await.unwrap()).unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -194,7 +197,7 @@ async fn bad_signatures_get_401_and_store_nothing() {
     let ts = now_secs();
     let good = sign_request(&TEST_SEED, &ts, body.as_bytes());
 
-    // Another key, a tampered body, another timestamp, junk, nothing.
+    // Another key, a tampered body, another timestamp, junk, too old, nothing.
     assert_eq!(
         post_signed(&bot.webhook_url, &sign_request(&[1; 32], &ts, body.as_bytes()), &ts, &body).await.status(),
         401
@@ -202,6 +205,15 @@ async fn bad_signatures_get_401_and_store_nothing() {
     assert_eq!(post_signed(&bot.webhook_url, &good, &ts, &body.replace("hello bot", "hello bat")).await.status(), 401);
     assert_eq!(post_signed(&bot.webhook_url, &good, "1763740801", &body).await.status(), 401);
     assert_eq!(post_signed(&bot.webhook_url, "00", &ts, &body).await.status(), 401);
+    // Correctly signed, but 10 minutes old (a replay); and the stored sample as it is, signed in 2025.
+    let old = (now_secs().parse::<i64>().unwrap() - 600).to_string();
+    let replayed = sign_request(&TEST_SEED, &old, body.as_bytes());
+    assert_eq!(post_signed(&bot.webhook_url, &replayed, &old, &body).await.status(), 401);
+    let sample = sample_event("webhook-discord.json");
+    let stored = |name: &str| sample["headers"][name].as_str().unwrap().to_owned();
+    let response =
+        post_signed(&bot.webhook_url, &stored("x-signature-ed25519"), &stored("x-signature-timestamp"), &body).await;
+    assert_eq!(response.status(), 401);
     let unsigned = reqwest::Client::new().post(&bot.webhook_url).body(body.clone()).send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
     // Verified but not an interaction we handle (autocomplete): 400.

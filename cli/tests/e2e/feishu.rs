@@ -103,26 +103,41 @@ fn encrypted(event: &Value) -> String {
     json!({ "encrypt": feishu::encrypt(ENCRYPT_KEY, rand::random(), event.to_string().as_bytes()) }).to_string()
 }
 
-async fn post(url: &str, body: &str, signed_with: Option<&str>) -> reqwest::Response {
+/// Feishu's signature headers for `body`, signed with `key` at `timestamp` (Unix seconds).
+fn signature_headers(body: &str, key: &str, nonce: &str, timestamp: i64) -> [(&'static str, String); 3] {
+    let timestamp = timestamp.to_string();
+    let signature = feishu::signature(&timestamp, nonce, key, body.as_bytes());
+    [(TIMESTAMP_HEADER, timestamp), (NONCE_HEADER, nonce.to_owned()), (SIGNATURE_HEADER, signature)]
+}
+
+fn now_secs() -> i64 {
+    clawless_shared::model::now_ms() / 1000
+}
+
+async fn post_with(url: &str, body: &str, headers: &[(&str, String)]) -> reqwest::Response {
     let mut request = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_owned());
-    if let Some(key) = signed_with {
-        let timestamp = (clawless_shared::model::now_ms() / 1000).to_string();
-        let nonce = format!("{:016x}", rand::random::<u64>());
-        let signature = feishu::signature(&timestamp, &nonce, key, body.as_bytes());
-        request =
-            request.header(TIMESTAMP_HEADER, timestamp).header(NONCE_HEADER, nonce).header(SIGNATURE_HEADER, signature);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
     request.send().await.unwrap()
 }
 
-/// The sample event exactly as stored in `events/` (body and Feishu's headers).
+/// POSTs `body`, signed now with `signed_with` if given.
+async fn post(url: &str, body: &str, signed_with: Option<&str>) -> reqwest::Response {
+    let headers = match signed_with {
+        Some(key) => signature_headers(body, key, &format!("{:016x}", rand::random::<u64>()), now_secs()).to_vec(),
+        None => Vec::new(),
+    };
+    post_with(url, body, &headers).await
+}
+
+/// The sample event's body and nonce as stored in `events/`, signed again now: as stored it was
+/// signed in 2025, so the webhook refuses it as stale.
 async fn post_sample(url: &str) -> reqwest::Response {
-    let event = sample_event("webhook-feishu.json");
-    let mut request = reqwest::Client::new().post(url).body(event["body"].as_str().unwrap().to_owned());
-    for name in ["content-type", TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
-        request = request.header(name, event["headers"][name].as_str().unwrap());
-    }
-    request.send().await.unwrap()
+    let sample = sample_event("webhook-feishu.json");
+    let body = sample["body"].as_str().unwrap();
+    let nonce = sample["headers"][NONCE_HEADER].as_str().unwrap();
+    post_with(url, body, &signature_headers(body, ENCRYPT_KEY, nonce, now_secs())).await
 }
 
 /// The sample event's plaintext, with another text and event id.
@@ -202,17 +217,22 @@ async fn feishu_challenge_is_answered_and_unverified_requests_are_refused() {
     assert_eq!(post(&bot.webhook_url, &encrypted(&wrong_token), None).await.status(), 401);
     assert_eq!(post(&bot.webhook_url, &challenge.to_string(), None).await.status(), 401);
 
-    // Events: a wrong key's signature, a tampered body, no signature at all.
+    // Events: a wrong key's signature, a tampered body, no signature at all, a correct signature
+    // made 10 minutes ago (a replay), and the stored sample as it is (signed in 2025).
     let event = encrypted(&message_event("e2e-refused-event", "let me in"));
     assert_eq!(post(&bot.webhook_url, &event, Some("another-encrypt-key")).await.status(), 401);
     let sample = sample_event("webhook-feishu.json");
-    let mut tampered =
-        reqwest::Client::new().post(&bot.webhook_url).body(sample["body"].as_str().unwrap().replacen("\"}", "=\"}", 1));
-    for name in [TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
-        tampered = tampered.header(name, sample["headers"][name].as_str().unwrap());
-    }
-    assert_eq!(tampered.send().await.unwrap().status(), 401);
+    let sample_body = sample["body"].as_str().unwrap();
+    let signed_now = signature_headers(sample_body, ENCRYPT_KEY, "e2e-nonce", now_secs());
+    assert_eq!(post_with(&bot.webhook_url, &sample_body.replacen("\"}", "=\"}", 1), &signed_now).await.status(), 401);
     assert_eq!(post(&bot.webhook_url, &event, None).await.status(), 401);
+    let replayed = signature_headers(&event, ENCRYPT_KEY, "e2e-nonce", now_secs() - 600);
+    assert_eq!(post_with(&bot.webhook_url, &event, &replayed).await.status(), 401);
+    let stored: Vec<(&str, String)> = [TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER]
+        .into_iter()
+        .map(|name| (name, sample["headers"][name].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(post_with(&bot.webhook_url, sample_body, &stored).await.status(), 401);
     // A signed body that does not decrypt is malformed.
     let garbage = json!({"encrypt": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}).to_string();
     assert_eq!(post(&bot.webhook_url, &garbage, Some(ENCRYPT_KEY)).await.status(), 400);
@@ -221,8 +241,14 @@ async fn feishu_challenge_is_answered_and_unverified_requests_are_refused() {
     assert_eq!(item_count(&stack).await, items_before, "nothing may be stored");
     assert!(platform.received_requests().await.unwrap().is_empty(), "nothing may be sent");
 
-    // The sample event drives the real webhook function (ids swapped for this bot's).
-    let event = sample_event("webhook-feishu.json")
+    // The sample event drives the real webhook function (ids swapped for this bot's, signed
+    // again now).
+    let mut event = sample_event("webhook-feishu.json");
+    let nonce = event["headers"][NONCE_HEADER].as_str().unwrap().to_owned();
+    for (name, value) in signature_headers(sample_body, ENCRYPT_KEY, &nonce, now_secs()) {
+        event["headers"][name] = json!(value);
+    }
+    let event = event
         .to_string()
         .replace("t0123456789abcdef0123", &bot.tenant_id)
         .replace("b0123456789abcdef0123", &bot.bot_id);

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, retry_after_header,
+    WebhookInput, describe_http_error, is_fresh, retry_after_header,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -286,6 +286,18 @@ struct ApiError {
     retry_after: Option<f64>,
 }
 
+/// Checks `signature_hex` (the `X-Signature-Ed25519` header) as the key's strict Ed25519
+/// signature of `timestamp` followed by `body`.
+fn check_signature(key: &VerifyingKey, signature_hex: &[u8], timestamp: &[u8], body: &[u8]) -> Result<(), VerifyError> {
+    let signature: [u8; 64] = std::str::from_utf8(signature_hex)
+        .ok()
+        .and_then(|s| hex::decode(s.trim()).ok())
+        .and_then(|b| b.try_into().ok())
+        .ok_or(VerifyError::Mismatch)?;
+    let message = [timestamp, body].concat();
+    key.verify_strict(&message, &Signature::from_bytes(&signature)).map_err(|_| VerifyError::Mismatch)
+}
+
 #[async_trait::async_trait]
 impl Channel for Discord {
     fn kind(&self) -> ChannelKind {
@@ -319,7 +331,9 @@ impl Channel for Discord {
     }
 
     /// `X-Signature-Ed25519` must be the application key's signature of `X-Signature-Timestamp`
-    /// followed by the raw body. Discord probes the endpoint with bad signatures and expects 401.
+    /// followed by the raw body, and that timestamp (Unix seconds) within 5 minutes of now: a
+    /// recorded request replayed later is refused like Slack's. Discord probes the endpoint with
+    /// bad signatures and expects 401.
     fn verify(&self, secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<(), VerifyError> {
         let configured = secrets.get("public_key").ok_or(VerifyError::NotConfigured("public_key"))?;
         let key = public_key(configured.expose()).ok_or(VerifyError::NotConfigured("valid public_key"))?;
@@ -328,13 +342,12 @@ impl Channel for Discord {
         }
         let signature = input.headers.get(SIGNATURE_HEADER).ok_or(VerifyError::Missing(SIGNATURE_HEADER))?;
         let timestamp = input.headers.get(TIMESTAMP_HEADER).ok_or(VerifyError::Missing(TIMESTAMP_HEADER))?;
-        let signature: [u8; 64] = std::str::from_utf8(signature.as_bytes())
-            .ok()
-            .and_then(|s| hex::decode(s.trim()).ok())
-            .and_then(|b| b.try_into().ok())
-            .ok_or(VerifyError::Mismatch)?;
-        let message = [timestamp.as_bytes(), input.body].concat();
-        key.verify_strict(&message, &Signature::from_bytes(&signature)).map_err(|_| VerifyError::Mismatch)
+        check_signature(&key, signature.as_bytes(), timestamp.as_bytes(), input.body)?;
+        let seconds = std::str::from_utf8(timestamp.as_bytes()).ok().and_then(|t| t.trim().parse::<i64>().ok());
+        match seconds {
+            Some(seconds) if is_fresh(seconds, input.now_secs) => Ok(()),
+            _ => Err(VerifyError::Stale),
+        }
     }
 
     fn parse(&self, _secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<Inbound, ParseError> {
@@ -476,8 +489,16 @@ mod tests {
         h
     }
 
+    /// The tests' clock: the Unix second their requests are verified at.
+    const NOW: i64 = 1_700_000_000;
+
     fn input<'a>(headers: &'a http::HeaderMap, body: &'a [u8]) -> WebhookInput<'a> {
-        WebhookInput { method: "POST", headers, query: "", body, now_secs: 0 }
+        WebhookInput { method: "POST", headers, query: "", body, now_secs: NOW }
+    }
+
+    /// The signature check alone, on any split of the signed bytes into timestamp and body.
+    fn signature_ok(public: &str, signature: &str, timestamp: &[u8], body: &[u8]) -> Result<(), VerifyError> {
+        check_signature(&public_key(public).unwrap(), signature.as_bytes(), timestamp, body)
     }
 
     fn seed(hex_seed: &str) -> [u8; 32] {
@@ -491,19 +512,19 @@ mod tests {
             let message = hex::decode(message).unwrap();
             for split in 0..=message.len() {
                 let (timestamp, body) = message.split_at(split);
-                let h = signed_headers(signature, timestamp);
-                assert_eq!(Discord.verify(&keyed(public), &input(&h, body)), Ok(()), "split at {split}");
+                assert_eq!(signature_ok(public, signature, timestamp, body), Ok(()), "split at {split}");
             }
             // One more byte, a flipped signature bit, or another key: refused.
-            let h = signed_headers(signature, b"");
             let longer = [message.as_slice(), b"x"].concat();
-            assert_eq!(Discord.verify(&keyed(public), &input(&h, &longer)), Err(VerifyError::Mismatch));
+            assert_eq!(signature_ok(public, signature, b"", &longer), Err(VerifyError::Mismatch));
             let mut flipped = hex::decode(signature).unwrap();
             flipped[10] ^= 1;
-            let h = signed_headers(&hex::encode(&flipped), b"");
-            assert_eq!(Discord.verify(&keyed(public), &input(&h, &message)), Err(VerifyError::Mismatch));
+            assert_eq!(signature_ok(public, &hex::encode(&flipped), b"", &message), Err(VerifyError::Mismatch));
             let other = RFC8032.iter().find(|v| v.1 != public).unwrap().1;
+            assert_eq!(signature_ok(other, signature, b"", &message), Err(VerifyError::Mismatch));
+            // Through verify, a vector's signature is checked before its (non-numeric) timestamp.
             let h = signed_headers(signature, b"");
+            assert_eq!(Discord.verify(&keyed(public), &input(&h, &message)), Err(VerifyError::Stale));
             assert_eq!(Discord.verify(&keyed(other), &input(&h, &message)), Err(VerifyError::Mismatch));
         }
     }
@@ -531,6 +552,31 @@ mod tests {
             Discord.verify(&keyed(&public), &input(&signed_headers(&signature[..126], b"1700000000"), body)),
             Err(VerifyError::Mismatch)
         );
+    }
+
+    #[test]
+    fn signed_requests_more_than_five_minutes_from_now_are_refused() {
+        let seed = seed(RFC8032[0].0);
+        let public = public_key_hex(&seed);
+        let body = br#"{"type":1}"#;
+        let signed_at =
+            |ts: i64| signed_headers(&sign_request(&seed, &ts.to_string(), body), ts.to_string().as_bytes());
+        for (ts, expected) in [
+            (NOW, Ok(())),
+            (NOW - 300, Ok(())),
+            (NOW + 300, Ok(())),
+            (NOW - 301, Err(VerifyError::Stale)),
+            (NOW + 301, Err(VerifyError::Stale)),
+            (NOW - 86_400, Err(VerifyError::Stale)),
+        ] {
+            assert_eq!(Discord.verify(&keyed(&public), &input(&signed_at(ts), body)), expected, "signed at {ts}");
+        }
+        // A correctly signed timestamp that is not a number is no time at all.
+        let junk = signed_headers(&sign_request(&seed, "soon", body), b"soon");
+        assert_eq!(Discord.verify(&keyed(&public), &input(&junk, body)), Err(VerifyError::Stale));
+        // A stale request with a bad signature is a bad signature.
+        let forged = signed_headers(&sign_request(&[7; 32], "1", body), b"1");
+        assert_eq!(Discord.verify(&keyed(&public), &input(&forged, body)), Err(VerifyError::Mismatch));
     }
 
     #[test]

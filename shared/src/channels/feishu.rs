@@ -22,9 +22,14 @@
 //! that pass, and the most it gets is its own challenge echoed: the answer stores, queues and sends
 //! nothing. A signed challenge is checked like any event.
 //!
-//! Feishu does not document whether retried deliveries are signed again with a fresh timestamp, so
-//! no freshness window is enforced; a replayed event has the same `event_id`, and delivery ids are
-//! kept (and deduplicated) for 30 days.
+//! **Freshness.** A recorded callback replayed later is refused, as Slack's are: a signed request
+//! whose `X-Lark-Request-Timestamp` (Unix seconds) is more than 5 minutes from now, and, when
+//! only the verification token proves the sender, an event whose `header.create_time` (Unix
+//! milliseconds, schema 2.0) is; an event without one is refused in that mode. The
+//! `url_verification` challenge has no time and is answered as before. Feishu retries an
+//! unanswered event for hours: a retry of a token-only event, whose body keeps its
+//! `create_time`, is refused once it is 5 minutes old. A replay within the window has the same
+//! `event_id`, and delivery ids are kept (and deduplicated) for 30 days.
 //!
 //! **Groups.** Without the "read all group messages" scope Feishu delivers only group messages
 //! that @mention the bot; so when the optional `bot_open_id` is not set, any mention in a group
@@ -46,7 +51,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, secrets_match,
+    WebhookInput, describe_http_error, is_fresh, secrets_match,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -245,6 +250,15 @@ fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i64) -> Resul
         return Ok(Inbound::Answer(HttpAnswer::json(200, &json!({ "challenge": challenge }))));
     }
     let Some(header) = callback.header else { return Ok(ignored("not a schema 2.0 event")) };
+    if secrets.get("encrypt_key").is_none() {
+        // Only the token vouches for this event, and it is the same in every event: the event's
+        // own time is what tells a fresh delivery from a recorded one replayed.
+        let created_ms = millis(header.create_time.as_ref())
+            .ok_or(ParseError::Unauthorized(VerifyError::Missing("header.create_time")))?;
+        if !is_fresh(created_ms.div_euclid(1000), now_secs) {
+            return Err(ParseError::Unauthorized(VerifyError::Stale));
+        }
+    }
     if header.event_type.as_deref() != Some("im.message.receive_v1") {
         return Ok(ignored("not a received message"));
     }
@@ -424,8 +438,9 @@ impl Channel for Feishu {
         Ok(())
     }
 
-    /// With an `encrypt_key`: the `X-Lark-Signature` over the raw body (or an unsigned challenge
-    /// encrypted with the key, see the module doc). Without one, the token is checked in `parse`.
+    /// With an `encrypt_key`: the `X-Lark-Signature` over the raw body and a timestamp within 5
+    /// minutes of now (or an unsigned challenge encrypted with the key, see the module doc).
+    /// Without one, the token and the event's time are checked in `parse`.
     fn verify(&self, secrets: &ChannelSecrets, input: &WebhookInput<'_>) -> Result<(), VerifyError> {
         let encrypt_key = secrets.get("encrypt_key");
         if encrypt_key.is_none() && secrets.get("verification_token").is_none() {
@@ -449,10 +464,12 @@ impl Channel for Feishu {
             return Err(VerifyError::Missing(missing));
         };
         let expected = signature(timestamp, nonce, key, input.body);
-        if secrets_match(presented.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
-            Err(VerifyError::Mismatch)
+        if !secrets_match(presented.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
+            return Err(VerifyError::Mismatch);
+        }
+        match timestamp.trim().parse::<i64>() {
+            Ok(seconds) if is_fresh(seconds, input.now_secs) => Ok(()),
+            _ => Err(VerifyError::Stale),
         }
     }
 
@@ -555,16 +572,24 @@ mod tests {
         ])
     }
 
+    /// The tests' clock: the Unix second their requests arrive at (the sample event's time).
+    const NOW: i64 = 1_763_740_800;
+
     fn signed_headers(body: &[u8], key: &str) -> http::HeaderMap {
+        signed_at(NOW, body, key)
+    }
+
+    fn signed_at(timestamp: i64, body: &[u8], key: &str) -> http::HeaderMap {
+        let timestamp = timestamp.to_string();
         let mut h = http::HeaderMap::new();
-        h.insert(TIMESTAMP_HEADER, "1763740800".parse().unwrap());
+        h.insert(TIMESTAMP_HEADER, timestamp.parse().unwrap());
         h.insert(NONCE_HEADER, "nonce-123".parse().unwrap());
-        h.insert(SIGNATURE_HEADER, signature("1763740800", "nonce-123", key, body).parse().unwrap());
+        h.insert(SIGNATURE_HEADER, signature(&timestamp, "nonce-123", key, body).parse().unwrap());
         h
     }
 
     fn input<'a>(headers: &'a http::HeaderMap, body: &'a [u8]) -> WebhookInput<'a> {
-        WebhookInput { method: "POST", headers, query: "", body, now_secs: 1_763_740_800 }
+        WebhookInput { method: "POST", headers, query: "", body, now_secs: NOW }
     }
 
     fn event(sender_type: &str, chat_type: &str, text: &str, mentions: Value) -> Value {
@@ -684,6 +709,77 @@ mod tests {
         // Only POST.
         let get = WebhookInput { method: "GET", ..input(&headers, &body) };
         assert_eq!(Feishu.verify(&full(), &get), Err(VerifyError::Missing("POST")));
+    }
+
+    #[test]
+    fn signed_callbacks_more_than_five_minutes_from_now_are_refused() {
+        let body = encrypted_body(KEY, &event("user", "p2p", "hello bot", json!([])));
+        for (ts, expected) in [
+            (NOW - 300, Ok(())),
+            (NOW + 300, Ok(())),
+            (NOW - 301, Err(VerifyError::Stale)),
+            (NOW + 301, Err(VerifyError::Stale)),
+            (NOW - 3600, Err(VerifyError::Stale)),
+        ] {
+            assert_eq!(Feishu.verify(&full(), &input(&signed_at(ts, &body, KEY), &body)), expected, "signed at {ts}");
+        }
+        // A correctly signed timestamp that is not a number is no time at all.
+        let mut junk = http::HeaderMap::new();
+        junk.insert(TIMESTAMP_HEADER, "soon".parse().unwrap());
+        junk.insert(NONCE_HEADER, "n".parse().unwrap());
+        junk.insert(SIGNATURE_HEADER, signature("soon", "n", KEY, &body).parse().unwrap());
+        assert_eq!(Feishu.verify(&full(), &input(&junk, &body)), Err(VerifyError::Stale));
+        // A stale request signed with another key is a bad signature.
+        let forged = signed_at(NOW - 3600, &body, "another-key");
+        assert_eq!(Feishu.verify(&full(), &input(&forged, &body)), Err(VerifyError::Mismatch));
+    }
+
+    #[test]
+    fn token_only_events_more_than_five_minutes_old_are_refused() {
+        let token_only = secrets(&[("app_id", "cli_a1"), ("app_secret", "s"), ("verification_token", TOKEN)]);
+        let headers = http::HeaderMap::new();
+        let created_at = |ms: Value| {
+            let mut e = event("user", "p2p", "hi", json!([]));
+            e["header"]["create_time"] = ms;
+            e.to_string().into_bytes()
+        };
+        let now_ms = NOW * 1000;
+        for (ms, fresh) in [
+            (json!((now_ms - 300_000).to_string()), true),
+            (json!(now_ms + 300_000), true),
+            (json!((now_ms - 301_000).to_string()), false),
+            (json!(now_ms + 301_000), false),
+            (json!("1700000000000"), false),
+        ] {
+            let body = created_at(ms.clone());
+            assert_eq!(Feishu.verify(&token_only, &input(&headers, &body)), Ok(()), "verify leaves it to parse");
+            let parsed = Feishu.parse(&token_only, &input(&headers, &body));
+            if fresh {
+                assert_eq!(only(parsed.unwrap()).message.text, "hi", "created at {ms}");
+            } else {
+                assert_eq!(parsed, Err(ParseError::Unauthorized(VerifyError::Stale)), "created at {ms}");
+            }
+        }
+        let mut no_time = event("user", "p2p", "hi", json!([]));
+        no_time["header"].as_object_mut().unwrap().remove("create_time");
+        assert_eq!(
+            Feishu.parse(&token_only, &input(&headers, no_time.to_string().as_bytes())),
+            Err(ParseError::Unauthorized(VerifyError::Missing("header.create_time")))
+        );
+        // Another event type is refused for its age too, before it would be ignored.
+        let mut read = event("user", "p2p", "x", json!([]));
+        read["header"]["event_type"] = json!("im.message.message_read_v1");
+        read["header"]["create_time"] = json!("1700000000000");
+        assert_eq!(
+            Feishu.parse(&token_only, &input(&headers, read.to_string().as_bytes())),
+            Err(ParseError::Unauthorized(VerifyError::Stale))
+        );
+        // The challenge carries no time and is still answered.
+        let challenge = json!({"challenge": "c", "token": TOKEN, "type": "url_verification"}).to_string();
+        assert!(matches!(Feishu.parse(&token_only, &input(&headers, challenge.as_bytes())), Ok(Inbound::Answer(_))));
+        // With an encrypt_key the signature's timestamp is what counts, not the event's time.
+        let old = created_at(json!("1700000000000"));
+        assert_eq!(only(Feishu.parse(&full(), &input(&signed_headers(&old, KEY), &old)).unwrap()).message.text, "hi");
     }
 
     #[test]

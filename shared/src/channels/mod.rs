@@ -41,6 +41,16 @@ pub fn hmac_sha256_hex_matches(key: &[u8], message: &[&[u8]], presented_hex: &st
     mac.verify_slice(&presented).is_ok()
 }
 
+/// How far a request's timestamp may be from now, either way, before the request is refused as a
+/// replay: Slack's rule, kept by every channel whose requests carry a time.
+pub const MAX_REQUEST_AGE_SECS: i64 = 5 * 60;
+
+/// Whether a request stamped `timestamp_secs` is within [`MAX_REQUEST_AGE_SECS`] of `now_secs`
+/// (without overflow, whatever the request claims).
+pub fn is_fresh(timestamp_secs: i64, now_secs: i64) -> bool {
+    timestamp_secs.abs_diff(now_secs) <= MAX_REQUEST_AGE_SECS.unsigned_abs()
+}
+
 /// A webhook request as received: raw body bytes exactly as the channel sent them.
 pub struct WebhookInput<'a> {
     pub method: &'a str,
@@ -242,6 +252,17 @@ mod tests {
         assert!(hmac_sha256_hex_matches(b"Jefe", &[b"what do ya want for nothing?"], &expected.to_uppercase()));
         assert!(!hmac_sha256_hex_matches(b"Jefe", &[b"what do ya want for nothing!"], expected));
         assert!(!hmac_sha256_hex_matches(b"Jefe", &[b"x"], "not hex"));
+    }
+
+    #[test]
+    fn freshness_is_five_minutes_either_way_and_never_overflows() {
+        let now = 1_763_740_800;
+        for (ts, fresh) in [(now, true), (now - 300, true), (now + 300, true), (now - 301, false), (now + 301, false)] {
+            assert_eq!(is_fresh(ts, now), fresh, "{ts}");
+        }
+        assert!(!is_fresh(i64::MIN, now));
+        assert!(!is_fresh(i64::MAX, now));
+        assert!(!is_fresh(i64::MAX, i64::MIN));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, hmac_sha256_hex_matches, retry_after_header,
+    WebhookInput, describe_http_error, hmac_sha256_hex_matches, is_fresh, retry_after_header,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -29,7 +29,7 @@ use crate::text::{TextLimit, split_message};
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 /// Slack's rule: a request whose timestamp is further than this from now is refused (replays).
-pub const MAX_AGE_SECS: i64 = 5 * 60;
+pub const MAX_AGE_SECS: i64 = super::MAX_REQUEST_AGE_SECS;
 /// The only signature version Slack uses.
 const VERSION: &str = "v0";
 /// Block Kit limits: a section's text, a button's label and value, an actions block's elements.
@@ -508,7 +508,7 @@ impl Channel for Slack {
         let timestamp = input.header(TIMESTAMP_HEADER).ok_or(VerifyError::Missing(TIMESTAMP_HEADER))?.trim();
         let signature = input.header(SIGNATURE_HEADER).ok_or(VerifyError::Missing(SIGNATURE_HEADER))?.trim();
         let Ok(seconds) = timestamp.parse::<i64>() else { return Err(VerifyError::Stale) };
-        if (input.now_secs - seconds).abs() > MAX_AGE_SECS {
+        if !is_fresh(seconds, input.now_secs) {
             return Err(VerifyError::Stale);
         }
         let Some(presented) = signature.strip_prefix("v0=") else { return Err(VerifyError::Mismatch) };
