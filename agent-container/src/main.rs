@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), StartupError> {
+    tools::shell::init_process_guard();
     let config = AgentConfig::from_env()?;
     let sdk = load_sdk_config().await;
     let providers = Providers::build(&config.model, &sdk).map_err(StartupError::Provider)?;

@@ -247,6 +247,95 @@ async fn shell_background_processes_end_with_the_command() {
     assert!(wait_ended(pid).await, "background process {pid} killed");
 }
 
+/// Whether process `pid` is gone for good: ended and reaped, so not even a zombie is left.
+fn gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn gone_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if gone(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gone(pid)
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.trim().parse().unwrap_or_else(|_| panic!("{}: {text:?}", path.display()))
+}
+
+/// A `setsid` grandchild (its own session, so outside the command's process group; it keeps
+/// the output pipe open) and a double-forked daemon (orphaned at once, its own session, no open
+/// pipes): each writes its pid, then a marker file after 2 s if it is still alive. The command
+/// waits until both pids are written, then does `rest`.
+fn escaping_command(rest: &str) -> String {
+    format!(
+        "setsid sh -c 'echo $$ > setsid.pid; sleep 2; touch setsid.marker' & \
+         ( setsid sh -c 'echo $$ > daemon.pid; exec </dev/null >/dev/null 2>&1; sleep 2; touch daemon.marker' & ); \
+         while [ ! -s setsid.pid ] || [ ! -s daemon.pid ]; do sleep 0.05; done; {rest}"
+    )
+}
+
+/// Called once the call is over (both escapees started before that): each is gone within a
+/// second, and neither marker appears after the 2 s it would take.
+async fn assert_escapees_ended(ws: &Path) {
+    let over = Instant::now();
+    for name in ["setsid.pid", "daemon.pid"] {
+        let pid = read_pid(&ws.join(name));
+        assert!(gone_within(pid, Duration::from_secs(1)).await, "{name}: process {pid} outlived the call");
+    }
+    tokio::time::sleep((over + Duration::from_millis(2500)).saturating_duration_since(Instant::now())).await;
+    for marker in ["setsid.marker", "daemon.marker"] {
+        assert!(!ws.join(marker).exists(), "{marker} was written: its process survived the call");
+    }
+}
+
+#[tokio::test]
+async fn shell_setsid_and_daemon_children_end_when_the_command_ends() {
+    // The guard is per process: this test process stands in for the agent.
+    clawless_agent::tools::shell::init_process_guard();
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let started = Instant::now();
+    let out = f.call("shell", json!({"command": escaping_command("echo started; exit 3")})).await.unwrap();
+    assert!(out.starts_with("exit code: 3") && out.contains("started"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the call does not wait for the escapees");
+    assert_escapees_ended(&ws).await;
+}
+
+#[tokio::test]
+async fn shell_setsid_and_daemon_children_end_when_the_command_times_out() {
+    clawless_agent::tools::shell::init_process_guard();
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let r = f.call("shell", json!({"command": escaping_command("sleep 30"), "timeout_secs": 1})).await;
+    assert!(matches!(&r, Err(ToolError::Failed(why)) if why.contains("timed out")), "{r:?}");
+    assert_escapees_ended(&ws).await;
+}
+
+#[tokio::test]
+async fn shell_setsid_and_daemon_children_end_when_the_call_is_abandoned() {
+    clawless_agent::tools::shell::init_process_guard();
+    let f = Fixture::new();
+    let ws = f.workspace();
+    // The run's own time limit drops the call's future while the command still runs: here once
+    // both escapees are up (other tests' commands may run first, so wait for them, not a time).
+    let mut call = Box::pin(f.call("shell", json!({"command": escaping_command("sleep 30")})));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !["setsid.pid", "daemon.pid"].iter().all(|n| std::fs::metadata(ws.join(n)).is_ok_and(|m| m.len() > 0)) {
+        assert!(Instant::now() < deadline, "the escapees never started");
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(50), &mut call).await {
+            panic!("the command ended by itself: {r:?}");
+        }
+    }
+    drop(call);
+    assert_escapees_ended(&ws).await;
+}
+
 #[tokio::test]
 async fn shell_environment_is_cleared() {
     let f = Fixture::new();
