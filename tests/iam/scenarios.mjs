@@ -196,14 +196,15 @@ const add = (group, s) => scenarios.push({ group, ...s })
 {
   const as = 'tenant'
   const g = 'tenant credentials: schedules, queues, roles'
-  add(g, { name: 'CreateSchedule for own tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k01HX`), expect: 'Allowed' })
-  add(g, { name: 'CreateSchedule for another tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${OTHER_TENANT}-k01HX`), expect: 'Denied' })
-  add(g, { name: 'DeleteSchedule of another tenant', as, action: 'scheduler:DeleteSchedule', resource: schedule(`${OTHER_TENANT}-k01HX`), expect: 'Denied' })
-  add(g, { name: 'CreateSchedule in another schedule group', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k01HX`, 'default'), expect: 'Denied' })
+  add(g, { name: 'CreateSchedule for own tenant and bot', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-${BOT}-0123456789abcdef0123`), expect: 'Allowed' })
+  add(g, { name: 'CreateSchedule for another tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${OTHER_TENANT}-${OTHER_BOT}-0123456789abcdef0123`), expect: 'Denied' })
+  add(g, { name: 'DeleteSchedule of another tenant', as, action: 'scheduler:DeleteSchedule', resource: schedule(`${OTHER_TENANT}-${OTHER_BOT}-0123456789abcdef0123`), expect: 'Denied' })
+  add(g, { name: 'CreateSchedule for another bot of the same tenant', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-${OTHER_BOT}-0123456789abcdef0123`), expect: 'Denied' })
+  add(g, { name: 'CreateSchedule in another schedule group', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-${BOT}-0123456789abcdef0123`, 'default'), expect: 'Denied' })
   add(g, { name: 'DeleteSchedule of an approval timeout (apr-*)', as, action: 'scheduler:DeleteSchedule', resource: schedule('apr-0123456789'), expect: 'Denied' })
   add(g, {
-    name: "KNOWN GAP: GetSchedule of another bot's task, same tenant (names carry no bot)",
-    as, action: 'scheduler:GetSchedule', resource: schedule(`${TENANT}-kOTHERBOTTASK`), expect: 'Allowed', knownGap: true
+    name: "GetSchedule of another bot's task, same tenant (its input holds that conversation's scope token)",
+    as, action: 'scheduler:GetSchedule', resource: schedule(`${TENANT}-${OTHER_BOT}-0123456789abcdef0123`), expect: 'Denied'
   })
   add(g, { name: 'PassRole of the scheduler role to EventBridge Scheduler', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
   add(g, { name: 'PassRole of the scheduler role to Lambda', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'lambda.amazonaws.com' }, expect: 'Denied' })

@@ -114,8 +114,8 @@ async fn scheduled_tasks_fire_pause_resume_and_cancel() {
     let first = time(&interval["next_run"]);
     let at = time(&once["next_run"]);
 
-    let interval_name = format!("{}-{interval_id}", bot.tenant_id);
-    let once_name = format!("{}-{once_id}", bot.tenant_id);
+    let name_of = |task: &str| format!("{}-{}-{}", bot.tenant_id, bot.bot_id, &task[1..]);
+    let (interval_name, once_name) = (name_of(interval_id), name_of(once_id));
     let original = schedule(&stack, &interval_name).await.expect("the interval's schedule");
     assert_eq!(original.0, ScheduleState::Enabled);
     assert!(original.1.ends_with(":function:SchedulerFunction"), "{}", original.1);
@@ -236,7 +236,7 @@ async fn the_scheduler_function_stops_cleanly_for_a_task_that_is_gone() {
 
     // A real bot, a task that does not exist (or was cancelled): its schedule is deleted.
     let client = aws_sdk_scheduler::Client::new(&stack.sdk);
-    let name = format!("{}-k0123456789abcdef0123", bot.tenant_id);
+    let name = format!("{}-{}-0123456789abcdef0123", bot.tenant_id, bot.bot_id);
     let target = aws_sdk_scheduler::types::Target::builder()
         .arn("arn:aws:lambda:us-east-1:123456789012:function:SchedulerFunction")
         .role_arn("arn:aws:iam::123456789012:role/clawless-scheduler-invoke")

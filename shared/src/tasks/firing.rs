@@ -169,7 +169,7 @@ impl TaskFiring {
             })?,
             None => Timestamp::from_second(now.as_second().div_euclid(60) * 60).unwrap_or(now),
         };
-        let name = schedule_name(&tenant_id, &task_id);
+        let name = schedule_name(&tenant_id, &bot_id, &task_id);
         let log_outcome = |outcome: &FireOutcome| {
             tracing::info!(event = "task_fired", tenant_id = %tenant_id, bot_id = %bot_id, task_id = %task_id,
                 scheduled_time = %scheduled, execution_id = execution_id.as_deref().unwrap_or(""), outcome = outcome.name());

@@ -156,7 +156,7 @@ impl Task {
     /// The schedule's name in the group: starts with the tenant id, so IAM can keep each
     /// tenant to its own schedules (`{tenant}-*`).
     pub fn schedule_name(&self) -> String {
-        schedule_name(&self.conversation.tenant_id, &self.task_id)
+        schedule_name(&self.conversation.tenant_id, &self.conversation.bot_id, &self.task_id)
     }
 
     pub fn time_zone(&self) -> TimeZone {
@@ -218,8 +218,14 @@ impl Task {
     }
 }
 
-pub fn schedule_name(tenant: &TenantId, task: &TaskId) -> String {
-    format!("{tenant}-{task}")
+/// A task's schedule name: `{tenant}-{bot}-{task id without its `k`}`, exactly 64 characters,
+/// Scheduler's limit. The bot is in the name so that IAM can hold an agent's credentials to its
+/// own bot's schedules (`${tenant_id}-${bot_id}-*`): a schedule's input carries its conversation's
+/// scope token, which another bot's agent must not be able to read. The task id's type letter is
+/// dropped to fit; the rest of it is unique on its own.
+pub fn schedule_name(tenant: &TenantId, bot: &BotId, task: &TaskId) -> String {
+    let id = task.as_str();
+    format!("{tenant}-{bot}-{}", id.strip_prefix('k').unwrap_or(id))
 }
 
 /// A task as shown (JSON of `clawless tasks list` and of the agent's task tools). Times are

@@ -65,7 +65,10 @@ async fn a_cron_task_gets_its_schedule_with_the_scheduler_function_as_target() {
     assert_eq!(task.route, ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None });
     assert!(task.is_direct);
 
-    let schedule = f.schedules.get(&format!("t0123456789abcdef0123-{}", task.task_id)).unwrap();
+    let name = format!("t0123456789abcdef0123-{}-{}", conv.bot_id, &task.task_id.as_str()[1..]);
+    assert_eq!(name.len(), 64, "Scheduler's limit");
+    assert_eq!(task.schedule_name(), name);
+    let schedule = f.schedules.get(&name).unwrap();
     assert_eq!(schedule.target, target());
     assert_eq!(schedule.definition.timezone, "Europe/Berlin");
     assert!(schedule.definition.enabled && !schedule.definition.one_time);
