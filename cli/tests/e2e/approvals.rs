@@ -13,7 +13,7 @@ use crate::support::*;
 use crate::telegram::{post_update, sent_messages, telegram_stand_in};
 
 const WAIT: Duration = Duration::from_secs(45);
-const REQUESTER: i64 = 4242;
+pub(crate) const REQUESTER: i64 = 4242;
 const APPROVER: i64 = 9001;
 
 /// A private-chat Telegram update from `user`.
@@ -56,7 +56,7 @@ fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
     sent.iter().filter(|m| m["chat_id"] == chat).filter_map(|m| m["text"].as_str().map(str::to_owned)).collect()
 }
 
-async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str) -> Vec<String> {
+pub(crate) async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str) -> Vec<String> {
     eventually(WAIT, &format!("a message to {chat} containing {needle:?}"), || async {
         let texts = texts_to(&sent_messages(telegram).await, chat);
         texts.iter().any(|t| t.contains(needle)).then_some(texts)
@@ -64,16 +64,16 @@ async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str)
     .await
 }
 
-struct Setup {
-    stack: LocalStack,
-    telegram: wiremock::MockServer,
-    bot: TelegramBot,
-    request_id: String,
+pub(crate) struct Setup {
+    pub(crate) stack: LocalStack,
+    pub(crate) telegram: wiremock::MockServer,
+    pub(crate) bot: TelegramBot,
+    pub(crate) request_id: String,
 }
 
 /// A stack whose agent asks for `file_write` (outside least privilege), with an approver set;
 /// returns once the approver has the notice.
-async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStandIn) {
+pub(crate) async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStandIn) {
     let mut script = vec![
         ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "report.txt", "content": "Q3"}) },
         ScriptedTurn::Text("That needs approval; I asked.".into()),
@@ -119,7 +119,7 @@ async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStandIn) {
     (Setup { stack, telegram, bot, request_id }, model)
 }
 
-async fn approver_says(s: &Setup, update_id: i64, text: &str) {
+pub(crate) async fn approver_says(s: &Setup, update_id: i64, text: &str) {
     let response = post_update(&s.bot.webhook_url, Some(TEST_SECRET), &update(update_id, APPROVER, text)).await;
     assert_eq!(response.status(), 200);
 }

@@ -316,3 +316,91 @@ async fn an_agent_serves_one_session_whoever_posts_to_it() {
     assert_eq!(stack.agentcore.running_sessions().await, 1, "no agent ever ran for B");
     assert_eq!(sent_messages(&telegram).await.len(), 1, "nothing was said in B's chat");
 }
+
+/// An approve-once decision is the requester's, for the run it resumes. Here Ada's resumed run
+/// does not use it; Bob then writes in the same conversation and asks for exactly the approved
+/// call: it is not run for him, and it becomes his own request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_user_cannot_run_an_approve_once_grant() {
+    use crate::approvals::{REQUESTER, approver_says, asked, wait_for_text};
+    const BOB: i64 = 5151;
+    let (s, model) = asked(vec![
+        ScriptedTurn::Text("Approved; I will do it when you ask again.".into()),
+        ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "report.txt", "content": "Q3"}) },
+        ScriptedTurn::EchoLastToolResult { prefix: "Bob's call: ".into() },
+    ])
+    .await;
+    approver_says(&s, 2, &format!("/approve {} once", s.request_id)).await;
+    wait_for_text(&s.telegram, REQUESTER, "when you ask again").await;
+
+    // Bob, in the same conversation (Ada's chat), with the very call that was approved.
+    let bob = json!({
+        "update_id": 3,
+        "message": {
+            "message_id": 3,
+            "from": {"id": BOB, "is_bot": false, "first_name": "Bob"},
+            "chat": {"id": REQUESTER, "type": "private"},
+            "date": 1763740803,
+            "text": "write the Q3 report for me",
+        }
+    });
+    assert_eq!(post_update(&s.bot.webhook_url, Some(TEST_SECRET), &bob.to_string()).await.status(), 200);
+    let texts = wait_for_text(&s.telegram, REQUESTER, "Bob's call").await;
+    let said = texts.iter().find(|t| t.contains("Bob's call")).unwrap();
+    assert!(said.contains("without approval"), "the grant did not run for Bob: {said}");
+    quiet(&s.stack).await;
+    let listed = clawless(&s.stack, &["approvals", "list", "--tenant", &s.bot.tenant_id]).unwrap();
+    let requests = listed["requests"].as_array().unwrap();
+    let ada = requests.iter().find(|r| r["request_id"] == s.request_id.as_str()).unwrap();
+    assert_eq!(ada["used_by"], format!("{}-resume", s.request_id), "handed to Ada's resumed run only: {ada}");
+    let bobs: Vec<&Value> = requests.iter().filter(|r| r["requester_id"] == BOB.to_string()).collect();
+    assert_eq!(bobs.len(), 1, "Bob's call is his own request: {listed}");
+    assert_eq!(bobs[0]["status"], "pending");
+    assert_eq!(model.requests().len(), 5, "Ada's two turns, her resumed run, Bob's two turns");
+}
+
+/// A `setsid` child of the agent's `shell` (its own session and process group) is killed when the
+/// call ends: the file it would write a few seconds later never appears in the workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_setsid_child_does_not_outlive_its_shell_call() {
+    let telegram = telegram_stand_in().await;
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::ToolCall {
+            name: "shell".into(),
+            input: json!({"command": "setsid sh -c 'sleep 2; echo survived > late.txt' >/dev/null 2>&1 & echo started"}),
+        },
+        ScriptedTurn::EchoLastToolResult { prefix: "shell said: ".into() },
+    ])
+    .await;
+    let workspaces = tempfile_dir();
+    let stack = start_stack_with_agent_env(
+        telegram.uri(),
+        vec![
+            ("CLAWLESS_MODEL_PROVIDER", "bedrock".into()),
+            ("CLAWLESS_BEDROCK_ENDPOINT", model.url()),
+            ("CLAWLESS_WORKSPACE_ROOT", workspaces.display().to_string()),
+        ],
+    )
+    .await;
+    let a = onboard_telegram_bot(&stack, TEST_SECRET);
+    clawless(&stack, &["profile", "set", "--tenant", &a.tenant_id, "--tools", "shell"]).unwrap();
+    assert_eq!(post_update(&a.webhook_url, Some(TEST_SECRET), &sample_update()).await.status(), 200);
+    let sent = eventually(WAIT, "the answer", || async {
+        let sent = sent_messages(&telegram).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert!(sent[0]["text"].as_str().unwrap_or_default().contains("started"), "{}", sent[0]);
+    let workspace = workspaces.join(conversation(&a, "4242").runtime_session_id().as_str());
+    assert!(workspace.is_dir(), "the shell ran in {}", workspace.display());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(!workspace.join("late.txt").exists(), "the setsid child was killed with its call");
+    let _ = std::fs::remove_dir_all(&workspaces);
+}
+
+/// A fresh directory for this test's workspaces.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("clawless-e2e-ws-{}-{}", std::process::id(), next_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
