@@ -353,7 +353,8 @@ async fn another_user_cannot_run_an_approve_once_grant() {
     let requests = listed["requests"].as_array().unwrap();
     let ada = requests.iter().find(|r| r["request_id"] == s.request_id.as_str()).unwrap();
     assert_eq!(ada["used_by"], format!("{}-resume", s.request_id), "handed to Ada's resumed run only: {ada}");
-    let bobs: Vec<&Value> = requests.iter().filter(|r| r["requester_id"] == BOB.to_string()).collect();
+    let bob_id = BOB.to_string();
+    let bobs: Vec<&Value> = requests.iter().filter(|r| r["requester_id"] == bob_id.as_str()).collect();
     assert_eq!(bobs.len(), 1, "Bob's call is his own request: {listed}");
     assert_eq!(bobs[0]["status"], "pending");
     assert_eq!(model.requests().len(), 5, "Ada's two turns, her resumed run, Bob's two turns");
