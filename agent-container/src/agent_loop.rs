@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clawless_shared::approvals::{Grant, RESUME_SUFFIX};
-use clawless_shared::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant, ReplyEnvelope};
+use clawless_shared::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant, ReplyEnvelope, RunSummary};
 use clawless_shared::ids::{ConversationRef, MessageId, RuntimeSessionId};
 use clawless_shared::model::{HistoryEntry, Role, now_ms};
 use clawless_shared::permissions::{
@@ -242,7 +242,7 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         }
         for text in ctx.take_outbox() {
             seq += 1;
-            send_reply(deps, &log, latest, seq, text).await;
+            send_reply(deps, &log, latest, seq, text, None).await;
         }
         push_message(&mut messages, ChatMessage { role: ChatRole::User, content: results });
         if usage.total() >= deps.limits.max_tokens {
@@ -258,14 +258,14 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {
             tracing::warn!(event = "model_empty_answer", tenant_id = %conversation.tenant_id, session_id = %session, message_id = %message.message_id, provider = provider.name(), "the model answered with nothing; no reply sent");
-            report_run(deps, latest, usage, &waiting, None).await;
+            report_run(deps, latest, run_summary(usage, &waiting, None)).await;
             return Outcome::EmptyAnswer;
         }
         None if seq > 0 || usage.total() > 0 => {
             "I could not finish this within my limits. Please try again with a smaller request.".to_owned()
         }
         None => {
-            report_run(deps, latest, usage, &waiting, None).await;
+            report_run(deps, latest, run_summary(usage, &waiting, None)).await;
             return Outcome::ModelFailed;
         }
     };
@@ -276,7 +276,8 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     }
 
     seq += 1;
-    let outcome = send_reply(deps, &log, latest, seq, text).await;
+    let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
+    let outcome = send_reply(deps, &log, latest, seq, text, Some(summary)).await;
     if matches!(outcome, Outcome::Replied { .. }) {
         // The message the answer replies to is not marked (one write less per message): the
         // reply function's line (`{sk}#r{seq}`) marks it answered for the dispatcher. Until that
@@ -285,10 +286,9 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         // reply is queued and before the reply function records it (normally about a second;
         // longer while a channel refuses sends and the reply waits on its queue), the next
         // message's new microVM answers it again.
-        report_run(deps, latest, usage, &waiting, Some(message.message_id.as_str())).await;
         tracing::info!(event = "run_finished", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, replies = seq, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, duration_ms = started.elapsed().as_millis() as u64, "run finished");
     } else {
-        report_run(deps, latest, usage, &waiting, None).await;
+        report_run(deps, latest, run_summary(usage, &waiting, None)).await;
     }
     outcome
 }
@@ -428,24 +428,26 @@ async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, log: &LogIds<'_>, name: &
     }
 }
 
-/// Reports the run to trusted code: its token use (every run counts, replied or not) and the
+/// The run's summary for trusted code: its token use (every run counts, replied or not) and the
 /// waiting messages to mark answered, except `replied` (the message whose answer went to the
 /// reply queue: its reply line marks it). Runs that ended without a reply mark everything, so no
 /// later run takes their messages up as lost work.
-async fn report_run(
-    deps: &AgentDeps,
-    latest: &AgentInvocation,
-    usage: TokenUsage,
-    waiting: &[HistoryEntry],
-    replied: Option<&str>,
-) {
+fn run_summary(usage: TokenUsage, waiting: &[HistoryEntry], replied: Option<&str>) -> RunSummary {
+    RunSummary {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        answered: waiting
+            .iter()
+            .filter(|w| Some(w.message_id.as_str()) != replied)
+            .filter_map(|w| MessageId::parse(&w.message_id).ok().map(|id| (w.at_ms, id)))
+            .collect(),
+    }
+}
+
+/// Reports a run that sent no final answer (the final answer carries its summary otherwise).
+async fn report_run(deps: &AgentDeps, latest: &AgentInvocation, run: RunSummary) {
     let conversation = &latest.item.conversation;
-    let answered: Vec<(i64, MessageId)> = waiting
-        .iter()
-        .filter(|w| Some(w.message_id.as_str()) != replied)
-        .filter_map(|w| MessageId::parse(&w.message_id).ok().map(|id| (w.at_ms, id)))
-        .collect();
-    if answered.is_empty() && usage.total() == 0 {
+    if run.answered.is_empty() && run.input_tokens == 0 && run.output_tokens == 0 {
         return;
     }
     let report = AgentReport::RunReport {
@@ -453,9 +455,7 @@ async fn report_run(
         scope: latest.scope.clone(),
         conversation: conversation.clone(),
         in_reply_to: latest.item.message.message_id.clone(),
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        answered,
+        run,
     };
     let attempts = deps.retry.attempts.max(1);
     for attempt in 1..=attempts {
@@ -472,8 +472,15 @@ async fn report_run(
     }
 }
 
-/// Puts one reply on the sink, with retries.
-async fn send_reply(deps: &AgentDeps, log: &LogIds<'_>, latest: &AgentInvocation, seq: u32, text: String) -> Outcome {
+/// Puts one reply on the sink, with retries; `run` on the run's final answer.
+async fn send_reply(
+    deps: &AgentDeps,
+    log: &LogIds<'_>,
+    latest: &AgentInvocation,
+    seq: u32,
+    text: String,
+    run: Option<RunSummary>,
+) -> Outcome {
     let c = log.conversation;
     let message = &latest.item.message;
     let reply = ReplyEnvelope {
@@ -486,6 +493,7 @@ async fn send_reply(deps: &AgentDeps, log: &LogIds<'_>, latest: &AgentInvocation
         route: message.route.clone(),
         buttons: Vec::new(),
         scope: latest.scope.clone(),
+        run,
     };
     let attempts = deps.retry.attempts.max(1);
     for attempt in 1..=attempts {

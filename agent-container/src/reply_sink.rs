@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clawless_shared::envelope::{AgentReport, ReplyEnvelope};
+use clawless_shared::envelope::{AgentReport, ReplyEnvelope, RunSummary};
 use clawless_shared::ids::short_digest;
 use clawless_shared::queue::{FifoQueue, QueueError};
 use tokio::sync::watch;
@@ -121,24 +121,26 @@ impl MemoryReplySink {
             .collect()
     }
 
+    /// The run summaries so far: on final answers and in run reports.
+    fn runs(&self) -> Vec<RunSummary> {
+        let on_replies = self.replies().into_iter().filter_map(|r| r.run);
+        let in_reports = self.reports().into_iter().filter_map(|r| match r {
+            AgentReport::RunReport { run, .. } => Some(run),
+            AgentReport::PermissionRequest { .. } => None,
+        });
+        on_replies.chain(in_reports).collect()
+    }
+
     /// Token use reported so far: (input, output).
     pub fn usage(&self) -> (u64, u64) {
-        self.reports().iter().fold((0, 0), |(i, o), r| match r {
-            AgentReport::RunReport { input_tokens, output_tokens, .. } => (i + input_tokens, o + output_tokens),
-            AgentReport::PermissionRequest { .. } => (i, o),
-        })
+        self.runs().iter().fold((0, 0), |(i, o), r| (i + r.input_tokens, o + r.output_tokens))
     }
 
     /// Messages reported answered so far: (sent_at_ms, message id).
     pub fn answered(&self) -> Vec<(i64, String)> {
-        self.reports()
+        self.runs()
             .iter()
-            .flat_map(|r| match r {
-                AgentReport::RunReport { answered, .. } => {
-                    answered.iter().map(|(at, id)| (*at, id.to_string())).collect::<Vec<_>>()
-                }
-                AgentReport::PermissionRequest { .. } => Vec::new(),
-            })
+            .flat_map(|r| r.answered.iter().map(|(at, id)| (*at, id.to_string())).collect::<Vec<_>>())
             .collect()
     }
 

@@ -310,6 +310,7 @@ async fn main() {
             route: item.message.route.clone(),
             buttons: Vec::new(),
             scope: key.mint(&item.conversation),
+            run: None,
         });
     }
     // Warm-up reply (bot record, channel secrets, HTTP client), then the measured ones.

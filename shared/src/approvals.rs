@@ -27,6 +27,8 @@ use std::sync::{Arc, OnceLock};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+use crate::envelope::RunSummary;
 use crate::envelope::{AgentReport, Button, ENVELOPE_VERSION, InboundEnvelope, OnceGrant, ReplyEnvelope};
 use crate::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use crate::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender, now_ms};
@@ -906,6 +908,7 @@ impl ApprovalFlow {
             route,
             buttons,
             scope: ScopeToken::default(),
+            run: None,
         };
         self.send(reply).await
     }
@@ -921,6 +924,7 @@ impl ApprovalFlow {
             route: request.route.clone(),
             buttons: Vec::new(),
             scope: ScopeToken::default(),
+            run: None,
         };
         self.send(reply).await
     }
@@ -937,6 +941,7 @@ impl ApprovalFlow {
             route: item.message.route.clone(),
             buttons: Vec::new(),
             scope: ScopeToken::default(),
+            run: None,
         };
         self.send(reply).await
     }
@@ -1085,9 +1090,11 @@ mod tests {
             scope: ScopeToken::new("v1.x"),
             conversation: c,
             in_reply_to: MessageId::parse("1001").unwrap(),
-            input_tokens: 10,
-            output_tokens: 2,
-            answered: vec![(1, MessageId::parse("1000").unwrap())],
+            run: RunSummary {
+                input_tokens: 10,
+                output_tokens: 2,
+                answered: vec![(1, MessageId::parse("1000").unwrap())],
+            },
         };
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<ReplyQueueMessage>(&json).unwrap(), ReplyQueueMessage::Report(report));

@@ -108,7 +108,9 @@ pub enum AgentReport {
     /// A call outside the profile: the reply function stores the request (pending, its own
     /// times and hash) and tells the approver.
     PermissionRequest { v: u32, scope: ScopeToken, request: Box<PermissionRequest> },
-    /// The end of a run: token use to count, and the messages it took that no reply line marks.
+    /// The end of a run that sent no final answer (the model failed, answered nothing, or the
+    /// answer could not be queued): token use to count and messages to mark answered. A run that
+    /// answers carries the same summary on its final reply instead ([`ReplyEnvelope::run`]).
     RunReport {
         v: u32,
         scope: ScopeToken,
@@ -116,12 +118,20 @@ pub enum AgentReport {
         conversation: ConversationRef,
         /// The message the run answered (with the conversation, the report's id).
         in_reply_to: MessageId,
-        input_tokens: u64,
-        output_tokens: u64,
-        /// `(sent_at_ms, message_id)` of each message to mark answered.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        answered: Vec<(i64, MessageId)>,
+        #[serde(flatten)]
+        run: RunSummary,
     },
+}
+
+/// What a run reports about itself: token use (every run counts, whatever it sent) and the
+/// messages it took that no reply line marks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// `(sent_at_ms, message_id)` of each message to mark answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answered: Vec<(i64, MessageId)>,
 }
 
 impl AgentReport {
@@ -174,6 +184,10 @@ pub struct ReplyEnvelope {
     /// match its tenant, bot and conversation. Trusted senders (the approval flow) mint it too.
     #[serde(default)]
     pub scope: ScopeToken,
+    /// On a run's final answer: the run's summary, which the reply function records once the
+    /// answer is sent (one queue message and one invocation per answer, not two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunSummary>,
 }
 
 /// A button under an answer: what it says, and the text a click sends back as the clicker's
@@ -272,6 +286,7 @@ mod tests {
             route: item.message.route,
             buttons,
             scope: crate::scope::ScopeToken::default(),
+            run: None,
         }
     }
 

@@ -137,6 +137,8 @@ impl ReplyService {
                 }
                 Err(SendError::Permanent(why)) => {
                     self.directory.store().record_reply(&line, ReplyState::Failed, &sent_ids).await?;
+                    // The run happened (and spent tokens) whether or not its answer got through.
+                    self.record_run(&reply).await?;
                     return reject(why);
                 }
                 Err(e) => {
@@ -147,7 +149,25 @@ impl ReplyService {
         }
         self.directory.store().record_reply(&line, ReplyState::Sent, &sent_ids).await?;
         tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
+        self.record_run(&reply).await?;
         Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
+    }
+}
+
+impl ReplyService {
+    /// Records the summary a run's final answer carries, after its line is written: token use
+    /// (one `ADD`; a redelivery finds the line done and does not come here again, so a crash
+    /// between the two writes can lose one run's count but never count it twice) and answered
+    /// marks. Its scope token was checked before anything was sent.
+    async fn record_run(&self, reply: &ReplyEnvelope) -> Result<(), DeliveryError> {
+        let Some(run) = &reply.run else { return Ok(()) };
+        let c = &reply.conversation;
+        if run.input_tokens > 0 || run.output_tokens > 0 {
+            let month = crate::model::month_of(crate::model::now_ms());
+            self.directory.store().add_token_usage(&c.tenant_id, &month, run.input_tokens, run.output_tokens).await?;
+        }
+        crate::reports::mark_answered(self.directory.store(), c, run).await?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::approvals::{ApprovalError, ApprovalFlow};
-use crate::envelope::AgentReport;
+use crate::envelope::{AgentReport, RunSummary};
 use crate::ids::ConversationRef;
 use crate::model::{InboundMessage, Sender, now_ms};
 use crate::permissions::{PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision};
@@ -74,22 +74,21 @@ impl ReportService {
         }
         match report {
             AgentReport::PermissionRequest { request, .. } => self.permission_request(&request).await,
-            AgentReport::RunReport { conversation, in_reply_to, input_tokens, output_tokens, answered, .. } => {
-                if answered.len() > MAX_ANSWERED_PER_REPORT {
+            AgentReport::RunReport { conversation, in_reply_to, run, .. } => {
+                if run.answered.len() > MAX_ANSWERED_PER_REPORT {
                     security_violation(&conversation, "run_report", "too many answered marks");
                     return Ok(ReportOutcome::Refused("too many answered marks"));
                 }
-                if input_tokens > 0 || output_tokens > 0 {
+                if run.input_tokens > 0 || run.output_tokens > 0 {
                     let month = crate::model::month_of(now_ms());
+                    let (input_tokens, output_tokens) = (run.input_tokens, run.output_tokens);
                     let counted = self
                         .store
                         .add_run_usage(&conversation, in_reply_to.as_str(), &month, input_tokens, output_tokens)
                         .await?;
                     tracing::info!(event = "usage_recorded", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, input_tokens, output_tokens, duplicate = !counted);
                 }
-                for (at_ms, id) in &answered {
-                    self.store.mark_answered(&conversation, *at_ms, id.as_str()).await?;
-                }
+                mark_answered(&self.store, &conversation, &run).await?;
                 Ok(ReportOutcome::Done)
             }
         }
@@ -136,4 +135,12 @@ impl ReportService {
         self.approvals.notice(&c.tenant_id, &request.request_id).await?;
         Ok(ReportOutcome::Done)
     }
+}
+
+/// Marks the messages a run summary names answered, in its conversation only.
+pub async fn mark_answered(store: &Store, conversation: &ConversationRef, run: &RunSummary) -> Result<(), StoreError> {
+    for (at_ms, id) in run.answered.iter().take(MAX_ANSWERED_PER_REPORT) {
+        store.mark_answered(conversation, *at_ms, id.as_str()).await?;
+    }
+    Ok(())
 }

@@ -856,6 +856,7 @@ mod tests {
             route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: None },
             buttons: Vec::new(),
             scope: crate::scope::ScopeToken::default(),
+            run: None,
         };
         let line = ReplyLine::new(&reply, "Clawd");
         let item = line.item();

@@ -270,7 +270,7 @@ mod tests {
         assert!(matches!(err, ToolError::InvalidInput(ref m) if m.contains("no task")), "{err}");
 
         assert_eq!(call(&tools, &here, "pause_task", json!({"task_id": id})).await.unwrap()["status"], "paused");
-        let name = format!("t0123456789abcdef0123-{id}");
+        let name = format!("t0123456789abcdef0123-b0123456789abcdef0123-{}", &id[1..]);
         assert!(!schedules.get(&name).unwrap().definition.enabled);
         assert_eq!(call(&tools, &here, "resume_task", json!({"task_id": id})).await.unwrap()["status"], "active");
         let updated =

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_cli::local::LocalStack;
-use clawless_shared::envelope::{AgentReport, ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_shared::envelope::{AgentReport, ENVELOPE_VERSION, ReplyEnvelope, RunSummary};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_shared::model::{ChannelKind, ReplyRoute, month_of, now_ms};
 use clawless_shared::permissions::{DecisionRecord, PermissionRequest, RequestStatus};
@@ -42,6 +42,7 @@ fn reply(conversation: ConversationRef, chat: i64, text: &str, scope: ScopeToken
         route: ReplyRoute::Telegram { chat_id: chat, message_thread_id: None, reply_to_message_id: None },
         buttons: Vec::new(),
         scope,
+        run: None,
     }
 }
 
@@ -174,9 +175,7 @@ async fn forged_reports_cannot_self_approve_reset_usage_or_cross_tenants() {
         scope: token.clone(),
         conversation,
         in_reply_to: MessageId::parse("run-1").unwrap(),
-        input_tokens: 100,
-        output_tokens: 10,
-        answered: Vec::new(),
+        run: RunSummary { input_tokens: 100, output_tokens: 10, answered: Vec::new() },
     };
     send(run(own.clone())).await;
     send(run(own.clone())).await;
