@@ -276,9 +276,11 @@ def model(a, figures):
     # DynamoDB: webhook put; dispatcher query (strongly consistent; it also finds the lost work it
     # hands the agent in those lines) + update; reply: one strongly consistent get of the reply's
     # line, then one put of the whole line after the last piece (+ one per earlier piece of a
-    # split answer); the agent's run: the tenant's usage counter, and answered marks only for
-    # messages its reply does not cover (none when a run answers one message: the reply line
-    # marks it). Bot records and secrets are cached per container: ~0 reads.
+    # split answer); the run's summary on that answer: the tenant's usage counter and answered
+    # marks only for messages its reply does not cover (none when a run answers one message: the
+    # reply line marks it), written by the reply function since agents cannot write them. Bot
+    # records, secrets, the scope key and the agent's credentials are cached per container: ~0
+    # calls (STS and Secrets Manager reads are per conversation per 9 minutes and per cold start).
     msg_item = a.message_bytes + a.item_overhead_bytes
     reply_item = a.reply_bytes + a.item_overhead_bytes
     avg_line = (msg_item + reply_item) / 2
