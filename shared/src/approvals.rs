@@ -1005,13 +1005,7 @@ mod tests {
 
     #[test]
     fn an_approve_once_grant_is_its_requesters_alone_and_ends_with_its_request() {
-        let a = ApproverConfig {
-            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
-            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
-            channel: ChannelKind::Telegram,
-            user_id: "4242".into(),
-            updated_at_ms: 0,
-        };
+        let a = approver();
         let c = a.conversation().unwrap();
         let message = InboundMessage {
             message_id: MessageId::parse("7").unwrap(),
@@ -1076,15 +1070,7 @@ mod tests {
 
     #[test]
     fn reply_queue_messages_tell_reports_from_replies() {
-        let c = ApproverConfig {
-            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
-            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
-            channel: ChannelKind::Telegram,
-            user_id: "4242".into(),
-            updated_at_ms: 0,
-        }
-        .conversation()
-        .unwrap();
+        let c = approver().conversation().unwrap();
         let report = AgentReport::RunReport {
             v: ENVELOPE_VERSION,
             scope: ScopeToken::new("v1.x"),
@@ -1104,15 +1090,20 @@ mod tests {
         assert!(matches!(serde_json::from_str::<ReplyQueueMessage>(body).unwrap(), ReplyQueueMessage::Reply(_)));
     }
 
-    #[test]
-    fn approver_routes() {
-        let a = ApproverConfig {
+    /// The fixture tenant's approver: Telegram user 4242 of the fixture bot.
+    fn approver() -> ApproverConfig {
+        ApproverConfig {
             tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
             bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
             channel: ChannelKind::Telegram,
             user_id: "4242".into(),
             updated_at_ms: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn approver_routes() {
+        let a = approver();
         assert!(matches!(a.route(), Some(ReplyRoute::Telegram { chat_id: 4242, .. })));
         assert_eq!(a.conversation().unwrap().conversation_id.as_str(), "4242");
         let discord = ApproverConfig { channel: ChannelKind::Discord, ..a };

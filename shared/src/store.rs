@@ -262,6 +262,17 @@ pub struct Store {
     table: String,
 }
 
+/// The month's usage counter: one more run, and its tokens.
+const USAGE_ADD: &str = "ADD input_tokens :in, output_tokens :out, runs :one";
+
+fn usage_values(input_tokens: u64, output_tokens: u64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":in".to_owned(), AttributeValue::N(input_tokens.to_string())),
+        (":out".to_owned(), AttributeValue::N(output_tokens.to_string())),
+        (":one".to_owned(), AttributeValue::N("1".into())),
+    ])
+}
+
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -563,10 +574,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(format!("{tenant_id}#USAGE")))
             .key("sk", s(format!("MONTH#{month}")))
-            .update_expression("ADD input_tokens :in, output_tokens :out, runs :one")
-            .expression_attribute_values(":in", AttributeValue::N(input_tokens.to_string()))
-            .expression_attribute_values(":out", AttributeValue::N(output_tokens.to_string()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .update_expression(USAGE_ADD)
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
             .send()
             .await
             .map_err(|e| StoreError::aws("UpdateItem", &e))?;
@@ -603,10 +612,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(format!("{tenant_id}#USAGE")))
             .key("sk", s(format!("MONTH#{month}")))
-            .update_expression("ADD input_tokens :in, output_tokens :out, runs :one")
-            .expression_attribute_values(":in", AttributeValue::N(input_tokens.to_string()))
-            .expression_attribute_values(":out", AttributeValue::N(output_tokens.to_string()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .update_expression(USAGE_ADD)
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
             .build()
             .map_err(build)?;
         let result = self

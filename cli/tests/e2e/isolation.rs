@@ -9,8 +9,8 @@ use std::time::Duration;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_cli::local::LocalStack;
 use clawless_shared::envelope::{AgentReport, ENVELOPE_VERSION, ReplyEnvelope, RunSummary};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{ChannelKind, ReplyRoute, month_of, now_ms};
+use clawless_shared::ids::{ConversationRef, MessageId, TenantId};
+use clawless_shared::model::{ReplyRoute, month_of, now_ms};
 use clawless_shared::permissions::{DecisionRecord, PermissionRequest, RequestStatus};
 use clawless_shared::queue::FifoQueue;
 use clawless_shared::scope::ScopeToken;
@@ -18,18 +18,9 @@ use clawless_shared::store::Store;
 use serde_json::{Value, json};
 
 use crate::support::*;
-use crate::telegram::{post_update, sample_update, sent_messages, telegram_stand_in};
+use crate::telegram::{conversation, post_update, sample_update, sent_messages, telegram_stand_in};
 
 const WAIT: Duration = Duration::from_secs(45);
-
-fn conversation(bot: &TelegramBot, chat: &str) -> ConversationRef {
-    ConversationRef {
-        tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
-        bot_id: BotId::parse(&bot.bot_id).unwrap(),
-        channel: ChannelKind::Telegram,
-        conversation_id: ConversationId::parse(chat).unwrap(),
-    }
-}
 
 fn reply(conversation: ConversationRef, chat: i64, text: &str, scope: ScopeToken) -> ReplyEnvelope {
     ReplyEnvelope {

@@ -49,7 +49,8 @@ pub async fn post_update(url: &str, secret: Option<&str>, body: &str) -> reqwest
     request.send().await.unwrap()
 }
 
-fn conversation(bot: &TelegramBot, chat: &str) -> ConversationRef {
+/// The conversation of `chat` with `bot`.
+pub(crate) fn conversation(bot: &TelegramBot, chat: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
