@@ -33,6 +33,7 @@ pub mod tasks;
 pub mod text;
 pub mod tls;
 pub mod trigger;
+pub mod visible;
 pub mod webhook;
 
 pub use aws_lambda_events;
