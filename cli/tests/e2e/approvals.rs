@@ -236,8 +236,9 @@ async fn approval_buttons_decide_like_the_typed_commands() {
         .iter()
         .map(|b| (b["text"].as_str().unwrap(), b["callback_data"].as_str().unwrap()))
         .collect();
+    let hash = request(&s)["arguments_hash"].as_str().unwrap()[..12].to_owned();
     let expected = [
-        ("Approve once", format!("/approve {id} once")),
+        ("Approve once", format!("/approve {id} once {hash}")),
         ("Approve 1h", format!("/approve {id} 1h")),
         ("Always", format!("/approve {id} always")),
         ("Reject", format!("/reject {id}")),
