@@ -678,15 +678,9 @@ impl ApprovalFlow {
         };
         let outcome = match command {
             ApprovalCommand::Pending => {
-                let pending: Vec<PermissionRequest> = self
-                    .clients()
-                    .approvals
-                    .store()
-                    .permission_requests(&c.tenant_id)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.status == RequestStatus::Pending && r.expires_at_ms > now_ms())
-                    .collect();
+                let pending =
+                    crate::approvals_caps::pending_requests(self.clients().approvals.store(), &c.tenant_id, now_ms())
+                        .await?;
                 let shown = pending.len().min(MAX_PENDING_LISTED);
                 let head = match pending.len() {
                     0 => "No pending permission requests.".to_owned(),

@@ -8,6 +8,7 @@
 
 pub mod agentcore;
 pub mod approvals;
+pub mod approvals_caps;
 pub mod approvals_notice;
 pub mod aws;
 pub mod cache;
