@@ -44,6 +44,9 @@ pub enum ScriptedTurn {
     Text(String),
     /// Call one tool with this input.
     ToolCall { name: String, input: Value },
+    /// Call several tools in one answer (name, input each), as models do when calls are
+    /// independent.
+    ToolCalls(Vec<(String, Value)>),
     /// Answer with `prefix` followed by the content of the last tool result found in the request
     /// (proves the model saw the tool's result).
     EchoLastToolResult { prefix: String },
@@ -198,7 +201,7 @@ struct Taken {
     turn: ScriptedTurn,
     /// 1-based number of this answer.
     answer_no: u64,
-    /// 1-based number of the tool call, if the turn is one.
+    /// 1-based number of the turn's first tool call, if it makes any (the others follow on).
     tool_call_no: u64,
 }
 
@@ -207,10 +210,13 @@ fn take_turn(shared: &Shared, request: Value) -> Taken {
     script.requests.push(request);
     script.answers += 1;
     let turn = script.turns.pop_front().unwrap_or_else(|| ScriptedTurn::Text(SCRIPT_FINISHED.to_owned()));
-    if matches!(turn, ScriptedTurn::ToolCall { .. }) {
-        script.tool_calls += 1;
-    }
-    Taken { turn, answer_no: script.answers, tool_call_no: script.tool_calls }
+    let first_call = script.tool_calls + 1;
+    script.tool_calls += match &turn {
+        ScriptedTurn::ToolCall { .. } => 1,
+        ScriptedTurn::ToolCalls(calls) => calls.len() as u64,
+        ScriptedTurn::Text(_) | ScriptedTurn::EchoLastToolResult { .. } => 0,
+    };
+    Taken { turn, answer_no: script.answers, tool_call_no: first_call }
 }
 
 fn tokens(len: usize) -> u64 {
@@ -244,6 +250,17 @@ async fn bedrock_converse(State(shared): State<Shared>, Path(_model_id): Path<St
         ScriptedTurn::EchoLastToolResult { prefix } => (json!([{ "text": format!("{prefix}{echo}") }]), "end_turn"),
         ScriptedTurn::ToolCall { name, input } => (
             json!([{ "toolUse": { "toolUseId": format!("tooluse_{}", taken.tool_call_no), "name": name, "input": input } }]),
+            "tool_use",
+        ),
+        ScriptedTurn::ToolCalls(calls) => (
+            Value::Array(
+                (taken.tool_call_no..)
+                    .zip(calls)
+                    .map(|(no, (name, input))| {
+                        json!({ "toolUse": { "toolUseId": format!("tooluse_{no}"), "name": name, "input": input } })
+                    })
+                    .collect(),
+            ),
             "tool_use",
         ),
     };
@@ -319,6 +336,18 @@ async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
                     "type": "function",
                     "function": { "name": name, "arguments": input.to_string() },
                 }],
+            }),
+            "tool_calls",
+        ),
+        ScriptedTurn::ToolCalls(calls) => (
+            json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": (taken.tool_call_no..).zip(calls).map(|(no, (name, input))| json!({
+                    "id": format!("call_{no}"),
+                    "type": "function",
+                    "function": { "name": name, "arguments": input.to_string() },
+                })).collect::<Vec<_>>(),
             }),
             "tool_calls",
         ),

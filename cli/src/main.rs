@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
 use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
 use clawless_shared::model::BotSettings;
+use clawless_shared::visible::visible;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -368,9 +369,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                         r.status,
                         r.tool,
                         r.risk.as_str(),
-                        r.requester_name,
-                        r.requester_id,
-                        r.arguments.chars().take(80).collect::<String>()
+                        // A terminal would act on control characters in what a requester chose.
+                        visible(&r.requester_name),
+                        visible(&r.requester_id),
+                        visible(&r.arguments.chars().take(80).collect::<String>())
                     )
                 })
                 .collect();

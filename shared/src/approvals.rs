@@ -4,9 +4,11 @@
 //!    the reply function checks its scope token, stores a pending [`PermissionRequest`] built from
 //!    what it trusts (`crate::reports`, 30 minutes), tells the tenant's approver
 //!    ([`ApprovalFlow::notice`]) and creates the one-time timeout schedule.
-//! 2. The approver answers in their chat with the bot: `/approve <id> [once|<n>h|always]`,
+//! 2. The approver answers in their chat with the bot: `/approve <id> [once [<hash>]|<n>h|always]`,
 //!    `/reject <id> [reason]`, `/pending`, typed or by clicking a button under the notice
 //!    ([`notice_buttons`]; a click arrives as a message whose text is the button's command). The
+//!    notice shows the arguments in full with their hash ([`crate::approvals_notice`]); a request
+//!    too long to show cannot be approved, and a hash that is not the request's refuses. The
 //!    dispatcher recognises these ([`parse_command`]) and decides ([`ApprovalFlow::handle_command`])
 //!    instead of invoking the agent; only the configured approver's verified identity may decide.
 //! 3. A decision is one conditional write (`status = pending`, not expired), so double clicks and
@@ -27,6 +29,8 @@ use std::sync::{Arc, OnceLock};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use crate::approvals_notice::{SHORT_HASH_CHARS, requester, reviewable, short_hash, too_long_text};
+pub use crate::approvals_notice::{notice_buttons, notice_text};
 #[cfg(test)]
 use crate::envelope::RunSummary;
 use crate::envelope::{AgentReport, Button, ENVELOPE_VERSION, InboundEnvelope, OnceGrant, ReplyEnvelope};
@@ -43,6 +47,9 @@ pub const RESUME_SUFFIX: &str = "-resume";
 
 /// Longest temporary approval.
 pub const MAX_TEMPORARY_HOURS: u32 = 24;
+
+/// Most requests `/pending` shows in full (oldest first), one message each.
+pub const MAX_PENDING_LISTED: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
@@ -113,8 +120,17 @@ impl ApproverConfig {
 /// A command the approver typed (or a button sent as text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApprovalCommand {
-    Approve { request_id: String, scope: Scope },
-    Reject { request_id: String, reason: Option<String> },
+    /// `hash`: the start of the arguments' SHA-256 the approver saw (`/approve <id> once <hash>`);
+    /// the request is approved only if its hash starts with it.
+    Approve {
+        request_id: String,
+        scope: Scope,
+        hash: Option<String>,
+    },
+    Reject {
+        request_id: String,
+        reason: Option<String>,
+    },
     Pending,
 }
 
@@ -135,7 +151,7 @@ impl Scope {
     }
 }
 
-pub const USAGE: &str = "Commands: /approve <id> [once|<hours>h|always], /reject <id> [reason], /pending";
+pub const USAGE: &str = "Commands: /approve <id> [once [<hash>]|<hours>h|always], /reject <id> [reason], /pending";
 
 /// `None` if `text` is not an approval command; `Some(Err(usage))` if it is one, malformed.
 pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
@@ -149,7 +165,28 @@ pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
         "/approve" => {
             let Some(request_id) = words.next().filter(|id| id_ok(id)) else { return Some(Err(USAGE.into())) };
             let scope = match words.next().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("once") => Scope::Once,
+                None => Scope::Once,
+                Some("once") => {
+                    let hash = match words.next().map(str::to_ascii_lowercase) {
+                        None => None,
+                        Some(h)
+                            if (SHORT_HASH_CHARS..=64).contains(&h.len())
+                                && h.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                        {
+                            Some(h)
+                        }
+                        Some(_) => {
+                            return Some(Err(format!(
+                                "The hash after `once` is the {SHORT_HASH_CHARS} hex characters the notice shows. {USAGE}"
+                            )));
+                        }
+                    };
+                    return Some(Ok(ApprovalCommand::Approve {
+                        request_id: request_id.to_owned(),
+                        scope: Scope::Once,
+                        hash,
+                    }));
+                }
                 Some("always") => Scope::Always,
                 Some(h) => match h.strip_suffix('h').and_then(|n| n.parse::<u32>().ok()) {
                     Some(hours) if (1..=MAX_TEMPORARY_HOURS).contains(&hours) => Scope::Hours(hours),
@@ -158,7 +195,7 @@ pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
                     }
                 },
             };
-            Some(Ok(ApprovalCommand::Approve { request_id: request_id.to_owned(), scope }))
+            Some(Ok(ApprovalCommand::Approve { request_id: request_id.to_owned(), scope, hash: None }))
         }
         "/reject" => {
             let Some(request_id) = words.next().filter(|id| id_ok(id)) else { return Some(Err(USAGE.into())) };
@@ -549,34 +586,6 @@ fn fmt_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 
-/// The notice the approver reads.
-pub fn notice_text(r: &PermissionRequest) -> String {
-    let args: String = r.arguments.chars().take(600).collect();
-    let reason: String = r.reason.chars().take(300).collect();
-    format!(
-        "Permission request {id}\n{who} ({channel}:{uid}) asks to use the tool `{tool}` (risk: {risk}).\nArguments: {args}\nRequest: {reason}\nExpires {exp}.\n\nReply /approve {id} once | /approve {id} <hours>h | /approve {id} always | /reject {id} [reason]",
-        id = r.request_id,
-        who = r.requester_name,
-        channel = r.conversation.channel,
-        uid = r.requester_id,
-        tool = r.tool,
-        risk = r.risk.as_str(),
-        exp = fmt_time(r.expires_at_ms),
-    )
-}
-
-/// The buttons under the approver's notice, where the channel has them. A click sends its command
-/// back through the webhook as the clicker's message, so it is decided exactly like the typed
-/// command (same approver check, same conditional write).
-pub fn notice_buttons(request_id: &str) -> Vec<Button> {
-    vec![
-        Button::new("Approve once", format!("/approve {request_id} once")),
-        Button::new("Approve 1h", format!("/approve {request_id} 1h")),
-        Button::new("Always", format!("/approve {request_id} always")),
-        Button::danger("Reject", format!("/reject {request_id}")),
-    ]
-}
-
 impl ApprovalFlow {
     /// From the environment: `CLAWLESS_REPLY_QUEUE_URL` (required), `CLAWLESS_INBOUND_QUEUE_URL`
     /// (to resume approved runs), and `CLAWLESS_SCHEDULE_GROUP` + `CLAWLESS_APPROVAL_TIMEOUT_ARN` +
@@ -671,37 +680,46 @@ impl ApprovalFlow {
         };
         let outcome = match command {
             ApprovalCommand::Pending => {
-                let pending: Vec<PermissionRequest> = self
-                    .clients()
-                    .approvals
-                    .store()
-                    .permission_requests(&c.tenant_id)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.status == RequestStatus::Pending && r.expires_at_ms > now_ms())
-                    .collect();
-                let text = if pending.is_empty() {
-                    "No pending permission requests.".to_owned()
-                } else {
-                    pending
-                        .iter()
-                        .map(|r| {
-                            format!(
-                                "{} - {} asks for `{}` (risk {}), expires {}",
-                                r.request_id,
-                                r.requester_name,
-                                r.tool,
-                                r.risk.as_str(),
-                                fmt_time(r.expires_at_ms)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                let pending =
+                    crate::approvals_caps::pending_requests(self.clients().approvals.store(), &c.tenant_id, now_ms())
+                        .await?;
+                let shown = pending.len().min(MAX_PENDING_LISTED);
+                let head = match pending.len() {
+                    0 => "No pending permission requests.".to_owned(),
+                    n if n > shown => format!(
+                        "{n} pending permission requests; the {shown} oldest follow in full, one message each. Decide them to see the rest."
+                    ),
+                    n => format!("{n} pending permission requests; each follows in full, one message each."),
                 };
-                self.answer(item, &text).await?;
+                self.answer_seq(item, 1, &head, Vec::new()).await?;
+                // Each one as its own reply: the channel splits a long one, and its buttons come
+                // under its last piece, after the whole of its arguments.
+                for (seq, r) in (2..).zip(pending.iter().take(shown)) {
+                    self.answer_seq(item, seq, &notice_text(r), notice_buttons(r)).await?;
+                }
                 CommandOutcome::Listed(pending.len())
             }
-            ApprovalCommand::Approve { request_id, scope } => {
+            ApprovalCommand::Approve { request_id, scope, hash } => {
+                // The arguments never change once stored, so checking them before the decision
+                // write is as good as checking them in it.
+                if let Some(r) = self.clients().approvals.request(&c.tenant_id, &request_id).await? {
+                    let refusal = if !reviewable(&r) {
+                        Some(too_long_text(&r))
+                    } else if let Some(hash) = hash.as_deref().filter(|h| !r.arguments_hash.starts_with(*h)) {
+                        Some(format!(
+                            "Nothing was approved: {hash} is not the hash of request {}'s arguments (theirs starts {}). Read the notice again, or /pending.",
+                            r.request_id,
+                            short_hash(&r)
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(text) = refusal {
+                        tracing::warn!(event = "approval_refused", tenant_id = %c.tenant_id, request_id = %r.request_id, sender = %sender, reason = if reviewable(&r) { "hash_mismatch" } else { "too_long_to_review" });
+                        self.answer(item, &text).await?;
+                        return Ok(Some(CommandOutcome::Refused(text)));
+                    }
+                }
                 let record = DecisionRecord {
                     how: scope.how().into(),
                     by: sender.clone(),
@@ -799,7 +817,7 @@ impl ApprovalFlow {
         }
         let (approver_text, requester_text) = match scope {
             None => (
-                format!("Rejected {}: `{}` for {}.", request.request_id, request.tool, request.requester_name),
+                format!("Rejected {}: `{}` for {}.", request.request_id, request.tool, requester(&request)),
                 format!(
                     "Your administrator rejected the use of `{}`{}.",
                     request.tool,
@@ -813,10 +831,7 @@ impl ApprovalFlow {
                     Scope::Always => "permanently".to_owned(),
                 };
                 (
-                    format!(
-                        "Approved {} {how}: `{}` for {}.",
-                        request.request_id, request.tool, request.requester_name
-                    ),
+                    format!("Approved {} {how}: `{}` for {}.", request.request_id, request.tool, requester(&request)),
                     format!("Your administrator approved `{}` {how}. Continuing.", request.tool),
                 )
             }
@@ -850,10 +865,8 @@ impl ApprovalFlow {
             )
             .await?;
             if let Some(approver) = self.clients().approvals.approver(tenant).await? {
-                let text = format!(
-                    "Request {request_id} (`{}` for {}) expired unanswered.",
-                    request.tool, request.requester_name
-                );
+                let text =
+                    format!("Request {request_id} (`{}` for {}) expired unanswered.", request.tool, requester(request));
                 if let Err(e) = self.tell_approver(&approver, request, 2, &text, Vec::new()).await {
                     tracing::warn!(event = "approval_notice_failed", tenant_id = %tenant, request_id = %request_id, error = %e);
                 }
@@ -882,12 +895,11 @@ impl ApprovalFlow {
         if !self.clients().approvals.mark_noticed(tenant, &request.request_id).await? {
             return Ok(false);
         }
-        let buttons = notice_buttons(&request.request_id);
-        self.tell_approver(&approver, &request, 1, &notice_text(&request), buttons).await?;
+        self.tell_approver(&approver, &request, 1, &notice_text(&request), notice_buttons(&request)).await?;
         Ok(true)
     }
 
-    async fn tell_approver(
+    pub(crate) async fn tell_approver(
         &self,
         approver: &ApproverConfig,
         request: &PermissionRequest,
@@ -931,15 +943,26 @@ impl ApprovalFlow {
 
     /// Answers the approver's command in their chat.
     async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
+        self.answer_seq(item, 1, text, Vec::new()).await
+    }
+
+    /// Answer number `seq` to the approver's command (a command answered with several messages).
+    async fn answer_seq(
+        &self,
+        item: &ConversationMessage,
+        seq: u32,
+        text: &str,
+        buttons: Vec<Button>,
+    ) -> Result<(), ApprovalError> {
         let reply = ReplyEnvelope {
             v: ENVELOPE_VERSION,
             conversation: item.conversation.clone(),
             in_reply_to: item.message.message_id.clone(),
             in_reply_to_at_ms: item.message.sent_at_ms,
-            seq: 1,
+            seq,
             text: text.to_owned(),
             route: item.message.route.clone(),
-            buttons: Vec::new(),
+            buttons,
             scope: ScopeToken::default(),
             run: None,
         };
@@ -983,15 +1006,30 @@ mod tests {
         assert_eq!(parse_command("/pending"), Some(Ok(ApprovalCommand::Pending)));
         assert_eq!(
             parse_command("/approve pr12ab"),
-            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Once }))
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Once, hash: None }))
         );
         assert_eq!(
+            parse_command("/approve pr12ab once"),
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Once, hash: None }))
+        );
+        assert_eq!(
+            parse_command("/approve pr12ab once 3F2A9B0C1D2E"),
+            Some(Ok(ApprovalCommand::Approve {
+                request_id: "pr12ab".into(),
+                scope: Scope::Once,
+                hash: Some("3f2a9b0c1d2e".into())
+            })),
+            "the hash the notice shows, in either case"
+        );
+        assert!(matches!(parse_command("/approve pr12ab once 3f2a9b"), Some(Err(_))), "too short to bind");
+        assert!(matches!(parse_command("/approve pr12ab once zzzzzzzzzzzz"), Some(Err(_))), "not hex");
+        assert_eq!(
             parse_command("/approve@clawd_bot pr12ab 4h"),
-            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Hours(4) }))
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Hours(4), hash: None }))
         );
         assert_eq!(
             parse_command("/APPROVE pr12ab always"),
-            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Always }))
+            Some(Ok(ApprovalCommand::Approve { request_id: "pr12ab".into(), scope: Scope::Always, hash: None }))
         );
         assert!(matches!(parse_command("/approve pr12ab 25h"), Some(Err(_))), "at most 24 hours");
         assert!(matches!(parse_command("/approve pr12ab 0h"), Some(Err(_))));
@@ -1039,33 +1077,6 @@ mod tests {
         assert!(!once_grant_usable(&r, "ada", "another", 4_000), "used up by another message");
         r.used_by = None;
         assert!(!once_grant_usable(&r, "ada", "pr-resume", 4_000), "used before anyone recorded by whom");
-    }
-
-    #[test]
-    fn notice_buttons_send_the_text_commands() {
-        let id = "pr0123456789abcdef0123";
-        let buttons = notice_buttons(id);
-        let labels: Vec<_> = buttons.iter().map(|b| b.label.as_str()).collect();
-        assert_eq!(labels, ["Approve once", "Approve 1h", "Always", "Reject"]);
-        let commands: Vec<_> = buttons.iter().map(|b| b.command.as_str()).collect();
-        assert_eq!(
-            commands,
-            [
-                "/approve pr0123456789abcdef0123 once",
-                "/approve pr0123456789abcdef0123 1h",
-                "/approve pr0123456789abcdef0123 always",
-                "/reject pr0123456789abcdef0123"
-            ]
-        );
-        // Each one is a command the dispatcher understands, and only Reject is drawn as danger.
-        for b in &buttons {
-            assert!(matches!(parse_command(&b.command), Some(Ok(_))), "{}", b.command);
-            assert_eq!(b.danger, b.label == "Reject");
-        }
-        assert_eq!(
-            parse_command(&buttons[1].command),
-            Some(Ok(ApprovalCommand::Approve { request_id: id.into(), scope: Scope::Hours(1) }))
-        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 pub mod agentcore;
 pub mod approvals;
+pub mod approvals_caps;
+pub mod approvals_notice;
 pub mod aws;
 pub mod cache;
 pub mod channels;
@@ -33,6 +35,7 @@ pub mod tasks;
 pub mod text;
 pub mod tls;
 pub mod trigger;
+pub mod visible;
 pub mod webhook;
 
 pub use aws_lambda_events;

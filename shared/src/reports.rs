@@ -4,10 +4,12 @@
 //! report names, then builds each record itself from what it can trust: the stored message the
 //! run answered (requester, text), the platform's clock and TTLs, the canonical arguments and
 //! their hash, the tool's risk. Nothing the agent claims beyond the tool and its arguments is kept.
+//! A request past the caps on waiting requests ([`crate::approvals_caps`]) is not stored at all.
 
 use std::sync::Arc;
 
 use crate::approvals::{ApprovalError, ApprovalFlow};
+use crate::approvals_caps::{held_back, pending_requests};
 use crate::envelope::{AgentReport, RunSummary};
 use crate::ids::ConversationRef;
 use crate::model::{InboundMessage, Sender, now_ms};
@@ -126,8 +128,18 @@ impl ReportService {
             is_direct: false,
             route: claimed.route.clone(),
         };
-        let request =
-            PermissionRequest::new(c, &message, &claimed.tool, &arguments, &asked.text, now_ms(), REQUEST_TTL_MS);
+        let now = now_ms();
+        let request = PermissionRequest::new(c, &message, &claimed.tool, &arguments, &asked.text, now, REQUEST_TTL_MS);
+        // Past a cap the request is not stored (so no notice, no schedule, no approval); one that
+        // is stored already (a redelivery) goes on to its notice, which is sent once.
+        if self.approvals.clients().approvals.request(&c.tenant_id, &request.request_id).await?.is_none() {
+            let pending = pending_requests(&self.store, &c.tenant_id, now).await?;
+            if let Some(held) = held_back(&pending, &request, now) {
+                tracing::warn!(event = "approval_held_back", tenant_id = %c.tenant_id, bot_id = %c.bot_id, request_id = %request.request_id, tool = %request.tool, cap = ?held, "too many permission requests waiting; not stored");
+                self.approvals.hold_back(&request, held, now).await?;
+                return Ok(ReportOutcome::Done);
+            }
+        }
         if self.store.put_permission_request(&request).await? {
             tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, bot_id = %c.bot_id, request_id = %request.request_id, tool = %request.tool, risk = request.risk.as_str(), "permission request stored");
         }
