@@ -20,7 +20,7 @@ use crate::envelope::Button;
 use crate::ids::ConversationId;
 use crate::model::{ChannelKind, InboundMessage, ReplyRoute};
 use crate::secrets::ChannelSecrets;
-use crate::text::TextLimit;
+use crate::text::{TextLimit, split_message};
 
 /// Compares a presented secret with the configured one in constant time, lengths included
 /// (both sides are hashed first, so the comparison never leaks the secret's length).
@@ -186,9 +186,18 @@ pub trait Channel: Send + Sync {
     /// The longest piece of text one message may carry.
     fn text_limit(&self) -> TextLimit;
 
-    /// Sends one piece of an answer; returns the channel's id for the sent message. `buttons`
-    /// (given with the last piece only) go under the text where the channel has buttons, each
-    /// sending its `command` back as the clicker's message; channels without them ignore it.
+    /// Makes an answer's text safe to post here: the channel's markup that would notify people
+    /// (everyone, a group, a user) or show a link as something it is not renders as literal
+    /// text instead. Answers come from agents, which read strangers' text and can be made to
+    /// write anything; platform notices quote what agents and users wrote. Required, with no
+    /// default, so a new channel has to decide; [`outbound_pieces`] applies it to every text
+    /// the reply flow sends, before [`Channel::send`] sees it.
+    fn neutralise(&self, text: &str) -> String;
+
+    /// Sends one piece of an answer as it is given (already neutralised, see
+    /// [`outbound_pieces`]); returns the channel's id for the sent message. `buttons` (given with
+    /// the last piece only) go under the text where the channel has buttons, each sending its
+    /// `command` back as the clicker's message; channels without them ignore it.
     async fn send(
         &self,
         ctx: &SendContext<'_>,
@@ -207,6 +216,13 @@ pub fn channel(kind: ChannelKind) -> Option<&'static dyn Channel> {
         ChannelKind::Feishu => Some(&feishu::Feishu),
         ChannelKind::Whatsapp => Some(&whatsapp::Whatsapp),
     }
+}
+
+/// The pieces `text` goes out as on `channel`: neutralised once, then split at the channel's
+/// limit. Neutralising first means each piece fits the limit as it is sent (escapes make a text
+/// longer), and a piece, being a part of neutralised text, holds no markup the whole did not.
+pub fn outbound_pieces(channel: &dyn Channel, text: &str) -> Vec<String> {
+    split_message(&channel.neutralise(text), channel.text_limit())
 }
 
 /// Unmasks Markdown masked links: `[text](https://…)` reads `text (https://…)`, so the target
@@ -492,6 +508,30 @@ mod tests {
     fn mention_words_are_broken_only_as_whole_words() {
         let out = break_mentions("@everyone @Here! @heresy a@here.example @here_x @", &["everyone", "here"]);
         assert_eq!(out, "@\u{200B}everyone @\u{200B}Here! @heresy a@\u{200B}here.example @here_x @");
+    }
+
+    /// The reply flow's pieces: each channel's step, then its limit, for every channel.
+    #[test]
+    fn outbound_pieces_are_neutralised_then_split() {
+        for kind in ChannelKind::ALL {
+            let Some(channel) = channel(kind) else { continue };
+            let text =
+                "<at user_id=\"all\">x</at> <!here> [https://g.example](https://e.example) @everyone ".repeat(400);
+            let pieces = outbound_pieces(channel, &text);
+            assert_eq!(pieces, split_message(&channel.neutralise(&text), channel.text_limit()), "{kind}");
+            let limit = channel.text_limit();
+            for piece in &pieces {
+                let size = match limit {
+                    TextLimit::Chars(n) => (piece.chars().count(), n),
+                    TextLimit::Bytes(n) => (piece.len(), n),
+                };
+                assert!(size.0 <= size.1, "{kind}: {} over {}", size.0, size.1);
+            }
+        }
+        let slack = outbound_pieces(&slack::Slack, "a < b").concat();
+        assert_eq!(slack, "a &lt; b");
+        let telegram = outbound_pieces(&telegram::Telegram, "<b>[x](https://e.example)</b> @everyone").concat();
+        assert_eq!(telegram, "<b>[x](https://e.example)</b> @everyone", "Telegram and WhatsApp send plain text");
     }
 
     #[test]
