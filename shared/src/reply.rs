@@ -16,7 +16,6 @@ use crate::reports::security_violation;
 use crate::scope::{ScopeError, ScopeKeySource};
 use crate::secrets::SecretsError;
 use crate::store::{ReplyClaim, ReplyState, StoreError};
-use crate::text::split_message;
 
 /// Longest total wait for a channel's `retry_after` inside one invocation; longer waits go back
 /// to the queue (the message returns after its visibility timeout).
@@ -122,7 +121,8 @@ impl ReplyService {
             ReplyClaim::New => Vec::new(),
             ReplyClaim::Retry { sent_ids } => sent_ids,
         };
-        let pieces = split_message(&reply.text, channel.text_limit());
+        // Agent answers and platform notices alike: neutralised for the channel, then split.
+        let pieces = channels::outbound_pieces(channel, &reply.text);
         let api_base = self.apis.get(channel);
         let ctx = SendContext { http: &self.http, api_base: &api_base, secrets: &secrets, tokens: &self.tokens };
         let already = sent_ids.len().min(pieces.len());

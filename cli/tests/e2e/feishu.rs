@@ -9,8 +9,10 @@ use crate::support::*;
 use aws_sdk_dynamodb::types::Select;
 use axum::body::Bytes;
 use clawless_shared::channels::feishu::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::ChannelKind;
+use clawless_shared::envelope::{ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_shared::model::{ChannelKind, ReplyRoute};
+use clawless_shared::queue::FifoQueue;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, path_regex};
@@ -309,4 +311,45 @@ async fn the_local_stand_in_answers_like_the_open_platform() {
     let lines = store(&stack).conversation(&conversation(&bot)).await.unwrap();
     assert_eq!(lines[1].reply_state, Some(ReplyState::Sent));
     assert!(lines[1].channel_message_ids.as_ref().unwrap()[0].starts_with("om_local_"));
+}
+
+/// A prompt-injected agent tries to call everyone in the group: the `<at>` tag reaches Feishu
+/// broken by a zero-width space (shown as written, parsed as no tag), and a disguised
+/// hyperlink shows its real target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_answer_reaches_feishu_neutralised() {
+    let platform = open_platform(false).await;
+    let stack = start_stack_with(vec![("feishu", platform.uri())]).await;
+    let bot = onboard(&stack);
+    let conversation = conversation(&bot);
+    let reply = ReplyEnvelope {
+        v: ENVELOPE_VERSION,
+        conversation: conversation.clone(),
+        in_reply_to: MessageId::parse("e2e-hostile-event").unwrap(),
+        in_reply_to_at_ms: 1,
+        seq: 1,
+        text: r#"<at user_id="all">所有人</at> 请重新登录 [https://open.feishu.cn](https://evil.example) @_all"#.into(),
+        route: ReplyRoute::Feishu { chat_id: CHAT_ID.into(), reply_to_message_id: Some(MESSAGE_ID.into()) },
+        buttons: Vec::new(),
+        // The agent's own conversation's token: the reply is legitimate, only its text is hostile.
+        scope: stack.scope_key().await.unwrap().mint(&conversation),
+        run: None,
+    };
+    let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
+    queue.send_reply(&reply).await.unwrap();
+
+    let sent = eventually(Duration::from_secs(30), "the answer at the open platform", || async {
+        let sent = replies(&platform).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    let shown = "<\u{200B}at user_id=\"all\">所有人<\u{200B}/at> 请重新登录 https://open.feishu.cn (https://evil.example) @\u{200B}_all";
+    assert_eq!(sent, [(reply_path(), shown.to_owned())]);
+    // The whole request, as Feishu receives it.
+    let requests = platform.received_requests().await.unwrap();
+    let request = requests.iter().find(|r| r.url.path() == reply_path()).unwrap();
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body, json!({"msg_type": "text", "content": json!({ "text": shown }).to_string()}));
+    quiet(&stack).await;
+    assert_eq!(replies(&platform).await.len(), 1);
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use crate::support::*;
 use axum::body::Bytes;
 use clawless_shared::channels::slack::sign_request;
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::ChannelKind;
+use clawless_shared::envelope::{Button, ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_shared::model::{ChannelKind, ReplyRoute};
+use clawless_shared::queue::FifoQueue;
 use clawless_shared::store::{ReplyState, Store};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -127,7 +129,9 @@ async fn slack_message_is_answered_once_in_its_thread() {
     .await;
     assert_eq!(sent[0]["channel"], "C0123ABCD");
     assert_eq!(sent[0]["thread_ts"], "1763740800.000100", "answered in a thread under the message");
-    assert_eq!(sent[0]["text"], "Hello U0123ABCD! You said: <@U0BOT0001> hello bot");
+    // The offline agent repeats the message, mention and all; what reaches Slack is escaped, so
+    // the answer pings nobody.
+    assert_eq!(sent[0]["text"], "Hello U0123ABCD! You said: &lt;@U0BOT0001&gt; hello bot");
     assert_eq!(sent[0]["unfurl_links"], false);
     assert_eq!(sent[0]["unfurl_media"], false);
 
@@ -306,4 +310,71 @@ async fn the_local_stand_in_answers_like_slack() {
     let lines = store.conversation(&conversation(&bot, "D0123ABCD")).await.unwrap();
     let ids = lines[1].channel_message_ids.clone().unwrap_or_default();
     assert!(ids.len() == 1 && ids[0].contains('.'), "a Slack ts: {ids:?}");
+}
+
+/// A prompt-injected agent writes a disguised link and mass mentions into its answer: they reach
+/// Slack as literal text, in the notification text and in the Block Kit section, and the buttons
+/// under it still carry their commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_answer_reaches_slack_neutralised() {
+    let slack = slack_stand_in().await;
+    let stack = start_stack_with(vec![("slack", slack.uri())]).await;
+    let bot = onboard_slack_bot(&stack);
+    let conversation = conversation(&bot, "C0123ABCD");
+    let under =
+        vec![Button::new("Approve once", "/approve pr1 once 0123456789ab"), Button::danger("Reject", "/reject pr1")];
+    let reply = ReplyEnvelope {
+        v: ENVELOPE_VERSION,
+        conversation: conversation.clone(),
+        in_reply_to: MessageId::parse("Ev0HOSTILE01").unwrap(),
+        in_reply_to_at_ms: 1,
+        seq: 1,
+        text: "<!channel> please sign in again: <https://evil.example|https://app.slack.com/signin> (cc <@U0123ABCD>, <!here>)"
+            .into(),
+        route: ReplyRoute::Slack { channel_id: "C0123ABCD".into(), thread_ts: Some("1763740800.000100".into()) },
+        buttons: under.clone(),
+        // The agent's own conversation's token: the reply is legitimate, only its text is hostile.
+        scope: stack.scope_key().await.unwrap().mint(&conversation),
+        run: None,
+    };
+    let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
+    queue.send_reply(&reply).await.unwrap();
+
+    let sent = eventually(Duration::from_secs(30), "the answer at the Slack stand-in", || async {
+        let sent = posted(&slack).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    let shown = "&lt;!channel&gt; please sign in again: &lt;https://evil.example|https://app.slack.com/signin&gt; \
+                 (cc &lt;@U0123ABCD&gt;, &lt;!here&gt;)";
+    let buttons: Vec<Value> = under
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut button = json!({"type": "button", "action_id": format!("button_{i}"),
+                                    "text": {"type": "plain_text", "text": b.label}, "value": b.command});
+            if b.danger {
+                button["style"] = json!("danger");
+            }
+            button
+        })
+        .collect();
+    assert_eq!(
+        sent[0],
+        json!({
+            "channel": "C0123ABCD",
+            "thread_ts": "1763740800.000100",
+            "text": shown,
+            "unfurl_links": false,
+            "unfurl_media": false,
+            "link_names": false,
+            "parse": "none",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": shown}},
+                {"type": "actions", "elements": buttons}
+            ]
+        })
+    );
+    quiet(&stack).await;
+    assert_eq!(posted(&slack).await.len(), 1);
 }

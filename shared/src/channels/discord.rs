@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, is_fresh, retry_after_header,
+    WebhookInput, break_mentions, describe_http_error, is_fresh, retry_after_header, unmask_links,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -276,6 +276,17 @@ fn components(buttons: &[Button]) -> Vec<Value> {
     usable.chunks(BUTTONS_PER_ROW).map(|row| json!({ "type": ACTION_ROW, "components": row })).collect()
 }
 
+/// Makes an answer safe in a Discord message. Pings are stopped where Discord decides them:
+/// every message is sent with `allowed_mentions: {"parse": []}`, so `@everyone`, `@here`,
+/// `<@id>`, `<@&role>` notify nobody whatever the text says (`<#channel>` only links a channel).
+/// The text itself gets two changes: masked links are unmasked ([`unmask_links`]:
+/// `[https://good.example](https://evil.example)` reads `https://good.example
+/// (https://evil.example)`), and `@everyone` / `@here` get a zero-width space after the `@`, so
+/// they do not show highlighted as if everyone had been called.
+pub fn neutralise(text: &str) -> String {
+    break_mentions(&unmask_links(text), &["everyone", "here"])
+}
+
 #[derive(Debug, Deserialize)]
 struct ApiError {
     #[serde(default)]
@@ -356,6 +367,10 @@ impl Channel for Discord {
 
     fn text_limit(&self) -> TextLimit {
         TextLimit::Chars(2000)
+    }
+
+    fn neutralise(&self, text: &str) -> String {
+        neutralise(text)
     }
 
     async fn send(
@@ -445,7 +460,7 @@ impl Channel for Discord {
 mod tests {
     use std::collections::BTreeMap;
 
-    use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+    use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
@@ -752,13 +767,58 @@ mod tests {
         }
     }
 
+    #[test]
+    fn neutralise_unmasks_links_and_quiets_mass_mentions() {
+        const Z: &str = "\u{200B}";
+        let cases = [
+            ("hi @everyone and @here".to_owned(), format!("hi @{Z}everyone and @{Z}here")),
+            // Users, roles and channels stay: `allowed_mentions` keeps them from notifying.
+            (
+                "<@80351110224678912> <@&165511591545143296> <#1000000000000000002>".to_owned(),
+                "<@80351110224678912> <@&165511591545143296> <#1000000000000000002>".to_owned(),
+            ),
+            // A masked link shows its target, whatever its text.
+            (
+                "[https://good.example](https://evil.example)".to_owned(),
+                "https://good.example (https://evil.example)".to_owned(),
+            ),
+            (
+                "Log in: [Discord](<https://evil.example>)!".to_owned(),
+                "Log in: Discord (<https://evil.example>)!".to_owned(),
+            ),
+            (
+                "[**good.example**]( https://evil.example \"t\")".to_owned(),
+                "**good.example** ( https://evil.example \"t\")".to_owned(),
+            ),
+            // Brackets inside the text: the link is broken where it cannot be misread.
+            (
+                "[a [https://good.example]](https://evil.example)".to_owned(),
+                "[a [https://good.example]] (https://evil.example)".to_owned(),
+            ),
+            (
+                "[x](https://a.example/(1)) [y](https://b.example)".to_owned(),
+                "x (https://a.example/(1)) y (https://b.example)".to_owned(),
+            ),
+            // A link that shows its own target is kept; so is code that only looks like one.
+            ("[https://docs.rs/](https://docs.rs)".to_owned(), "[https://docs.rs/](https://docs.rs)".to_owned()),
+            ("handlers[0](event) and a[i](b, c)".to_owned(), "handlers[0](event) and a[i](b, c)".to_owned()),
+            ("Use <b> tags; a < b && c > d".to_owned(), "Use <b> tags; a < b && c > d".to_owned()),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(neutralise(&input), expected, "{input}");
+            assert_eq!(Discord.neutralise(&input), expected, "the channel's step is this one");
+        }
+    }
+
     #[tokio::test]
     async fn send_follows_up_the_interaction_without_mentions() {
         let server = MockServer::start().await;
+        let shown = "hi @\u{200B}everyone <@80351110224678912> https://good.example (https://evil.example)";
+        let body = json!({"content": shown, "allowed_mentions": {"parse": []}, "flags": 4});
         Mock::given(method("POST"))
             .and(path("/webhooks/1100000000000000001/tok-en_1.x"))
             .and(query_param("wait", "true"))
-            .and(body_partial_json(json!({"content": "hi @everyone", "allowed_mentions": {"parse": []}, "flags": 4})))
+            .and(body_json(&body))
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(json!({"id": "1179551063829397999", "content": "hi"})),
             )
@@ -776,11 +836,17 @@ mod tests {
         let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
         let base = server.uri();
         let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
-        assert_eq!(Discord.send(&ctx, &interaction_route(), "hi @everyone", &[]).await.unwrap(), "1179551063829397999");
+        // As the reply flow sends it: neutralised, then posted as it is.
+        let text = Discord.neutralise("hi @everyone <@80351110224678912> [https://good.example](https://evil.example)");
+        assert_eq!(Discord.send(&ctx, &interaction_route(), &text, &[]).await.unwrap(), "1179551063829397999");
         let follow_up = &server.received_requests().await.unwrap()[0];
         assert!(follow_up.headers.get("authorization").is_none(), "a follow-up needs no bot token");
+        assert_eq!(serde_json::from_slice::<Value>(&follow_up.body).unwrap(), body);
+        // A channel message carries the same body: no pings either way.
         let channel = ReplyRoute::Discord { channel_id: "1000000000000000002".into(), interaction: None };
-        assert_eq!(Discord.send(&ctx, &channel, "x", &[]).await.unwrap(), "42");
+        assert_eq!(Discord.send(&ctx, &channel, &text, &[]).await.unwrap(), "42");
+        let message = &server.received_requests().await.unwrap()[1];
+        assert_eq!(serde_json::from_slice::<Value>(&message.body).unwrap(), body);
         // Ids that would change the URL are refused before anything is sent.
         let sneaky = ReplyRoute::Discord {
             channel_id: "1".into(),

@@ -51,7 +51,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, is_fresh, secrets_match,
+    WebhookInput, describe_http_error, is_fresh, secrets_match, unmask_links,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -396,6 +396,48 @@ fn token_cache_key(app_id: &str, app_secret: &str) -> String {
     format!("feishu:{app_id}:{}", hex::encode(&digest[..8]))
 }
 
+/// Makes an answer safe in a Feishu text message. Text messages read `<at user_id="…">name</at>`
+/// as a mention (`user_id="all"` is everyone in the group; an open_id, union_id or user_id names
+/// one person), `[text](link)` as a hyperlink, and `<b>`, `<i>`, `<u>`, `<s>` as styles (shown
+/// as written unless balanced). So:
+/// - a zero-width space goes after the `<` of every `at` tag, opening or closing, whatever its
+///   case and spacing, and after the `@` of the `@_all` / `@_user_N` mention placeholders: the
+///   text shows as written (the space has no width) and holds no tag. Not `&lt;`: text messages
+///   have no documented entities, so an escape could show as the four characters `&lt;`;
+/// - masked links are unmasked as on Discord ([`unmask_links`]): `text (https://…)`;
+/// - style tags are left alone: they format, they notify nobody.
+pub fn neutralise(text: &str) -> String {
+    const ZWSP: char = '\u{200B}';
+    let text = unmask_links(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..=lt]);
+        rest = &rest[lt + 1..];
+        let tag = rest.trim_start().strip_prefix('/').unwrap_or(rest.trim_start()).trim_start();
+        let is_at = tag.get(..2).is_some_and(|name| name.eq_ignore_ascii_case("at"))
+            && !tag[2..].starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-');
+        if is_at {
+            out.push(ZWSP);
+        }
+    }
+    out.push_str(rest);
+    let mut placeholders = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find("@_") {
+        placeholders.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let name = &rest[1..];
+        let is_placeholder = name.get(..3).is_some_and(|n| n.eq_ignore_ascii_case("all"))
+            || name.get(..5).is_some_and(|n| n.eq_ignore_ascii_case("user_"));
+        if is_placeholder {
+            placeholders.push(ZWSP);
+        }
+    }
+    placeholders.push_str(rest);
+    placeholders
+}
+
 /// Message ids go into a URL path: only the characters Feishu's ids use.
 fn is_plain_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -482,6 +524,10 @@ impl Channel for Feishu {
     /// or backslash to 4: 100 KiB of text leaves room for a text of which a sixth is quotes.
     fn text_limit(&self) -> TextLimit {
         TextLimit::Bytes(100 * 1024)
+    }
+
+    fn neutralise(&self, text: &str) -> String {
+        neutralise(text)
     }
 
     /// Text only: no buttons here (an approval notice's text lists its commands).
@@ -1129,6 +1175,78 @@ mod tests {
         let requests = server.received_requests().await.unwrap();
         assert_eq!(token_requests(&requests), 1);
         assert!(requests.iter().all(|r| r.headers.get("authorization").is_none_or(|v| v != "Bearer t-victim")));
+    }
+
+    #[test]
+    fn neutralise_stops_mentions_and_disguised_links() {
+        const Z: &str = "\u{200B}";
+        let cases = [
+            (
+                r#"<at user_id="all">所有人</at> 开会"#.to_owned(),
+                format!(r#"<{Z}at user_id="all">所有人<{Z}/at> 开会"#),
+            ),
+            (r#"<at user_id="all"></at>"#.to_owned(), format!(r#"<{Z}at user_id="all"><{Z}/at>"#)),
+            (
+                r#"hi <at user_id="ou_84aad35d">Tom</at>"#.to_owned(),
+                format!(r#"hi <{Z}at user_id="ou_84aad35d">Tom<{Z}/at>"#),
+            ),
+            ("<at open_id=ou_1>x</at>".to_owned(), format!("<{Z}at open_id=ou_1>x<{Z}/at>")),
+            // Any case, any spacing.
+            (r#"< AT user_id="all">< / at>"#.to_owned(), format!(r#"<{Z} AT user_id="all"><{Z} / at>"#)),
+            ("<At\tid=all>".to_owned(), format!("<{Z}At\tid=all>")),
+            // The mention placeholders.
+            ("@_all and @_user_1, @_USER_12".to_owned(), format!("@{Z}_all and @{Z}_user_1, @{Z}_USER_12")),
+            // A hyperlink whose text is another address reads as text and target.
+            (
+                "[https://open.feishu.cn](https://evil.example)".to_owned(),
+                "https://open.feishu.cn (https://evil.example)".to_owned(),
+            ),
+            // Ordinary text, and tags that only style, are unchanged.
+            ("Use <b> tags".to_owned(), "Use <b> tags".to_owned()),
+            ("a < b && c > d".to_owned(), "a < b && c > d".to_owned()),
+            (
+                "<b>bold</b> <attr> <atom/> <a href=x> mail@_x".to_owned(),
+                "<b>bold</b> <attr> <atom/> <a href=x> mail@_x".to_owned(),
+            ),
+            (
+                "[https://open.feishu.cn](https://open.feishu.cn)".to_owned(),
+                "[https://open.feishu.cn](https://open.feishu.cn)".to_owned(),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(neutralise(&input), expected, "{input}");
+            assert_eq!(Feishu.neutralise(&input), expected, "the channel's step is this one");
+        }
+        // Shown without the invisible spaces, the text is what the agent wrote.
+        let input = r#"<at user_id="all">所有人</at> @_all"#;
+        assert_eq!(neutralise(input).replace(Z, ""), input);
+    }
+
+    #[tokio::test]
+    async fn sends_the_neutralised_text_as_it_is() {
+        let server = MockServer::start().await;
+        mount_token(&server, "t-ok", 1).await;
+        let text = r#"<at user_id="all">所有人</at> sign in at [https://open.feishu.cn](https://evil.example)"#;
+        let shown =
+            "<\u{200B}at user_id=\"all\">所有人<\u{200B}/at> sign in at https://open.feishu.cn (https://evil.example)";
+        Mock::given(method("POST"))
+            .and(path("/open-apis/im/v1/messages/om_msg/reply"))
+            .and(body_json(json!({"msg_type": "text", "content": json!({ "text": shown }).to_string()})))
+            .respond_with(ok_reply("om_sent"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (http, secrets) = (reqwest::Client::new(), full());
+        let tokens = TtlCache::new(Duration::from_secs(1800), 10);
+        let base = server.uri();
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
+        assert_eq!(Feishu.send(&ctx, &route(), &Feishu.neutralise(text), &[]).await, Ok("om_sent".into()));
+        let sent = server.received_requests().await.unwrap();
+        let body: Value = serde_json::from_slice(&sent.last().unwrap().body).unwrap();
+        assert_eq!(
+            body,
+            json!({"msg_type": "text", "content": format!("{{\"text\":{}}}", serde_json::to_string(shown).unwrap())})
+        );
     }
 
     #[test]

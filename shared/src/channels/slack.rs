@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, ParsedMessage, SendContext, SendError, VerifyError,
-    WebhookInput, describe_http_error, hmac_sha256_hex_matches, is_fresh, retry_after_header,
+    WebhookInput, break_mentions, describe_http_error, hmac_sha256_hex_matches, is_fresh, retry_after_header,
 };
 use crate::envelope::Button;
 use crate::ids::{ConversationId, MessageId};
@@ -390,53 +390,25 @@ fn is_form(input: &WebhookInput<'_>) -> bool {
     }
 }
 
-/// Turns Slack's mass mentions (`<!channel>`, `<!here>`, `<!everyone>`, user groups
-/// `<!subteam^ID>`, with or without a `|label`, and the bare words) into plain text, so a model's
-/// answer can never notify a whole channel. Other markup (`<@U…>`, links, dates) is left alone.
-pub fn neutralize_mass_mentions(text: &str) -> String {
-    const ZWSP: char = '\u{200B}';
+/// Makes an answer literal text in Slack: `&`, `<` and `>` become `&amp;`, `&lt;` and `&gt;`,
+/// the escapes Slack asks for in text that is not markup. Every control sequence starts with
+/// `<`, so none survives: user and group pings (`<@U…>`, `<!subteam^…>`), `<!here>`,
+/// `<!channel>`, `<!everyone>`, channel links and links whose label is not their target
+/// (`<https://evil.example|https://app.slack.com/signin>`) all show as typed and do nothing.
+/// A bare URL, where Slack links it, can only show as itself. The bare words `@channel`,
+/// `@here` and `@everyone` get a zero-width space after the `@`, so nothing (an app setting, a
+/// future default) can turn them into mentions. mrkdwn (`*bold*`, `_italic_`, code) is kept.
+pub fn neutralise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("<!") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('>') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let inner = &after[..end];
-        let name = inner.split('|').next().unwrap_or_default();
-        let shown = match name {
-            "channel" | "here" | "everyone" => Some(name.to_owned()),
-            _ if name.starts_with("subteam^") => {
-                // The label is the group's handle; keep it only if it is plain.
-                let label = inner.split_once('|').map(|(_, l)| l.trim_start_matches('@')).unwrap_or_default();
-                let plain =
-                    !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-                Some(if plain { label.to_owned() } else { "group".to_owned() })
-            }
-            _ => None,
-        };
-        match shown {
-            Some(shown) => {
-                out.push('@');
-                out.push(ZWSP);
-                out.push_str(&shown);
-                rest = &after[end + 1..];
-            }
-            None => {
-                // Not a mass mention: keep `<!` and look on inside it (a nested `<!here>` is found).
-                out.push_str("<!");
-                rest = after;
-            }
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
         }
     }
-    out.push_str(rest);
-    for word in ["channel", "here", "everyone"] {
-        out = out.replace(&format!("@{word}"), &format!("@{ZWSP}{word}"));
-    }
-    out
+    break_mentions(&out, &["channel", "here", "everyone"])
 }
 
 #[derive(Debug, Deserialize)]
@@ -534,6 +506,10 @@ impl Channel for Slack {
         TextLimit::Chars(4000)
     }
 
+    fn neutralise(&self, text: &str) -> String {
+        neutralise(text)
+    }
+
     async fn send(
         &self,
         ctx: &SendContext<'_>,
@@ -546,19 +522,20 @@ impl Channel for Slack {
         };
         let token =
             ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
-        let text = neutralize_mass_mentions(text);
         let mut body = json!({
             "channel": channel_id,
             // With blocks, Slack shows the blocks and uses this for notifications.
             "text": text,
             "unfurl_links": false,
             "unfurl_media": false,
+            // The text is already escaped (`neutralise`): Slack must not look for names to link.
             "link_names": false,
+            "parse": "none",
         });
         if let Some(thread) = thread_ts {
             body["thread_ts"] = json!(thread);
         }
-        if let Some(blocks) = blocks(&text, buttons) {
+        if let Some(blocks) = blocks(text, buttons) {
             body["blocks"] = blocks;
         }
         let url = format!("{}/chat.postMessage", ctx.api_base.trim_end_matches('/'));
@@ -590,7 +567,7 @@ impl Channel for Slack {
 mod tests {
     use std::collections::BTreeMap;
 
-    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
@@ -907,32 +884,42 @@ mod tests {
     }
 
     #[test]
-    fn mass_mentions_become_plain_text() {
+    fn neutralise_turns_every_control_sequence_into_literal_text() {
         let cases = [
+            // A link whose label is another address: both show, neither is a link.
             (
-                "hi <!channel> and <!here|here> and <!everyone>",
-                "hi @\u{200B}channel and @\u{200B}here and @\u{200B}everyone",
+                "Sign in: <https://evil.example|https://app.slack.com/signin>",
+                "Sign in: &lt;https://evil.example|https://app.slack.com/signin&gt;",
             ),
-            ("ping <!subteam^S012AB|@oncall> now", "ping @\u{200B}oncall now"),
-            ("ping <!subteam^S012AB>", "ping @\u{200B}group"),
-            ("plain @channel and @here", "plain @\u{200B}channel and @\u{200B}here"),
             (
-                "keeps <@U123> and <https://x.test|x> and <!date^1392734382^{date}|Feb 18>",
-                "keeps <@U123> and <https://x.test|x> and <!date^1392734382^{date}|Feb 18>",
+                "hi <!here> and <!channel> and <!everyone>",
+                "hi &lt;!here&gt; and &lt;!channel&gt; and &lt;!everyone&gt;",
             ),
-            ("unclosed <!channel", "unclosed <!channel"),
+            ("ask <@U123> or <@W0ABC|ada>", "ask &lt;@U123&gt; or &lt;@W0ABC|ada&gt;"),
+            ("ping <!subteam^S012AB|@oncall>", "ping &lt;!subteam^S012AB|@oncall&gt;"),
+            ("see <#C0123|general>", "see &lt;#C0123|general&gt;"),
+            // Bare words cannot become mentions either.
+            ("plain @channel, @Here and @everyone.", "plain @\u{200B}channel, @\u{200B}Here and @\u{200B}everyone."),
+            // Ordinary text renders as written (Slack shows the escapes as the characters).
+            ("Use <b> tags", "Use &lt;b&gt; tags"),
+            ("a < b && c > d", "a &lt; b &amp;&amp; c &gt; d"),
+            // An answer that already holds an escape shows it as typed, not as `<`.
+            ("&lt;!here&gt;", "&amp;lt;!here&amp;gt;"),
+            // mrkdwn, bare URLs, mail addresses and words starting with a mention word are kept.
+            (
+                "*bold* _it_ `code` https://example.com ops@heresy.example @heresy",
+                "*bold* _it_ `code` https://example.com ops@heresy.example @heresy",
+            ),
+            ("", ""),
         ];
         for (input, expected) in cases {
-            assert_eq!(neutralize_mass_mentions(input), expected, "{input}");
+            assert_eq!(neutralise(input), expected, "{input}");
+            assert_eq!(Slack.neutralise(input), expected, "the channel's step is this one");
         }
-        // Markup nested inside other markup or labels cannot smuggle a mention through.
-        for sneaky in
-            ["<!foo <!channel>>", "<!channel|<!here>>", "<!subteam^<!here>>", "<<!here>!here>", "<!date^1|<!everyone>>"]
-        {
-            let out = neutralize_mass_mentions(sneaky);
-            for bad in ["<!channel", "<!here", "<!everyone", "<!subteam"] {
-                assert!(!out.contains(&format!("{bad}>")) && !out.contains(&format!("{bad}|")), "{sneaky} → {out}");
-            }
+        // Whatever the nesting, nothing that starts a control sequence is left.
+        for sneaky in ["<!foo <!channel>>", "<<!here>!here>", "<!date^1|<!everyone>>", "<@U1|<!here>>", "<<<>>>"] {
+            let out = neutralise(sneaky);
+            assert!(!out.contains(['<', '>']), "{sneaky} → {out}");
         }
     }
 
@@ -964,35 +951,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn send_posts_to_the_thread_without_unfurls_or_mass_mentions() {
+    async fn send_posts_the_neutralised_text_to_the_thread_without_unfurls() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/chat.postMessage"))
             .and(header("authorization", "Bearer xoxb-1-2-abc"))
-            .and(body_partial_json(
-                json!({"channel": "C1", "thread_ts": "1.2", "unfurl_links": false, "unfurl_media": false}),
-            ))
             .respond_with(
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"ok": true, "channel": "C1", "ts": "1700000000.000900"})),
             )
-            .expect(1)
+            .expect(2)
             .mount(&server)
             .await;
         let (http, s, t) = (reqwest::Client::new(), doc_secrets(), TtlCache::new(Duration::from_secs(1), 1));
         let base = server.uri();
         let route = ReplyRoute::Slack { channel_id: "C1".into(), thread_ts: Some("1.2".into()) };
-        let id = Slack.send(&ctx(&http, &base, &s, &t), &route, "hi <!channel>", &[]).await.unwrap();
+        // As the reply flow sends it: neutralised, then posted as it is.
+        let text = Slack.neutralise("<!channel> <https://evil.example|https://app.slack.com/signin> <@U123>");
+        let id = Slack.send(&ctx(&http, &base, &s, &t), &route, &text, &[]).await.unwrap();
         assert_eq!(id, "1700000000.000900");
         let sent: serde_json::Value =
             serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
-        assert_eq!(sent["text"], "hi @\u{200B}channel");
+        assert_eq!(
+            sent,
+            json!({
+                "channel": "C1",
+                "thread_ts": "1.2",
+                "text": "&lt;!channel&gt; &lt;https://evil.example|https://app.slack.com/signin&gt; &lt;@U123&gt;",
+                "unfurl_links": false,
+                "unfurl_media": false,
+                "link_names": false,
+                "parse": "none",
+            })
+        );
         // A DM has no thread.
         let dm = ReplyRoute::Slack { channel_id: "D1".into(), thread_ts: None };
-        let _ = Slack.send(&ctx(&http, &base, &s, &t), &dm, "x", &[]).await;
+        Slack.send(&ctx(&http, &base, &s, &t), &dm, "x", &[]).await.unwrap();
         let sent: serde_json::Value =
             serde_json::from_slice(&server.received_requests().await.unwrap()[1].body).unwrap();
-        assert!(sent.get("thread_ts").is_none(), "{sent}");
+        assert_eq!(
+            sent,
+            json!({"channel": "D1", "text": "x", "unfurl_links": false, "unfurl_media": false, "link_names": false,
+                   "parse": "none"})
+        );
     }
 
     #[tokio::test]
@@ -1076,8 +1077,8 @@ mod tests {
             Button::new("", "/approve pr1 2h"),
             Button::danger("Reject", "/reject pr1"),
         ];
-        let text = "Permission request pr1 <!here>";
-        Slack.send(&ctx(&http, &base, &s, &t), &route, text, &buttons).await.unwrap();
+        let text = Slack.neutralise("Permission request pr1 <!here>\nReply /approve pr1 <hours>h");
+        Slack.send(&ctx(&http, &base, &s, &t), &route, &text, &buttons).await.unwrap();
         Slack.send(&ctx(&http, &base, &s, &t), &route, "no buttons", &[]).await.unwrap();
         let long = "word ".repeat(700);
         Slack.send(&ctx(&http, &base, &s, &t), &route, &long, &buttons[..1]).await.unwrap();
@@ -1088,18 +1089,28 @@ mod tests {
             .iter()
             .map(|r| serde_json::from_slice(&r.body).unwrap())
             .collect();
-        assert_eq!(sent[0]["text"], "Permission request pr1 @\u{200B}here", "the notification fallback");
+        // The notice's text, escaped, is both the notification fallback and the section; the
+        // buttons are Block Kit elements, not text, so neutralising leaves them working.
+        let shown = "Permission request pr1 &lt;!here&gt;\nReply /approve pr1 &lt;hours&gt;h";
         assert_eq!(
-            sent[0]["blocks"],
-            json!([
-                {"type": "section", "text": {"type": "mrkdwn", "text": "Permission request pr1 @\u{200B}here"}},
-                {"type": "actions", "elements": [
-                    {"type": "button", "action_id": "button_0", "text": {"type": "plain_text", "text": "Approve once"},
-                     "value": "/approve pr1 once"},
-                    {"type": "button", "action_id": "button_1", "text": {"type": "plain_text", "text": "Reject"},
-                     "value": "/reject pr1", "style": "danger"}
-                ]}
-            ]),
+            sent[0],
+            json!({
+                "channel": "U0APPROVER",
+                "text": shown,
+                "unfurl_links": false,
+                "unfurl_media": false,
+                "link_names": false,
+                "parse": "none",
+                "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": shown}},
+                    {"type": "actions", "elements": [
+                        {"type": "button", "action_id": "button_0", "text": {"type": "plain_text", "text": "Approve once"},
+                         "value": "/approve pr1 once"},
+                        {"type": "button", "action_id": "button_1", "text": {"type": "plain_text", "text": "Reject"},
+                         "value": "/reject pr1", "style": "danger"}
+                    ]}
+                ]
+            }),
             "a button without a label is dropped; action ids stay unique"
         );
         assert!(sent[1].get("blocks").is_none(), "{}", sent[1]);

@@ -308,6 +308,17 @@ impl Channel for Telegram {
         TextLimit::Chars(4096)
     }
 
+    /// Nothing to change. Messages go without `parse_mode` or `entities`, so Telegram reads no
+    /// markup in them: `<b>`, `*bold*`, `[text](url)` and `tg://user?id=…` show as typed, and the
+    /// mentions that need markup (`text_mention`, links to a user) cannot be made. Telegram itself
+    /// highlights `@username`, `/command`, URLs and the like in plain text: there is no "everyone"
+    /// in Telegram, and a `@username` notifies that one person, as when any member writes it, so
+    /// it is kept (an answer may well name someone). A tapped `/command` is sent as the tapper's
+    /// own message and checked like one they typed.
+    fn neutralise(&self, text: &str) -> String {
+        text.to_owned()
+    }
+
     async fn send(
         &self,
         ctx: &SendContext<'_>,
@@ -573,6 +584,35 @@ mod tests {
         let mut no_id = group.clone();
         no_id["callback_query"].as_object_mut().unwrap().remove("id");
         assert!(matches!(parse_update(no_id.to_string().as_bytes(), None, 0), Err(ParseError::Json(_))));
+    }
+
+    /// Telegram reads no markup without `parse_mode`: what the agent wrote is sent as written,
+    /// and the body carries neither `parse_mode` nor `entities`.
+    #[tokio::test]
+    async fn plain_text_is_sent_as_written_without_parse_mode() {
+        use wiremock::matchers::{body_json, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let text = "Use <b> tags; a < b && c > d; *x* [login](https://evil.example) tg://user?id=42 @everyone";
+        assert_eq!(Telegram.neutralise(text), text);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/bot123:abc/sendMessage"))
+            .and(body_json(json!({
+                "chat_id": -100123, "text": text, "link_preview_options": {"is_disabled": true},
+                "message_thread_id": 7, "reply_parameters": {"message_id": 99, "allow_sending_without_reply": true}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 556}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (http, s, tokens) =
+            (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+        let base = server.uri();
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+        let route =
+            ReplyRoute::Telegram { chat_id: -100123, message_thread_id: Some(7), reply_to_message_id: Some(99) };
+        assert_eq!(Telegram.send(&ctx, &route, &Telegram.neutralise(text), &[]).await.unwrap(), "556");
     }
 
     #[tokio::test]

@@ -302,6 +302,14 @@ impl Channel for Whatsapp {
     }
 
     /// Text only: no buttons here (an approval notice's text lists its commands).
+    /// Nothing to change. A text message is plain text with WhatsApp's own emphasis (`*bold*`,
+    /// `_italic_`, `~strike~`, code), none of which notifies anyone or hides a link; links show
+    /// as the URL itself (previews are off). Mentions exist only in groups, which are not
+    /// answered, so every answer goes to the one person who wrote.
+    fn neutralise(&self, text: &str) -> String {
+        text.to_owned()
+    }
+
     async fn send(
         &self,
         ctx: &SendContext<'_>,
@@ -657,6 +665,32 @@ mod tests {
             .await;
         assert_eq!(send(&server, &route(Some("wamid.in"))).await, Ok("wamid.out".into()));
         assert_eq!(send(&server, &route(None)).await, Ok("wamid.plain".into()));
+    }
+
+    /// WhatsApp text is plain: what the agent wrote is sent as written.
+    #[tokio::test]
+    async fn plain_text_is_sent_as_written() {
+        let text = "Use <b> tags; a < b && c > d; *bold* [login](https://evil.example) @everyone";
+        assert_eq!(Whatsapp.neutralise(text), text);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v21.0/{PHONE_NUMBER_ID}/messages")))
+            .and(body_json(json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": "16505551234", "type": "text",
+                "text": {"preview_url": false, "body": text}
+            })))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.out"}]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (http, secrets, tokens) = (reqwest::Client::new(), secrets(), TtlCache::new(Duration::from_secs(60), 10));
+        let base = format!("{}/v21.0", server.uri());
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
+        let sent = Whatsapp.send(&ctx, &route(None), &Whatsapp.neutralise(text), &[]).await;
+        assert_eq!(sent, Ok("wamid.out".into()));
     }
 
     fn graph_error(status: u16, code: i64) -> ResponseTemplate {
