@@ -1,11 +1,18 @@
 //! Fixtures for tests (this crate's and the platform's local-run tests): well-formed invocations
 //! and agent dependencies kept in memory.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use serde_json::Value;
+
 use crate::agent_loop::{AgentDeps, RetryPolicy, RunLimits};
-use crate::provider::{ModelProvider, Providers};
+use crate::provider::{
+    Block, ChatMessage, ChatRole, ModelError, ModelProvider, ModelRequest, ModelResponse, Providers, StopReason,
+    TokenUsage,
+};
 use crate::reply_sink::ReplySink;
 use crate::services::{MemoryServices, TenantServices};
 use crate::tools::ToolBox;
@@ -110,4 +117,77 @@ pub fn agent_deps_with(
         workspace_root,
         web: Default::default(),
     }
+}
+
+/// A model that answers from a script, one response per call, and keeps every request it was
+/// sent. Once the script is exhausted it answers the text [`SCRIPT_FINISHED`].
+#[derive(Default)]
+pub struct ScriptedProvider {
+    script: Mutex<VecDeque<ModelResponse>>,
+    requests: Mutex<Vec<ModelRequest>>,
+}
+
+/// What [`ScriptedProvider`] answers once its script is exhausted.
+pub const SCRIPT_FINISHED: &str = "(script finished)";
+
+impl ScriptedProvider {
+    pub fn new(script: Vec<ModelResponse>) -> Self {
+        Self { script: Mutex::new(script.into()), requests: Mutex::new(Vec::new()) }
+    }
+
+    /// The requests received, in order.
+    pub fn requests(&self) -> Vec<ModelRequest> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+#[async_trait]
+impl ModelProvider for ScriptedProvider {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
+        let next = self.script.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+        Ok(next.unwrap_or_else(|| answer(SCRIPT_FINISHED)))
+    }
+}
+
+/// A model response that answers `text`.
+pub fn answer(text: &str) -> ModelResponse {
+    ModelResponse::text(text, TokenUsage { input_tokens: 1, output_tokens: 1 })
+}
+
+/// A model response calling each of `calls` (tool name, input), in order, with ids `call-1`, ….
+pub fn tool_calls(calls: Vec<(&str, Value)>) -> ModelResponse {
+    let content = calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, input))| Block::ToolUse { id: format!("call-{}", i + 1), name: name.to_owned(), input })
+        .collect();
+    ModelResponse {
+        message: ChatMessage { role: ChatRole::Assistant, content },
+        stop_reason: StopReason::ToolUse,
+        usage: TokenUsage { input_tokens: 1, output_tokens: 1 },
+    }
+}
+
+/// The tool results a request ends with: (tool use id, content, is_error).
+pub fn last_tool_results(request: &ModelRequest) -> Vec<(String, String, bool)> {
+    request
+        .messages
+        .last()
+        .map(|m| {
+            m.content
+                .iter()
+                .filter_map(|b| match b {
+                    Block::ToolResult { tool_use_id, content, is_error } => {
+                        Some((tool_use_id.clone(), content.clone(), *is_error))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
