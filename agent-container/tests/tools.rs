@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use clawless_agent::services::InMemoryLayers;
 use clawless_agent::testing::conversation;
 use clawless_agent::tools::web::WebSettings;
+use clawless_agent::tools::workspace::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES, Usage, usage};
 use clawless_agent::tools::{Tool, ToolBox, ToolContext, ToolError};
 use clawless_shared::permissions::PermissionProfile;
 use serde_json::{Value, json};
@@ -181,6 +182,67 @@ async fn file_sizes_and_binary_content_are_limited() {
 
     std::fs::write(ws.join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
     assert!(f.call("file", json!({"path": "blob.bin"})).await.unwrap().contains("binary file"));
+}
+
+#[tokio::test]
+async fn the_workspace_holds_exactly_its_byte_quota() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let mib = 1024 * 1024;
+    // A sparse file counts at its full size.
+    std::fs::File::create(ws.join("filler.bin")).unwrap().set_len(MAX_WORKSPACE_BYTES - mib as u64).unwrap();
+    let out = f.call("file_write", json!({"path": "exact.txt", "content": "x".repeat(mib)})).await.unwrap();
+    assert!(out.contains("1048576 bytes"), "{out}");
+    assert_eq!(usage(&ws).bytes, MAX_WORKSPACE_BYTES, "exactly the quota is allowed");
+
+    let r = f.call("file_write", json!({"path": "exact.txt", "content": "y", "mode": "append"})).await;
+    let Err(ToolError::Refused(why)) = r else { panic!("{r:?}") };
+    assert!(why.contains("would make the workspace hold 67108865 bytes; its quota is 67108864 bytes"), "{why}");
+    assert!(refused(&f.call("file_write", json!({"path": "one.txt", "content": "y"})).await));
+    assert!(!ws.join("one.txt").exists());
+    assert_eq!(usage(&ws).bytes, MAX_WORKSPACE_BYTES, "nothing was written");
+
+    // Overwriting with less frees space.
+    f.call("file_write", json!({"path": "exact.txt", "content": "small"})).await.unwrap();
+    f.call("file_write", json!({"path": "one.txt", "content": "y"})).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_workspace_holds_exactly_its_file_quota() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    for i in 0..MAX_WORKSPACE_FILES - 1 {
+        std::fs::File::create(ws.join(format!("f{i}"))).unwrap();
+    }
+    f.call("file_write", json!({"path": "last.txt", "content": "x"})).await.unwrap();
+    assert_eq!(usage(&ws).files, MAX_WORKSPACE_FILES, "exactly the limit is allowed");
+    let r = f.call("file_write", json!({"path": "more.txt", "content": "x"})).await;
+    let Err(ToolError::Refused(why)) = r else { panic!("{r:?}") };
+    assert!(why.contains("would make the workspace hold 10001 files and folders; the limit is 10000"), "{why}");
+    // A new folder counts as well.
+    assert!(refused(&f.call("file_write", json!({"path": "new/x", "content": ""})).await));
+    assert!(!ws.join("new").exists());
+    // Existing files can still be rewritten.
+    f.call("file_write", json!({"path": "last.txt", "content": "changed"})).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_shell_command_past_the_quota_is_reported_and_later_writes_wait_for_space() {
+    let f = Fixture::new();
+    let ws = f.workspace();
+    let out =
+        f.call("shell", json!({"command": format!("truncate -s {} big.bin", MAX_WORKSPACE_BYTES + 1)})).await.unwrap();
+    assert!(
+        out.starts_with("[the workspace is over its quota: it holds 67108865 bytes in 1 files and folders"),
+        "{out}"
+    );
+    assert!(refused(&f.call("file_write", json!({"path": "a.txt", "content": "x"})).await));
+    // Within the quota, no note.
+    f.call("shell", json!({"command": "rm big.bin"})).await.unwrap();
+    let out = f.call("shell", json!({"command": "echo fine"})).await.unwrap();
+    assert!(out.starts_with("exit code: 0"), "{out}");
+    f.call("file_write", json!({"path": "a.txt", "content": "x"})).await.unwrap();
+    assert_eq!(usage(&ws), Usage { bytes: 1, files: 1 });
 }
 
 #[tokio::test]

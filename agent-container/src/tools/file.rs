@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::workspace::{resolve_for, shown};
+use super::workspace::{check_quota, ensure, resolve_for, shown};
 use super::{Tool, ToolContext, ToolError, optional_str, required_str, truncate_output};
 use crate::provider::ToolSpec;
 
@@ -141,7 +141,8 @@ impl Tool for FileWrite {
             description: "Write a text file in this conversation's private workspace, creating missing folders. \
                           `mode` `overwrite` (default) replaces the file, `append` adds to its end. Paths are \
                           relative to the workspace (no absolute paths, no `..`); writing through symbolic links \
-                          is refused. At most 1 MiB per call."
+                          is refused. At most 1 MiB per call; the workspace holds at most 64 MiB in 10,000 files \
+                          and folders."
                 .into(),
             input_schema: json!({
                 "type": "object",
@@ -186,6 +187,9 @@ impl Tool for FileWrite {
             )));
         }
         let path = resolve_for(ctx, relative)?;
+        // resolve_for created the workspace; its canonical path is the prefix of `path`.
+        let root = ensure(&ctx.workspace)?;
+        check_quota(&root, &path, relative, content.len() as u64, append)?;
         if let Some(parent) = path.parent() {
             // The parent's existing part was checked by resolve_for; new folders are created inside it.
             tokio::fs::create_dir_all(parent).await.map_err(|e| io_error("create the folders for", relative, &e))?;
