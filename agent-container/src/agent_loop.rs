@@ -33,6 +33,7 @@ use crate::provider::{Block, ChatMessage, ChatRole, ModelRequest, ModelResponse,
 use crate::reply_sink::ReplySink;
 use crate::services::TenantServices;
 use crate::tools::{ToolBox, ToolContext, ToolError, truncate_output, validate_input, web::WebSettings};
+use crate::untrusted;
 
 /// Model calls per run.
 pub const MAX_TURNS: u32 = 8;
@@ -333,14 +334,14 @@ struct LogIds<'a> {
 }
 
 /// A history line as the model sees it. In groups, other people's lines are untrusted content.
-fn history_message(h: &HistoryEntry, is_direct: bool) -> ChatMessage {
+pub fn history_message(h: &HistoryEntry, is_direct: bool) -> ChatMessage {
     match h.role {
         Role::Assistant => ChatMessage::assistant_text(h.text.clone()),
         Role::User if is_direct => ChatMessage::user_text(format!("[{}] {}", one_line(&h.sender_name), h.text)),
-        Role::User => ChatMessage::user_text(format!(
-            "<untrusted_group_message sender=\"{}\">\n{}\n</untrusted_group_message>",
-            one_line(&h.sender_name).replace('"', "'"),
-            h.text.replace("</untrusted_group_message>", "")
+        Role::User => ChatMessage::user_text(untrusted::wrap(
+            untrusted::Kind::GroupMessage,
+            &[("sender", &one_line(&h.sender_name))],
+            &h.text,
         )),
     }
 }

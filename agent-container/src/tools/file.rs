@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::workspace::{check_quota, ensure, resolve_for, shown};
 use super::{Tool, ToolContext, ToolError, optional_str, required_str, truncate_output};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Most bytes `file` reads from one file.
 pub const MAX_READ_BYTES: usize = 256 * 1024;
@@ -91,10 +92,11 @@ async fn read(path: &Path, relative: &str) -> Result<String, ToolError> {
     if bytes.contains(&0) {
         return Ok(format!("`{}` is a binary file ({} bytes); its content is not shown.", shown(relative), meta.len()));
     }
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut text = untrusted::wrap(Kind::File, &[("path", relative)], &String::from_utf8_lossy(&bytes));
     if meta.len() > MAX_READ_BYTES as u64 {
         text.push_str(&format!("\n[file is {} bytes; only the first {MAX_READ_BYTES} bytes were read]", meta.len()));
     }
+    // Cut in the middle if at all: the block's delimiters are at its two ends.
     Ok(truncate_output(&text))
 }
 
@@ -124,7 +126,8 @@ async fn list(path: &Path, relative: &str) -> Result<String, ToolError> {
     if entries.is_empty() {
         return Ok(format!("`{}` is empty.", shown(relative)));
     }
-    let mut text = entries.join("\n");
+    // Names are untrusted too: a command can create a file with any name.
+    let mut text = untrusted::wrap(Kind::FolderListing, &[("path", relative)], &entries.join("\n"));
     if more {
         text.push_str(&format!("\n[only the first {MAX_LIST_ENTRIES} entries are listed]"));
     }

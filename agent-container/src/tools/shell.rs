@@ -39,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use super::workspace::{ensure, quota_note, usage};
 use super::{Tool, ToolContext, ToolError, required_str, truncate_output};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Time limit per command unless the call asks for less.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -168,8 +169,12 @@ impl RunOutput {
             if c.total == 0 {
                 continue;
             }
-            out.push_str(&format!("\n--- {name} ---\n"));
-            out.push_str(String::from_utf8_lossy(&c.bytes).trim_end_matches('\n'));
+            out.push('\n');
+            out.push_str(&untrusted::wrap(
+                Kind::CommandOutput,
+                &[("stream", name)],
+                String::from_utf8_lossy(&c.bytes).trim_end_matches('\n'),
+            ));
             if c.total > c.bytes.len() {
                 out.push_str(&format!("\n[{name} was {} bytes; only the first {} were kept]", c.total, c.bytes.len()));
             }
