@@ -237,6 +237,8 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     let deadline = started + deps.limits.wall_time;
     let scope = RunScope { deps, ctx: &ctx, profile: &profile, log: &log, latest, once_grants: &once_grants, deadline };
     let mut tool_calls_run = 0u32;
+    // Intermediate replies sent so far (the outbox keeps the run's, so its limit is per run).
+    let mut relayed = 0usize;
     let mut stopped_at_limit = false;
 
     for turn in 1..=deps.limits.max_turns {
@@ -269,7 +271,8 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
             break;
         }
         let results = tool_results(&scope, calls, &mut tool_calls_run).await;
-        for text in ctx.take_outbox() {
+        for text in ctx.outbox_from(relayed) {
+            relayed += 1;
             seq += 1;
             send_reply(deps, &log, latest, seq, text).await;
         }
@@ -759,6 +762,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_run_makes_at_most_its_model_calls() {
+        let tool_turns = |n: u32| (0..n).map(|_| probes(1)).collect::<Vec<_>>();
+        // Exactly the limit: the last call answers.
+        let mut script = tool_turns(MAX_TURNS - 1);
+        script.push(answer("done"));
+        let model = Arc::new(ScriptedProvider::new(script));
+        let (deps, sink) = probe_deps(model.clone(), &Probe::new(Duration::ZERO), RunLimits::default());
+        run_once(&deps).await;
+        assert_eq!(model.requests().len(), MAX_TURNS as usize);
+        assert_eq!(sink.replies()[0].text, "done");
+        // One more would be needed: the run stops with the limits answer.
+        let mut script = tool_turns(MAX_TURNS);
+        script.push(answer("done"));
+        let model = Arc::new(ScriptedProvider::new(script));
+        let (deps, sink) = probe_deps(model.clone(), &Probe::new(Duration::ZERO), RunLimits::default());
+        run_once(&deps).await;
+        assert_eq!(model.requests().len(), MAX_TURNS as usize);
+        assert_eq!(sink.replies()[0].text, LIMITS_ANSWER);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_has_used_its_tokens_makes_no_further_model_call() {
+        let spending = |total: u64| {
+            let mut r = probes(1);
+            r.usage = TokenUsage { input_tokens: total - 1, output_tokens: 1 };
+            r
+        };
+        // One token short of the limit: the model is called again.
+        let model = Arc::new(ScriptedProvider::new(vec![spending(MAX_RUN_TOKENS - 1), answer("done")]));
+        let (deps, sink) = probe_deps(model.clone(), &Probe::new(Duration::ZERO), RunLimits::default());
+        run_once(&deps).await;
+        assert_eq!(model.requests().len(), 2);
+        assert_eq!(sink.replies()[0].text, "done");
+        // At the limit: no further call, the limits answer.
+        let model = Arc::new(ScriptedProvider::new(vec![spending(MAX_RUN_TOKENS), answer("done")]));
+        let (deps, sink) = probe_deps(model.clone(), &Probe::new(Duration::ZERO), RunLimits::default());
+        run_once(&deps).await;
+        assert_eq!(model.requests().len(), 1);
+        assert_eq!(sink.replies()[0].text, LIMITS_ANSWER);
+        assert_eq!(sink.usage(), (MAX_RUN_TOKENS - 1, 1), "the tokens are reported");
+    }
+
+    #[tokio::test]
+    async fn a_run_sends_at_most_its_intermediate_replies() {
+        use crate::tools::send_message::MAX_MESSAGES_PER_RUN;
+        let say = |n: usize| {
+            tool_calls((0..n).map(|i| ("send_message", serde_json::json!({ "text": format!("step {i}") }))).collect())
+        };
+        // Over two responses: the limit counts the run, not one response.
+        let first = MAX_MESSAGES_PER_RUN - 2;
+        let model = Arc::new(ScriptedProvider::new(vec![say(first), say(2), say(1), answer("done")]));
+        let (deps, sink) = probe_deps(model.clone(), &Probe::new(Duration::ZERO), RunLimits::default());
+        run_once(&deps).await;
+        let texts: Vec<String> = sink.replies().into_iter().map(|r| r.text).collect();
+        assert_eq!(texts.len(), MAX_MESSAGES_PER_RUN + 1, "exactly the limit, then the answer: {texts:?}");
+        assert_eq!(texts.last().map(String::as_str), Some("done"));
+        let over = last_tool_results(&model.requests()[3]);
+        assert!(over[0].2 && over[0].1.contains("at most 5 messages per run"), "{over:?}");
+    }
+
+    #[tokio::test]
     async fn the_run_deadline_covers_tool_calls() {
         // Twelve slow calls in one response: only those that fit before the deadline run, the
         // one running at the deadline is cut off, and the run ends there with the limits answer.
@@ -827,6 +891,20 @@ mod tests {
             assert!(*is_error && text.starts_with("Not run: the run's time is up (its limit is 250 ms)"), "{text}");
         }
         assert_eq!(count, 3, "calls not run do not count");
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_is_cut_at_its_own_time_limit() {
+        let model = Arc::new(ScriptedProvider::new(vec![probes(1), answer("done")]));
+        let probe = Probe::new(Duration::from_millis(400));
+        let limits = RunLimits { tool_time: Duration::from_millis(100), ..RunLimits::default() };
+        let (deps, sink) = probe_deps(model.clone(), &probe, limits);
+        run_once(&deps).await;
+        let results = last_tool_results(&model.requests()[1]);
+        assert_eq!(results[0].1, "failed: timed out after 100 ms");
+        assert_eq!(probe.finished.load(Ordering::SeqCst), 0);
+        assert_eq!(sink.replies()[0].text, "done", "the run goes on");
+        assert_eq!(model.requests()[0].max_output_tokens, MAX_OUTPUT_TOKENS, "every model call carries its cap");
     }
 
     #[tokio::test]

@@ -57,7 +57,7 @@ pub struct ToolContext {
     /// The profile that allowed the call (data limits such as `file_prefixes`, `shell_read_only`).
     pub profile: PermissionProfile,
     pub memory: Arc<dyn MemoryLayers>,
-    /// Texts `send_message` queued; the loop sends them as intermediate replies.
+    /// Texts `send_message` queued in this run; the loop sends each as an intermediate reply.
     pub outbox: Mutex<Vec<String>>,
     pub web: web::WebSettings,
 }
@@ -71,8 +71,11 @@ impl ToolContext {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    pub fn take_outbox(&self) -> Vec<String> {
-        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner))
+    /// The texts queued after the first `start` (the loop sends them after each response). The
+    /// outbox keeps every text of the run, so [`Self::outbox_len`] counts the whole run.
+    pub fn outbox_from(&self, start: usize) -> Vec<String> {
+        let outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        outbox.get(start..).map(<[String]>::to_vec).unwrap_or_default()
     }
 }
 
