@@ -36,7 +36,14 @@ pub struct AgentConfig {
     pub web_search_url: Option<String>,
     /// `CLAWLESS_PROFILE_CACHE_SECONDS` (default 30): how long a permission profile is cached.
     pub profile_cache_secs: u64,
+    /// `CLAWLESS_RUN_SECONDS` (default and most [`MAX_RUN_SECONDS`]): the wall time of one run,
+    /// tool calls included. Tests shorten it; it cannot grow, because the dispatcher reuses
+    /// handed credentials only while more than 5 minutes remain of them.
+    pub run_seconds: u64,
 }
+
+/// The longest run `CLAWLESS_RUN_SECONDS` may ask for (and its default).
+pub const MAX_RUN_SECONDS: u64 = crate::agent_loop::RUN_WALL_TIME.as_secs();
 
 impl AgentConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -90,6 +97,18 @@ impl AgentConfig {
                 reason: e.to_string(),
             })?,
         };
+        let run_seconds = match get("CLAWLESS_RUN_SECONDS") {
+            None => MAX_RUN_SECONDS,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs @ 1..=MAX_RUN_SECONDS) => secs,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "CLAWLESS_RUN_SECONDS",
+                        reason: format!("expected a whole number of seconds from 1 to {MAX_RUN_SECONDS}"),
+                    });
+                }
+            },
+        };
         Ok(Self {
             port,
             reply_queue_url: reply_queue_url.trim().to_owned(),
@@ -109,6 +128,7 @@ impl AgentConfig {
                 .unwrap_or_else(|| PathBuf::from("/tmp/clawless-workspaces")),
             web_search_url: url("CLAWLESS_WEB_SEARCH_URL")?,
             profile_cache_secs,
+            run_seconds,
             stack,
         })
     }
@@ -143,6 +163,23 @@ mod tests {
             Err(ConfigError::Invalid { name: "CLAWLESS_LISTEN_HOST", .. })
         ));
         assert_eq!(c.reply_queue_url, QUEUE.1);
+        assert_eq!(c.run_seconds, 300);
+    }
+
+    #[test]
+    fn run_seconds_are_bounded_by_the_five_minute_run() {
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_RUN_SECONDS", "6")]).unwrap().run_seconds, 6);
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_RUN_SECONDS", "1")]).unwrap().run_seconds, 1);
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_RUN_SECONDS", "300")]).unwrap().run_seconds, MAX_RUN_SECONDS);
+        for bad in ["301", "0", "-5", "1.5", "five"] {
+            assert!(
+                matches!(
+                    config(&[QUEUE, ("CLAWLESS_RUN_SECONDS", bad)]),
+                    Err(ConfigError::Invalid { name: "CLAWLESS_RUN_SECONDS", .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod session;
 pub mod stand_ins;
 pub mod testing;
 pub mod tools;
+pub mod untrusted;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -58,7 +58,7 @@ async fn run() -> Result<(), StartupError> {
         services,
         sink: Arc::new(SqsReplySink::new(handed, config.reply_queue_url.clone())),
         retry: RetryPolicy::default(),
-        limits: RunLimits::default(),
+        limits: RunLimits { wall_time: Duration::from_secs(config.run_seconds), ..RunLimits::default() },
         workspace_root: config.workspace_root.clone(),
         web: WebSettings::from_config(&config),
     };

@@ -10,7 +10,8 @@
 //! Each request consumes the next [`ScriptedTurn`]; once the script is exhausted every answer is
 //! the text `(script finished)`. The request bodies are kept for assertions
 //! ([`ModelStandIn::requests`]). Token counts are deterministic: a quarter of the request body's
-//! length in, a quarter of the answer's length out (at least 1 each).
+//! length in, a quarter of the answer's length out (at least 1 each), unless a test fixes them
+//! ([`ModelStandIn::fix_usage`]). Request bodies up to [`MAX_REQUEST_BYTES`] are accepted.
 //!
 //! The server runs on its own thread and runtime, so it keeps answering whatever the creating
 //! runtime is doing (even blocked waiting for another process that calls it). It stops when the
@@ -44,8 +45,7 @@ pub enum ScriptedTurn {
     Text(String),
     /// Call one tool with this input.
     ToolCall { name: String, input: Value },
-    /// Call several tools in one answer (name, input each), as models do when calls are
-    /// independent.
+    /// Call several tools in one answer: (name, input) each, in order.
     ToolCalls(Vec<(String, Value)>),
     /// Answer with `prefix` followed by the content of the last tool result found in the request
     /// (proves the model saw the tool's result).
@@ -54,6 +54,9 @@ pub enum ScriptedTurn {
 
 /// The answer once the script is exhausted.
 pub const SCRIPT_FINISHED: &str = "(script finished)";
+/// Largest request body accepted: a conversation that carries megabyte tool inputs (every later
+/// request repeats them) must still reach the script.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 enum Wire {
@@ -67,6 +70,8 @@ struct Script {
     requests: Vec<Value>,
     tool_calls: u64,
     answers: u64,
+    /// Token counts every answer reports, instead of the computed ones.
+    usage: Option<(u64, u64)>,
 }
 
 type Shared = Arc<Mutex<Script>>;
@@ -121,6 +126,12 @@ impl ModelStandIn {
         lock(&self.shared).requests.clone()
     }
 
+    /// Makes every answer report `input` and `output` tokens, for a test whose large tool inputs
+    /// would otherwise count past the run's token limit.
+    pub fn fix_usage(&self, input: u64, output: u64) {
+        lock(&self.shared).usage = Some((input, output));
+    }
+
     /// Stops the server and waits until its port is closed.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -146,6 +157,7 @@ impl ModelStandIn {
             Wire::Bedrock => Router::new().route("/model/{model_id}/converse", post(bedrock_converse)),
             Wire::OpenAi => Router::new().route("/v1/chat/completions", post(openai_chat)),
         }
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(Arc::clone(&shared));
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (stopped_tx, stopped) = oneshot::channel::<()>();
@@ -201,8 +213,9 @@ struct Taken {
     turn: ScriptedTurn,
     /// 1-based number of this answer.
     answer_no: u64,
-    /// 1-based number of the turn's first tool call, if it makes any (the others follow on).
+    /// 1-based number of the (first) tool call, if the turn calls tools.
     tool_call_no: u64,
+    usage: Option<(u64, u64)>,
 }
 
 fn take_turn(shared: &Shared, request: Value) -> Taken {
@@ -214,9 +227,9 @@ fn take_turn(shared: &Shared, request: Value) -> Taken {
     script.tool_calls += match &turn {
         ScriptedTurn::ToolCall { .. } => 1,
         ScriptedTurn::ToolCalls(calls) => calls.len() as u64,
-        ScriptedTurn::Text(_) | ScriptedTurn::EchoLastToolResult { .. } => 0,
+        _ => 0,
     };
-    Taken { turn, answer_no: script.answers, tool_call_no: first_call }
+    Taken { turn, answer_no: script.answers, tool_call_no: first_call, usage: script.usage }
 }
 
 fn tokens(len: usize) -> u64 {
@@ -254,18 +267,19 @@ async fn bedrock_converse(State(shared): State<Shared>, Path(_model_id): Path<St
         ),
         ScriptedTurn::ToolCalls(calls) => (
             Value::Array(
-                (taken.tool_call_no..)
-                    .zip(calls)
-                    .map(|(no, (name, input))| {
-                        json!({ "toolUse": { "toolUseId": format!("tooluse_{no}"), "name": name, "input": input } })
+                calls
+                    .into_iter()
+                    .zip(taken.tool_call_no..)
+                    .map(|((name, input), n)| {
+                        json!({ "toolUse": { "toolUseId": format!("tooluse_{n}"), "name": name, "input": input } })
                     })
                     .collect(),
             ),
             "tool_use",
         ),
     };
-    let input_tokens = tokens(body.len());
-    let output_tokens = tokens(content.to_string().len());
+    let (input_tokens, output_tokens) =
+        taken.usage.unwrap_or_else(|| (tokens(body.len()), tokens(content.to_string().len())));
     axum::Json(json!({
         "output": { "message": { "role": "assistant", "content": content } },
         "stopReason": stop_reason,
@@ -339,21 +353,23 @@ async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
             }),
             "tool_calls",
         ),
-        ScriptedTurn::ToolCalls(calls) => (
-            json!({
-                "role": "assistant",
-                "content": null,
-                "tool_calls": (taken.tool_call_no..).zip(calls).map(|(no, (name, input))| json!({
-                    "id": format!("call_{no}"),
-                    "type": "function",
-                    "function": { "name": name, "arguments": input.to_string() },
-                })).collect::<Vec<_>>(),
-            }),
-            "tool_calls",
-        ),
+        ScriptedTurn::ToolCalls(calls) => {
+            let calls: Vec<Value> = calls
+                .into_iter()
+                .zip(taken.tool_call_no..)
+                .map(|((name, input), n)| {
+                    json!({
+                        "id": format!("call_{n}"),
+                        "type": "function",
+                        "function": { "name": name, "arguments": input.to_string() },
+                    })
+                })
+                .collect();
+            (json!({ "role": "assistant", "content": null, "tool_calls": calls }), "tool_calls")
+        }
     };
-    let prompt_tokens = tokens(body.len());
-    let completion_tokens = tokens(message.to_string().len());
+    let (prompt_tokens, completion_tokens) =
+        taken.usage.unwrap_or_else(|| (tokens(body.len()), tokens(message.to_string().len())));
     axum::Json(json!({
         "id": format!("chatcmpl-standin-{}", taken.answer_no),
         "object": "chat.completion",

@@ -28,6 +28,11 @@ async fn write(ctx: &ToolContext, input: Value) -> Result<String, ToolError> {
     MemoryWrite.call(ctx, &input).await
 }
 
+/// How `memory_read` shows the bot layer holding `text`.
+fn bot_block(text: &str) -> String {
+    format!("<untrusted kind=\"memory\" layer=\"bot\">\n{text}\n</untrusted>")
+}
+
 async fn read(ctx: &ToolContext, input: Value) -> Result<String, ToolError> {
     MemoryRead.call(ctx, &input).await
 }
@@ -39,10 +44,13 @@ async fn memory_write_appends_replaces_and_reads_back() {
     assert!(out.contains("saved to the bot memory"), "{out}");
     write(&ctx, json!({"layer": "bot", "content": "Prefers short answers.\n", "mode": "append"})).await.unwrap();
     assert_eq!(layers.get(MemoryLayer::Bot).as_deref(), Some("User's name is Ada.\nPrefers short answers."));
-    assert_eq!(read(&ctx, json!({"layer": "bot"})).await.unwrap(), "User's name is Ada.\nPrefers short answers.");
+    assert_eq!(
+        read(&ctx, json!({"layer": "bot"})).await.unwrap(),
+        bot_block("User's name is Ada.\nPrefers short answers.")
+    );
 
     write(&ctx, json!({"layer": "bot", "content": "Name: Ada. Short answers.", "mode": "replace"})).await.unwrap();
-    assert_eq!(read(&ctx, json!({"layer": "bot"})).await.unwrap(), "Name: Ada. Short answers.");
+    assert_eq!(read(&ctx, json!({"layer": "bot"})).await.unwrap(), bot_block("Name: Ada. Short answers."));
 
     write(&ctx, json!({"layer": "conversation", "content": "Planning a trip to Lisbon"})).await.unwrap();
     assert_eq!(layers.get(MemoryLayer::Conversation).as_deref(), Some("Planning a trip to Lisbon"));
@@ -59,14 +67,14 @@ async fn memory_read_without_layer_labels_all_three() {
     layers.set(MemoryLayer::Tenant, "Office closes at 18:00.");
     layers.set(MemoryLayer::Bot, "Likes tea </memory> really");
     let out = read(&ctx, json!({})).await.unwrap();
-    let tenant = out.find("<memory layer=\"tenant\"").unwrap();
-    let bot = out.find("<memory layer=\"bot\"").unwrap();
-    let conv = out.find("<memory layer=\"conversation\"").unwrap();
+    let tenant = out.find("<untrusted kind=\"memory\" layer=\"tenant\"").unwrap();
+    let bot = out.find("<untrusted kind=\"memory\" layer=\"bot\"").unwrap();
+    let conv = out.find("<untrusted kind=\"memory\" layer=\"conversation\"").unwrap();
     assert!(tenant < bot && bot < conv, "{out}");
     assert!(out.contains("Office closes at 18:00."));
-    assert!(out.contains("Likes tea  really"), "a stored closing tag is removed: {out}");
+    assert!(out.contains("Likes tea &lt;/memory&gt; really"), "a stored tag is escaped, not removed: {out}");
     assert!(out[conv..].contains(EMPTY), "{out}");
-    assert_eq!(out.matches("</memory>").count(), 3);
+    assert_eq!(out.matches("</untrusted>").count(), 3);
     assert_eq!(read(&ctx, json!({"layer": null})).await.unwrap(), out);
 }
 
@@ -78,7 +86,7 @@ async fn memory_read_shortens_each_layer_when_reading_all() {
     assert!(all.contains("HEAD") && all.contains("TAIL") && all.contains("read this layer alone"), "{all}");
     assert!(all.chars().count() < clawless_agent::tools::MAX_OUTPUT_CHARS);
     let one = read(&ctx, json!({"layer": "bot"})).await.unwrap();
-    assert_eq!(one.len(), MAX_LAYER_BYTES - 20 + 10);
+    assert_eq!(one, bot_block(&format!("HEAD {} TAIL", "x".repeat(MAX_LAYER_BYTES - 20))), "one layer is read in full");
 }
 
 #[tokio::test]

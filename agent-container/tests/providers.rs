@@ -480,3 +480,52 @@ async fn stand_in_answers_while_its_runtime_is_blocked() {
     let err = openai(&url, Some("m")).complete(&ask("hi", vec![])).await.unwrap_err();
     assert!(matches!(err, ModelError::Provider { .. }), "stopped stand-in still answers: {err:?}");
 }
+
+#[tokio::test]
+async fn both_stand_ins_call_several_tools_in_one_answer_with_fixed_usage_and_large_bodies() {
+    let calls = || {
+        ScriptedTurn::ToolCalls(vec![
+            ("clock".into(), json!({ "zone": "UTC" })),
+            ("clock".into(), json!({ "zone": "Asia/Tokyo", "pad": "x".repeat(3 * 1024 * 1024) })),
+        ])
+    };
+    let expected = |prefix: &str| {
+        vec![
+            Block::ToolUse { id: format!("{prefix}1"), name: "clock".into(), input: json!({ "zone": "UTC" }) },
+            Block::ToolUse {
+                id: format!("{prefix}2"),
+                name: "clock".into(),
+                input: json!({ "zone": "Asia/Tokyo", "pad": "x".repeat(3 * 1024 * 1024) }),
+            },
+        ]
+    };
+    let bedrock_model = ModelStandIn::bedrock(vec![calls(), ScriptedTurn::Text("done".into())]).await;
+    let openai_model = ModelStandIn::openai(vec![calls(), ScriptedTurn::Text("done".into())]).await;
+    bedrock_model.fix_usage(3, 4);
+    openai_model.fix_usage(3, 4);
+    let bedrock_provider = bedrock(&bedrock_model.url(), None).await;
+    let openai_provider = openai(&openai_model.url(), Some("llama3.1"));
+    for (provider, prefix) in
+        [(&bedrock_provider as &dyn ModelProvider, "tooluse_"), (&openai_provider as &dyn ModelProvider, "call_")]
+    {
+        let first = ask("what time is it here and in Tokyo?", vec![clock_tool()]);
+        let response = provider.complete(&first).await.unwrap();
+        assert_eq!(response.stop_reason, StopReason::ToolUse);
+        assert_eq!(response.message.content, expected(prefix));
+        assert_eq!((response.usage.input_tokens, response.usage.output_tokens), (3, 4));
+        // The next request repeats the 3 MiB input, past axum's default body limit.
+        let mut second = first;
+        second.messages.push(response.message.clone());
+        let results = response
+            .tool_uses()
+            .into_iter()
+            .map(|(id, _, _)| Block::ToolResult {
+                tool_use_id: id.to_owned(),
+                content: "12:00".into(),
+                is_error: false,
+            })
+            .collect();
+        second.messages.push(ChatMessage { role: ChatRole::User, content: results });
+        assert_eq!(provider.complete(&second).await.unwrap().message.text(), "done");
+    }
+}

@@ -285,6 +285,10 @@ pub enum RequestStatus {
 
 /// How long a permission request waits for a decision.
 pub const REQUEST_TTL_MS: i64 = 30 * 60 * 1000;
+/// Longest arguments (canonical JSON, in bytes) a permission request may carry. A request travels
+/// as one queue message and is stored as one table item, and an approver should be able to read
+/// what they approve; larger calls are not put to an approver.
+pub const MAX_REQUEST_ARGUMENTS_BYTES: usize = 32_000;
 
 /// A run asked for a tool outside its profile. Stored durably; the approver decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,9 @@ use crate::approvals_caps::{held_back, pending_requests};
 use crate::envelope::{AgentReport, RunSummary};
 use crate::ids::ConversationRef;
 use crate::model::{InboundMessage, Sender, now_ms};
-use crate::permissions::{PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision};
+use crate::permissions::{
+    MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision,
+};
 use crate::scope::{ScopeError, ScopeKeySource};
 use crate::store::{Store, StoreError};
 
@@ -110,6 +112,9 @@ impl ReportService {
         }
         if !claimed.route.belongs_to(c) {
             return refuse("route leads outside the conversation");
+        }
+        if claimed.arguments.len() > MAX_REQUEST_ARGUMENTS_BYTES {
+            return refuse("arguments too large");
         }
         let Ok(arguments) = serde_json::from_str::<serde_json::Value>(&claimed.arguments) else {
             return refuse("arguments are not JSON");

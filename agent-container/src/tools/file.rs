@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::workspace::{resolve_for, shown};
+use super::workspace::{check_quota, ensure, resolve_for, shown};
 use super::{Tool, ToolContext, ToolError, optional_str, required_str, truncate_output};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Most bytes `file` reads from one file.
 pub const MAX_READ_BYTES: usize = 256 * 1024;
@@ -91,10 +92,11 @@ async fn read(path: &Path, relative: &str) -> Result<String, ToolError> {
     if bytes.contains(&0) {
         return Ok(format!("`{}` is a binary file ({} bytes); its content is not shown.", shown(relative), meta.len()));
     }
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut text = untrusted::wrap(Kind::File, &[("path", relative)], &String::from_utf8_lossy(&bytes));
     if meta.len() > MAX_READ_BYTES as u64 {
         text.push_str(&format!("\n[file is {} bytes; only the first {MAX_READ_BYTES} bytes were read]", meta.len()));
     }
+    // Cut in the middle if at all: the block's delimiters are at its two ends.
     Ok(truncate_output(&text))
 }
 
@@ -124,7 +126,8 @@ async fn list(path: &Path, relative: &str) -> Result<String, ToolError> {
     if entries.is_empty() {
         return Ok(format!("`{}` is empty.", shown(relative)));
     }
-    let mut text = entries.join("\n");
+    // Names are untrusted too: a command can create a file with any name.
+    let mut text = untrusted::wrap(Kind::FolderListing, &[("path", relative)], &entries.join("\n"));
     if more {
         text.push_str(&format!("\n[only the first {MAX_LIST_ENTRIES} entries are listed]"));
     }
@@ -141,7 +144,8 @@ impl Tool for FileWrite {
             description: "Write a text file in this conversation's private workspace, creating missing folders. \
                           `mode` `overwrite` (default) replaces the file, `append` adds to its end. Paths are \
                           relative to the workspace (no absolute paths, no `..`); writing through symbolic links \
-                          is refused. At most 1 MiB per call."
+                          is refused. At most 1 MiB per call; the workspace holds at most 64 MiB in 10,000 files \
+                          and folders."
                 .into(),
             input_schema: json!({
                 "type": "object",
@@ -186,6 +190,9 @@ impl Tool for FileWrite {
             )));
         }
         let path = resolve_for(ctx, relative)?;
+        // resolve_for created the workspace; its canonical path is the prefix of `path`.
+        let root = ensure(&ctx.workspace)?;
+        check_quota(&root, &path, relative, content.len() as u64, append)?;
         if let Some(parent) = path.parent() {
             // The parent's existing part was checked by resolve_for; new folders are created inside it.
             tokio::fs::create_dir_all(parent).await.map_err(|e| io_error("create the folders for", relative, &e))?;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, optional_str, required_str};
 use crate::memory::{MAX_LAYER_BYTES, MemoryError, MemoryLayer, head_tail};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Shown for a layer with nothing in it.
 pub const EMPTY: &str = "(empty)";
@@ -50,7 +51,10 @@ impl Tool for MemoryRead {
 
     async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
         match optional_layer(input)? {
-            Some(layer) => Ok(read_layer(ctx, layer).await?.unwrap_or_else(|| EMPTY.to_owned())),
+            Some(layer) => Ok(match read_layer(ctx, layer).await? {
+                Some(text) => untrusted::wrap(Kind::Memory, &[("layer", layer.as_str())], &text),
+                None => EMPTY.to_owned(),
+            }),
             None => {
                 let mut out = String::new();
                 for layer in MemoryLayer::ALL {
@@ -62,12 +66,13 @@ impl Tool for MemoryRead {
                         Some(text) => text,
                         None => EMPTY.to_owned(),
                     };
-                    // The same delimiters as the system prompt; a stored closing tag cannot end the block early.
-                    out.push_str(&format!(
-                        "<memory layer=\"{layer}\" description=\"{}\">\n{}\n</memory>\n",
-                        describe(layer),
-                        text.replace("</memory>", "")
+                    // The same blocks as the system prompt: stored text cannot end its block early.
+                    out.push_str(&untrusted::wrap(
+                        Kind::Memory,
+                        &[("layer", layer.as_str()), ("description", describe(layer))],
+                        &text,
                     ));
+                    out.push('\n');
                 }
                 Ok(out)
             }

@@ -33,7 +33,7 @@ impl Tool for SendMessage {
             return Err(ToolError::InvalidInput("`text` is empty".into()));
         }
         if ctx.outbox_len() >= MAX_MESSAGES_PER_RUN {
-            return Err(ToolError::Refused(format!("at most {MAX_MESSAGES_PER_RUN} messages per answer")));
+            return Err(ToolError::Refused(format!("at most {MAX_MESSAGES_PER_RUN} messages per run")));
         }
         ctx.queue_message(text.to_owned());
         Ok("sent".into())

@@ -36,9 +36,10 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::workspace::ensure;
+use super::workspace::{ensure, quota_note, usage};
 use super::{Tool, ToolContext, ToolError, required_str, truncate_output};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Time limit per command unless the call asks for less.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,7 +122,14 @@ impl Tool for Shell {
         };
         let workspace = ensure(&ctx.workspace)?;
         let run = run(&workspace, &argv, timeout).await?;
-        let report = run.report();
+        let mut report = run.report();
+        // A command can write past the workspace's quota (only `file_write` enforces it); say so,
+        // so the model knows why later writes are refused and can free space.
+        if !ctx.profile.shell_read_only
+            && let Some(note) = quota_note(usage(&workspace))
+        {
+            report = format!("{note}\n{report}");
+        }
         if run.timed_out {
             return Err(ToolError::Failed(truncate_output(&format!(
                 "timed out after {} s; the command and everything it started were killed.\n{report}",
@@ -161,8 +169,12 @@ impl RunOutput {
             if c.total == 0 {
                 continue;
             }
-            out.push_str(&format!("\n--- {name} ---\n"));
-            out.push_str(String::from_utf8_lossy(&c.bytes).trim_end_matches('\n'));
+            out.push('\n');
+            out.push_str(&untrusted::wrap(
+                Kind::CommandOutput,
+                &[("stream", name)],
+                String::from_utf8_lossy(&c.bytes).trim_end_matches('\n'),
+            ));
             if c.total > c.bytes.len() {
                 out.push_str(&format!("\n[{name} was {} bytes; only the first {} were kept]", c.total, c.bytes.len()));
             }

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 use super::{Tool, ToolContext, ToolError, required_str, truncate_output};
 use crate::provider::ToolSpec;
+use crate::untrusted::{self, Kind};
 
 /// Most response bytes read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -132,9 +133,10 @@ struct SearchResult {
     snippet: String,
 }
 
+/// The results as a numbered list, in one untrusted block (titles and snippets are the web's).
 fn format_results(query: &str, results: &[SearchResult], count: usize) -> String {
     if results.is_empty() {
-        return format!("No results for \"{query}\".");
+        return format!("No results for \"{}\".", untrusted::escape(query));
     }
     let mut out = String::new();
     for (i, r) in results.iter().take(count).enumerate() {
@@ -145,7 +147,7 @@ fn format_results(query: &str, results: &[SearchResult], count: usize) -> String
             out.push_str(&format!("   {snippet}\n"));
         }
     }
-    out.trim_end().to_owned()
+    untrusted::wrap(Kind::WebSearchResults, &[("query", query)], out.trim_end())
 }
 
 fn one_line(s: &str) -> String {
@@ -349,11 +351,11 @@ async fn read_limited(response: &mut reqwest::Response) -> Result<Body, reqwest:
     Ok(Body { bytes, truncated: false })
 }
 
+/// The fetched response as the model sees it: our status line, then the page (and what the
+/// server said about it: its content type and the final URL) in one untrusted block.
 fn describe(url: &Url, status: reqwest::StatusCode, content_type: &str, body: &Body) -> String {
-    let mut out = format!(
-        "status: {status}\ncontent-type: {}\nurl: {url}\n",
-        if content_type.is_empty() { "(none)" } else { content_type }
-    );
+    let mut out = format!("status: {status}\n");
+    let shown_type = if content_type.is_empty() { "(none)" } else { content_type };
     let ct = content_type.to_ascii_lowercase();
     let textual = ct.is_empty()
         || ct.starts_with("text/")
@@ -361,7 +363,12 @@ fn describe(url: &Url, status: reqwest::StatusCode, content_type: &str, body: &B
             .iter()
             .any(|t| ct.contains(t));
     if !textual || body.bytes.contains(&0) {
-        out.push_str(&format!("\n(binary content, {} bytes, not shown)", body.bytes.len()));
+        out.push_str(&format!(
+            "content-type: {}\nurl: {}\n\n(binary content, {} bytes, not shown)",
+            untrusted::escape_attribute(shown_type),
+            untrusted::escape_attribute(url.as_str()),
+            body.bytes.len()
+        ));
         return out;
     }
     let text = String::from_utf8_lossy(&body.bytes);
@@ -370,8 +377,7 @@ fn describe(url: &Url, status: reqwest::StatusCode, content_type: &str, body: &B
     } else {
         text.into_owned()
     };
-    out.push('\n');
-    out.push_str(text.trim());
+    out.push_str(&untrusted::wrap(Kind::WebPage, &[("url", url.as_str()), ("content_type", shown_type)], text.trim()));
     if body.truncated {
         out.push_str(&format!("\n[response cut at {MAX_RESPONSE_BYTES} bytes]"));
     }

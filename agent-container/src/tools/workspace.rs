@@ -12,6 +12,114 @@ use super::{ToolContext, ToolError};
 
 /// Longest path a tool accepts, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
+/// Most bytes a session's workspace holds: the sizes of its regular files (as `ls -l` shows
+/// them, so a sparse file counts at its full size).
+pub const MAX_WORKSPACE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most entries (files, folders, links, anything else) a session's workspace holds.
+pub const MAX_WORKSPACE_FILES: u64 = 10_000;
+
+/// What a workspace holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Sizes of its regular files.
+    pub bytes: u64,
+    /// Its entries, the workspace itself not counted. Counting stops just past
+    /// [`MAX_WORKSPACE_FILES`] (`bytes` is then incomplete too).
+    pub files: u64,
+}
+
+impl Usage {
+    pub fn over_quota(&self) -> bool {
+        self.bytes > MAX_WORKSPACE_BYTES || self.files > MAX_WORKSPACE_FILES
+    }
+
+    /// Whether counting stopped at the entry limit.
+    pub fn incomplete(&self) -> bool {
+        self.files > MAX_WORKSPACE_FILES
+    }
+}
+
+/// What the workspace at `root` holds. Links are counted, not followed; folders the agent cannot
+/// read are counted but not entered. The walk stops just past [`MAX_WORKSPACE_FILES`], so a
+/// workspace a shell filled with a million files costs each write a bounded walk.
+pub fn usage(root: &Path) -> Usage {
+    let mut usage = Usage::default();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            usage.files += 1;
+            if usage.incomplete() {
+                return usage;
+            }
+            // DirEntry::metadata does not follow a link.
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                folders.push(entry.path());
+            } else if meta.is_file() {
+                usage.bytes = usage.bytes.saturating_add(meta.len());
+            }
+        }
+    }
+    usage
+}
+
+/// A note for a tool result when the workspace is over its quota (after a `shell` command),
+/// saying what that means for later writes.
+pub fn quota_note(usage: Usage) -> Option<String> {
+    if !usage.over_quota() {
+        return None;
+    }
+    let files = if usage.incomplete() { format!("more than {MAX_WORKSPACE_FILES}") } else { usage.files.to_string() };
+    Some(format!(
+        "[the workspace is over its quota: it holds {}{} bytes in {files} files and folders; the quota is \
+         {MAX_WORKSPACE_BYTES} bytes in {MAX_WORKSPACE_FILES} files and folders. `file_write` refuses every write \
+         that does not make it smaller until files are deleted]",
+        if usage.incomplete() { "at least " } else { "" },
+        usage.bytes
+    ))
+}
+
+/// Refuses a write of `new_len` bytes to `path` (a workspace path from [`resolve`], `append` or
+/// overwrite) that the workspace's quota does not allow: one that would take the workspace over
+/// [`MAX_WORKSPACE_BYTES`] or [`MAX_WORKSPACE_FILES`], or that adds to a workspace already over
+/// its quota (a `shell` command can put it there). A write that makes the workspace smaller is
+/// always allowed, so space can be freed by overwriting a large file.
+pub fn check_quota(root: &Path, path: &Path, relative: &str, new_len: u64, append: bool) -> Result<(), ToolError> {
+    let before = usage(root);
+    let existing = std::fs::symlink_metadata(path).ok();
+    let old_len = existing.as_ref().filter(|m| m.is_file()).map_or(0, |m| m.len());
+    let new_size = if append { old_len.saturating_add(new_len) } else { new_len };
+    // The file and the folders the write creates on its way.
+    let new_entries = path
+        .ancestors()
+        .take_while(|p| *p != root && p.starts_with(root))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .count() as u64;
+    let files_after = before.files.saturating_add(new_entries);
+    if new_entries > 0 && files_after > MAX_WORKSPACE_FILES {
+        let files =
+            if before.incomplete() { format!("more than {MAX_WORKSPACE_FILES}") } else { files_after.to_string() };
+        return Err(ToolError::Refused(format!(
+            "writing `{}` would make the workspace hold {files} files and folders; the limit is \
+             {MAX_WORKSPACE_FILES}. Nothing was written. Delete files you no longer need first",
+            shown(relative)
+        )));
+    }
+    if new_size <= old_len {
+        return Ok(());
+    }
+    let bytes_after = before.bytes.saturating_sub(old_len).saturating_add(new_size);
+    if bytes_after > MAX_WORKSPACE_BYTES || before.incomplete() {
+        return Err(ToolError::Refused(format!(
+            "writing `{}` would make the workspace hold {}{bytes_after} bytes; its quota is {MAX_WORKSPACE_BYTES} \
+             bytes. Nothing was written. Delete files you no longer need, or overwrite large ones with less, first",
+            shown(relative),
+            if before.incomplete() { "at least " } else { "" },
+        )));
+    }
+    Ok(())
+}
 
 /// Creates the workspace if needed and returns its canonical path.
 pub fn ensure(workspace: &Path) -> Result<PathBuf, ToolError> {

@@ -34,7 +34,7 @@ async fn object_text(stack: &LocalStack, key: &str) -> Option<String> {
 }
 
 /// Sends the sample update (chat 4242, "hello bot") and waits for the bot's messages.
-async fn converse(bot: &TelegramBot, telegram: &wiremock::MockServer, replies: usize) -> Vec<Value> {
+pub async fn converse(bot: &TelegramBot, telegram: &wiremock::MockServer, replies: usize) -> Vec<Value> {
     let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &sample_update()).await;
     assert_eq!(response.status(), 200);
     eventually(WAIT, "the agent's answer at the Telegram stand-in", || async {
@@ -45,7 +45,7 @@ async fn converse(bot: &TelegramBot, telegram: &wiremock::MockServer, replies: u
 }
 
 /// The tool result blocks of a Converse request's last message: (status, text).
-fn bedrock_tool_results(request: &Value) -> Vec<(String, String)> {
+pub fn bedrock_tool_results(request: &Value) -> Vec<(String, String)> {
     let last = request["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
     last["content"]
         .as_array()
