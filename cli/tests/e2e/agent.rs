@@ -164,11 +164,7 @@ async fn hostile_tool_calls_fail_and_nothing_crosses_tenants() {
     ])
     .await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     // Finance: file read and read-only shell, no file_write.
     clawless(&stack, &["profile", "set", "--tenant", &bot.tenant_id, "--preset", "finance-agent"]).unwrap();
@@ -236,11 +232,7 @@ async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
     ])
     .await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     // What the dispatcher leaves behind when the agent that accepted a message dies before
     // answering: stored, marked dispatched, no reply, no answered mark.

@@ -83,11 +83,7 @@ pub(crate) async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStand
     script.extend(script_after);
     let model = ModelStandIn::bedrock(script).await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     let approver = APPROVER.to_string();
     let set = clawless(
@@ -305,11 +301,7 @@ async fn stack_with_approver(
 ) -> (LocalStack, wiremock::MockServer, TelegramBot, ModelStandIn) {
     let model = ModelStandIn::bedrock(script).await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     let approver = APPROVER.to_string();
     let args = [

@@ -215,11 +215,7 @@ async fn a_forged_schedule_input_fires_nothing() {
     ])
     .await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let b = onboard_telegram_bot(&stack, TEST_SECRET);
     clawless(&stack, &["profile", "set", "--tenant", &b.tenant_id, "--preset", "web-agent"]).unwrap();
     assert_eq!(post_update(&b.webhook_url, Some(TEST_SECRET), &sample_update()).await.status(), 200);
@@ -257,11 +253,7 @@ async fn a_forged_schedule_input_fires_nothing() {
 async fn an_agent_serves_one_session_whoever_posts_to_it() {
     let telegram = telegram_stand_in().await;
     let model = ModelStandIn::bedrock(Vec::new()).await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let a = onboard_telegram_bot(&stack, TEST_SECRET);
     let b = onboard_telegram_bot(&stack, TEST_SECRET);
     clawless(&stack, &["profile", "set", "--tenant", &a.tenant_id, "--tools", "shell"]).unwrap();

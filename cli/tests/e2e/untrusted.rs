@@ -36,11 +36,7 @@ fn message_texts(request: &Value) -> Vec<String> {
 async fn a_group_members_forged_closing_tags_stay_inside_the_single_untrusted_block() {
     let model = ModelStandIn::bedrock(vec![ScriptedTurn::Text("We decided on Tuesday.".into())]).await;
     let telegram = telegram_stand_in().await;
-    let stack = start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
     let bot = onboard_bot(
         &stack,
         "telegram",

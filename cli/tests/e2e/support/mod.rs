@@ -32,6 +32,19 @@ pub async fn start_stack_with_agent_env(telegram_api: String, agent_env: Vec<(&s
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
 
+/// A fresh stack whose Telegram sends go to `telegram` and whose agents call the scripted Bedrock
+/// `model`.
+pub async fn start_bedrock_stack(
+    telegram: &wiremock::MockServer,
+    model: &clawless_agent::stand_ins::ModelStandIn,
+) -> LocalStack {
+    start_stack_with_agent_env(
+        telegram.uri(),
+        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
+    )
+    .await
+}
+
 /// Runs `clawless --json ARGS` against the stack through the standard AWS environment variables.
 pub fn clawless(stack: &LocalStack, args: &[&str]) -> Result<Value, String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawless"))
