@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
 # formatting and lints, builds every binary, runs every test (unit and end-to-end against a
-# fresh moto per test), lints template.yaml and simulates its IAM policies (tests/iam).
+# fresh moto per test), lints template.yaml, checks it against the Guard rules (policy/guard)
+# and simulates its IAM policies (tests/iam).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,6 +29,9 @@ cargo test --workspace --locked
 step "template lint"
 .clawless/venv/bin/cfn-lint template.yaml
 .clawless/venv/bin/sam validate --lint --template template.yaml --region us-east-1
+step "policy as code (CloudFormation Guard rules on template.yaml; each broken template must fail)"
+# Installs cfn-guard into .clawless/cargo the first time (about 11 minutes on 2 cores).
+scripts/check-guard.sh
 step "cost model (runs on its defaults; figures in the README)"
 python3 scripts/cost-model.py --no-figures >/dev/null
 step "IAM attack suite (offline policy simulation of template.yaml)"

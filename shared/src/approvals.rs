@@ -478,6 +478,8 @@ pub struct TimeoutSchedules {
     /// The approval-timeout function, and the role Scheduler assumes to invoke it.
     pub target_arn: String,
     pub role_arn: String,
+    /// Where Scheduler puts a timeout it could not deliver (`CLAWLESS_SCHEDULE_DLQ_ARN`; optional).
+    pub dead_letter_arn: Option<String>,
 }
 
 impl TimeoutSchedules {
@@ -487,7 +489,7 @@ impl TimeoutSchedules {
 
     /// Creates the schedule firing at the request's expiry; an existing one is fine (retries).
     pub async fn create(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
-        use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+        use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode};
         let at = jiff::Timestamp::from_millisecond(request.expires_at_ms)
             .map_err(|e| ApprovalError::Invalid(e.to_string()))?
             .strftime("%Y-%m-%dT%H:%M:%S")
@@ -502,8 +504,8 @@ impl TimeoutSchedules {
             operation: "CreateSchedule",
             detail: e.to_string(),
         };
-        let target =
-            Target::builder().arn(&self.target_arn).role_arn(&self.role_arn).input(input).build().map_err(build)?;
+        let target = crate::schedules::target(&self.target_arn, &self.role_arn, input, self.dead_letter_arn.as_deref())
+            .map_err(build)?;
         let window = FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(build)?;
         let result = self
             .client
@@ -567,6 +569,8 @@ struct FlowSettings {
     inbound_queue_url: Option<String>,
     /// Schedule group, approval-timeout function ARN, role Scheduler assumes to invoke it.
     timeouts: Option<(String, String, String)>,
+    /// The schedules' dead-letter queue, if configured.
+    schedule_dead_letter_arn: Option<String>,
     /// Every reply the flow sends carries its conversation's scope token, like an agent's.
     scope: Arc<ScopeKeySource>,
 }
@@ -589,7 +593,8 @@ fn fmt_time(ms: i64) -> String {
 impl ApprovalFlow {
     /// From the environment: `CLAWLESS_REPLY_QUEUE_URL` (required), `CLAWLESS_INBOUND_QUEUE_URL`
     /// (to resume approved runs), and `CLAWLESS_SCHEDULE_GROUP` + `CLAWLESS_APPROVAL_TIMEOUT_ARN` +
-    /// `CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN` (the timeout schedules; all three or none).
+    /// `CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN` (the timeout schedules; all three or none), and
+    /// `CLAWLESS_SCHEDULE_DLQ_ARN` (optional: where Scheduler puts a timeout it could not deliver).
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         platform: &crate::config::PlatformConfig,
@@ -617,6 +622,7 @@ impl ApprovalFlow {
                 reply_queue_url: required("CLAWLESS_REPLY_QUEUE_URL")?,
                 inbound_queue_url: optional("CLAWLESS_INBOUND_QUEUE_URL"),
                 timeouts,
+                schedule_dead_letter_arn: optional("CLAWLESS_SCHEDULE_DLQ_ARN"),
                 scope: Arc::new(ScopeKeySource::from_env(sdk)?),
             }),
             clients: Arc::new(OnceLock::new()),
@@ -650,6 +656,7 @@ impl ApprovalFlow {
                     group,
                     target_arn,
                     role_arn,
+                    dead_letter_arn: s.schedule_dead_letter_arn.clone(),
                 }),
             }
         })

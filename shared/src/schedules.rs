@@ -2,7 +2,9 @@
 //!
 //! - create: the target is the scheduler function (its ARN, the role Scheduler assumes to invoke
 //!   it, and the task's input JSON); flexible time window off; one-time (`at()`) schedules delete
-//!   themselves after they fired (`ActionAfterCompletion: DELETE`); retries for at most an hour.
+//!   themselves after they fired (`ActionAfterCompletion: DELETE`); retries for at most an hour,
+//!   then the firing goes to the dead-letter queue when one is configured ([`target`], which the
+//!   approval timeouts' schedules use too).
 //! - enable/disable and redefine: `UpdateSchedule` replaces every field, so the schedule is read
 //!   first (`GetSchedule`) and everything not being changed is sent back as read: above all the
 //!   target (seed 003 replaced it on pause and broke the schedule).
@@ -13,7 +15,8 @@ use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
 use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState, Target,
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState,
+    Target,
 };
 use aws_smithy_types::DateTime;
 use jiff::Timestamp;
@@ -27,6 +30,30 @@ pub use aws_sdk_scheduler::Client as SchedulerClient;
 /// How long Scheduler keeps retrying a firing the function could not take.
 pub const MAX_EVENT_AGE_SECS: i32 = 3600;
 pub const MAX_RETRY_ATTEMPTS: i32 = 5;
+
+/// A schedule's target as every schedule of the platform has it: the function, the role Scheduler
+/// assumes to invoke it, the input, retries for at most [`MAX_EVENT_AGE_SECS`], and, when given,
+/// the standard SQS queue Scheduler sends a firing to once those retries are spent (what it could
+/// not deliver: throttled, refused, the function or its permission gone). Without a queue such a
+/// firing is dropped, unseen.
+pub fn target(
+    arn: &str,
+    role_arn: &str,
+    input: impl Into<String>,
+    dead_letter_arn: Option<&str>,
+) -> Result<Target, aws_sdk_scheduler::error::BuildError> {
+    let retry = RetryPolicy::builder()
+        .maximum_event_age_in_seconds(MAX_EVENT_AGE_SECS)
+        .maximum_retry_attempts(MAX_RETRY_ATTEMPTS)
+        .build();
+    Target::builder()
+        .arn(arn)
+        .role_arn(role_arn)
+        .input(input)
+        .retry_policy(retry)
+        .set_dead_letter_config(dead_letter_arn.map(|arn| DeadLetterConfig::builder().arn(arn).build()))
+        .build()
+}
 
 fn err<E, R>(operation: &str, e: &aws_sdk_scheduler::error::SdkError<E, R>) -> TaskError
 where
@@ -146,16 +173,7 @@ impl ScheduleApi for Schedules {
         target: &ScheduleTarget,
         input: &str,
     ) -> Result<(), TaskError> {
-        let retry = RetryPolicy::builder()
-            .maximum_event_age_in_seconds(MAX_EVENT_AGE_SECS)
-            .maximum_retry_attempts(MAX_RETRY_ATTEMPTS)
-            .build();
-        let target = Target::builder()
-            .arn(&target.function_arn)
-            .role_arn(&target.role_arn)
-            .input(input)
-            .retry_policy(retry)
-            .build()
+        let target = self::target(&target.function_arn, &target.role_arn, input, target.dead_letter_arn.as_deref())
             .map_err(build_err)?;
         let window = FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(build_err)?;
         let action = if definition.one_time { ActionAfterCompletion::Delete } else { ActionAfterCompletion::None };
@@ -204,6 +222,19 @@ impl ScheduleApi for Schedules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_retries_and_dead_letters_when_a_queue_is_given() {
+        let queue = "arn:aws:sqs:us-east-1:123456789012:clawless-schedule-dlq";
+        let t = target("arn:f", "arn:r", "{}", Some(queue)).unwrap();
+        assert_eq!(t.dead_letter_config().and_then(|d| d.arn()), Some(queue));
+        let retry = t.retry_policy().unwrap();
+        assert_eq!(retry.maximum_event_age_in_seconds(), Some(MAX_EVENT_AGE_SECS));
+        assert_eq!(retry.maximum_retry_attempts(), Some(MAX_RETRY_ATTEMPTS));
+        let without = target("arn:f", "arn:r", "{}", None).unwrap();
+        assert!(without.dead_letter_config().is_none());
+        assert!(without.retry_policy().is_some());
+    }
 
     #[test]
     fn an_interval_start_in_the_past_moves_to_its_next_firing() {

@@ -37,6 +37,9 @@ export const param = (path) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/clawl
 export const SCOPE_KEY = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:clawless/scope-key-AbCdEf`
 export const REPLY_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:clawless-reply.fifo`
 export const INBOUND_QUEUE = `arn:aws:sqs:${REGION}:${ACCOUNT}:clawless-inbound.fifo`
+export const SCHEDULE_DLQ = `arn:aws:sqs:${REGION}:${ACCOUNT}:clawless-schedule-dlq`
+export const AGENT_REPOSITORY = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/clawless-agentrepository-a1b2c3d4e5f6`
+export const OTHER_REPOSITORY = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/someone-elses-image`
 export const schedule = (name, group = 'clawless') => `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${group}/${name}`
 export const role = (name) => `arn:aws:iam::${ACCOUNT}:role/${name}`
 export const lambdaFn = (id) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:clawless-${id}`
@@ -128,6 +131,11 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add('agent role', { name: 'agent passes the scheduler role', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
   add('agent role', { name: 'agent invokes the scheduler function', as, action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
   add('agent role', { name: 'agent calls a foundation model (the one thing it keeps)', as, action: 'bedrock:InvokeModel', resource: FOUNDATION_MODEL, expect: 'Allowed' })
+  add('agent role', { name: "agent pulls an image from the stack's repository", as, action: 'ecr:BatchGetImage', resource: AGENT_REPOSITORY, expect: 'Allowed' })
+  add('agent role', { name: "agent downloads a layer from the stack's repository", as, action: 'ecr:GetDownloadUrlForLayer', resource: AGENT_REPOSITORY, expect: 'Allowed' })
+  add('agent role', { name: 'agent pulls an image from another repository of the account', as, action: 'ecr:BatchGetImage', resource: OTHER_REPOSITORY, expect: 'Denied' })
+  add('agent role', { name: 'agent downloads a layer from another repository of the account', as, action: 'ecr:GetDownloadUrlForLayer', resource: OTHER_REPOSITORY, expect: 'Denied' })
+  add('agent role', { name: "agent pushes an image to the stack's repository", as, action: 'ecr:PutImage', resource: AGENT_REPOSITORY, expect: 'Denied' })
 }
 
 // --- tenant credentials of tenant A, bot A, conversation telegram/4242.
@@ -173,6 +181,8 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "GetObject on another bot's memory, same tenant", as, action: 's3:GetObject', resource: mem(`${TENANT}/bots/${OTHER_BOT}/memory.md`), expect: 'Denied' })
   add(g, { name: 'DeleteObject on own bot memory', as, action: 's3:DeleteObject', resource: OWN_BOT_MEMORY, expect: 'Denied' })
   add(g, { name: 'ListBucket on the memory bucket', as, action: 's3:ListBucket', resource: BUCKET, expect: 'Denied' })
+  add(g, { name: 'GetObject on own bot memory over plain HTTP (the bucket policy refuses)', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, context: { 'aws:SecureTransport': 'false' }, expect: 'Denied' })
+  add(g, { name: 'PutObject on own bot memory over TLS', as, action: 's3:PutObject', resource: OWN_BOT_MEMORY, context: { 'aws:SecureTransport': 'true' }, expect: 'Allowed' })
 }
 {
   const as = 'tenant'
@@ -212,6 +222,7 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'PassRole of the tenant-access role', as, action: 'iam:PassRole', resource: TENANT_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
   add(g, { name: 'SendMessage to the reply queue', as, action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Allowed' })
   add(g, { name: 'SendMessage to the inbound queue', as, action: 'sqs:SendMessage', resource: INBOUND_QUEUE, expect: 'Denied' })
+  add(g, { name: 'SendMessage to the schedule DLQ (forged dead letters)', as, action: 'sqs:SendMessage', resource: SCHEDULE_DLQ, expect: 'Denied' })
   add(g, { name: 'ReceiveMessage from the reply queue', as, action: 'sqs:ReceiveMessage', resource: REPLY_QUEUE, expect: 'Denied' })
   add(g, { name: 'AssumeRole on the tenant-access role again (role chaining to new tags)', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: requestTags({ tenant_id: OTHER_TENANT, bot_id: OTHER_BOT }), expect: 'Denied' })
   add(g, { name: 'TagSession on the tenant-access role', as, action: 'sts:TagSession', resource: TENANT_ROLE, context: requestTags({ tenant_id: OTHER_TENANT, bot_id: OTHER_BOT }), expect: 'Denied' })
@@ -269,6 +280,12 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'SchedulerRole sends to the inbound queue', as: 'SchedulerRole', action: 'sqs:SendMessage', resource: INBOUND_QUEUE, expect: 'Denied' })
   add(g, { name: 'ApprovalSchedulerRole invokes the approval-timeout function', as: 'ApprovalSchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('ApprovalTimeoutFunction'), expect: 'Allowed' })
   add(g, { name: 'ApprovalSchedulerRole invokes the scheduler function', as: 'ApprovalSchedulerRole', action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
+  // Scheduler delivers an undeliverable firing to the DLQ as the schedule's role; Lambda delivers
+  // a failed asynchronous invocation as the function's role.
+  for (const r of ['SchedulerRole', 'ApprovalSchedulerRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole'])
+    add(g, { name: `${r} sends to the schedule DLQ`, as: r, action: 'sqs:SendMessage', resource: SCHEDULE_DLQ, expect: 'Allowed' })
+  add(g, { name: 'ApprovalSchedulerRole sends to the reply queue', as: 'ApprovalSchedulerRole', action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Denied' })
+  add(g, { name: 'webhook sends to the schedule DLQ', as: 'WebhookFunctionRole', action: 'sqs:SendMessage', resource: SCHEDULE_DLQ, expect: 'Denied' })
   add(g, { name: 'scheduler function passes the scheduler role', as: 'SchedulerFunctionRole', action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
   add(g, { name: 'reply function passes the approval scheduler role', as: 'ReplyFunctionRole', action: 'iam:PassRole', resource: APPROVAL_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
   add(g, { name: 'reply function passes the scheduler role', as: 'ReplyFunctionRole', action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })

@@ -27,9 +27,9 @@ const REGION = PSEUDO['AWS::Region']
 const STACK = PSEUDO['AWS::StackName']
 
 // Values for parameters that have no Default (used only if an IAM document refers to them).
-const PARAMETER_VALUES = Object.freeze({
-  AgentImageUri: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/clawless-agent:v1`
-})
+// Every parameter has a default today: the suite checks the stack as deployed with its defaults
+// (an AgentImageUri given as a parameter widens AgentRole's image pulls; see template.yaml).
+const PARAMETER_VALUES = Object.freeze({})
 
 // AWS managed policies that SAM attaches to the roles it creates. Only their IAM-relevant content
 // is modelled (both are published by AWS with Resource "*").
@@ -172,6 +172,8 @@ class Resolver {
         return 'a1b2c3d4e5'
       case 'AWS::BedrockAgentCore::Runtime':
         return 'clawless_agent-abc123'
+      case 'AWS::ECR::Repository':
+        return this.repositoryName(name, where)
       default:
         this.fail(where, `!Ref of ${name} (${r.Type}) is not modelled`)
     }
@@ -203,6 +205,10 @@ class Resolver {
         return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${this.required(id, 'LogGroupName', where)}:*`
       case 'AWS::BedrockAgentCore::Runtime.AgentRuntimeArn':
         return `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`
+      case 'AWS::BedrockAgentCore::Runtime.AgentRuntimeId':
+        return 'clawless_agent-abc123'
+      case 'AWS::ECR::Repository.Arn':
+        return `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${this.repositoryName(id, where)}`
       default:
         this.fail(where, `!GetAtt ${id}.${attr} (${t}) is not modelled`)
     }
@@ -229,6 +235,10 @@ class Resolver {
   }
   roleName(id, where) {
     return this.prop(id, 'RoleName', where) ?? id
+  }
+  // CloudFormation names a repository without RepositoryName <stack>-<logical id>-<suffix>, lower case.
+  repositoryName(id, where) {
+    return this.prop(id, 'RepositoryName', where) ?? `${STACK}-${id.toLowerCase()}-a1b2c3d4e5f6`
   }
   functionName(id, where) {
     return this.prop(id, 'FunctionName', where) ?? `${STACK}-${id}`
@@ -420,6 +430,20 @@ export function loadTemplate(path = TEMPLATE_PATH) {
       for (const e of events) {
         if (!['SQS', 'HttpApi', 'Api', 'Schedule', 'ScheduleV2'].includes(e.Type))
           throw new Error(`template.yaml: ${id} has an event of type ${e.Type}, whose role policies are not modelled`)
+      }
+      // Asynchronous invocation destinations: SAM grants the function's role the right to deliver
+      // to each one (an inline policy <LogicalId>EventInvokeConfig<OnFailure|OnSuccess><Type>Policy).
+      for (const [when, dest] of Object.entries(p.EventInvokeConfig?.DestinationConfig ?? {})) {
+        const where = `${id}.EventInvokeConfig.DestinationConfig.${when}`
+        if (dest?.Type !== 'SQS' || dest.Destination === undefined)
+          throw new Error(`template.yaml: ${where} is not an SQS queue named by Destination, whose grant is not modelled`)
+        identityPolicies.push({
+          name: `${id}EventInvokeConfig${when}SQSPolicy`,
+          policy: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: r.resolve(dest.Destination, where) }]
+          }
+        })
       }
       const policies = p.Policies === undefined ? [] : Array.isArray(p.Policies) ? p.Policies : [p.Policies]
       for (const [i, pol] of policies.entries()) {

@@ -8,8 +8,10 @@ import { parseTemplate, loadTemplate } from './template.mjs'
 import { BOT, CHANNEL, CONVERSATION, SESSION_POLICY, SESSION_POLICY_TEXT, TEMPLATE, TENANT, principal } from './simulate.mjs'
 import {
   BUCKET,
+  AGENT_REPOSITORY,
   INBOUND_QUEUE,
   REPLY_QUEUE,
+  SCHEDULE_DLQ,
   SCHEDULER_ROLE,
   APPROVAL_ROLE,
   SCOPE_KEY,
@@ -48,6 +50,8 @@ describe('template.yaml as the scenarios model it', () => {
     assert.equal(TEMPLATE.ref('ReplyQueue'), 'https://sqs.us-east-1.amazonaws.com/123456789012/clawless-reply.fifo')
     assert.equal(TEMPLATE.ref('ScopeKeySecret'), SCOPE_KEY)
     assert.equal(TEMPLATE.ref('ScheduleGroup'), 'clawless')
+    assert.equal(TEMPLATE.getAtt('ScheduleDeadLetterQueue', 'Arn'), SCHEDULE_DLQ)
+    assert.equal(TEMPLATE.getAtt('AgentRepository', 'Arn'), AGENT_REPOSITORY)
     assert.equal(principal('TenantAccessRole').arn, TENANT_ROLE)
     assert.equal(principal('SchedulerRole').arn, SCHEDULER_ROLE)
     assert.equal(principal('ApprovalSchedulerRole').arn, APPROVAL_ROLE)
@@ -72,6 +76,13 @@ describe('template.yaml as the scenarios model it', () => {
     assert.equal(props.RoleArn, principal('AgentRole').arn)
     assert.equal(props.EnvironmentVariables.CLAWLESS_SCHEDULER_ROLE_ARN, SCHEDULER_ROLE)
     assert.equal(props.EnvironmentVariables.CLAWLESS_SCHEDULER_FUNCTION_ARN, lambdaFn('SchedulerFunction'))
+    assert.equal(props.EnvironmentVariables.CLAWLESS_SCHEDULE_DLQ_ARN, SCHEDULE_DLQ)
+    // With the default parameters the image is AgentImageTag in the stack's repository, the one
+    // repository AgentRole may pull from.
+    assert.equal(
+      props.AgentRuntimeArtifact.ContainerConfiguration.ContainerUri,
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/clawless-agentrepository-a1b2c3d4e5f6:v1'
+    )
     // The agent no longer assumes anything itself.
     assert.equal(props.EnvironmentVariables.CLAWLESS_TENANT_ROLE_ARN, undefined)
   })

@@ -213,7 +213,11 @@ mod tests {
 
     fn services(schedules: Arc<MemorySchedules>) -> Arc<dyn TenantServices> {
         let settings = TaskSettings {
-            target: Some(ScheduleTarget { function_arn: "arn:f".into(), role_arn: "arn:r".into() }),
+            target: Some(ScheduleTarget {
+                function_arn: "arn:f".into(),
+                role_arn: "arn:r".into(),
+                dead_letter_arn: None,
+            }),
             max_per_bot: 20,
             default_timezone: Some("UTC".into()),
         };

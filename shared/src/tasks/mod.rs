@@ -260,11 +260,14 @@ pub struct ScheduleDefinition {
 }
 
 /// What every schedule invokes: the scheduler function, through the role EventBridge Scheduler
-/// assumes.
+/// assumes; and where Scheduler puts a firing it could not deliver after its retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleTarget {
     pub function_arn: String,
     pub role_arn: String,
+    /// A standard SQS queue (`CLAWLESS_SCHEDULE_DLQ_ARN`); `None` (local runs, tests): a firing
+    /// that cannot be delivered is dropped after the retries.
+    pub dead_letter_arn: Option<String>,
 }
 
 /// Where the answers to a conversation's scheduled runs go: the conversation itself (no message
@@ -421,12 +424,14 @@ pub struct TaskConfig {
 impl TaskConfig {
     /// `CLAWLESS_SCHEDULE_GROUP` (required), `CLAWLESS_SCHEDULER_FUNCTION_ARN` and
     /// `CLAWLESS_SCHEDULER_ROLE_ARN` (both or neither: where schedules can be created),
-    /// `CLAWLESS_DEFAULT_TIMEZONE`, `CLAWLESS_MAX_TASKS_PER_BOT` (default 20). `None` without a group.
+    /// `CLAWLESS_SCHEDULE_DLQ_ARN` (optional: the schedules' dead-letter queue), `CLAWLESS_DEFAULT_TIMEZONE`, `CLAWLESS_MAX_TASKS_PER_BOT` (default 20). `None` without a group.
     pub fn from_lookup(get: impl Fn(&'static str) -> Option<String>) -> Result<Option<Self>, TaskError> {
         let get = |name| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let Some(group) = get("CLAWLESS_SCHEDULE_GROUP") else { return Ok(None) };
         let target = match (get("CLAWLESS_SCHEDULER_FUNCTION_ARN"), get("CLAWLESS_SCHEDULER_ROLE_ARN")) {
-            (Some(function_arn), Some(role_arn)) => Some(ScheduleTarget { function_arn, role_arn }),
+            (Some(function_arn), Some(role_arn)) => {
+                Some(ScheduleTarget { function_arn, role_arn, dead_letter_arn: get("CLAWLESS_SCHEDULE_DLQ_ARN") })
+            }
             (None, None) => None,
             _ => {
                 return Err(TaskError::Invalid(

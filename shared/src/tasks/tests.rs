@@ -21,6 +21,7 @@ fn target() -> ScheduleTarget {
     ScheduleTarget {
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:scheduler".into(),
         role_arn: "arn:aws:iam::123456789012:role/clawless-scheduler-invoke".into(),
+        dead_letter_arn: None,
     }
 }
 
@@ -239,7 +240,21 @@ fn configuration_from_the_environment() {
     .unwrap();
     assert_eq!(c.group, "clawless");
     assert_eq!(c.settings.max_per_bot, DEFAULT_MAX_TASKS_PER_BOT);
-    assert_eq!(c.settings.target.unwrap().role_arn, "arn:r");
+    let target = c.settings.target.unwrap();
+    assert_eq!(target.role_arn, "arn:r");
+    assert_eq!(target.dead_letter_arn, None, "no dead-letter queue unless configured");
+    let with_dlq = TaskConfig::from_lookup(vars(&[
+        ("CLAWLESS_SCHEDULE_GROUP", "clawless"),
+        ("CLAWLESS_SCHEDULER_FUNCTION_ARN", "arn:f"),
+        ("CLAWLESS_SCHEDULER_ROLE_ARN", "arn:r"),
+        ("CLAWLESS_SCHEDULE_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:clawless-schedule-dlq"),
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        with_dlq.settings.target.unwrap().dead_letter_arn.as_deref(),
+        Some("arn:aws:sqs:us-east-1:123456789012:clawless-schedule-dlq")
+    );
     assert!(
         TaskConfig::from_lookup(vars(&[("CLAWLESS_SCHEDULE_GROUP", "g"), ("CLAWLESS_SCHEDULER_ROLE_ARN", "r")]))
             .is_err()
