@@ -12,6 +12,11 @@ if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qF "$version"; then
   echo "$bin"
   exit 0
 fi
+# One already on the PATH at the pinned version (e.g. from `cargo install cfn-guard`) will do.
+if command -v cfn-guard >/dev/null 2>&1 && cfn-guard --version 2>/dev/null | grep -qF "$version"; then
+  command -v cfn-guard
+  exit 0
+fi
 mkdir -p "$prefix"
 # Its own build directory: the workspace's target (CARGO_TARGET_DIR) stays as it is.
 (cd "$root" && env -u CARGO_TARGET_DIR cargo install cfn-guard --locked --version "$version" --root "$prefix" >&2)
