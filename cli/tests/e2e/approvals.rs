@@ -81,28 +81,7 @@ pub(crate) async fn asked(script_after: Vec<ScriptedTurn>) -> (Setup, ModelStand
         ScriptedTurn::Text("That needs approval; I asked.".into()),
     ];
     script.extend(script_after);
-    let model = ModelStandIn::bedrock(script).await;
-    let telegram = telegram_stand_in().await;
-    let stack = start_bedrock_stack(&telegram, &model).await;
-    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
-    let approver = APPROVER.to_string();
-    let set = clawless(
-        &stack,
-        &[
-            "approver",
-            "set",
-            "--tenant",
-            &bot.tenant_id,
-            "--bot",
-            &bot.bot_id,
-            "--channel",
-            "telegram",
-            "--user",
-            &approver,
-        ],
-    )
-    .unwrap();
-    assert_eq!(set["user_id"], approver);
+    let (stack, telegram, bot, model) = stack_with_approver(script).await;
 
     let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &update(1, REQUESTER, "write the Q3 report")).await;
     assert_eq!(response.status(), 200);
@@ -316,7 +295,8 @@ async fn stack_with_approver(
         "--user",
         &approver,
     ];
-    clawless(&stack, &args).unwrap();
+    let set = clawless(&stack, &args).unwrap();
+    assert_eq!(set["user_id"], approver);
     (stack, telegram, bot, model)
 }
 
