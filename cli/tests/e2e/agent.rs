@@ -106,7 +106,12 @@ async fn bedrock_model_calls_a_tool_sees_the_result_and_answers() {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.resources.tables["DataTable"]);
     let tenant = TenantId::parse(&bot.tenant_id).unwrap();
     let month = clawless_shared::model::month_of(clawless_shared::model::now_ms());
-    let (input, output, runs) = store.token_usage(&tenant, &month).await.unwrap();
+    // The reply function records the run after the answer is sent, so the count may land a moment later.
+    let (input, output, runs) = eventually(Duration::from_secs(10), "the run's token use", || async {
+        let usage = store.token_usage(&tenant, &month).await.unwrap();
+        (usage.2 > 0).then_some(usage)
+    })
+    .await;
     assert_eq!(runs, 1);
     assert!(input > 0 && output > 0, "token use is recorded per tenant and month");
 }
