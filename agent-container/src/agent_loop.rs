@@ -16,15 +16,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clawless_shared::approvals::{Grant, RESUME_SUFFIX};
-use clawless_shared::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant, ReplyEnvelope, RunSummary};
-use clawless_shared::ids::{ConversationRef, MessageId, RuntimeSessionId};
-use clawless_shared::model::{HistoryEntry, Role, now_ms};
-use clawless_shared::permissions::{
+use clawless_core::approvals::{Grant, RESUME_SUFFIX};
+use clawless_core::domain::envelope::{
+    AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant, ReplyEnvelope, RunSummary,
+};
+use clawless_core::domain::ids::{ConversationRef, MessageId, RuntimeSessionId};
+use clawless_core::domain::model::{HistoryEntry, Role, now_ms};
+use clawless_core::domain::permissions::{
     ALWAYS_BLOCKED, MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision,
     UserRef,
 };
-use clawless_shared::safety;
+use clawless_core::safety;
 use serde_json::Value;
 
 use crate::memory::{MemoryLayer, PROMPT_LAYER_CHARS, head_tail};

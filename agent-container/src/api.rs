@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clawless_shared::envelope::{AckStatus, AgentAck, AgentInvocation, ENVELOPE_VERSION};
+use clawless_core::domain::envelope::{AckStatus, AgentAck, AgentInvocation, ENVELOPE_VERSION};
 
 use crate::health::PingResponse;
 use crate::session::SubmitError;

@@ -1,10 +1,10 @@
 //! The agent's configuration, read once at startup from the environment.
 
-use clawless_shared::config::ConfigError;
+use clawless_core::config::ConfigError;
 
 use std::path::PathBuf;
 
-use clawless_shared::secrets::Secret;
+use clawless_core::domain::secrets::Secret;
 
 use crate::provider::{ModelSettings, ProviderKind};
 

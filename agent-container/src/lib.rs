@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use clawless_shared::config::ConfigError;
-use clawless_shared::envelope::{AckStatus, AgentInvocation};
-use clawless_shared::ids::RuntimeSessionId;
-use clawless_shared::scope::ScopeToken;
+use clawless_core::config::ConfigError;
+use clawless_core::domain::envelope::{AckStatus, AgentInvocation};
+use clawless_core::domain::ids::RuntimeSessionId;
+use clawless_core::domain::scope::ScopeToken;
 use tokio::net::TcpListener;
 
 pub use async_trait::async_trait;

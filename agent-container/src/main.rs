@@ -11,9 +11,9 @@ use clawless_agent::services::aws::{AwsSettings, AwsTenantServices, HandedCreden
 use clawless_agent::tools::web::WebSettings;
 use clawless_agent::tools::{self, ToolBox};
 use clawless_agent::{AppState, StartupError, init_logging, serve};
-use clawless_shared::aws::load_sdk_config;
-use clawless_shared::config::ConfigError;
-use clawless_shared::tasks::TaskConfig;
+use clawless_aws::sdk::load_sdk_config;
+use clawless_core::config::ConfigError;
+use clawless_core::tasks::TaskConfig;
 use tokio::net::TcpListener;
 
 #[tokio::main]

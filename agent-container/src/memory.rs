@@ -89,14 +89,14 @@ pub fn head_tail(text: &str, max_chars: usize) -> String {
 pub struct S3Memory {
     client: aws_sdk_s3::Client,
     bucket: String,
-    conversation: clawless_shared::ids::ConversationRef,
+    conversation: clawless_core::domain::ids::ConversationRef,
 }
 
 impl S3Memory {
     pub fn new(
         client: aws_sdk_s3::Client,
         bucket: impl Into<String>,
-        conversation: clawless_shared::ids::ConversationRef,
+        conversation: clawless_core::domain::ids::ConversationRef,
     ) -> Self {
         Self { client, bucket: bucket.into(), conversation }
     }
@@ -108,7 +108,7 @@ impl S3Memory {
 }
 
 /// The object key of a conversation's memory layer.
-pub fn memory_key(c: &clawless_shared::ids::ConversationRef, layer: MemoryLayer) -> String {
+pub fn memory_key(c: &clawless_core::domain::ids::ConversationRef, layer: MemoryLayer) -> String {
     match layer {
         MemoryLayer::Tenant => format!("tenants/{}/shared.md", c.tenant_id),
         MemoryLayer::Bot => format!("tenants/{}/bots/{}/memory.md", c.tenant_id, c.bot_id),
@@ -164,7 +164,7 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    clawless_shared::aws::describe_sdk_error(err)
+    clawless_aws::sdk::describe_sdk_error(err)
 }
 
 #[cfg(test)]

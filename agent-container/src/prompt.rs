@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use clawless_shared::ids::ConversationRef;
-use clawless_shared::model::ChannelKind;
+use clawless_core::domain::ids::ConversationRef;
+use clawless_core::domain::model::ChannelKind;
 
 use crate::memory::MemoryLayer;
 use crate::untrusted::{self, Kind};

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clawless_shared::envelope::{AgentReport, ReplyEnvelope, RunSummary};
-use clawless_shared::ids::short_digest;
-use clawless_shared::queue::{FifoQueue, QueueError};
+use clawless_aws::sqs::FifoQueue;
+use clawless_core::domain::envelope::{AgentReport, ReplyEnvelope, RunSummary};
+use clawless_core::domain::ids::short_digest;
+use clawless_core::ports::{QueueError, ReplyQueue};
 use tokio::sync::watch;
 
 use crate::services::aws::HandedCredentials;
@@ -52,7 +53,7 @@ impl SqsReplySink {
         Self { handed, queue_url: queue_url.into() }
     }
 
-    fn queue(&self, conversation: &clawless_shared::ids::ConversationRef) -> Result<FifoQueue, SinkError> {
+    fn queue(&self, conversation: &clawless_core::domain::ids::ConversationRef) -> Result<FifoQueue, SinkError> {
         let (sdk, _) =
             self.handed.config(&conversation.tenant_id).map_err(|e| SinkError::Unavailable(e.to_string()))?;
         Ok(FifoQueue::new(aws_sdk_sqs::Client::new(&sdk), self.queue_url.clone()))
@@ -111,7 +112,7 @@ impl MemoryReplySink {
     }
 
     /// The permission requests reported so far.
-    pub fn requests(&self) -> Vec<clawless_shared::permissions::PermissionRequest> {
+    pub fn requests(&self) -> Vec<clawless_core::domain::permissions::PermissionRequest> {
         self.reports()
             .into_iter()
             .filter_map(|r| match r {

@@ -12,14 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use clawless_shared::approvals::Grant;
-use clawless_shared::credentials::TenantCredentials;
-use clawless_shared::ids::ConversationRef;
-use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
-use clawless_shared::tasks::TaskManager;
+use clawless_core::approvals::Grant;
+use clawless_core::domain::credentials::TenantCredentials;
+use clawless_core::domain::ids::ConversationRef;
+use clawless_core::domain::permissions::{PermissionProfile, PermissionRequest, UserRef};
+use clawless_core::tasks::TaskManager;
 
 use crate::memory::{MemoryError, MemoryLayer, MemoryLayers};
-use clawless_shared::scope::ScopeToken;
+use clawless_core::domain::scope::ScopeToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -72,7 +72,7 @@ pub struct MemoryServices {
     pub memory: Arc<InMemoryLayers>,
     /// Temporary grants by `<tool>|<requester id>`.
     pub grants: Mutex<HashMap<String, Grant>>,
-    /// Scheduled tasks (e.g. over `clawless_shared::tasks::memory`); `None`: not configured.
+    /// Scheduled tasks (e.g. over `clawless_core::tasks::memory`); `None`: not configured.
     pub tasks: Option<TaskManager>,
 }
 

@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use clawless_shared::envelope::{AckStatus, AgentInvocation};
-use clawless_shared::ids::{MessageId, RuntimeSessionId};
-use clawless_shared::model::HistoryEntry;
+use clawless_core::domain::envelope::{AckStatus, AgentInvocation};
+use clawless_core::domain::ids::{MessageId, RuntimeSessionId};
+use clawless_core::domain::model::HistoryEntry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -242,7 +242,7 @@ mod tests {
     use crate::services::MemoryServices;
     use crate::testing::{agent_deps, agent_deps_with, history, invocation};
     use async_trait::async_trait;
-    use clawless_shared::envelope::ENVELOPE_VERSION;
+    use clawless_core::domain::envelope::ENVELOPE_VERSION;
 
     fn deps(sink: Arc<MemoryReplySink>) -> AgentDeps {
         agent_deps(Arc::new(OfflineProvider), sink)
@@ -273,7 +273,7 @@ mod tests {
 
     fn entry(id: &str, text: &str) -> HistoryEntry {
         HistoryEntry {
-            role: clawless_shared::model::Role::User,
+            role: clawless_core::domain::model::Role::User,
             message_id: id.into(),
             sender_name: "Ada".into(),
             text: text.into(),

@@ -17,9 +17,9 @@ use crate::reply_sink::ReplySink;
 use crate::services::{MemoryServices, TenantServices};
 use crate::tools::ToolBox;
 
-use clawless_shared::envelope::{AgentInvocation, BotProfile, ENVELOPE_VERSION};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{
+use clawless_core::domain::envelope::{AgentInvocation, BotProfile, ENVELOPE_VERSION};
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_core::domain::model::{
     ChannelKind, ConversationMessage, HistoryEntry, InboundMessage, ReplyRoute, Role, Sender,
 };
 
@@ -64,7 +64,7 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
         scheduled: false,
         unanswered: Vec::new(),
         // Any non-empty token: the agent binds to it; only trusted functions can check it.
-        scope: clawless_shared::scope::ScopeToken::new(format!("v1.test-{conversation_id}")),
+        scope: clawless_core::domain::scope::ScopeToken::new(format!("v1.test-{conversation_id}")),
         credentials: None,
         grant: None,
     }

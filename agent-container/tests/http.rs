@@ -10,7 +10,7 @@ use clawless_agent::reply_sink::MemoryReplySink;
 use clawless_agent::services::MemoryServices;
 use clawless_agent::testing::{agent_deps, agent_deps_with, history, invocation};
 use clawless_agent::{AppState, async_trait, serve_with_shutdown};
-use clawless_shared::envelope::{AckStatus, AgentAck, AgentInvocation};
+use clawless_core::domain::envelope::{AckStatus, AgentAck, AgentInvocation};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;

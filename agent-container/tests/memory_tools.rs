@@ -8,7 +8,7 @@ use clawless_agent::services::InMemoryLayers;
 use clawless_agent::testing::conversation;
 use clawless_agent::tools::memory::{EMPTY, MemoryRead, MemoryWrite};
 use clawless_agent::tools::{Tool, ToolBox, ToolContext, ToolError};
-use clawless_shared::permissions::PermissionProfile;
+use clawless_core::domain::permissions::PermissionProfile;
 use serde_json::{Value, json};
 
 fn context() -> (ToolContext, Arc<InMemoryLayers>) {

@@ -10,7 +10,7 @@ use clawless_agent::provider::{
     ProviderBuildError, ProviderKind, Providers, StopReason, ToolSpec,
 };
 use clawless_agent::stand_ins::{ModelStandIn, SCRIPT_FINISHED, ScriptedTurn};
-use clawless_shared::secrets::Secret;
+use clawless_core::domain::secrets::Secret;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -12,7 +12,7 @@ use clawless_agent::testing::conversation;
 use clawless_agent::tools::web::WebSettings;
 use clawless_agent::tools::workspace::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES, Usage, usage};
 use clawless_agent::tools::{Tool, ToolBox, ToolContext, ToolError};
-use clawless_shared::permissions::PermissionProfile;
+use clawless_core::domain::permissions::PermissionProfile;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -613,7 +613,7 @@ async fn every_kind_of_untrusted_text_arrives_in_exactly_one_block() {
     use clawless_agent::prompt::{PromptContext, system_prompt};
     use clawless_agent::testing::{FORGERIES, assert_one_untrusted_block, untrusted_block};
     use clawless_agent::untrusted::Kind;
-    use clawless_shared::model::{HistoryEntry, Role};
+    use clawless_core::domain::model::{HistoryEntry, Role};
 
     let server = MockServer::start().await;
     for (i, forged) in FORGERIES.iter().enumerate() {

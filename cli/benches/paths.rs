@@ -27,13 +27,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clawless_aws::dynamodb::Store;
+use clawless_aws::sqs::FifoQueue;
 use clawless_cli::local::event_source::SqsMapping;
 use clawless_cli::local::{LocalOptions, LocalStack};
-use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
-use clawless_shared::queue::FifoQueue;
-use clawless_shared::store::Store;
+use clawless_core::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
+use clawless_core::ports::{ConversationRepo, InboundQueue, ReplyQueue};
 use serde_json::json;
 
 const CONVERSATIONS: usize = 20;

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clawless_aws::dynamodb::Store;
 use clawless_cli::local::{LocalOptions, LocalStack};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::{ChannelKind, Role};
-use clawless_shared::store::Store;
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_core::domain::model::{ChannelKind, Role};
+use clawless_core::ports::ConversationRepo;
 
 const REQUESTS: usize = 2_000;
 const CHATS: i64 = 50;

@@ -3,19 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use clawless_shared::approvals::{ApprovalStore, ApproverConfig};
-use clawless_shared::channels;
-use clawless_shared::config::PlatformConfig;
-use clawless_shared::ids::{BotId, TenantId};
-use clawless_shared::model::{Bot, BotSettings, ChannelBinding, ChannelKind, Tenant, now_ms};
-use clawless_shared::permissions::{PermissionProfile, PermissionRequest, RequestStatus, UserRef};
-use clawless_shared::profiles::{ProfileSource, ProfileStore, ProfileStoreError};
-use clawless_shared::schedules::{SchedulerClient, Schedules};
-use clawless_shared::secrets::{ChannelSecrets, Secret, SecretStore, SecretsError, SsmClient};
-use clawless_shared::store::{DynamoClient, Store, StoreError};
-use clawless_shared::tasks::store::TaskStore;
-use clawless_shared::tasks::{Scope, TaskError, TaskManager, TaskSettings, TaskView};
-use clawless_shared::trigger::Trigger;
+use clawless_aws::dynamodb::tasks::TaskStore;
+use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::scheduler::{SchedulerClient, Schedules};
+use clawless_aws::ssm::profiles::ProfileStore;
+use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
+use clawless_core::approvals::ApproverConfig;
+use clawless_core::channels;
+use clawless_core::config::PlatformConfig;
+use clawless_core::domain::ids::{BotId, TenantId};
+use clawless_core::domain::model::{Bot, BotSettings, ChannelBinding, ChannelKind, Tenant, now_ms};
+use clawless_core::domain::permissions::{PermissionProfile, PermissionRequest, RequestStatus, UserRef};
+use clawless_core::domain::profiles::{ProfileSource, ProfileStoreError};
+use clawless_core::domain::secrets::{ChannelSecrets, Secret, SecretsError};
+use clawless_core::domain::trigger::Trigger;
+use clawless_core::ports::{ApprovalRepo, BotRepo, ProfileRepo, StoreError};
+use clawless_core::tasks::{Scope, TaskError, TaskManager, TaskSettings, TaskView};
 use serde::Serialize;
 
 /// The model providers a bot may name (the agent's `CLAWLESS_MODEL_PROVIDER` values).
@@ -206,10 +209,7 @@ impl Admin {
             )));
         }
         approver.conversation().map_err(|e| AdminError::Invalid(e.to_string()))?;
-        ApprovalStore::new(self.store.clone())
-            .put_approver(&approver)
-            .await
-            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        self.store.put_approver(&approver).await.map_err(|e| AdminError::Invalid(e.to_string()))?;
         Ok(approver)
     }
 
@@ -227,7 +227,7 @@ impl Admin {
                 })
             })
             .transpose()?;
-        let mut requests = self.store.permission_requests(&tenant_id).await?;
+        let mut requests = self.store.requests(&tenant_id).await?;
         if let Some(status) = status {
             requests.retain(|r| r.status == status);
         }
@@ -280,8 +280,9 @@ impl Admin {
         register: bool,
     ) -> Result<ChannelAdded, AdminError> {
         let bot_id = BotId::parse(bot).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        let kind: ChannelKind =
-            channel.parse().map_err(|e: clawless_shared::model::UnknownChannel| AdminError::Invalid(e.to_string()))?;
+        let kind: ChannelKind = channel
+            .parse()
+            .map_err(|e: clawless_core::domain::model::UnknownChannel| AdminError::Invalid(e.to_string()))?;
         let channel = channels::channel(kind)
             .ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
         let keys = channel.keys();

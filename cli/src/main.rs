@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
 use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
-use clawless_shared::model::BotSettings;
-use clawless_shared::visible::visible;
+use clawless_core::domain::model::BotSettings;
+use clawless_core::domain::visible::visible;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -184,7 +184,7 @@ enum TasksAction {
     },
 }
 
-fn describe_task(t: &clawless_shared::tasks::TaskView) -> String {
+fn describe_task(t: &clawless_core::tasks::TaskView) -> String {
     format!(
         "{}  {}  {} {} ({})  {}  next {}  last {}  runs {}  {} {}",
         t.task_id,
@@ -192,7 +192,7 @@ fn describe_task(t: &clawless_shared::tasks::TaskView) -> String {
         t.schedule_type.as_str(),
         t.schedule_value,
         t.timezone,
-        if t.context_mode == clawless_shared::tasks::ContextMode::Isolated { "isolated" } else { "group" },
+        if t.context_mode == clawless_core::tasks::ContextMode::Isolated { "isolated" } else { "group" },
         t.next_run.as_deref().unwrap_or("-"),
         t.last_run.as_deref().unwrap_or("-"),
         t.run_count,
@@ -306,8 +306,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         (local::local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
     } else {
         // An operator's machine: the OS trust store unless CLAWLESS_TLS_ROOTS says otherwise.
-        let roots = clawless_shared::tls::TrustRoots::from_env(clawless_shared::tls::TrustRoots::Native);
-        (clawless_shared::aws::load_sdk_config_with(roots).await, None)
+        let roots = clawless_aws::tls::TrustRoots::from_env(clawless_aws::tls::TrustRoots::Native);
+        (clawless_aws::sdk::load_sdk_config_with(roots).await, None)
     };
     let admin = Admin::new(&sdk, &cli.stack);
     let err = |e: AdminError| e.to_string();

@@ -14,7 +14,7 @@ use aws_sdk_bedrockruntime::types::{
     ToolResultStatus, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::{Document, Number};
-use clawless_shared::aws::describe_sdk_error;
+use clawless_aws::sdk::describe_sdk_error;
 use serde_json::Value;
 
 use super::{

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use clawless_shared::secrets::Secret;
+use clawless_core::domain::secrets::Secret;
 use serde_json::Value;
 
 pub use offline::OfflineProvider;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clawless_shared::secrets::Secret;
+use clawless_core::domain::secrets::Secret;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -59,7 +59,7 @@ impl OpenAiProvider {
                 reason: "expected an http(s) URL".into(),
             });
         }
-        let http = clawless_shared::tls::reqwest_builder()
+        let http = clawless_aws::tls::reqwest_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -3,7 +3,7 @@
 //! The microVM's own role can assume no role and read no tenant data. Each invocation carries
 //! 15-minute credentials of the tenant-access role for its conversation's tenant and bot, with
 //! session tags this process cannot change and a session policy narrowing memory to the
-//! conversation ([`clawless_shared::credentials`]). Every client here is built from the current
+//! conversation ([`clawless_core::domain::credentials`]). Every client here is built from the current
 //! ones; without them, tenant data is out of reach (profiles fall back to least privilege,
 //! memory and tasks answer with an error). Nothing here writes grants, requests, usage or
 //! answered marks: the role cannot, and the run reports them instead.
@@ -13,18 +13,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use clawless_shared::approvals::{ApprovalStore, Grant};
-use clawless_shared::cache::TtlCache;
-use clawless_shared::credentials::TenantCredentials;
-use clawless_shared::ids::{ConversationRef, TenantId};
-use clawless_shared::model::now_ms;
-use clawless_shared::permissions::{PermissionProfile, PermissionRequest, UserRef};
-use clawless_shared::profiles::ProfileStore;
-use clawless_shared::schedules::{SchedulerClient, Schedules};
-use clawless_shared::scope::ScopeToken;
-use clawless_shared::store::Store;
-use clawless_shared::tasks::store::TaskStore;
-use clawless_shared::tasks::{TaskConfig, TaskManager};
+use clawless_aws::dynamodb::Store;
+use clawless_aws::dynamodb::tasks::TaskStore;
+use clawless_aws::scheduler::{SchedulerClient, Schedules};
+use clawless_aws::ssm::profiles::ProfileStore;
+use clawless_core::approvals::Grant;
+use clawless_core::cache::TtlCache;
+use clawless_core::domain::credentials::TenantCredentials;
+use clawless_core::domain::ids::{ConversationRef, TenantId};
+use clawless_core::domain::model::now_ms;
+use clawless_core::domain::permissions::{PermissionProfile, PermissionRequest, UserRef};
+use clawless_core::domain::scope::ScopeToken;
+use clawless_core::ports::{ApprovalRepo, ProfileRepo};
+use clawless_core::tasks::{TaskConfig, TaskManager};
 
 use super::{ServiceError, TenantServices};
 use crate::memory::{MemoryError, MemoryLayer, MemoryLayers, S3Memory};
@@ -206,10 +207,7 @@ impl TenantServices for AwsTenantServices {
 
     async fn temporary_grant(&self, wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
         let clients = self.clients(&wanted.conversation.tenant_id)?;
-        ApprovalStore::new(clients.store.clone())
-            .temporary_grant(wanted, now_ms())
-            .await
-            .map_err(|e| storage("looking for an approval", e))
+        clients.store.temporary_grant(wanted, now_ms()).await.map_err(|e| storage("looking for an approval", e))
     }
 
     fn forget_profile(&self, conversation: &ConversationRef, user: &UserRef) {

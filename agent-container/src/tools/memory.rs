@@ -2,11 +2,11 @@
 //!
 //! Memory goes into every later system prompt, so writes are checked first: the tenant layer is
 //! read-only to the agent, text that reads as an instruction is refused
-//! ([`clawless_shared::safety::check_memory_write`]), and a layer stays within
+//! ([`clawless_core::safety::check_memory_write`]), and a layer stays within
 //! [`MAX_LAYER_BYTES`].
 
 use async_trait::async_trait;
-use clawless_shared::safety::check_memory_write;
+use clawless_core::safety::check_memory_write;
 use serde_json::{Value, json};
 
 use super::{MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, optional_str, required_str};

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use clawless_shared::ids::ConversationRef;
-use clawless_shared::permissions::PermissionProfile;
+use clawless_core::domain::ids::ConversationRef;
+use clawless_core::domain::permissions::PermissionProfile;
 use serde_json::Value;
 
 use crate::memory::MemoryLayers;

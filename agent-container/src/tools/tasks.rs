@@ -3,7 +3,7 @@
 //! preset does) and see only the tasks of the conversation they run in: another conversation's
 //! task is "not found", whatever its id.
 //!
-//! The work is [`clawless_shared::tasks::TaskManager`]'s (validation, the per-bot limit, the
+//! The work is [`clawless_core::tasks::TaskManager`]'s (validation, the per-bot limit, the
 //! record and its EventBridge Scheduler schedule), reached through
 //! [`TenantServices::tasks`] with the tenant's credentials. Answers are JSON the model can read:
 //! a task, or `{"tasks": [...]}`.
@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use clawless_shared::model::now_ms;
-use clawless_shared::tasks::{ContextMode, NewTask, ScheduleType, Scope, Task, TaskChanges, TaskError, TaskManager};
+use clawless_core::domain::model::now_ms;
+use clawless_core::tasks::{ContextMode, NewTask, ScheduleType, Scope, Task, TaskChanges, TaskError, TaskManager};
 use serde_json::{Value, json};
 
 use super::{Tool, ToolBox, ToolContext, ToolError, optional_str, required_str};
@@ -203,9 +203,9 @@ impl Tool for TaskTool {
 mod tests {
     use std::sync::Mutex;
 
-    use clawless_shared::permissions::PermissionProfile;
-    use clawless_shared::tasks::memory::{MemorySchedules, MemoryTasks};
-    use clawless_shared::tasks::{ScheduleTarget, TaskSettings};
+    use clawless_core::domain::permissions::PermissionProfile;
+    use clawless_core::tasks::memory::{MemorySchedules, MemoryTasks};
+    use clawless_core::tasks::{ScheduleTarget, TaskSettings};
 
     use super::*;
     use crate::services::MemoryServices;

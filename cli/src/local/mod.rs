@@ -408,14 +408,15 @@ impl LocalStack {
     /// `LocalOptions::count_aws_calls`).
     /// The platform's scope key as the trusted functions read it (tests mint and check tokens
     /// with it, as trusted code would).
-    pub async fn scope_key(&self) -> Result<clawless_shared::scope::ScopeKey, LocalError> {
+    pub async fn scope_key(&self) -> Result<clawless_core::domain::scope::ScopeKey, LocalError> {
         let arn = self
             .resources
             .secrets
             .get("ScopeKeySecret")
             .ok_or_else(|| LocalError::Io("template.yaml has no ScopeKeySecret".into()))?;
-        let source = clawless_shared::scope::ScopeKeySource::new(aws_sdk_secretsmanager::Client::new(&self.sdk), arn);
-        source.get().await.cloned().map_err(|e| LocalError::Io(e.to_string()))
+        let source =
+            clawless_aws::secrets_manager::ScopeKeySource::new(aws_sdk_secretsmanager::Client::new(&self.sdk), arn);
+        clawless_core::ports::ScopeKeys::get(&source).await.cloned().map_err(|e| LocalError::Io(e.to_string()))
     }
 
     pub fn aws_calls(&self) -> BTreeMap<String, u64> {

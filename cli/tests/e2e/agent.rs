@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
+use clawless_aws::dynamodb::Store;
 use clawless_cli::local::LocalStack;
-use clawless_shared::ids::TenantId;
-use clawless_shared::store::{ReplyState, Store, inbound_sort_key};
+use clawless_core::domain::ids::TenantId;
+use clawless_core::domain::records::{ReplyState, inbound_sort_key};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -105,7 +106,7 @@ async fn bedrock_model_calls_a_tool_sees_the_result_and_answers() {
 
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.resources.tables["DataTable"]);
     let tenant = TenantId::parse(&bot.tenant_id).unwrap();
-    let month = clawless_shared::model::month_of(clawless_shared::model::now_ms());
+    let month = clawless_core::domain::model::month_of(clawless_core::domain::model::now_ms());
     // The reply function records the run after the answer is sent, so the count may land a moment later.
     let (input, output, runs) = eventually(Duration::from_secs(10), "the run's token use", || async {
         let usage = store.token_usage(&tenant, &month).await.unwrap();
@@ -228,8 +229,8 @@ async fn hostile_tool_calls_fail_and_nothing_crosses_tenants() {
 /// first, once: it is marked answered, and the run after that does not take it up again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
-    use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId};
-    use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
+    use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId};
+    use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
 
     let model = ModelStandIn::bedrock(vec![
         ScriptedTurn::Text("Both answered.".into()),

@@ -421,7 +421,7 @@ async fn thirty_requests_in_one_answer_store_and_notice_only_the_cap() {
     wait_for_text(&telegram, APPROVER, "Held back").await;
     quiet(&stack).await;
 
-    let cap = clawless_shared::approvals_caps::MAX_PENDING_PER_REQUESTER;
+    let cap = clawless_core::approvals::caps::MAX_PENDING_PER_REQUESTER;
     let listed = clawless(&stack, &["approvals", "list", "--tenant", &bot.tenant_id]).unwrap();
     let requests = listed["requests"].as_array().unwrap();
     assert_eq!(requests.len(), cap, "exactly the cap is stored: {listed}");

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use crate::support::*;
 use axum::body::Bytes;
-use clawless_shared::channels::discord::{public_key_hex, sign_request};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::ChannelKind;
-use clawless_shared::store::{ReplyState, Store};
+use clawless_aws::dynamodb::Store;
+use clawless_core::channels::discord::{public_key_hex, sign_request};
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_core::domain::model::ChannelKind;
+use clawless_core::domain::records::ReplyState;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::support::*;
 use aws_sdk_dynamodb::types::Select;
 use axum::body::Bytes;
-use clawless_shared::channels::feishu::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use clawless_shared::envelope::{ENVELOPE_VERSION, ReplyEnvelope};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{ChannelKind, ReplyRoute};
-use clawless_shared::queue::FifoQueue;
-use clawless_shared::store::{ReplyState, Store};
+use clawless_aws::dynamodb::Store;
+use clawless_aws::sqs::FifoQueue;
+use clawless_core::channels::feishu::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use clawless_core::domain::envelope::{ENVELOPE_VERSION, ReplyEnvelope};
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_core::domain::model::{ChannelKind, ReplyRoute};
+use clawless_core::domain::records::ReplyState;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -113,7 +114,7 @@ fn signature_headers(body: &str, key: &str, nonce: &str, timestamp: i64) -> [(&'
 }
 
 fn now_secs() -> i64 {
-    clawless_shared::model::now_ms() / 1000
+    clawless_core::domain::model::now_ms() / 1000
 }
 
 async fn post_with(url: &str, body: &str, headers: &[(&str, String)]) -> reqwest::Response {

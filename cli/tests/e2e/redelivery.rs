@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
+use clawless_aws::dynamodb::Store;
+use clawless_aws::sqs::FifoQueue;
 use clawless_cli::local::{self, LocalOptions, LocalStack};
-use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
-use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Role, Sender};
-use clawless_shared::queue::FifoQueue;
-use clawless_shared::scope::ScopeKey;
-use clawless_shared::store::{ReplyClaim, ReplyState, Store};
+use clawless_core::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
+use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Role, Sender};
+use clawless_core::domain::records::{ReplyClaim, ReplyState};
+use clawless_core::domain::scope::ScopeKey;
 use serde_json::{Value, json};
 
 fn item(bot: &TelegramBot) -> ConversationMessage {

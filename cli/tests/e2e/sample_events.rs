@@ -84,7 +84,7 @@ async fn dispatcher_and_reply_events() {
 
     // With the token trusted code minted, it is sent, once, however often it is delivered.
     let mut event: Value = serde_json::from_slice(&unsigned).unwrap();
-    let mut body: clawless_shared::envelope::ReplyEnvelope =
+    let mut body: clawless_core::domain::envelope::ReplyEnvelope =
         serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
     body.scope = stack.scope_key().await.unwrap().mint(&body.conversation);
     event["Records"][0]["body"] = Value::String(serde_json::to_string(&body).unwrap());

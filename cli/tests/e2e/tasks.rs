@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use aws_sdk_scheduler::types::ScheduleState;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
+use clawless_aws::dynamodb::Store;
 use clawless_cli::local::{self, LocalOptions, LocalStack};
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::ChannelKind;
-use clawless_shared::store::Store;
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_core::domain::model::ChannelKind;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use crate::support::*;
-use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
-use clawless_shared::model::ChannelKind;
-use clawless_shared::store::{ReplyState, Store};
+use clawless_aws::dynamodb::Store;
+use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use clawless_core::domain::model::ChannelKind;
+use clawless_core::domain::records::ReplyState;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -173,10 +174,10 @@ async fn a_burst_in_one_chat_is_answered_in_order() {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack));
     eventually(Duration::from_secs(10), "every message answered by a reply line or marked", || async {
         let lines = store.conversation(&conversation(&bot, "7")).await.unwrap();
-        let replied = |m: &&clawless_shared::store::MessageItem| {
+        let replied = |m: &&clawless_core::domain::records::MessageItem| {
             lines.iter().any(|r| r.sk.strip_prefix(m.sk.as_str()).is_some_and(|rest| rest.starts_with("#r")))
         };
-        let inbound: Vec<_> = lines.iter().filter(|m| m.role == clawless_shared::model::Role::User).collect();
+        let inbound: Vec<_> = lines.iter().filter(|m| m.role == clawless_core::domain::model::Role::User).collect();
         let covered = inbound.iter().filter(|m| m.answered_at_ms.is_some() != replied(m)).count();
         (inbound.len() == count as usize && covered == inbound.len()).then_some(())
     })
@@ -282,7 +283,7 @@ async fn a_partly_sent_answer_resumes_where_it_stopped() {
     body["bot_id"] = json!(bot.bot_id);
     body["text"] = json!(long_text);
     let conversation =
-        serde_json::from_value::<clawless_shared::envelope::ReplyEnvelope>(body.clone()).unwrap().conversation;
+        serde_json::from_value::<clawless_core::domain::envelope::ReplyEnvelope>(body.clone()).unwrap().conversation;
     body["scope"] = json!(stack.scope_key().await.unwrap().mint(&conversation).expose());
     reply["Records"][0]["body"] = json!(body.to_string());
     let event = axum::body::Bytes::from(reply.to_string());

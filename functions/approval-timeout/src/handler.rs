@@ -1,9 +1,9 @@
 //! Expires a permission request if it is still pending (a conditional write, so a decision that
 //! just landed wins) and tells both sides. A request already decided, or gone, is left alone.
 
-use clawless_shared::approvals::{ApprovalFlow, Decided};
-use clawless_shared::config::PlatformConfig;
-use clawless_shared::ids::TenantId;
+use clawless_core::approvals::{ApprovalFlow, Decided};
+use clawless_core::config::PlatformConfig;
+use clawless_core::domain::ids::TenantId;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -22,10 +22,10 @@ pub struct TimeoutOutcome {
 
 pub async fn build() -> Result<ApprovalFlow, Error> {
     let platform = PlatformConfig::from_env()?;
-    let aws = clawless_shared::aws::load_sdk_config().await;
-    let flow = ApprovalFlow::from_env(&aws, &platform)?;
+    let aws = clawless_aws::sdk::load_sdk_config().await;
+    let flow = clawless_aws::wiring::approval_flow_from_env(&aws, &platform)?;
     // Every event of this function uses the clients: build them during init, not on the first event.
-    flow.clients();
+    flow.ports();
     Ok(flow)
 }
 

@@ -1,16 +1,18 @@
 //! Runs each reply through the shared reply flow and reports failures per message.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use clawless_shared::approvals::{ApprovalFlow, ReplyQueueMessage};
-use clawless_shared::config::PlatformConfig;
-use clawless_shared::directory::BotDirectory;
-use clawless_shared::reply::{ChannelApis, ReplyService};
-use clawless_shared::reports::ReportService;
-use clawless_shared::secrets::{SecretStore, SsmClient};
-use clawless_shared::sqs_batch::run_fifo_batch;
-use clawless_shared::store::{DynamoClient, Store};
+use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::sqs_batch::run_fifo_batch;
+use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
+use clawless_aws::wiring::approval_flow_from_env;
+use clawless_core::approvals::ReplyQueueMessage;
+use clawless_core::config::PlatformConfig;
+use clawless_core::flows::directory::BotDirectory;
+use clawless_core::flows::reply::{ChannelApis, ReplyPorts, ReplyService};
+use clawless_core::flows::reports::ReportService;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The reply flow, and what acts on the agents' reports that share the queue.
@@ -21,26 +23,27 @@ pub struct Reply {
 
 pub async fn build() -> Result<Reply, Error> {
     let platform = PlatformConfig::from_env()?;
-    let aws = clawless_shared::aws::load_sdk_config().await;
-    let store = Store::new(DynamoClient::new(&aws), &platform.table);
-    let secrets = SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix);
+    let aws = clawless_aws::sdk::load_sdk_config().await;
+    let store = Arc::new(Store::new(DynamoClient::new(&aws), &platform.table));
+    let secrets = Arc::new(SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix));
     let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
-    // The channel APIs, trusting the same roots as the SDK client (`clawless_shared::tls`).
-    let http = clawless_shared::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
-    let approvals = ApprovalFlow::from_env(&aws, &platform)?;
+    // The channel APIs, trusting the same roots as the SDK client (`clawless_aws::tls`).
+    let http = clawless_aws::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
+    let approvals = approval_flow_from_env(&aws, &platform)?;
     let scope = approvals.scope_key();
+    let ports = ReplyPorts { directory, conversations: store.clone(), usage: store.clone(), scope: scope.clone() };
     Ok(Reply {
-        replies: ReplyService::new(directory, http, ChannelApis::from_env(), scope.clone()),
-        reports: ReportService::new(store, approvals, scope),
+        replies: ReplyService::new(ports, http, ChannelApis::from_env()),
+        reports: ReportService::new(store.clone(), store, approvals, scope),
     })
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
     #[error(transparent)]
-    Delivery(#[from] clawless_shared::reply::DeliveryError),
+    Delivery(#[from] clawless_core::flows::reply::DeliveryError),
     #[error(transparent)]
-    Report(#[from] clawless_shared::reports::ReportError),
+    Report(#[from] clawless_core::flows::reports::ReportError),
 }
 
 pub async fn handle(service: &Reply, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
-use clawless_shared::config::{self, PlatformConfig};
-use clawless_shared::model::now_ms;
-use clawless_shared::queue::{FifoQueue, SqsClient};
-use clawless_shared::schedules::{SchedulerClient, Schedules};
-use clawless_shared::scope::ScopeKeySource;
-use clawless_shared::store::{DynamoClient, Store};
-use clawless_shared::tasks::TaskConfig;
-use clawless_shared::tasks::firing::{SchedulerEvent, TaskFiring};
-use clawless_shared::tasks::store::TaskStore;
+use clawless_core::config;
+
+use clawless_aws::dynamodb::tasks::TaskStore;
+use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::scheduler::{SchedulerClient, Schedules};
+use clawless_aws::secrets_manager::ScopeKeySource;
+use clawless_aws::sqs::{FifoQueue, SqsClient};
+use clawless_core::config::PlatformConfig;
+use clawless_core::domain::model::now_ms;
+use clawless_core::tasks::TaskConfig;
+use clawless_core::tasks::firing::{FiringPorts, SchedulerEvent, TaskFiring};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -18,15 +20,17 @@ pub async fn build() -> Result<TaskFiring, Error> {
     let platform = PlatformConfig::from_env()?;
     let inbound_url = config::required("CLAWLESS_INBOUND_QUEUE_URL")?;
     let tasks = TaskConfig::from_env()?.ok_or(config::ConfigError::Missing("CLAWLESS_SCHEDULE_GROUP"))?;
-    let aws = clawless_shared::aws::load_sdk_config().await;
+    let aws = clawless_aws::sdk::load_sdk_config().await;
     let dynamodb = DynamoClient::new(&aws);
-    Ok(TaskFiring::new(
-        Store::new(dynamodb.clone(), &platform.table),
-        Arc::new(TaskStore::new(dynamodb, &platform.table)),
-        Arc::new(Schedules::new(SchedulerClient::new(&aws), tasks.group)),
-        FifoQueue::new(SqsClient::new(&aws), inbound_url),
-        Arc::new(ScopeKeySource::from_env(&aws)?),
-    ))
+    let store = Arc::new(Store::new(dynamodb.clone(), &platform.table));
+    Ok(TaskFiring::new(FiringPorts {
+        bots: store.clone(),
+        conversations: store,
+        tasks: Arc::new(TaskStore::new(dynamodb, &platform.table)),
+        schedules: Arc::new(Schedules::new(SchedulerClient::new(&aws), tasks.group)),
+        inbound: Arc::new(FifoQueue::new(SqsClient::new(&aws), inbound_url)),
+        scope: Arc::new(ScopeKeySource::from_env(&aws)?),
+    }))
 }
 
 /// Fails (so Scheduler retries) only when the firing could not be handled; a task that is gone,

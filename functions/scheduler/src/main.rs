@@ -1,5 +1,5 @@
 //! Scheduler Lambda: fired by EventBridge Scheduler for a scheduled task; queues the task's run
-//! on the inbound queue in its conversation (see `clawless_shared::tasks::firing`).
+//! on the inbound queue in its conversation (see `clawless_core::tasks::firing`).
 mod handler;
 
 // One event at a time on a fraction of a vCPU: one thread (no worker threads to start or wake).

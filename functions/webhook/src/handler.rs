@@ -1,22 +1,26 @@
 //! Maps the API Gateway request to the shared webhook flow and its answer back to HTTP.
 
-use clawless_shared::config::{self, PlatformConfig};
-use clawless_shared::directory::BotDirectory;
-use clawless_shared::queue::{FifoQueue, SqsClient};
-use clawless_shared::secrets::{SecretStore, SsmClient};
-use clawless_shared::store::{DynamoClient, Store};
-use clawless_shared::webhook::{WebhookRequest, WebhookService};
+use std::sync::Arc;
+
+use clawless_core::config;
+
+use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::sqs::{FifoQueue, SqsClient};
+use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
+use clawless_core::config::PlatformConfig;
+use clawless_core::flows::directory::BotDirectory;
+use clawless_core::flows::webhook::{WebhookRequest, WebhookService};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 /// Builds the AWS clients and the service once per cold start.
 pub async fn build() -> Result<WebhookService, Error> {
     let platform = PlatformConfig::from_env()?;
     let inbound_url = config::required("CLAWLESS_INBOUND_QUEUE_URL")?;
-    let aws = clawless_shared::aws::load_sdk_config().await;
-    let store = Store::new(DynamoClient::new(&aws), &platform.table);
-    let secrets = SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix);
-    let directory = BotDirectory::new(store, Some(secrets), platform.cache_ttl);
-    Ok(WebhookService::new(directory, FifoQueue::new(SqsClient::new(&aws), inbound_url)))
+    let aws = clawless_aws::sdk::load_sdk_config().await;
+    let store = Arc::new(Store::new(DynamoClient::new(&aws), &platform.table));
+    let secrets = Arc::new(SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix));
+    let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
+    Ok(WebhookService::new(directory, store, Arc::new(FifoQueue::new(SqsClient::new(&aws), inbound_url))))
 }
 
 pub async fn handle(service: &WebhookService, request: Request) -> Result<Response<Body>, Error> {

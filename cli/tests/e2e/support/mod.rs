@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use clawless_cli::local::{self, LocalOptions, LocalStack};
 use serde_json::Value;
 
+// The storage ports, so tests can read and seed the table through the DynamoDB adapter.
+pub use clawless_core::ports::{ApprovalRepo, ConversationRepo, ReplyQueue, UsageRepo};
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }

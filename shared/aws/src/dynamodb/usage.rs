@@ -1,0 +1,103 @@
+//! Token use: `{tenant}#USAGE` / `MONTH#{yyyy-mm}` counters and `RUN#{hash}` once-markers.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::*;
+
+#[async_trait]
+impl UsageRepo for Store {
+    /// Adds a run's token use to the tenant's month (`{tenant}#USAGE` / `MONTH#{yyyy-mm}`).
+    async fn add_token_usage(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .update_expression(USAGE_ADD)
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// Adds one run's token use to the tenant's month, once: a marker item keyed by the run's
+    /// conversation and message (`{tenant}#USAGE` / `RUN#{hash}`, kept past the month) is written
+    /// in the same transaction, so a redelivered report counts nothing. `false` if it was counted
+    /// before. Only trusted code calls this (the reply function, from an agent's run report).
+    async fn add_run_usage(
+        &self,
+        conversation: &ConversationRef,
+        in_reply_to: &str,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let tenant_id = &conversation.tenant_id;
+        let run = clawless_core::domain::ids::short_digest(&[&conversation.partition_key(), in_reply_to]);
+        let ttl = now_ms() / 1000 + 40 * 86_400;
+        let build =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt { what: "usage", detail: e.to_string() };
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("{tenant_id}#USAGE")))
+            .item("sk", s(format!("RUN#{run}")))
+            .item("expires_at", AttributeValue::N(ttl.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let add = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .update_expression(USAGE_ADD)
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(add).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    matches!(s, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                        if t.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed"))
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error("TransactWriteItems", &e)),
+        }
+    }
+
+    /// A tenant's token use in one month: (input, output, runs).
+    async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let n = |item: &HashMap<String, AttributeValue>, k: &str| {
+            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        Ok(out.item.map(|i| (n(&i, "input_tokens"), n(&i, "output_tokens"), n(&i, "runs"))).unwrap_or_default())
+    }
+}

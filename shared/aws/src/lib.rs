@@ -1,0 +1,25 @@
+//! clawless-aws: the adapters around `clawless-core`, one module per AWS service, each
+//! implementing the core's ports with the AWS SDK for Rust.
+//!
+//! - [`dynamodb`]: the platform table (bots, conversations, usage, approvals, tasks).
+//! - [`sqs`]: the inbound and reply FIFO queues; [`sqs_batch`] runs a Lambda SQS batch.
+//! - [`ssm`]: channel secrets and permission profiles in Parameter Store.
+//! - [`scheduler`]: EventBridge Scheduler (task schedules, approval timeouts).
+//! - [`agentcore`]: invoking the agent runtime.
+//! - [`sts`]: tenant-scoped credentials; [`secrets_manager`]: the scope key.
+//! - [`sdk`] and [`tls`]: the SDK configuration and its HTTP client with bundled roots.
+//! - [`wiring`]: the flows assembled from these adapters, as the functions build them.
+
+pub mod agentcore;
+pub mod dynamodb;
+pub mod scheduler;
+pub mod sdk;
+pub mod secrets_manager;
+pub mod sqs;
+pub mod sqs_batch;
+pub mod ssm;
+pub mod sts;
+pub mod tls;
+pub mod wiring;
+
+pub use aws_lambda_events;

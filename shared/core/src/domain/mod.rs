@@ -1,0 +1,14 @@
+//! The platform's vocabulary: plain data and the rules that belong to it, no I/O.
+
+pub mod credentials;
+pub mod envelope;
+pub mod ids;
+pub mod model;
+pub mod permissions;
+pub mod profiles;
+pub mod records;
+pub mod scope;
+pub mod secrets;
+pub mod text;
+pub mod trigger;
+pub mod visible;

@@ -1,0 +1,190 @@
+//! The dispatcher: one inbound message → one `InvokeAgentRuntime` call on the conversation's
+//! session. The agent acknowledges at once, so no Lambda waits while it thinks.
+//!
+//! Trusted code decides whom an agent works for, here: the invocation carries credentials for
+//! the conversation's tenant and bot only ([`crate::credentials`]), the conversation's scope
+//! token ([`crate::scope`]), and, for the run an approve-once decision resumes, that one grant.
+
+use std::sync::Arc;
+
+use crate::approvals::{ApprovalError, ApprovalFlow, RESUME_SUFFIX, consume_once_grant};
+use crate::domain::credentials::CredentialError;
+use crate::domain::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
+use crate::domain::model::{BotStatus, now_ms};
+use crate::domain::records::inbound_sort_key;
+use crate::domain::scope::ScopeError;
+use crate::flows::directory::BotDirectory;
+use crate::flows::lost_work::lost_work;
+use crate::ports::{
+    AgentCoreError, AgentInvoker, ApprovalRepo, ConversationRepo, CredentialIssuer, ScopeKeys, StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    AgentCore(#[from] AgentCoreError),
+    #[error("message {0} is not in the table (the webhook stores before it enqueues)")]
+    MissingMessage(String),
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+}
+
+/// What the dispatcher hands an agent so it can work for one conversation: credentials and the
+/// scope token.
+pub struct AgentAccess {
+    pub credentials: Arc<dyn CredentialIssuer>,
+    pub scope: Arc<dyn ScopeKeys>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Dispatched,
+    /// Handed to the agent before (a redelivery): nothing to do.
+    AlreadyDispatched,
+    /// Not for an agent: the reason is logged.
+    Dropped(&'static str),
+}
+
+pub struct Dispatcher {
+    directory: BotDirectory,
+    conversations: Arc<dyn ConversationRepo>,
+    grants: Arc<dyn ApprovalRepo>,
+    runtime: Arc<dyn AgentInvoker>,
+    history_limit: i32,
+    access: AgentAccess,
+    approvals: Option<ApprovalFlow>,
+}
+
+/// The ports the dispatcher works through.
+pub struct DispatchPorts {
+    pub directory: BotDirectory,
+    pub conversations: Arc<dyn ConversationRepo>,
+    /// Where approve-once grants are consumed.
+    pub grants: Arc<dyn ApprovalRepo>,
+    pub runtime: Arc<dyn AgentInvoker>,
+    pub access: AgentAccess,
+}
+
+impl Dispatcher {
+    pub fn new(ports: DispatchPorts, history_limit: i32) -> Self {
+        let DispatchPorts { directory, conversations, grants, runtime, access } = ports;
+        Self {
+            directory,
+            conversations,
+            grants,
+            runtime,
+            history_limit: history_limit.clamp(1, 200),
+            access,
+            approvals: None,
+        }
+    }
+
+    /// Approval commands (`/approve`, `/reject`, `/pending`) are handled here, never by an agent.
+    pub fn with_approvals(mut self, flow: ApprovalFlow) -> Self {
+        self.approvals = Some(flow);
+        self
+    }
+
+    pub async fn dispatch(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
+        let (item, scheduled, isolated) = match envelope {
+            InboundEnvelope::ChannelMessage { item, .. } => (item, false, false),
+            InboundEnvelope::ScheduledTask { item, isolated, .. } => (item, true, isolated),
+        };
+        let conversation = &item.conversation;
+        let Some(record) = self.directory.bot(&conversation.bot_id).await? else {
+            tracing::warn!(bot_id = %conversation.bot_id, event = "dispatch_dropped", "bot no longer exists");
+            return Ok(DispatchOutcome::Dropped("bot no longer exists"));
+        };
+        if record.bot.tenant_id != conversation.tenant_id {
+            // Queue bodies are ours, so this means a forged or corrupted message: never run it.
+            tracing::error!(bot_id = %conversation.bot_id, claimed_tenant = %conversation.tenant_id,
+                event = "security_tenant_mismatch", "message names a tenant that does not own the bot");
+            return Ok(DispatchOutcome::Dropped("tenant does not own the bot"));
+        }
+        if record.bot.status != BotStatus::Active {
+            return Ok(DispatchOutcome::Dropped("bot is disabled"));
+        }
+
+        // History up to this message (not the lines that arrived after it), and the message itself.
+        let key = inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str());
+        let stored = self.conversations.recent_messages(conversation, Some(&key), self.history_limit + 1).await?;
+        let Some(current) = stored.iter().find(|m| m.sk == key) else {
+            return Err(DispatchError::MissingMessage(item.message.message_id.to_string()));
+        };
+        if current.dispatched_at_ms.is_some() {
+            return Ok(DispatchOutcome::AlreadyDispatched);
+        }
+        if !scheduled
+            && let Some(flow) = &self.approvals
+            && let Some(outcome) = flow.handle_command(&item).await?
+        {
+            self.conversations.mark_dispatched(&item).await?;
+            tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
+            return Ok(DispatchOutcome::Dispatched);
+        }
+        // An isolated scheduled task runs without the conversation's history.
+        let history =
+            if isolated { Vec::new() } else { stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect() };
+
+        // Earlier messages handed to an agent and never answered, from the same lines (no
+        // lookup of the agent's own): a recycled microVM's lost work. The agent skips those it
+        // accepted itself.
+        let unanswered = lost_work(&stored, &key, item.message.sent_at_ms);
+
+        // The run an approve-once decision resumes gets that one grant (marked used here, by this
+        // message, so a redelivery gets it again and nothing else ever does).
+        let grant = match item.message.message_id.as_str().strip_suffix(RESUME_SUFFIX) {
+            Some(request_id) if !scheduled => {
+                consume_once_grant(
+                    self.grants.as_ref(),
+                    conversation,
+                    request_id,
+                    &item.message.sender.id,
+                    item.message.message_id.as_str(),
+                    now_ms(),
+                )
+                .await?
+            }
+            _ => None,
+        };
+        let credentials = self.access.credentials.for_conversation(conversation).await?;
+        let scope = self.access.scope.get().await?.mint(conversation);
+
+        let session = conversation.runtime_session_id();
+        let invocation = AgentInvocation {
+            v: ENVELOPE_VERSION,
+            item: item.clone(),
+            bot: BotProfile {
+                name: record.bot.name.clone(),
+                persona: record.bot.persona.clone(),
+                model_provider: record.bot.model_provider.clone(),
+                model_id: record.bot.model_id.clone(),
+            },
+            history,
+            scheduled,
+            unanswered,
+            scope,
+            credentials: Some(credentials),
+            grant,
+        };
+        let ack = self.runtime.invoke(&session, &invocation).await?;
+        self.conversations.mark_dispatched(&item).await?;
+        tracing::info!(
+            event = "agent_invoked",
+            tenant_id = %conversation.tenant_id,
+            bot_id = %conversation.bot_id,
+            session_id = %session,
+            message_id = %item.message.message_id,
+            duplicate = ack.status == AckStatus::Duplicate,
+            scheduled,
+            unanswered = invocation.unanswered.len(),
+        );
+        Ok(DispatchOutcome::Dispatched)
+    }
+}

@@ -1,0 +1,228 @@
+//! The reply path, for every channel: one reply-queue message → the channel's send API, split at
+//! the channel's limit. Each reply is sent once as far as the channel allows (a crash between a
+//! successful send and recording it can repeat that one piece), and a partly sent answer resumes
+//! where it stopped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TtlCache;
+use crate::channels;
+use crate::channels::{Channel, SendContext, SendError};
+use crate::domain::envelope::{Button, ReplyEnvelope};
+use crate::domain::model::ChannelKind;
+use crate::domain::records::{ReplyClaim, ReplyState};
+use crate::domain::scope::ScopeError;
+use crate::domain::secrets::SecretsError;
+use crate::flows::directory::BotDirectory;
+use crate::flows::reports::security_violation;
+use crate::ports::StoreError;
+use crate::ports::{ConversationRepo, ScopeKeys, UsageRepo};
+
+/// Longest total wait for a channel's `retry_after` inside one invocation; longer waits go back
+/// to the queue (the message returns after its visibility timeout).
+const MAX_INLINE_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error("sending failed and will be retried: {0}")]
+    Retry(SendError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Sent {
+        pieces: usize,
+    },
+    /// Sent (or given up) earlier: a redelivery.
+    AlreadyDone,
+    /// Will never be sent; the reason is logged.
+    Rejected(String),
+}
+
+/// The API base URL of each channel (`CLAWLESS_<CHANNEL>_API` or the channel's default).
+pub struct ChannelApis(HashMap<ChannelKind, String>);
+
+impl ChannelApis {
+    pub fn from_env() -> Self {
+        Self(
+            ChannelKind::ALL
+                .iter()
+                .filter_map(|k| channels::channel(*k))
+                .map(|c| (c.kind(), channels::api_base(c)))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, channel: &dyn Channel) -> String {
+        self.0.get(&channel.kind()).cloned().unwrap_or_else(|| channel.default_api_base().to_owned())
+    }
+}
+
+pub struct ReplyService {
+    directory: BotDirectory,
+    http: reqwest::Client,
+    apis: ChannelApis,
+    tokens: TtlCache<String, String>,
+    scope: Arc<dyn ScopeKeys>,
+    conversations: Arc<dyn ConversationRepo>,
+    usage: Arc<dyn UsageRepo>,
+}
+
+/// The ports the reply function works through.
+pub struct ReplyPorts {
+    pub directory: BotDirectory,
+    pub conversations: Arc<dyn ConversationRepo>,
+    pub usage: Arc<dyn UsageRepo>,
+    pub scope: Arc<dyn ScopeKeys>,
+}
+
+impl ReplyService {
+    pub fn new(ports: ReplyPorts, http: reqwest::Client, apis: ChannelApis) -> Self {
+        let ReplyPorts { directory, conversations, usage, scope } = ports;
+        let tokens = TtlCache::new(Duration::from_secs(30 * 60), 1000);
+        Self { directory, http, apis, tokens, scope, conversations, usage }
+    }
+
+    pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
+        let c = &reply.conversation;
+        let reject = |why: String| {
+            tracing::error!(event = "reply_rejected", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), reason = %why);
+            Ok(DeliveryOutcome::Rejected(why))
+        };
+        // Whoever put it on the queue (an agent, or trusted code) holds this conversation's token,
+        // or it is not sent: a microVM only ever gets the token of the conversation it serves.
+        if !self.scope.get().await?.verify(c, &reply.scope) {
+            security_violation(c, "reply", "scope token does not match the conversation");
+            return Ok(DeliveryOutcome::Rejected("scope token does not match the conversation".into()));
+        }
+        if !reply.route.belongs_to(c) {
+            security_violation(c, "reply", "route leads outside the conversation");
+            return Ok(DeliveryOutcome::Rejected("route leads outside the conversation".into()));
+        }
+        let Some(record) = self.directory.bot(&c.bot_id).await? else {
+            return reject("bot no longer exists".into());
+        };
+        // A reply may only speak for the tenant, bot and channel of the conversation it answers.
+        if record.bot.tenant_id != c.tenant_id {
+            return reject("reply names a tenant that does not own the bot".into());
+        }
+        if reply.route.channel() != c.channel {
+            return reject("reply route is for another channel".into());
+        }
+        let Some(channel) = channels::channel(c.channel) else {
+            return reject(format!("sending on {} is not supported yet", c.channel));
+        };
+        let Some(binding) = record.channel(c.channel) else {
+            return reject(format!("bot has no {} channel", c.channel));
+        };
+        let Some(secrets) = self.directory.channel_secrets(binding).await? else {
+            return reject(format!("{} secrets are not configured", c.channel));
+        };
+
+        // One read, no claim write (see `Store::reply_progress` for why none is needed); the
+        // line is written once, after the last piece (and after each earlier piece of a split
+        // answer, so a retry resumes after it).
+        let (claim, line) = self.conversations.reply_progress(&reply, &record.bot.name).await?;
+        let mut sent_ids = match claim {
+            ReplyClaim::Done(_) => return Ok(DeliveryOutcome::AlreadyDone),
+            ReplyClaim::New => Vec::new(),
+            ReplyClaim::Retry { sent_ids } => sent_ids,
+        };
+        // Agent answers and platform notices alike: neutralised for the channel, then split.
+        let pieces = channels::outbound_pieces(channel, &reply.text);
+        let api_base = self.apis.get(channel);
+        let ctx = SendContext { http: &self.http, api_base: &api_base, secrets: &secrets, tokens: &self.tokens };
+        let already = sent_ids.len().min(pieces.len());
+        for (i, piece) in pieces.iter().enumerate().skip(already) {
+            match send_with_retry(channel, &ctx, &reply, piece, piece_buttons(&reply.buttons, i, pieces.len())).await {
+                Ok(id) => {
+                    sent_ids.push(id);
+                    if i + 1 < pieces.len() {
+                        // Progress first: a retry resumes after the last piece sent.
+                        self.conversations.record_reply(&line, ReplyState::Sending, &sent_ids).await?;
+                    }
+                }
+                Err(SendError::Permanent(why)) => {
+                    self.conversations.record_reply(&line, ReplyState::Failed, &sent_ids).await?;
+                    // The run happened (and spent tokens) whether or not its answer got through.
+                    self.record_run(&reply).await?;
+                    return reject(why);
+                }
+                Err(e) => {
+                    tracing::warn!(event = "reply_deferred", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), error = %e);
+                    return Err(DeliveryError::Retry(e));
+                }
+            }
+        }
+        self.conversations.record_reply(&line, ReplyState::Sent, &sent_ids).await?;
+        tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
+        self.record_run(&reply).await?;
+        Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
+    }
+}
+
+impl ReplyService {
+    /// Records the summary a run's final answer carries, after its line is written: token use
+    /// (one `ADD`; a redelivery finds the line done and does not come here again, so a crash
+    /// between the two writes can lose one run's count but never count it twice) and answered
+    /// marks. Its scope token was checked before anything was sent.
+    async fn record_run(&self, reply: &ReplyEnvelope) -> Result<(), DeliveryError> {
+        let Some(run) = &reply.run else { return Ok(()) };
+        let c = &reply.conversation;
+        if run.input_tokens > 0 || run.output_tokens > 0 {
+            let month = crate::domain::model::month_of(crate::domain::model::now_ms());
+            self.usage.add_token_usage(&c.tenant_id, &month, run.input_tokens, run.output_tokens).await?;
+        }
+        crate::flows::reports::mark_answered(self.conversations.as_ref(), c, run).await?;
+        Ok(())
+    }
+}
+
+/// The buttons piece `i` of `count` carries: all of them on the last piece (under the whole text
+/// they refer to), none on the others.
+fn piece_buttons(buttons: &[Button], i: usize, count: usize) -> &[Button] {
+    if i + 1 == count { buttons } else { &[] }
+}
+
+async fn send_with_retry(
+    channel: &dyn Channel,
+    ctx: &SendContext<'_>,
+    reply: &ReplyEnvelope,
+    text: &str,
+    buttons: &[Button],
+) -> Result<String, SendError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match channel.send(ctx, &reply.route, text, buttons).await {
+            Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
+                tracing::info!(event = "rate_limited", channel = %channel.kind(), wait_ms = retry_after.as_millis() as u64);
+                tokio::time::sleep(retry_after).await;
+                waited += retry_after;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_go_on_the_last_piece_only() {
+        let buttons = [Button::new("Approve once", "/approve r1 once"), Button::danger("Reject", "/reject r1")];
+        assert_eq!(piece_buttons(&buttons, 0, 1), &buttons);
+        assert!(piece_buttons(&buttons, 0, 3).is_empty());
+        assert!(piece_buttons(&buttons, 1, 3).is_empty());
+        assert_eq!(piece_buttons(&buttons, 2, 3), &buttons);
+        assert!(piece_buttons(&[], 0, 1).is_empty());
+    }
+}

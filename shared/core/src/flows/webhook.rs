@@ -1,0 +1,161 @@
+//! The webhook path, for every channel: verify on the raw bytes, parse, store, enqueue, answer.
+//! Nothing slow happens here, so every channel gets its answer within its deadline.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::channels;
+
+use crate::channels::{HttpAnswer, Inbound, ParseError, VerifyError, WebhookInput};
+use crate::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope};
+use crate::domain::ids::{BotId, ConversationRef};
+use crate::domain::model::{BotStatus, ChannelKind, ConversationMessage};
+use crate::domain::records::{BotRecord, StoreOutcome};
+use crate::flows::directory::BotDirectory;
+use crate::ports::{ConversationRepo, InboundQueue};
+
+/// Largest webhook body we accept. Channel events are a few KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A webhook request as the HTTP adapter hands it over: raw body bytes, exactly as received.
+pub struct WebhookRequest<'a> {
+    pub method: &'a str,
+    pub channel: &'a str,
+    pub bot_id: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+fn error(status: u16, message: impl Into<String>) -> HttpAnswer {
+    HttpAnswer::json(status, &json!({ "error": message.into() }))
+}
+
+fn retry_later() -> HttpAnswer {
+    error(500, "temporary failure, retry later")
+}
+
+pub struct WebhookService {
+    directory: BotDirectory,
+    conversations: Arc<dyn ConversationRepo>,
+    inbound: Arc<dyn InboundQueue>,
+}
+
+impl WebhookService {
+    pub fn new(
+        directory: BotDirectory,
+        conversations: Arc<dyn ConversationRepo>,
+        inbound: Arc<dyn InboundQueue>,
+    ) -> Self {
+        Self { directory, conversations, inbound }
+    }
+
+    pub async fn handle(&self, req: WebhookRequest<'_>) -> HttpAnswer {
+        if req.body.len() > MAX_BODY_BYTES {
+            return error(413, format!("body is larger than {MAX_BODY_BYTES} bytes"));
+        }
+        let Ok(kind) = req.channel.parse::<ChannelKind>() else { return error(404, "unknown channel") };
+        let Some(channel) = channels::channel(kind) else {
+            return error(404, format!("channel {kind} is not supported yet"));
+        };
+        let Ok(bot_id) = BotId::parse(req.bot_id) else { return error(404, "unknown bot") };
+
+        let record = match self.directory.bot(&bot_id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return error(404, "unknown bot"),
+            Err(e) => {
+                tracing::error!(bot_id = %bot_id, error = %e, "could not load the bot");
+                return retry_later();
+            }
+        };
+        let secrets = match record.channel(kind) {
+            Some(binding) => match self.directory.channel_secrets(binding).await {
+                Ok(secrets) => secrets,
+                Err(e) => {
+                    tracing::error!(bot_id = %bot_id, error = %e, "could not load the channel secrets");
+                    return retry_later();
+                }
+            },
+            None => None,
+        };
+        let Some(secrets) = secrets else {
+            tracing::warn!(bot_id = %bot_id, channel = %kind, event = "webhook_rejected", "channel not configured; refusing");
+            return error(401, "unauthorized");
+        };
+
+        let now_secs = crate::domain::model::now_ms() / 1000;
+        let input =
+            WebhookInput { method: req.method, headers: req.headers, query: req.query, body: req.body, now_secs };
+        if let Err(e) = channel.verify(&secrets, &input) {
+            log_rejected(&bot_id, kind, &e);
+            return error(401, "unauthorized");
+        }
+        let (messages, ack) = match channel.parse(&secrets, &input) {
+            Ok(Inbound::Answer(answer)) => return answer,
+            Ok(Inbound::Deliveries { messages, ack }) => (messages, ack),
+            Err(ParseError::Unauthorized(e)) => {
+                log_rejected(&bot_id, kind, &e);
+                return error(401, "unauthorized");
+            }
+            Err(e) => return error(400, e.to_string()),
+        };
+        if record.bot.status != BotStatus::Active {
+            // Verified but the bot is off: acknowledge so the channel does not retry.
+            return ack;
+        }
+        for parsed in messages {
+            let triggers = parsed.message.is_direct
+                || parsed.mentions_bot
+                || record.trigger.as_ref().is_some_and(|t| t.matches(&parsed.message.text));
+            // The tenant comes from the bot record, never from the request.
+            let item = ConversationMessage {
+                conversation: ConversationRef {
+                    tenant_id: record.bot.tenant_id.clone(),
+                    bot_id: bot_id.clone(),
+                    channel: kind,
+                    conversation_id: parsed.conversation_id,
+                },
+                message: parsed.message,
+            };
+            if let Err(answer) = self.accept(&record, item, triggers).await {
+                return answer;
+            }
+        }
+        ack
+    }
+
+    /// Stores one message and, if it triggers an answer, queues it for the dispatcher.
+    async fn accept(&self, record: &BotRecord, item: ConversationMessage, triggers: bool) -> Result<(), HttpAnswer> {
+        let bot_id = &record.bot.bot_id;
+        let stored = self.conversations.store_inbound(&item).await.map_err(|e| {
+            tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");
+            retry_later()
+        })?;
+        let duplicate = !matches!(stored, StoreOutcome::Stored);
+        // A redelivery the agent already has is dropped. One stored but maybe never queued (the
+        // first attempt failed in between) is queued again; SQS or the dispatcher drops a copy.
+        let enqueue = triggers && !matches!(stored, StoreOutcome::Duplicate { dispatched: true });
+        if enqueue {
+            let envelope = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: item.clone() };
+            self.inbound.send_inbound(&envelope).await.map_err(|e| {
+                tracing::error!(bot_id = %bot_id, error = %e, "could not enqueue the message");
+                retry_later()
+            })?;
+        }
+        tracing::info!(
+            event = "webhook_accepted",
+            tenant_id = %item.conversation.tenant_id,
+            bot_id = %bot_id,
+            channel = %item.conversation.channel,
+            message_id = %item.message.message_id,
+            duplicate,
+            queued = enqueue,
+        );
+        Ok(())
+    }
+}
+
+fn log_rejected(bot_id: &BotId, channel: ChannelKind, reason: &VerifyError) {
+    tracing::warn!(bot_id = %bot_id, %channel, event = "webhook_rejected", reason = %reason, "verification failed");
+}

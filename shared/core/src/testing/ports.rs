@@ -1,0 +1,583 @@
+//! The in-memory ports.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::approvals::{ApprovalError, ApproverConfig, Decided, Grant};
+use crate::domain::credentials::{CredentialError, TenantCredentials};
+use crate::domain::envelope::{AckStatus, AgentAck, AgentInvocation, InboundEnvelope, ReplyEnvelope};
+use crate::domain::ids::{BotId, ConversationRef, RuntimeSessionId, TenantId};
+use crate::domain::model::{ConversationMessage, now_ms};
+use crate::domain::permissions::{DecisionRecord, PermissionProfile, PermissionRequest, RequestStatus, UserRef};
+use crate::domain::profiles::ProfileStoreError;
+use crate::domain::records::{
+    BotRecord, MessageItem, ReplyClaim, ReplyLine, ReplyState, StoreOutcome, inbound_sort_key, reply_sort_key,
+};
+use crate::domain::secrets::{ChannelSecrets, Secret, SecretsError};
+use crate::ports::{
+    AgentCoreError, AgentInvoker, ApprovalRepo, BotRepo, ConversationRepo, CredentialIssuer, InboundQueue, ProfileRepo,
+    QueueError, ReplyQueue, SecretSource, StoreError, TimeoutScheduler, UsageRepo,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Operations told to fail, by name (the port method's name).
+#[derive(Debug, Clone, Default)]
+pub struct FailSwitch(Arc<Mutex<HashSet<&'static str>>>);
+
+impl FailSwitch {
+    /// Makes `operation` fail until [`FailSwitch::off`].
+    pub fn on(&self, operation: &'static str) {
+        lock(&self.0).insert(operation);
+    }
+
+    pub fn off(&self, operation: &'static str) {
+        lock(&self.0).remove(operation);
+    }
+
+    fn store(&self, operation: &'static str) -> Result<(), StoreError> {
+        if lock(&self.0).contains(operation) {
+            return Err(StoreError::Aws { operation, detail: "injected failure".into() });
+        }
+        Ok(())
+    }
+
+    fn is_on(&self, operation: &'static str) -> bool {
+        lock(&self.0).contains(operation)
+    }
+}
+
+/// Input, output tokens and runs, per tenant and month.
+type Usage = HashMap<(TenantId, String), (u64, u64, u64)>;
+/// (request id, expiry) per tenant, tool and `{channel}:{user}`.
+type Grants = HashMap<(TenantId, String, String), (String, i64)>;
+
+/// The platform table in memory: bots, conversation lines, usage and approvals.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub fail: FailSwitch,
+    bots: Mutex<HashMap<BotId, BotRecord>>,
+    lines: Mutex<BTreeMap<(String, String), MessageItem>>,
+    usage: Mutex<Usage>,
+    runs: Mutex<HashSet<String>>,
+    approvers: Mutex<HashMap<TenantId, ApproverConfig>>,
+    requests: Mutex<BTreeMap<(TenantId, String), PermissionRequest>>,
+    noticed: Mutex<HashSet<(TenantId, String)>>,
+    grants: Mutex<Grants>,
+    held: Mutex<HashMap<(String, i64), String>>,
+    bot_loads: AtomicUsize,
+}
+
+impl MemoryStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn put_bot(&self, record: BotRecord) {
+        lock(&self.bots).insert(record.bot.bot_id.clone(), record);
+    }
+
+    /// How often a bot was read (to see caching work).
+    pub fn bot_loads(&self) -> usize {
+        self.bot_loads.load(Ordering::SeqCst)
+    }
+
+    /// Every line of `conversation`, oldest first.
+    pub fn lines(&self, conversation: &ConversationRef) -> Vec<MessageItem> {
+        let pk = conversation.partition_key();
+        lock(&self.lines).iter().filter(|((p, _), _)| *p == pk).map(|(_, m)| m.clone()).collect()
+    }
+
+    /// Puts a line as stored (a test's setup).
+    pub fn put_line(&self, line: MessageItem) {
+        lock(&self.lines).insert((line.pk.clone(), line.sk.clone()), line);
+    }
+
+    pub fn put_request_as_is(&self, request: PermissionRequest) {
+        lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.clone()), request);
+    }
+}
+
+#[async_trait]
+impl BotRepo for MemoryStore {
+    async fn load_bot(&self, bot_id: &BotId) -> Result<Option<BotRecord>, StoreError> {
+        self.fail.store("load_bot")?;
+        self.bot_loads.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.bots).get(bot_id).cloned())
+    }
+}
+
+#[async_trait]
+impl ConversationRepo for MemoryStore {
+    async fn store_inbound(&self, item: &ConversationMessage) -> Result<StoreOutcome, StoreError> {
+        self.fail.store("store_inbound")?;
+        let line = MessageItem::inbound(item, now_ms());
+        let mut lines = lock(&self.lines);
+        if let Some(old) = lines.get(&(line.pk.clone(), line.sk.clone())) {
+            return Ok(StoreOutcome::Duplicate { dispatched: old.dispatched_at_ms.is_some() });
+        }
+        lines.insert((line.pk.clone(), line.sk.clone()), line);
+        Ok(StoreOutcome::Stored)
+    }
+
+    async fn recent_messages(
+        &self,
+        conversation: &ConversationRef,
+        until_sk: Option<&str>,
+        limit: i32,
+    ) -> Result<Vec<MessageItem>, StoreError> {
+        self.fail.store("recent_messages")?;
+        let mut lines: Vec<MessageItem> = self
+            .lines(conversation)
+            .into_iter()
+            .filter(|m| m.sk.starts_with("MSG#") && until_sk.is_none_or(|until| m.sk.as_str() <= until))
+            .collect();
+        let keep = usize::try_from(limit.max(1)).unwrap_or(1);
+        if lines.len() > keep {
+            lines.drain(..lines.len() - keep);
+        }
+        Ok(lines)
+    }
+
+    async fn mark_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        self.fail.store("mark_dispatched")?;
+        let key = (
+            item.conversation.partition_key(),
+            inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str()),
+        );
+        match lock(&self.lines).get_mut(&key) {
+            Some(line) if line.dispatched_at_ms.is_none() => {
+                line.dispatched_at_ms = Some(now_ms());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_answered(
+        &self,
+        conversation: &ConversationRef,
+        sent_at_ms: i64,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        self.fail.store("mark_answered")?;
+        let key = (conversation.partition_key(), inbound_sort_key(sent_at_ms, message_id));
+        if let Some(line) = lock(&self.lines).get_mut(&key) {
+            line.answered_at_ms.get_or_insert_with(now_ms);
+        }
+        Ok(())
+    }
+
+    async fn inbound_message(
+        &self,
+        conversation: &ConversationRef,
+        sent_at_ms: i64,
+        message_id: &str,
+    ) -> Result<Option<MessageItem>, StoreError> {
+        self.fail.store("inbound_message")?;
+        let key = (conversation.partition_key(), inbound_sort_key(sent_at_ms, message_id));
+        Ok(lock(&self.lines).get(&key).cloned())
+    }
+
+    async fn reply_progress(
+        &self,
+        reply: &ReplyEnvelope,
+        sender_name: &str,
+    ) -> Result<(ReplyClaim, ReplyLine), StoreError> {
+        self.fail.store("reply_progress")?;
+        let key = (reply.conversation.partition_key(), reply_sort_key(reply));
+        Ok(match lock(&self.lines).get(&key) {
+            None => (ReplyClaim::New, ReplyLine::new(reply, sender_name)),
+            Some(old) => {
+                let line = ReplyLine::stored(old.clone());
+                (line.claim(), line)
+            }
+        })
+    }
+
+    async fn record_reply(
+        &self,
+        line: &ReplyLine,
+        state: ReplyState,
+        channel_message_ids: &[String],
+    ) -> Result<(), StoreError> {
+        self.fail.store("record_reply")?;
+        self.put_line(line.recorded(state, channel_message_ids));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageRepo for MemoryStore {
+    async fn add_token_usage(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<(), StoreError> {
+        self.fail.store("add_token_usage")?;
+        let mut usage = lock(&self.usage);
+        let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
+        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
+        Ok(())
+    }
+
+    async fn add_run_usage(
+        &self,
+        conversation: &ConversationRef,
+        in_reply_to: &str,
+        month: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<bool, StoreError> {
+        self.fail.store("add_run_usage")?;
+        if !lock(&self.runs).insert(format!("{}#{in_reply_to}", conversation.partition_key())) {
+            return Ok(false);
+        }
+        self.add_token_usage(&conversation.tenant_id, month, input_tokens, output_tokens).await?;
+        Ok(true)
+    }
+
+    async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
+        self.fail.store("token_usage")?;
+        Ok(lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ApprovalRepo for MemoryStore {
+    async fn put_approver(&self, approver: &ApproverConfig) -> Result<(), StoreError> {
+        self.fail.store("put_approver")?;
+        lock(&self.approvers).insert(approver.tenant_id.clone(), approver.clone());
+        Ok(())
+    }
+
+    async fn approver(&self, tenant: &TenantId) -> Result<Option<ApproverConfig>, StoreError> {
+        self.fail.store("approver")?;
+        Ok(lock(&self.approvers).get(tenant).cloned())
+    }
+
+    async fn put_request(&self, request: &PermissionRequest) -> Result<bool, StoreError> {
+        self.fail.store("put_request")?;
+        let key = (request.conversation.tenant_id.clone(), request.request_id.clone());
+        let mut requests = lock(&self.requests);
+        if requests.contains_key(&key) {
+            return Ok(false);
+        }
+        requests.insert(key, request.clone());
+        Ok(true)
+    }
+
+    async fn request(&self, tenant: &TenantId, request_id: &str) -> Result<Option<PermissionRequest>, StoreError> {
+        self.fail.store("request")?;
+        Ok(lock(&self.requests).get(&(tenant.clone(), request_id.to_owned())).cloned())
+    }
+
+    async fn requests(&self, tenant: &TenantId) -> Result<Vec<PermissionRequest>, StoreError> {
+        self.fail.store("requests")?;
+        let mut all: Vec<PermissionRequest> =
+            lock(&self.requests).iter().filter(|((t, _), _)| t == tenant).map(|(_, r)| r.clone()).collect();
+        all.sort_by_key(|r| r.created_at_ms);
+        Ok(all)
+    }
+
+    async fn decide(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        status: RequestStatus,
+        decision: &DecisionRecord,
+        expired_ok: bool,
+    ) -> Result<Decided, StoreError> {
+        self.fail.store("decide")?;
+        let mut requests = lock(&self.requests);
+        let Some(r) = requests.get_mut(&(tenant.clone(), request_id.to_owned())) else { return Ok(Decided::NotFound) };
+        if r.status != RequestStatus::Pending {
+            return Ok(Decided::Already(r.clone()));
+        }
+        if !expired_ok && r.expires_at_ms <= decision.at_ms {
+            return Ok(Decided::Expired(r.clone()));
+        }
+        r.status = status;
+        r.decision = Some(decision.clone());
+        Ok(Decided::Now(r.clone()))
+    }
+
+    async fn put_grant(
+        &self,
+        request: &PermissionRequest,
+        granted_by: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.fail.store("put_grant")?;
+        let user = format!("{}:{}", request.conversation.channel, request.requester_id);
+        let _ = granted_by;
+        lock(&self.grants).insert(
+            (request.conversation.tenant_id.clone(), request.tool.clone(), user),
+            (request.request_id.clone(), expires_at_ms),
+        );
+        Ok(())
+    }
+
+    async fn temporary_grant(&self, wanted: &PermissionRequest, now: i64) -> Result<Option<Grant>, StoreError> {
+        self.fail.store("temporary_grant")?;
+        let user = format!("{}:{}", wanted.conversation.channel, wanted.requester_id);
+        let key = (wanted.conversation.tenant_id.clone(), wanted.tool.clone(), user);
+        Ok(lock(&self.grants)
+            .get(&key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(request_id, expires)| Grant::Temporary { request_id: request_id.clone(), expires_at_ms: *expires }))
+    }
+
+    async fn mark_once_used(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.fail.store("mark_once_used")?;
+        let mut requests = lock(&self.requests);
+        let Some(r) = requests.get_mut(&(tenant.clone(), request_id.to_owned())) else { return Ok(false) };
+        match &r.used_by {
+            None => {
+                r.used_at_ms = Some(now);
+                r.used_by = Some(message_id.to_owned());
+                Ok(true)
+            }
+            Some(by) => Ok(by == message_id),
+        }
+    }
+
+    async fn pending_requests(&self, tenant: &TenantId, now: i64) -> Result<Vec<PermissionRequest>, StoreError> {
+        self.fail.store("pending_requests")?;
+        let mut pending: Vec<PermissionRequest> = lock(&self.requests)
+            .iter()
+            .filter(|((t, _), r)| t == tenant && r.status == RequestStatus::Pending && r.expires_at_ms > now)
+            .map(|(_, r)| r.clone())
+            .collect();
+        pending.sort_by(|a, b| (a.created_at_ms, &a.request_id).cmp(&(b.created_at_ms, &b.request_id)));
+        Ok(pending)
+    }
+
+    async fn claim_held_notice(
+        &self,
+        request: &PermissionRequest,
+        window: i64,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.fail.store("claim_held_notice")?;
+        let mut held = lock(&self.held);
+        let owner = held.entry((request.conversation.partition_key(), window)).or_insert(request.request_id.clone());
+        Ok(*owner == request.request_id)
+    }
+
+    async fn mark_noticed(&self, tenant: &TenantId, request_id: &str) -> Result<bool, StoreError> {
+        self.fail.store("mark_noticed")?;
+        if !lock(&self.requests).contains_key(&(tenant.clone(), request_id.to_owned())) {
+            return Ok(false);
+        }
+        Ok(lock(&self.noticed).insert((tenant.clone(), request_id.to_owned())))
+    }
+}
+
+/// A FIFO queue in memory: what was sent, deduplicated by the envelope's id as SQS would.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub fail: FailSwitch,
+    seen: Mutex<HashSet<String>>,
+    inbound: Mutex<Vec<InboundEnvelope>>,
+    replies: Mutex<Vec<ReplyEnvelope>>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn inbound(&self) -> Vec<InboundEnvelope> {
+        lock(&self.inbound).clone()
+    }
+
+    pub fn replies(&self) -> Vec<ReplyEnvelope> {
+        lock(&self.replies).clone()
+    }
+
+    fn check(&self) -> Result<(), QueueError> {
+        if self.fail.is_on("send") {
+            return Err(QueueError::Send { queue: "memory".into(), detail: "injected failure".into() });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl InboundQueue for MemoryQueue {
+    async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
+        self.check()?;
+        let id = envelope.dedup_id();
+        if lock(&self.seen).insert(id.clone()) {
+            lock(&self.inbound).push(envelope.clone());
+        }
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl ReplyQueue for MemoryQueue {
+    async fn send_reply(&self, reply: &ReplyEnvelope) -> Result<String, QueueError> {
+        self.check()?;
+        let id = reply.dedup_id();
+        if lock(&self.seen).insert(id.clone()) {
+            lock(&self.replies).push(reply.clone());
+        }
+        Ok(id)
+    }
+}
+
+/// Channel secrets in memory, by parameter name.
+#[derive(Default)]
+pub struct MemorySecrets {
+    pub fail: FailSwitch,
+    values: Mutex<HashMap<String, ChannelSecrets>>,
+}
+
+impl MemorySecrets {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn put(&self, name: &str, pairs: &[(&str, &str)]) {
+        let secrets = ChannelSecrets(pairs.iter().map(|(k, v)| ((*k).to_owned(), Secret::new(*v))).collect());
+        lock(&self.values).insert(name.to_owned(), secrets);
+    }
+}
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn get(&self, name: &str) -> Result<Option<ChannelSecrets>, SecretsError> {
+        if self.fail.is_on("get") {
+            return Err(SecretsError::Aws {
+                operation: "GetParameter",
+                name: name.to_owned(),
+                detail: "injected".into(),
+            });
+        }
+        Ok(lock(&self.values).get(name).cloned())
+    }
+}
+
+/// Permission profiles in memory.
+#[derive(Default)]
+pub struct MemoryProfiles {
+    profiles: Mutex<HashMap<(TenantId, Option<String>), PermissionProfile>>,
+}
+
+#[async_trait]
+impl ProfileRepo for MemoryProfiles {
+    async fn put(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserRef>,
+        profile: &PermissionProfile,
+    ) -> Result<(), ProfileStoreError> {
+        lock(&self.profiles).insert((tenant.clone(), user.map(UserRef::to_string)), profile.clone());
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserRef>,
+    ) -> Result<Option<PermissionProfile>, ProfileStoreError> {
+        Ok(lock(&self.profiles).get(&(tenant.clone(), user.map(UserRef::to_string))).cloned())
+    }
+}
+
+/// The agent runtime in memory: records each invocation and acknowledges it.
+#[derive(Default)]
+pub struct MemoryAgent {
+    pub fail: FailSwitch,
+    invocations: Mutex<Vec<(RuntimeSessionId, AgentInvocation)>>,
+}
+
+impl MemoryAgent {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn invocations(&self) -> Vec<(RuntimeSessionId, AgentInvocation)> {
+        lock(&self.invocations).clone()
+    }
+}
+
+#[async_trait]
+impl AgentInvoker for MemoryAgent {
+    async fn invoke(
+        &self,
+        session: &RuntimeSessionId,
+        invocation: &AgentInvocation,
+    ) -> Result<AgentAck, AgentCoreError> {
+        if self.fail.is_on("invoke") {
+            return Err(AgentCoreError::Invoke { detail: "injected failure".into(), retryable: true });
+        }
+        let mut seen = lock(&self.invocations);
+        let duplicate =
+            seen.iter().any(|(s, i)| s == session && i.item.message.message_id == invocation.item.message.message_id);
+        seen.push((session.clone(), invocation.clone()));
+        let status = if duplicate { AckStatus::Duplicate } else { AckStatus::Accepted };
+        Ok(AgentAck { status, detail: None })
+    }
+}
+
+/// Hands out fixed, obviously fake credentials (and can refuse).
+#[derive(Default)]
+pub struct FixedCredentials {
+    pub fail: FailSwitch,
+}
+
+#[async_trait]
+impl CredentialIssuer for FixedCredentials {
+    async fn for_conversation(&self, conversation: &ConversationRef) -> Result<TenantCredentials, CredentialError> {
+        if self.fail.is_on("for_conversation") {
+            return Err(CredentialError::AssumeRole("injected failure".into()));
+        }
+        Ok(TenantCredentials {
+            access_key_id: format!("ASIA-{}", conversation.tenant_id),
+            secret_access_key: Secret::new("test-secret"),
+            session_token: Secret::new("test-token"),
+            expires_at_ms: now_ms() + 900_000,
+        })
+    }
+}
+
+/// Approval timeouts in memory: the names of the schedules that exist.
+#[derive(Default)]
+pub struct MemoryTimeouts {
+    scheduled: Mutex<HashSet<String>>,
+}
+
+impl MemoryTimeouts {
+    pub fn scheduled(&self) -> HashSet<String> {
+        lock(&self.scheduled).clone()
+    }
+}
+
+#[async_trait]
+impl TimeoutScheduler for MemoryTimeouts {
+    async fn create(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
+        lock(&self.scheduled).insert(request.request_id.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, request_id: &str) -> Result<(), ApprovalError> {
+        lock(&self.scheduled).remove(request_id);
+        Ok(())
+    }
+}
