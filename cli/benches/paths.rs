@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clawless_cli::local::event_source::SqsMapping;
-use clawless_cli::local::{LocalOptions, LocalStack};
+use clawless_local::event_source::SqsMapping;
+use clawless_local::{LocalOptions, LocalStack};
 use clawless_shared::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_shared::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};

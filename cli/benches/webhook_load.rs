@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clawless_cli::local::{LocalOptions, LocalStack};
+use clawless_local::{LocalOptions, LocalStack};
 use clawless_shared::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_shared::model::{ChannelKind, Role};
 use clawless_shared::store::Store;

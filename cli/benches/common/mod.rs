@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clawless_cli::admin::Admin;
-use clawless_cli::local::LocalStack;
+use clawless_local::LocalStack;
 use clawless_shared::model::{Bot, Tenant};
 
 pub fn repo_root() -> PathBuf {

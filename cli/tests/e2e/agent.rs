@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
-use clawless_cli::local::LocalStack;
+use clawless_local::LocalStack;
 use clawless_shared::ids::TenantId;
 use clawless_shared::store::{ReplyState, Store, inbound_sort_key};
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
-use clawless_cli::local::LocalStack;
+use clawless_local::LocalStack;
 use clawless_shared::envelope::{AgentReport, ENVELOPE_VERSION, ReplyEnvelope, RunSummary};
 use clawless_shared::ids::{ConversationRef, MessageId, TenantId};
 use clawless_shared::model::{ReplyRoute, month_of, now_ms};
