@@ -13,7 +13,7 @@ use common::{bench_bot, peak_rss_kib, repo_root};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use clawless_cli::local::{LocalOptions, LocalStack};
+use clawless_local::{LocalOptions, LocalStack};
 
 const INIT_RUNS: usize = 15;
 

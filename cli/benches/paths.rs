@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use clawless_aws::dynamodb::Store;
 use clawless_aws::sqs::FifoQueue;
-use clawless_cli::local::event_source::SqsMapping;
-use clawless_cli::local::{LocalOptions, LocalStack};
 use clawless_core::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
 use clawless_core::ports::{ConversationRepo, InboundQueue, ReplyQueue};
+use clawless_local::event_source::SqsMapping;
+use clawless_local::{LocalOptions, LocalStack};
 use serde_json::json;
 
 const CONVERSATIONS: usize = 20;

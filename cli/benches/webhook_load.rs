@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clawless_aws::dynamodb::Store;
-use clawless_cli::local::{LocalOptions, LocalStack};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_core::domain::model::{ChannelKind, Role};
 use clawless_core::ports::ConversationRepo;
+use clawless_local::{LocalOptions, LocalStack};
 
 const REQUESTS: usize = 2_000;
 const CHATS: i64 = 50;

@@ -1,4 +1,4 @@
-//! clawless: the operator tool ([`admin`]) and the local run of the platform ([`local`]).
+//! clawless: the operator tool ([`admin`]). The local run of the platform is its own crate,
+//! `clawless-local`.
 
 pub mod admin;
-pub mod local;

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
-use clawless_cli::local::{self, AwsTarget, LocalEndpoints, LocalOptions, LocalStack};
 use clawless_core::domain::model::BotSettings;
 use clawless_core::domain::visible::visible;
+use clawless_local::{
+    AwsTarget, LocalEndpoints, LocalOptions, LocalStack, default_bin_dir, find_repo_root, local_sdk_config,
+};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -262,7 +264,7 @@ async fn main() -> ExitCode {
 
 fn repo_root() -> Result<PathBuf, String> {
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    local::find_repo_root(&cwd)
+    find_repo_root(&cwd)
         .ok_or_else(|| "no template.yaml in this directory or above: run clawless from the repository".into())
 }
 
@@ -303,7 +305,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let (sdk, local_api) = if cli.local {
         let endpoints = read_local_endpoints()?;
-        (local::local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
+        (local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
     } else {
         // An operator's machine: the OS trust store unless CLAWLESS_TLS_ROOTS says otherwise.
         let roots = clawless_aws::tls::TrustRoots::from_env(clawless_aws::tls::TrustRoots::Native);
@@ -408,7 +410,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     let LocalAction::Up { api_port, moto_port, aws_endpoint, channel_apis, no_demo } = action;
     let root = repo_root()?;
-    let mut options = LocalOptions::new(root.clone(), local::default_bin_dir());
+    let mut options = LocalOptions::new(root.clone(), default_bin_dir());
     options.stack = stack.to_owned();
     options.api_port = api_port;
     options.aws = match aws_endpoint {

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use clawless_cli::admin::Admin;
-use clawless_cli::local::LocalStack;
 use clawless_core::domain::model::{Bot, Tenant};
+use clawless_local::LocalStack;
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()

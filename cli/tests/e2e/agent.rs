@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_aws::dynamodb::Store;
-use clawless_cli::local::LocalStack;
 use clawless_core::domain::ids::TenantId;
 use clawless_core::domain::records::{ReplyState, inbound_sort_key};
+use clawless_local::LocalStack;
 use serde_json::{Value, json};
 
 use crate::support::*;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
-use clawless_cli::local::LocalStack;
+use clawless_local::LocalStack;
 use serde_json::{Value, json};
 
 use crate::support::*;

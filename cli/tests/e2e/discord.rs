@@ -26,7 +26,7 @@ const APPLICATION_ID: &str = "1100000000000000001";
 const FOLLOW_UP_ID: &str = "1441458133401609999";
 const FOLLOW_UPS: &str = r"^/webhooks/1100000000000000001/[A-Za-z0-9_.=+~-]+$";
 
-fn onboard_discord_bot(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+fn onboard_discord_bot(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("public_key", TEST_PUBLIC_KEY),
         ("application_id", APPLICATION_ID),

@@ -28,7 +28,7 @@ const OPEN_ID: &str = "ou_7d8a6e6df7621556ce0d21922b676706";
 const CHAT_ID: &str = "oc_5ad11d72b830411d72b836c20";
 const MESSAGE_ID: &str = "om_dc13264520392913993dd051dba21dcf";
 
-fn onboard(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("app_id", APP_ID),
         ("app_secret", APP_SECRET),
@@ -154,7 +154,7 @@ fn message_event(event_id: &str, text: &str) -> Value {
     event
 }
 
-fn store(stack: &clawless_cli::local::LocalStack) -> Store {
+fn store(stack: &clawless_local::LocalStack) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack))
 }
 
@@ -167,7 +167,7 @@ fn conversation(bot: &Onboarded) -> ConversationRef {
     }
 }
 
-async fn item_count(stack: &clawless_cli::local::LocalStack) -> i32 {
+async fn item_count(stack: &clawless_local::LocalStack) -> i32 {
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let table = format!("{}-data", stack.stack);
     dynamodb.scan().table_name(table).select(Select::Count).send().await.unwrap().count()

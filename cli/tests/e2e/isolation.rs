@@ -9,12 +9,12 @@ use std::time::Duration;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_aws::dynamodb::Store;
 use clawless_aws::sqs::FifoQueue;
-use clawless_cli::local::LocalStack;
 use clawless_core::domain::envelope::{AgentReport, ENVELOPE_VERSION, ReplyEnvelope, RunSummary};
 use clawless_core::domain::ids::{ConversationRef, MessageId, TenantId};
 use clawless_core::domain::model::{ReplyRoute, month_of, now_ms};
 use clawless_core::domain::permissions::{DecisionRecord, PermissionRequest, RequestStatus};
 use clawless_core::domain::scope::ScopeToken;
+use clawless_local::LocalStack;
 use serde_json::{Value, json};
 
 use crate::support::*;

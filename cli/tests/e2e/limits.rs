@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clawless_agent::agent_loop::LIMITS_ANSWER;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
-use clawless_cli::local::LocalStack;
+use clawless_local::LocalStack;
 use serde_json::json;
 
 use crate::agent::{bedrock_tool_results, converse};

@@ -9,12 +9,12 @@ use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use clawless_aws::dynamodb::Store;
 use clawless_aws::sqs::FifoQueue;
-use clawless_cli::local::{self, LocalOptions, LocalStack};
 use clawless_core::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Role, Sender};
 use clawless_core::domain::records::{ReplyClaim, ReplyState};
 use clawless_core::domain::scope::ScopeKey;
+use clawless_local::{LocalOptions, LocalStack, default_bin_dir};
 use serde_json::{Value, json};
 
 fn item(bot: &TelegramBot) -> ConversationMessage {
@@ -182,7 +182,7 @@ async fn a_reply_is_read_before_sending_and_recorded_whole() {
 /// single-piece reply, and a GetItem only for a redelivered one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reply_costs_one_read_and_one_write() {
-    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    let mut options = LocalOptions::new(repo_root(), default_bin_dir());
     options.count_aws_calls = true;
     let stack = LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"));
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);

@@ -22,7 +22,7 @@ const SIGNING_SECRET: &str = "test-slack-signing-secret-not-for-production";
 const BOT_TOKEN: &str = "xoxb-0000000000-0000000000000-testtokennotforproduction";
 const POSTED_TS: &str = "1763740800.000900";
 
-fn onboard_slack_bot(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+fn onboard_slack_bot(stack: &clawless_local::LocalStack) -> Onboarded {
     onboard_bot(stack, "slack", &[("signing_secret", SIGNING_SECRET), ("bot_token", BOT_TOKEN)])
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use aws_sdk_scheduler::types::ScheduleState;
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_aws::dynamodb::Store;
-use clawless_cli::local::{self, LocalOptions, LocalStack};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_core::domain::model::ChannelKind;
+use clawless_local::{LocalOptions, LocalStack, default_bin_dir};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ use crate::telegram::{post_update, sample_update, sent_messages, telegram_stand_
 const WAIT: Duration = Duration::from_secs(45);
 
 async fn stack(telegram: String, model: String) -> LocalStack {
-    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    let mut options = LocalOptions::new(repo_root(), default_bin_dir());
     options.channel_apis = [("telegram".to_owned(), telegram)].into();
     options.agent_env =
         vec![("CLAWLESS_MODEL_PROVIDER".into(), "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT".into(), model)];

@@ -186,9 +186,9 @@ async fn a_burst_in_one_chat_is_answered_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_idle_session_is_stopped_and_a_new_message_starts_it_again() {
-    let mut options = clawless_cli::local::LocalOptions::new(repo_root(), clawless_cli::local::default_bin_dir());
+    let mut options = clawless_local::LocalOptions::new(repo_root(), clawless_local::default_bin_dir());
     options.agent_idle_timeout = Duration::from_millis(500);
-    let stack = clawless_cli::local::LocalStack::start(options).await.unwrap();
+    let stack = clawless_local::LocalStack::start(options).await.unwrap();
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     let update = |id: i64, text: &str| {
         json!({"update_id": id, "message": {"message_id": id, "from": {"id": 9, "first_name": "Cy"},

@@ -1,7 +1,7 @@
 //! template.yaml is the one definition of the platform's resources: the local run builds from
 //! it, so these checks pin what both sides rely on.
 
-use clawless_cli::local::template::{Expr, Template};
+use clawless_local::template::{Expr, Template};
 
 #[test]
 fn template_defines_the_five_functions_with_workspace_binaries() {

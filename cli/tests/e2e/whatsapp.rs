@@ -19,7 +19,7 @@ const APP_SECRET: &str = "test-whatsapp-app-secret-not-for-production";
 const VERIFY_TOKEN: &str = "test-whatsapp-verify-token-not-for-production";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
-fn onboard(stack: &clawless_cli::local::LocalStack) -> Onboarded {
+fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("app_secret", APP_SECRET),
         ("verify_token", VERIFY_TOKEN),
@@ -55,7 +55,7 @@ async fn graph_api(rate_limit_first: bool) -> MockServer {
     server
 }
 
-async fn start(server: &MockServer) -> clawless_cli::local::LocalStack {
+async fn start(server: &MockServer) -> clawless_local::LocalStack {
     start_stack_with(vec![("whatsapp", format!("{}/v21.0", server.uri()))]).await
 }
 
@@ -86,7 +86,7 @@ async fn post_signed(url: &str, body: &str) -> reqwest::Response {
     post(url, Some(&signature_header(APP_SECRET, body.as_bytes())), body).await
 }
 
-fn store(stack: &clawless_cli::local::LocalStack) -> Store {
+fn store(stack: &clawless_local::LocalStack) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack))
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clawless_cli::local::{self, LocalOptions, LocalStack};
+use clawless_local::{LocalOptions, LocalStack, default_bin_dir};
 use serde_json::Value;
 
 // The storage ports, so tests can read and seed the table through the DynamoDB adapter.
@@ -21,7 +21,7 @@ pub async fn start_stack(telegram_api: Option<String>) -> LocalStack {
 
 /// A fresh stack whose channels send to the given API base URLs (`("slack", url)`, …).
 pub async fn start_stack_with(channel_apis: Vec<(&str, String)>) -> LocalStack {
-    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    let mut options = LocalOptions::new(repo_root(), default_bin_dir());
     options.channel_apis = channel_apis.into_iter().map(|(c, u)| (c.to_owned(), u)).collect();
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
@@ -29,7 +29,7 @@ pub async fn start_stack_with(channel_apis: Vec<(&str, String)>) -> LocalStack {
 /// A fresh stack whose Telegram sends go to `telegram_api` and whose agents get `agent_env`
 /// (model provider settings, …).
 pub async fn start_stack_with_agent_env(telegram_api: String, agent_env: Vec<(&str, String)>) -> LocalStack {
-    let mut options = LocalOptions::new(repo_root(), local::default_bin_dir());
+    let mut options = LocalOptions::new(repo_root(), default_bin_dir());
     options.channel_apis = [("telegram".to_owned(), telegram_api)].into();
     options.agent_env = agent_env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))

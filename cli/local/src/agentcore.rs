@@ -47,7 +47,8 @@ impl AgentCoreStandIn {
         Router::new().route("/runtimes/{arn}/invocations", post(invoke)).with_state(self.clone())
     }
 
-    /// How many sessions have a running microVM (for tests and the status line).
+    /// How many sessions have a running microVM (for tests).
+    #[cfg(feature = "test-support")]
     pub async fn running_sessions(&self) -> usize {
         let sessions = self.sessions.lock().await;
         let mut n = 0;
@@ -69,6 +70,7 @@ impl AgentCoreStandIn {
     }
 
     /// How many running microVMs are busy (for tests that wait for the platform to go quiet).
+    #[cfg(feature = "test-support")]
     pub async fn busy_sessions(&self) -> usize {
         let slots: Vec<_> = self.sessions.lock().await.values().cloned().collect();
         let mut n = 0;

@@ -11,9 +11,10 @@
 //! firings are not made up). A failed invocation is retried twice.
 //!
 //! Time: the loop reads a [`SchedulerClock`]: the wall clock, plus an offset tests can move
-//! forward ([`SchedulerClock::advance`]), or a time tests freeze and set
-//! ([`SchedulerClock::freeze`], [`SchedulerClock::set`]), so firings a minute apart happen a
-//! second apart, exactly when a test says. Only the local scheduler reads this clock; the
+//! forward (`SchedulerClock::advance`), or a time tests freeze and set
+//! (`SchedulerClock::freeze`, `SchedulerClock::set`), so firings a minute apart happen a
+//! second apart, exactly when a test says. Moving the clock needs the `test-support` feature:
+//! without it, the clock is the wall clock. Only the local scheduler reads this clock; the
 //! functions and agents keep the wall clock. The tick interval is
 //! [`super::LocalOptions::scheduler_tick`] (default 1 s).
 
@@ -64,6 +65,7 @@ impl SchedulerClock {
     }
 
     /// Moves the local scheduler's time forward by `by` (frozen or not).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn advance(&self, by: Duration) {
         let by = by.as_millis() as i64;
         if self
@@ -76,6 +78,7 @@ impl SchedulerClock {
     }
 
     /// Stops the clock at its current time: it moves only by [`Self::advance`] and [`Self::set`].
+    #[cfg(any(test, feature = "test-support"))]
     pub fn freeze(&self) -> Timestamp {
         let now = self.now().as_millisecond();
         self.frozen_ms.store(now, Ordering::SeqCst);
@@ -83,11 +86,13 @@ impl SchedulerClock {
     }
 
     /// Stops the clock at `at`.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set(&self, at: Timestamp) {
         self.frozen_ms.store(at.as_millisecond(), Ordering::SeqCst);
     }
 
     /// How far ahead of the wall clock the scheduler is.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn offset(&self) -> Duration {
         let ahead = self.now().as_millisecond() - Timestamp::now().as_millisecond();
         Duration::from_millis(ahead.max(0) as u64)
@@ -216,11 +221,14 @@ impl LocalScheduler {
         }
     }
 
+    /// The clock the loop reads (tests move it).
+    #[cfg(feature = "test-support")]
     pub fn clock(&self) -> &Arc<SchedulerClock> {
         &self.clock
     }
 
     /// Every firing so far, oldest first.
+    #[cfg(feature = "test-support")]
     pub fn firings(&self) -> Vec<Firing> {
         lock(&self.firings).clone()
     }

@@ -1,12 +1,17 @@
 //! The local run: the whole platform on one machine with no AWS account. moto plays AWS
-//! (DynamoDB, SQS, SSM, Scheduler), and this module plays what moto lacks: API Gateway, Lambda
+//! (DynamoDB, SQS, SSM, Scheduler), and this crate plays what moto lacks: API Gateway, Lambda
 //! (the real function binaries behind a Runtime API), SQS event-source mappings, AgentCore (one
 //! agent process per session), EventBridge Scheduler's firing (moto stores schedules but never
 //! fires them: [`scheduler`]) and, unless told otherwise, the Telegram Bot API.
 //! Everything is created from `template.yaml`.
+//!
+//! The stand-ins are what the local run is, so they are always built. What only tests and
+//! benchmarks use (the counting AWS proxy, [`aws_counter`], and the methods that inspect or steer
+//! a running stack) is behind the `test-support` feature, out of the `clawless` binary.
 
 pub mod agentcore;
 pub mod api_gateway;
+#[cfg(any(test, feature = "test-support"))]
 pub mod aws_counter;
 pub mod channel_api;
 pub mod event_source;
@@ -15,6 +20,8 @@ pub mod moto;
 pub mod resources;
 pub mod scheduler;
 pub mod template;
+#[cfg(feature = "test-support")]
+mod test_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -73,6 +80,7 @@ pub struct LocalOptions {
     /// Put a counting proxy between the functions and the AWS endpoint (default false): the
     /// functions' `AWS_ENDPOINT_URL` points at it, while the stack's own setup and the CLI still
     /// talk to the endpoint directly. Read the counts with [`LocalStack::aws_calls`].
+    #[cfg(feature = "test-support")]
     pub count_aws_calls: bool,
     /// Extra environment for the agent processes (after the template's and the passed-through
     /// `CLAWLESS_MODEL_*`/`CLAWLESS_OPENAI_*`/`CLAWLESS_BEDROCK_ENDPOINT`, so these win).
@@ -95,6 +103,7 @@ impl LocalOptions {
             agent_idle_timeout: Duration::from_secs(15 * 60),
             instances: HashMap::new(),
             event_source_mappings: true,
+            #[cfg(feature = "test-support")]
             count_aws_calls: false,
             agent_env: Vec::new(),
             scheduler_tick: Duration::from_secs(1),
@@ -125,6 +134,7 @@ pub struct LocalStack {
     pub outbox: Arc<Outbox>,
     /// Fires the schedules of the template's schedule group (None without one).
     pub scheduler: Option<Arc<scheduler::LocalScheduler>>,
+    #[cfg(feature = "test-support")]
     aws_counter: Option<Arc<aws_counter::AwsCallCounter>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _moto: Option<moto::MotoServer>,
@@ -302,13 +312,10 @@ impl LocalStack {
 
         // The functions: real binaries, the template's environment, the local AWS (through the
         // counting proxy when asked for).
-        let (function_endpoint, aws_counter) = if options.count_aws_calls {
-            let counter = Arc::new(aws_counter::AwsCallCounter::new(&endpoint));
-            let addr = serve(aws_counter::router(counter.clone()), 0, &mut tasks).await?;
-            (format!("http://{addr}"), Some(counter))
-        } else {
-            (endpoint.clone(), None)
-        };
+        #[cfg(feature = "test-support")]
+        let (function_endpoint, aws_counter) = test_support::counting_proxy(&options, &endpoint, &mut tasks).await?;
+        #[cfg(not(feature = "test-support"))]
+        let function_endpoint = endpoint.clone();
         let mut functions = HashMap::new();
         let mut routes = Vec::new();
         for function in &template.functions {
@@ -389,6 +396,7 @@ impl LocalStack {
             stand_in_url: stand_in,
             outbox,
             scheduler,
+            #[cfg(feature = "test-support")]
             aws_counter,
             tasks,
             _moto: moto_server,
@@ -402,51 +410,6 @@ impl LocalStack {
         let path = dir.join("local.json");
         std::fs::write(&path, serde_json::to_string_pretty(&self.endpoints).unwrap_or_default() + "\n")?;
         Ok(path)
-    }
-
-    /// AWS calls the functions made so far, by `service:Operation` (empty unless
-    /// `LocalOptions::count_aws_calls`).
-    /// The platform's scope key as the trusted functions read it (tests mint and check tokens
-    /// with it, as trusted code would).
-    pub async fn scope_key(&self) -> Result<clawless_core::domain::scope::ScopeKey, LocalError> {
-        let arn = self
-            .resources
-            .secrets
-            .get("ScopeKeySecret")
-            .ok_or_else(|| LocalError::Io("template.yaml has no ScopeKeySecret".into()))?;
-        let source =
-            clawless_aws::secrets_manager::ScopeKeySource::new(aws_sdk_secretsmanager::Client::new(&self.sdk), arn);
-        clawless_core::ports::ScopeKeys::get(&source).await.cloned().map_err(|e| LocalError::Io(e.to_string()))
-    }
-
-    pub fn aws_calls(&self) -> BTreeMap<String, u64> {
-        self.aws_counter.as_ref().map(|c| c.snapshot()).unwrap_or_default()
-    }
-
-    /// Process id of the moto server this stack started (None with `AwsTarget::Endpoint`).
-    pub fn moto_pid(&self) -> Option<u32> {
-        self._moto.as_ref().and_then(|m| m.pid())
-    }
-
-    /// Messages waiting or in flight on every queue of the stack (0 when all is quiet).
-    pub async fn queued_messages(&self) -> BTreeMap<String, u64> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut out = BTreeMap::new();
-        for (id, url) in &self.resources.queue_urls {
-            let attrs = sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .send()
-                .await
-                .ok()
-                .and_then(|o| o.attributes)
-                .unwrap_or_default();
-            let n: u64 = attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum();
-            out.insert(id.clone(), n);
-        }
-        out
     }
 }
 
