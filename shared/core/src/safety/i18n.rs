@@ -1,7 +1,7 @@
 //! The memory-poisoning families of the English rules, in Chinese (simplified and traditional),
 //! Spanish, German, French, Japanese and Portuguese.
 //!
-//! The patterns see text as [`super::normalise_lines`] leaves it: lowercase, accents on Latin
+//! The patterns see text as [`super::normalise::normalise_lines`] leaves it: lowercase, accents on Latin
 //! letters dropped (`é` is `e`, `ü` is `u`, `ç` is `c`; `ß` stays), full-width forms made plain, no
 //! spaces between CJK characters. A space in a pattern here also matches a line break (see
 //! [`spaces_match_line_breaks`]), so a phrase split over lines still matches while a pattern can
@@ -12,7 +12,7 @@
 //! patterns want the verb to open a clause: at the start of a line, after punctuation, or after
 //! words such as "please", "now", "and". A note about what someone else ignored passes.
 
-use super::Scope;
+use super::poison::Scope;
 
 /// Clause openers: line start or punctuation, then up to three connecting words.
 fn clause(connectors: &str) -> String {
