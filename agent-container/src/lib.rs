@@ -20,7 +20,9 @@ pub mod provider;
 pub mod reply_sink;
 pub mod services;
 pub mod session;
+#[cfg(any(test, feature = "test-support"))]
 pub mod stand_ins;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod tools;
 pub mod untrusted;
