@@ -307,7 +307,8 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         }
     };
 
-    // Second net (seed 000's response audit): log claims of tools the profile does not allow.
+    // Second net after the tool gate: an answer that claims a tool the profile does not allow
+    // (which cannot have run) is logged, so a model pretending to have used it is seen.
     for finding in safety::audit_response(&text, &offered_names) {
         tracing::warn!(event = "permission_denied", source = "response_audit", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, tool = %finding.tool, "the answer claims a tool the profile does not allow");
     }

@@ -93,7 +93,8 @@ pub struct ToolBox {
 }
 
 impl ToolBox {
-    /// Every built-in tool of this scope.
+    /// Every built-in tool that needs only its [`ToolContext`]; the task tools also need the
+    /// tenant's services and are added by [`tasks::register`].
     pub fn builtin() -> Self {
         let mut b = Self::empty();
         b.add(Arc::new(send_message::SendMessage));
