@@ -10,16 +10,17 @@
 mod policy;
 mod process;
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 pub use self::policy::{READ_ONLY_COMMANDS, read_only_argv};
 pub use self::process::{CHILD_PATH, Captured, MAX_STREAM_BYTES, RunOutput, init_process_guard, run};
 use super::workspace::{ensure, quota_note, usage};
-use super::{Tool, ToolContext, ToolError, required_str, truncate_output};
-use crate::provider::ToolSpec;
+use super::{ToolContext, ToolError, ToolName, TypedTool, truncate_output};
 use crate::untrusted::{self, Kind};
 
 /// Time limit per command unless the call asks for less.
@@ -29,44 +30,39 @@ pub const MAX_COMMAND_BYTES: usize = 8 * 1024;
 
 pub struct Shell;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellInput {
+    /// The command line, e.g. `ls -la` or `grep -n TODO notes.md`.
+    #[schemars(length(min = 1, max = MAX_COMMAND_BYTES))]
+    pub command: String,
+    /// Seconds before the command is killed.
+    #[schemars(range(min = 1, max = DEFAULT_TIMEOUT_SECS), extend("default" = DEFAULT_TIMEOUT_SECS))]
+    pub timeout_secs: Option<NonZeroU64>,
+}
+
+const DEFAULT_TIMEOUT_SECS: u64 = DEFAULT_TIMEOUT.as_secs();
+
 #[async_trait]
-impl Tool for Shell {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "shell".into(),
-            description: "Run a command with /bin/sh in this conversation's private workspace (the current \
-                          folder) and get its exit code, stdout and stderr. No network credentials or secrets are \
-                          available to it, stdin is empty, and it is killed after `timeout_secs` (at most 30); \
-                          background processes are killed when the command ends. Each output stream is cut at \
-                          64 KiB. If the profile is read-only, only one simple command (ls, cat, head, tail, wc, \
-                          grep, find, stat, du, df, date, echo, pwd, sort, uniq, cut, tr, file) with \
-                          workspace-relative paths is allowed: no pipes, redirections, `;`, `&`, `$` or backticks."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "command": {
-                        "type": "string",
-                        "description": "The command line, e.g. `ls -la` or `grep -n TODO notes.md`.",
-                        "minLength": 1,
-                        "maxLength": MAX_COMMAND_BYTES
-                    },
-                    "timeout_secs": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": DEFAULT_TIMEOUT.as_secs(),
-                        "default": DEFAULT_TIMEOUT.as_secs(),
-                        "description": "Seconds before the command is killed."
-                    }
-                },
-                "required": ["command"],
-                "additionalProperties": false
-            }),
-        }
+impl TypedTool for Shell {
+    type Input = ShellInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::Shell
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
-        let command = required_str(input, "command")?;
+    fn description(&self) -> String {
+        "Run a command with /bin/sh in this conversation's private workspace (the current folder) and get its \
+         exit code, stdout and stderr. No network credentials or secrets are available to it, stdin is empty, and \
+         it is killed after `timeout_secs` (at most 30); background processes are killed when the command ends. \
+         Each output stream is cut at 64 KiB. If the profile is read-only, only one simple command (ls, cat, head, \
+         tail, wc, grep, find, stat, du, df, date, echo, pwd, sort, uniq, cut, tr, file) with workspace-relative \
+         paths is allowed: no pipes, redirections, `;`, `&`, `$` or backticks."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: ShellInput) -> Result<String, ToolError> {
+        let command = input.command.as_str();
         if command.trim().is_empty() {
             return Err(ToolError::InvalidInput("`command` is empty".into()));
         }
@@ -76,13 +72,8 @@ impl Tool for Shell {
         if command.contains('\0') {
             return Err(ToolError::InvalidInput("`command` contains a NUL byte".into()));
         }
-        let timeout = match input.get("timeout_secs") {
-            None | Some(Value::Null) => DEFAULT_TIMEOUT,
-            Some(v) => match v.as_u64() {
-                Some(s) if s >= 1 => Duration::from_secs(s).min(DEFAULT_TIMEOUT),
-                _ => return Err(ToolError::InvalidInput("`timeout_secs` must be a whole number from 1 to 30".into())),
-            },
-        };
+        // Longer than the limit is cut to it rather than refused.
+        let timeout = input.timeout_secs.map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.get()).min(DEFAULT_TIMEOUT));
         let argv = if ctx.profile.shell_read_only {
             read_only_argv(command)?
         } else {
