@@ -24,11 +24,12 @@ use std::time::Instant;
 
 use clawless_shared::approvals::RESUME_SUFFIX;
 use clawless_shared::envelope::{AgentInvocation, OnceGrant};
-use clawless_shared::ids::{ConversationRef, RuntimeSessionId};
+use clawless_shared::ids::RuntimeSessionId;
 use clawless_shared::model::{HistoryEntry, Role};
 use clawless_shared::permissions::{ALWAYS_BLOCKED, UserRef};
 use clawless_shared::safety;
 use serde_json::Value;
+use tracing::{Instrument, Span};
 
 pub use self::limits::{
     LIMITS_ANSWER, MAX_OUTPUT_TOKENS, MAX_RUN_TOKENS, MAX_TOOL_CALLS_PER_RESPONSE, MAX_TOOL_CALLS_PER_RUN, MAX_TURNS,
@@ -72,13 +73,35 @@ pub enum Outcome {
 }
 
 /// Answers `batch` (the conversation's waiting messages, oldest first; the last is the one the
-/// answer replies to). Never panics on bad input and never logs message text.
+/// answer replies to), in its [`run_span`]. Never panics on bad input and never logs message
+/// text.
 pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInvocation]) -> Outcome {
     let Some(latest) = batch.last() else { return Outcome::EmptyAnswer };
+    answer(deps, session, batch, latest).instrument(run_span(session, latest)).await
+}
+
+/// The span a run's events belong to: whose conversation it is and which message the run
+/// answers. The events themselves carry only what is particular to them.
+pub fn run_span(session: &RuntimeSessionId, latest: &AgentInvocation) -> Span {
+    let c = &latest.item.conversation;
+    tracing::info_span!(
+        "run",
+        tenant_id = %c.tenant_id,
+        bot_id = %c.bot_id,
+        session_id = %session,
+        message_id = %latest.item.message.message_id,
+    )
+}
+
+async fn answer(
+    deps: &AgentDeps,
+    session: &RuntimeSessionId,
+    batch: &[AgentInvocation],
+    latest: &AgentInvocation,
+) -> Outcome {
     let started = Instant::now();
     let conversation = &latest.item.conversation;
     let message = &latest.item.message;
-    let log = LogIds { conversation, session, message_id: message.message_id.as_str() };
 
     // Earlier messages a recycled microVM never answered (found by the dispatcher; those this
     // process accepted itself were dropped when it accepted the invocation) come first.
@@ -89,7 +112,11 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         }
     }
     if !waiting.is_empty() {
-        tracing::info!(event = "lost_work_taken_up", tenant_id = %conversation.tenant_id, session_id = %session, messages = waiting.len(), "answering messages a recycled session never answered");
+        tracing::info!(
+            event = "lost_work_taken_up",
+            messages = waiting.len(),
+            "answering messages a recycled session never answered"
+        );
     }
     for inv in batch {
         let m = &inv.item.message;
@@ -105,7 +132,11 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     }
     waiting.sort_by(|a, b| (a.at_ms, &a.message_id).cmp(&(b.at_ms, &b.message_id)));
     if waiting.len() > 1 {
-        tracing::info!(event = "run_batched", tenant_id = %conversation.tenant_id, session_id = %session, messages = waiting.len(), "answering several waiting messages in one run");
+        tracing::info!(
+            event = "run_batched",
+            messages = waiting.len(),
+            "answering several waiting messages in one run"
+        );
     }
 
     deps.services.begin_run(conversation, latest.credentials.as_ref(), &latest.scope);
@@ -126,7 +157,7 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
             Ok(Some(text)) if !text.trim().is_empty() => layers.push((layer, head_tail(&text, PROMPT_LAYER_CHARS))),
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(event = "memory_read_failed", tenant_id = %conversation.tenant_id, layer = %layer, error = %e, "memory layer skipped")
+                tracing::warn!(event = "memory_read_failed", layer = %layer, error = %e, "memory layer skipped")
             }
         }
     }
@@ -167,7 +198,7 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     let mut final_text: Option<String> = None;
     // Everything the run does, tool calls included, ends at this instant.
     let deadline = started + deps.limits.wall_time;
-    let scope = RunScope { deps, ctx: &ctx, profile: &profile, log: &log, latest, once_grants: &once_grants, deadline };
+    let scope = RunScope { deps, ctx: &ctx, profile: &profile, latest, once_grants: &once_grants, deadline };
     let mut tool_calls_run = 0u32;
     // Intermediate replies sent so far (the outbox keeps the run's, so its limit is per run).
     let mut relayed = 0usize;
@@ -185,11 +216,11 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         let response: ModelResponse = match tokio::time::timeout(remaining, provider.complete(&request)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                tracing::error!(event = "model_failed", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, provider = provider.name(), turn, error = %e, "the model could not answer");
+                tracing::error!(event = "model_failed", provider = provider.name(), turn, error = %e, "the model could not answer");
                 break;
             }
             Err(_) => {
-                tracing::warn!(event = "run_limit", limit = "wall_time", tenant_id = %conversation.tenant_id, session_id = %session, turn, "run stopped at its wall-time limit");
+                tracing::warn!(event = "run_limit", limit = "wall_time", turn, "run stopped at its wall-time limit");
                 stopped_at_limit = true;
                 break;
             }
@@ -206,21 +237,31 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         for text in ctx.outbox_from(relayed) {
             relayed += 1;
             seq += 1;
-            send_reply(deps, &log, latest, seq, text, None).await;
+            send_reply(deps, latest, seq, text, None).await;
         }
         push_message(&mut messages, ChatMessage { role: ChatRole::User, content: results });
         if Instant::now() >= deadline {
-            tracing::warn!(event = "run_limit", limit = "wall_time", tenant_id = %conversation.tenant_id, session_id = %session, turn, "run stopped at its wall-time limit during tool calls");
+            tracing::warn!(
+                event = "run_limit",
+                limit = "wall_time",
+                turn,
+                "run stopped at its wall-time limit during tool calls"
+            );
             stopped_at_limit = true;
             break;
         }
         if usage.total() >= deps.limits.max_tokens {
-            tracing::warn!(event = "run_limit", limit = "tokens", tenant_id = %conversation.tenant_id, session_id = %session, tokens = usage.total(), "run stopped at its token limit");
+            tracing::warn!(
+                event = "run_limit",
+                limit = "tokens",
+                tokens = usage.total(),
+                "run stopped at its token limit"
+            );
             stopped_at_limit = true;
             break;
         }
         if turn == deps.limits.max_turns {
-            tracing::warn!(event = "run_limit", limit = "turns", tenant_id = %conversation.tenant_id, session_id = %session, turns = turn, "run stopped at its turn limit");
+            tracing::warn!(event = "run_limit", limit = "turns", turns = turn, "run stopped at its turn limit");
             stopped_at_limit = true;
         }
     }
@@ -228,7 +269,11 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     let text = match final_text {
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {
-            tracing::warn!(event = "model_empty_answer", tenant_id = %conversation.tenant_id, session_id = %session, message_id = %message.message_id, provider = provider.name(), "the model answered with nothing; no reply sent");
+            tracing::warn!(
+                event = "model_empty_answer",
+                provider = provider.name(),
+                "the model answered with nothing; no reply sent"
+            );
             report_run(deps, latest, run_summary(usage, &waiting, None)).await;
             return Outcome::EmptyAnswer;
         }
@@ -242,12 +287,12 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
     // Second net after the tool gate: an answer that claims a tool the profile does not allow
     // (which cannot have run) is logged, so a model pretending to have used it is seen.
     for finding in safety::audit_response(&text, &offered_names) {
-        tracing::warn!(event = "permission_denied", source = "response_audit", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, tool = %finding.tool, "the answer claims a tool the profile does not allow");
+        tracing::warn!(event = "permission_denied", source = "response_audit", tool = %finding.tool, "the answer claims a tool the profile does not allow");
     }
 
     seq += 1;
     let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
-    let outcome = send_reply(deps, &log, latest, seq, text, Some(summary)).await;
+    let outcome = send_reply(deps, latest, seq, text, Some(summary)).await;
     if matches!(outcome, Outcome::Replied { .. }) {
         // The message the answer replies to is not marked (one write less per message): the
         // reply function's line (`{sk}#r{seq}`) marks it answered for the dispatcher. Until that
@@ -256,17 +301,18 @@ pub async fn run(deps: &AgentDeps, session: &RuntimeSessionId, batch: &[AgentInv
         // reply is queued and before the reply function records it (normally about a second;
         // longer while a channel refuses sends and the reply waits on its queue), the next
         // message's new microVM answers it again.
-        tracing::info!(event = "run_finished", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, session_id = %session, message_id = %message.message_id, replies = seq, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, duration_ms = started.elapsed().as_millis() as u64, "run finished");
+        tracing::info!(
+            event = "run_finished",
+            replies = seq,
+            input_tokens = usage.input_tokens,
+            output_tokens = usage.output_tokens,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "run finished"
+        );
     } else {
         report_run(deps, latest, run_summary(usage, &waiting, None)).await;
     }
     outcome
-}
-
-struct LogIds<'a> {
-    conversation: &'a ConversationRef,
-    session: &'a RuntimeSessionId,
-    message_id: &'a str,
 }
 
 /// A history line as the model sees it. In groups, other people's lines are untrusted content.

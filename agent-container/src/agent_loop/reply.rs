@@ -7,7 +7,7 @@ use clawless_shared::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, 
 use clawless_shared::ids::MessageId;
 use clawless_shared::model::HistoryEntry;
 
-use super::{AgentDeps, LogIds, Outcome};
+use super::{AgentDeps, Outcome};
 use crate::provider::TokenUsage;
 
 /// How sending a reply is retried: `attempts` tries in all, waiting `first_delay` after the first
@@ -67,11 +67,11 @@ pub(super) async fn report_run(deps: &AgentDeps, latest: &AgentInvocation, run: 
         match deps.sink.report(&report).await {
             Ok(_) => return,
             Err(e) if attempt < attempts => {
-                tracing::warn!(event = "run_report_retry", tenant_id = %conversation.tenant_id, attempt, error = %e);
+                tracing::warn!(event = "run_report_retry", attempt, error = %e);
                 tokio::time::sleep(deps.retry.delay_after(attempt)).await;
             }
             Err(e) => {
-                tracing::warn!(event = "run_report_failed", tenant_id = %conversation.tenant_id, error = %e, "token use and answered marks not reported (a recycled session may answer the messages again)");
+                tracing::warn!(event = "run_report_failed", error = %e, "token use and answered marks not reported (a recycled session may answer the messages again)");
             }
         }
     }
@@ -80,17 +80,15 @@ pub(super) async fn report_run(deps: &AgentDeps, latest: &AgentInvocation, run: 
 /// Puts one reply on the sink, with retries; `run` on the run's final answer.
 pub(super) async fn send_reply(
     deps: &AgentDeps,
-    log: &LogIds<'_>,
     latest: &AgentInvocation,
     seq: u32,
     text: String,
     run: Option<RunSummary>,
 ) -> Outcome {
-    let c = log.conversation;
     let message = &latest.item.message;
     let reply = ReplyEnvelope {
         v: ENVELOPE_VERSION,
-        conversation: c.clone(),
+        conversation: latest.item.conversation.clone(),
         in_reply_to: message.message_id.clone(),
         in_reply_to_at_ms: message.sent_at_ms,
         seq,
@@ -104,16 +102,16 @@ pub(super) async fn send_reply(
     for attempt in 1..=attempts {
         match deps.sink.send(&reply).await {
             Ok(sink_id) => {
-                tracing::info!(event = "reply_enqueued", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, reply_id = %reply.reply_id(), sink_id = %sink_id, attempts = attempt, "reply enqueued");
+                tracing::info!(event = "reply_enqueued", reply_id = %reply.reply_id(), sink_id = %sink_id, attempts = attempt, "reply enqueued");
                 return Outcome::Replied { sink_id, attempts: attempt };
             }
             Err(e) if attempt < attempts => {
                 let delay = deps.retry.delay_after(attempt);
-                tracing::warn!(event = "reply_retry", tenant_id = %c.tenant_id, session_id = %log.session, message_id = log.message_id, attempt, delay_ms = delay.as_millis() as u64, error = %e, "sending the reply failed; retrying");
+                tracing::warn!(event = "reply_retry", attempt, delay_ms = delay.as_millis() as u64, error = %e, "sending the reply failed; retrying");
                 tokio::time::sleep(delay).await;
             }
             Err(e) => {
-                tracing::error!(event = "reply_failed", tenant_id = %c.tenant_id, session_id = %log.session, message_id = log.message_id, attempts, error = %e, "the reply could not be enqueued; giving up");
+                tracing::error!(event = "reply_failed", attempts, error = %e, "the reply could not be enqueued; giving up");
             }
         }
     }

@@ -217,13 +217,11 @@ async fn calls_at_and_after_the_deadline_are_cut_off_or_not_run() {
         outbox: Mutex::new(Vec::new()),
         web: deps.web.clone(),
     };
-    let log = LogIds { conversation: &inv.item.conversation, session: &session, message_id: "1001" };
     let once_grants = Mutex::new(Vec::new());
     let scope = RunScope {
         deps: &deps,
         ctx: &ctx,
         profile: &profile,
-        log: &log,
         latest: &inv,
         once_grants: &once_grants,
         deadline: Instant::now() + limits.wall_time,

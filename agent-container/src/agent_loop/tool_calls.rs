@@ -11,8 +11,8 @@ use clawless_shared::model::now_ms;
 use clawless_shared::permissions::{MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, ToolDecision};
 use serde_json::Value;
 
+use super::AgentDeps;
 use super::limits::{shown_duration, time_is_up};
-use super::{AgentDeps, LogIds};
 use crate::provider::Block;
 use crate::tools::{ToolContext, ToolError, truncate_output, validate_input};
 
@@ -31,7 +31,6 @@ pub(super) struct RunScope<'a> {
     pub(super) deps: &'a AgentDeps,
     pub(super) ctx: &'a ToolContext,
     pub(super) profile: &'a PermissionProfile,
-    pub(super) log: &'a LogIds<'a>,
     pub(super) latest: &'a AgentInvocation,
     pub(super) once_grants: &'a Mutex<Vec<OnceGrant>>,
     /// Everything the run does ends at this instant.
@@ -47,13 +46,12 @@ pub(super) async fn tool_results(
     tool_calls_run: &mut u32,
 ) -> Vec<Block> {
     let limits = &scope.deps.limits;
-    let c = scope.log.conversation;
     let mut results = Vec::with_capacity(calls.len());
     for (index, (id, name, input)) in calls.into_iter().enumerate() {
         let (content, is_error) = if Instant::now() >= scope.deadline {
             time_is_up(limits)
         } else if index >= limits.max_tool_calls_per_response as usize {
-            tracing::warn!(event = "run_limit", limit = "tool_calls_per_response", tenant_id = %c.tenant_id, session_id = %scope.log.session, tool = %name, "tool call over the per-response limit not run");
+            tracing::warn!(event = "run_limit", limit = "tool_calls_per_response", tool = %name, "tool call over the per-response limit not run");
             (
                 format!(
                     "Not run: at most {} tool calls are run from one response (the per-response limit). Call \
@@ -63,7 +61,7 @@ pub(super) async fn tool_results(
                 true,
             )
         } else if *tool_calls_run >= limits.max_tool_calls_per_run {
-            tracing::warn!(event = "run_limit", limit = "tool_calls_per_run", tenant_id = %c.tenant_id, session_id = %scope.log.session, tool = %name, "tool call over the per-run limit not run");
+            tracing::warn!(event = "run_limit", limit = "tool_calls_per_run", tool = %name, "tool call over the per-run limit not run");
             (
                 format!(
                     "Not run: this run has used all of its {} tool calls (the per-run limit). Answer with what \
@@ -83,30 +81,35 @@ pub(super) async fn tool_results(
 
 /// Checks and runs one tool call; returns the result text for the model and whether it failed.
 async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, bool) {
-    let RunScope { deps, ctx, profile, log, latest, once_grants, deadline } = *scope;
-    let c = log.conversation;
+    let RunScope { deps, ctx, profile, latest, once_grants, deadline } = *scope;
     let decision = profile.decide(name);
     if matches!(decision, ToolDecision::Allowed | ToolDecision::NeedsApproval)
         && let Err(e) = validate_input(name, input)
     {
         // Refused whole, never cut: a cut input would run (or be put to an approver) as
         // something the model did not ask for.
-        tracing::warn!(event = "tool_rejected", reason = "input_limit", tenant_id = %c.tenant_id, session_id = %log.session, tool = name, error = %e, "tool input over its limits refused");
+        tracing::warn!(event = "tool_rejected", reason = "input_limit", tool = name, error = %e, "tool input over its limits refused");
         return (ToolError::from(e).to_string(), true);
     }
     match decision {
         ToolDecision::Invalid => {
-            tracing::warn!(event = "tool_rejected", reason = "invalid_name", tenant_id = %c.tenant_id, session_id = %log.session, "the model called a malformed tool name");
+            tracing::warn!(event = "tool_rejected", reason = "invalid_name", "the model called a malformed tool name");
             ("There is no tool with that name.".into(), true)
         }
         ToolDecision::Blocked => {
-            tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "always_blocked", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, "always-blocked tool refused");
+            tracing::warn!(
+                event = "permission_denied",
+                source = "tool_gate",
+                reason = "always_blocked",
+                tool = name,
+                "always-blocked tool refused"
+            );
             (format!("The tool `{name}` is blocked by platform policy and can never be used. Do not try again."), true)
         }
         ToolDecision::NeedsApproval => {
             // Built from the whole input: the hash an approval covers is of exactly what runs.
             let request = PermissionRequest::new(
-                c,
+                &latest.item.conversation,
                 &latest.item.message,
                 name,
                 input,
@@ -124,16 +127,23 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                         Grant::Once { request_id } => ("once", request_id),
                         Grant::Temporary { request_id, .. } => ("temporary", request_id),
                     };
-                    tracing::info!(event = "token_used", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, tool = name, grant = kind, request_id = %request_id, "an approval lets the tool run");
-                    return run_tool(deps, ctx, log, name, input, deadline).await;
+                    tracing::info!(event = "token_used", tool = name, grant = kind, request_id = %request_id, "an approval lets the tool run");
+                    return run_tool(deps, ctx, name, input, deadline).await;
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(event = "grant_lookup_failed", tenant_id = %c.tenant_id, error = %e, "treating as not approved")
+                    tracing::warn!(event = "grant_lookup_failed", error = %e, "treating as not approved")
                 }
             }
             if request.arguments.len() > MAX_REQUEST_ARGUMENTS_BYTES {
-                tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, bytes = request.arguments.len(), "tool outside the profile refused; too large to put to an approver");
+                tracing::warn!(
+                    event = "permission_denied",
+                    source = "tool_gate",
+                    reason = "not_in_profile",
+                    tool = name,
+                    bytes = request.arguments.len(),
+                    "tool outside the profile refused; too large to put to an approver"
+                );
                 return (
                     format!(
                         "The tool `{name}` is not allowed for this user without approval, and this call is too \
@@ -145,7 +155,7 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                     true,
                 );
             }
-            tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, request_id = %request.request_id, "tool outside the profile refused; approval requested");
+            tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tool = name, request_id = %request.request_id, "tool outside the profile refused; approval requested");
             let report = AgentReport::PermissionRequest {
                 v: ENVELOPE_VERSION,
                 scope: latest.scope.clone(),
@@ -153,10 +163,10 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
             };
             match deps.sink.report(&report).await {
                 Ok(_) => {
-                    tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request sent to the platform");
+                    tracing::info!(event = "approval_requested", request_id = %request.request_id, tool = name, risk = request.risk.as_str(), "permission request sent to the platform");
                 }
                 Err(e) => {
-                    tracing::error!(event = "approval_request_failed", tenant_id = %c.tenant_id, request_id = %request.request_id, error = %e, "permission request not sent")
+                    tracing::error!(event = "approval_request_failed", request_id = %request.request_id, error = %e, "permission request not sent")
                 }
             }
             (
@@ -168,21 +178,13 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                 true,
             )
         }
-        ToolDecision::Allowed => run_tool(deps, ctx, log, name, input, deadline).await,
+        ToolDecision::Allowed => run_tool(deps, ctx, name, input, deadline).await,
     }
 }
 
 /// Runs a tool the gate let through (input already validated), until its own time limit or the
 /// run's deadline, whichever comes first.
-async fn run_tool(
-    deps: &AgentDeps,
-    ctx: &ToolContext,
-    log: &LogIds<'_>,
-    name: &str,
-    input: &Value,
-    deadline: Instant,
-) -> (String, bool) {
-    let c = log.conversation;
+async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, name: &str, input: &Value, deadline: Instant) -> (String, bool) {
     let Some(tool) = deps.tools.get(name) else {
         return (format!("The tool `{name}` is not available here."), true);
     };
@@ -203,12 +205,18 @@ async fn run_tool(
         Err(_) => Err(ToolError::Failed(format!("timed out after {}", shown_duration(deps.limits.tool_time)))),
     };
     let ok = result.is_ok();
-    tracing::info!(event = "tool_called", tenant_id = %c.tenant_id, bot_id = %c.bot_id, session_id = %log.session, message_id = log.message_id, tool = name, ok, duration_ms = started.elapsed().as_millis() as u64, "tool call finished");
+    tracing::info!(
+        event = "tool_called",
+        tool = name,
+        ok,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "tool call finished"
+    );
     match result {
         Ok(text) => (truncate_output(&text), false),
         Err(e) => {
             if matches!(e, ToolError::Refused(_)) {
-                tracing::warn!(event = "tool_refused", tenant_id = %c.tenant_id, session_id = %log.session, tool = name, error = %e, "tool refused the call");
+                tracing::warn!(event = "tool_refused", tool = name, error = %e, "tool refused the call");
             }
             (e.to_string(), true)
         }

@@ -30,6 +30,7 @@ use clawless_shared::permissions::PermissionProfile;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::{Instrument, Span};
 
 pub use self::input::{input_schema, parse_input};
 pub use self::limits::{
@@ -68,6 +69,17 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
+    /// The span a call of `tool` runs in: the tool, and whose data it acts on. Inside a run it
+    /// is a child of the run's span; a tool called on its own still says whose data it touched.
+    pub fn span(&self, tool: ToolName) -> Span {
+        tracing::info_span!(
+            "tool",
+            tool = %tool,
+            tenant_id = %self.conversation.tenant_id,
+            bot_id = %self.conversation.bot_id,
+        )
+    }
+
     pub fn queue_message(&self, text: String) {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner).push(text);
     }
@@ -116,7 +128,7 @@ impl<T: TypedTool> Tool for T {
 
     async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
         let input = parse_input::<T::Input>(input)?;
-        self.run(ctx, input).await
+        self.run(ctx, input).instrument(ctx.span(self.name())).await
     }
 }
 
