@@ -215,8 +215,8 @@ pub async fn shutdown_signal() {
 }
 
 /// JSON logs on stdout, filtered by `RUST_LOG` (default `info`). Each line carries the fields of
-/// the span it was logged in (`span`: the invocation's, run's or tool call's tenant, bot, session
-/// and message ids), so the events themselves need not repeat them.
+/// the span it was logged in (`span`: an invocation's or a run's tenant, bot, session and message
+/// ids; a tool call's tool, tenant and bot), so the events themselves need not repeat them.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

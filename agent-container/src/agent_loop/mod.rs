@@ -93,6 +93,7 @@ pub fn run_span(session: &RuntimeSessionId, latest: &AgentInvocation) -> Span {
     )
 }
 
+/// The run itself: [`run`] without its span.
 async fn answer(
     deps: &AgentDeps,
     session: &RuntimeSessionId,
