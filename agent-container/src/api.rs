@@ -109,15 +109,20 @@ fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<AgentAck
     let conversation = invocation.item.conversation.clone();
     let message_id = invocation.item.message.message_id.clone();
     let session = conversation.runtime_session_id();
+    // The ids go on the span, so every event of this invocation (the session's too) carries them.
+    let span = tracing::info_span!(
+        "invocation",
+        tenant_id = %conversation.tenant_id,
+        bot_id = %conversation.bot_id,
+        session_id = %session,
+        message_id = %message_id,
+    );
+    let _in_span = span.enter();
     if header != session.as_str() {
         // A microVM serves exactly one conversation: a payload for another one is never run.
         tracing::warn!(
             event = "invocation_session_mismatch",
-            tenant_id = %conversation.tenant_id,
-            bot_id = %conversation.bot_id,
-            session_id = %session,
             header_session_id = %header.chars().take(256).collect::<String>(),
-            message_id = %message_id,
             "session header does not match the conversation"
         );
         return Err(ApiError::SessionMismatch);
@@ -135,10 +140,6 @@ fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<AgentAck
                 BindError::OtherSession => "invocation for another session",
                 BindError::ScopeMismatch => "scope token does not match the bound session",
             },
-            tenant_id = %conversation.tenant_id,
-            bot_id = %conversation.bot_id,
-            session_id = %session,
-            message_id = %message_id,
             "invocation refused"
         );
         return Err(match e {
@@ -150,22 +151,10 @@ fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<AgentAck
         SubmitError::ShuttingDown => ApiError::ShuttingDown,
     })?;
     match status {
-        AckStatus::Accepted => tracing::info!(
-            event = "invocation_accepted",
-            tenant_id = %conversation.tenant_id,
-            bot_id = %conversation.bot_id,
-            session_id = %session,
-            message_id = %message_id,
-            "invocation accepted"
-        ),
-        AckStatus::Duplicate => tracing::info!(
-            event = "invocation_duplicate",
-            tenant_id = %conversation.tenant_id,
-            bot_id = %conversation.bot_id,
-            session_id = %session,
-            message_id = %message_id,
-            "invocation already accepted; not run again"
-        ),
+        AckStatus::Accepted => tracing::info!(event = "invocation_accepted", "invocation accepted"),
+        AckStatus::Duplicate => {
+            tracing::info!(event = "invocation_duplicate", "invocation already accepted; not run again")
+        }
     }
     Ok(AgentAck { status, detail: None })
 }

@@ -20,7 +20,9 @@ pub mod provider;
 pub mod reply_sink;
 pub mod services;
 pub mod session;
+#[cfg(any(test, feature = "test-support"))]
 pub mod stand_ins;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod tools;
 pub mod untrusted;
@@ -212,14 +214,16 @@ pub async fn shutdown_signal() {
     tracing::info!(event = "shutdown_signal", "stop requested");
 }
 
-/// JSON logs on stdout, filtered by `RUST_LOG` (default `info`).
+/// JSON logs on stdout, filtered by `RUST_LOG` (default `info`). Each line carries the fields of
+/// the span it was logged in (`span`: an invocation's or a run's tenant, bot, session and message
+/// ids; a tool call's tool, tenant and bot), so the events themselves need not repeat them.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .with_env_filter(filter)
         .try_init();

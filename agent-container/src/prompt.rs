@@ -1,5 +1,6 @@
 //! The system prompt: platform policy, who the bot is (persona and memory), where it is talking,
-//! which tools it has and which are blocked (seed 000's "Plan A" text), and the run's context.
+//! which tools it has and which are blocked (named outright, so the model neither tries them nor
+//! claims to have used them), and the run's context.
 //!
 //! The prompt only informs the model; enforcement is in code ([`crate::agent_loop`]).
 

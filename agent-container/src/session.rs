@@ -13,8 +13,8 @@ use clawless_core::domain::model::HistoryEntry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::agent_loop::run;
 pub use crate::agent_loop::{AgentDeps, Outcome, RetryPolicy};
+use crate::agent_loop::{run, run_span};
 use crate::health::{Health, WorkGuard};
 
 /// The last `capacity` message ids accepted, to recognise redeliveries.
@@ -87,10 +87,7 @@ async fn run_worker(deps: Arc<AgentDeps>, mut rx: mpsc::UnboundedReceiver<Job>) 
                 Err(_) => break,
             }
         }
-        let session = jobs[0].session.clone();
-        let last = &jobs[jobs.len() - 1].invocation;
-        let c = last.item.conversation.clone();
-        let message_id = last.item.message.message_id.clone();
+        let span = run_span(&jobs[0].session, &jobs[jobs.len() - 1].invocation);
         let deps = Arc::clone(&deps);
         // Each run is its own task, awaited at once: order is kept, and a panic during one run
         // ends that run only, not the session's worker.
@@ -101,15 +98,13 @@ async fn run_worker(deps: Arc<AgentDeps>, mut rx: mpsc::UnboundedReceiver<Job>) 
             outcome
         });
         if let Err(e) = task.await {
-            tracing::error!(
-                event = "message_task_failed",
-                tenant_id = %c.tenant_id,
-                bot_id = %c.bot_id,
-                session_id = %session,
-                message_id = %message_id,
-                panicked = e.is_panic(),
-                "answering the message stopped unexpectedly"
-            );
+            span.in_scope(|| {
+                tracing::error!(
+                    event = "message_task_failed",
+                    panicked = e.is_panic(),
+                    "answering the message stopped unexpectedly"
+                );
+            });
         }
     }
 }
@@ -172,14 +167,7 @@ impl Sessions {
             Some(handle) => handle,
             None => {
                 let (tx, worker) = self.spawn_worker();
-                let c = &invocation.item.conversation;
-                tracing::info!(
-                    event = "session_started",
-                    tenant_id = %c.tenant_id,
-                    bot_id = %c.bot_id,
-                    session_id = %session,
-                    "session worker started"
-                );
+                tracing::info!(event = "session_started", "session worker started");
                 let handle = SessionHandle { tx, recent: RecentIds::new(self.recent_capacity), worker };
                 inner.map.entry(session.clone()).or_insert(handle)
             }

@@ -186,13 +186,13 @@ impl TenantServices for AwsTenantServices {
         };
         match resolved {
             Ok((profile, source)) => {
-                tracing::debug!(event = "profile_loaded", tenant_id = %tenant, source = source.as_str());
+                tracing::debug!(event = "profile_loaded", source = source.as_str());
                 self.profiles.insert(key, profile.clone());
                 profile
             }
             Err(e) => {
                 // Fail closed: no tools beyond replying until the profile can be read.
-                tracing::error!(event = "profile_load_failed", tenant_id = %tenant, error = %e, "using least privilege");
+                tracing::error!(event = "profile_load_failed", error = %e, "using least privilege");
                 PermissionProfile::least_privilege()
             }
         }

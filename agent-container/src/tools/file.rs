@@ -5,12 +5,12 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::workspace::{check_quota, ensure, resolve_for, shown};
-use super::{Tool, ToolContext, ToolError, optional_str, required_str, truncate_output};
-use crate::provider::ToolSpec;
+use super::workspace::{MAX_PATH_BYTES, check_quota, ensure, resolve_for, shown};
+use super::{ToolContext, ToolError, ToolName, TypedTool, truncate_output};
 use crate::untrusted::{self, Kind};
 
 /// Most bytes `file` reads from one file.
@@ -22,45 +22,46 @@ pub const MAX_LIST_ENTRIES: usize = 1000;
 
 pub struct FileRead;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileReadInput {
+    /// Workspace-relative path, e.g. `notes/todo.md` or `.`.
+    #[schemars(length(min = 1, max = MAX_PATH_BYTES))]
+    pub path: String,
+    /// `read` a file (default) or `list` a folder.
+    #[schemars(extend("default" = FileAction::default()))]
+    pub action: Option<FileAction>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileAction {
+    #[default]
+    Read,
+    List,
+}
+
 #[async_trait]
-impl Tool for FileRead {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "file".into(),
-            description: "Read a text file or list a folder in this conversation's private workspace. Paths are \
-                          relative to the workspace (no absolute paths, no `..`); use `.` for the workspace itself. \
-                          Reads return at most the first 256 KiB as text; binary files are not shown."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "path": {
-                        "type": "string",
-                        "description": "Workspace-relative path, e.g. `notes/todo.md` or `.`.",
-                        "minLength": 1,
-                        "maxLength": 1024
-                    },
-                    "action": {
-                        "type": "string",
-                        "enum": ["read", "list"],
-                        "default": "read",
-                        "description": "`read` a file (default) or `list` a folder."
-                    }
-                },
-                "required": ["path"],
-                "additionalProperties": false
-            }),
-        }
+impl TypedTool for FileRead {
+    type Input = FileReadInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::File
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
-        let relative = required_str(input, "path")?;
-        let action = optional_str(input, "action").unwrap_or("read");
+    fn description(&self) -> String {
+        "Read a text file or list a folder in this conversation's private workspace. Paths are relative to the \
+         workspace (no absolute paths, no `..`); use `.` for the workspace itself. Reads return at most the first \
+         256 KiB as text; binary files are not shown."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: FileReadInput) -> Result<String, ToolError> {
+        let relative = input.path.as_str();
         let path = resolve_for(ctx, relative)?;
-        match action {
-            "read" => read(&path, relative).await,
-            "list" => list(&path, relative).await,
-            other => Err(ToolError::InvalidInput(format!("`action` must be `read` or `list`, not `{}`", shown(other)))),
+        match input.action.unwrap_or_default() {
+            FileAction::Read => read(&path, relative).await,
+            FileAction::List => list(&path, relative).await,
         }
     }
 }
@@ -136,53 +137,47 @@ async fn list(path: &Path, relative: &str) -> Result<String, ToolError> {
 
 pub struct FileWrite;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileWriteInput {
+    /// Workspace-relative file path, e.g. `reports/summary.md`.
+    #[schemars(length(min = 1, max = MAX_PATH_BYTES))]
+    pub path: String,
+    /// The text to write.
+    pub content: String,
+    /// `overwrite` (default) or `append`.
+    #[schemars(extend("default" = WriteMode::default()))]
+    pub mode: Option<WriteMode>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    #[default]
+    Overwrite,
+    Append,
+}
+
 #[async_trait]
-impl Tool for FileWrite {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "file_write".into(),
-            description: "Write a text file in this conversation's private workspace, creating missing folders. \
-                          `mode` `overwrite` (default) replaces the file, `append` adds to its end. Paths are \
-                          relative to the workspace (no absolute paths, no `..`); writing through symbolic links \
-                          is refused. At most 1 MiB per call; the workspace holds at most 64 MiB in 10,000 files \
-                          and folders."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "path": {
-                        "type": "string",
-                        "description": "Workspace-relative file path, e.g. `reports/summary.md`.",
-                        "minLength": 1,
-                        "maxLength": 1024
-                    },
-                    "content": {"type": "string", "description": "The text to write."},
-                    "mode": {
-                        "type": "string",
-                        "enum": ["overwrite", "append"],
-                        "default": "overwrite",
-                        "description": "`overwrite` (default) or `append`."
-                    }
-                },
-                "required": ["path", "content"],
-                "additionalProperties": false
-            }),
-        }
+impl TypedTool for FileWrite {
+    type Input = FileWriteInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::FileWrite
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
-        let relative = required_str(input, "path")?;
-        let content = required_str(input, "content")?;
-        let append = match optional_str(input, "mode").unwrap_or("overwrite") {
-            "overwrite" => false,
-            "append" => true,
-            other => {
-                return Err(ToolError::InvalidInput(format!(
-                    "`mode` must be `overwrite` or `append`, not `{}`",
-                    shown(other)
-                )));
-            }
-        };
+    fn description(&self) -> String {
+        "Write a text file in this conversation's private workspace, creating missing folders. `mode` `overwrite` \
+         (default) replaces the file, `append` adds to its end. Paths are relative to the workspace (no absolute \
+         paths, no `..`); writing through symbolic links is refused. At most 1 MiB per call; the workspace holds \
+         at most 64 MiB in 10,000 files and folders."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: FileWriteInput) -> Result<String, ToolError> {
+        let relative = input.path.as_str();
+        let content = input.content.as_str();
+        let append = input.mode.unwrap_or_default() == WriteMode::Append;
         if content.len() > MAX_WRITE_BYTES {
             return Err(ToolError::Refused(format!(
                 "the content is {} bytes; at most {MAX_WRITE_BYTES} bytes per call",

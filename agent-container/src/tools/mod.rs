@@ -4,9 +4,16 @@
 //!
 //! Tools never see another session's files or another tenant's memory: everything they touch
 //! comes through the [`ToolContext`] built for this run.
+//!
+//! Each built-in tool is a [`TypedTool`], named by a [`ToolName`]: one input type gives both the
+//! schema the model is offered and the parsing of its calls ([`input`]). Every input first
+//! passes the size limits of [`limits`].
 
 pub mod file;
+pub mod input;
+pub mod limits;
 pub mod memory;
+pub mod name;
 pub mod send_message;
 pub mod shell;
 pub mod tasks;
@@ -20,20 +27,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use clawless_core::domain::ids::ConversationRef;
 use clawless_core::domain::permissions::PermissionProfile;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::{Instrument, Span};
 
+pub use self::input::{input_schema, parse_input};
+pub use self::limits::{
+    FIELD_LIMITS, InputError, MAX_FIELD_NAME_CHARS, MAX_INPUT_STRING_CHARS, MAX_INPUT_TOTAL_BYTES, validate_input,
+};
+pub use self::name::ToolName;
 use crate::memory::MemoryLayers;
 use crate::provider::ToolSpec;
 
-/// Longest string anywhere in a tool input, in characters, unless [`FIELD_LIMITS`] gives its
-/// field a limit of its own. Longer inputs are refused, never cut: a cut input would run as
-/// something the model did not ask for.
-pub const MAX_INPUT_STRING_CHARS: usize = 32_000;
-/// Most bytes one tool input holds in all: every string's bytes (field names included) plus one
-/// for each other value. Room for the largest field and ordinary fields beside it.
-pub const MAX_INPUT_TOTAL_BYTES: usize = file::MAX_WRITE_BYTES + 64 * 1024;
-/// Fields with a limit of their own, in bytes: (tool, top-level field, limit).
-pub const FIELD_LIMITS: [(&str, &str, usize); 1] = [("file_write", "content", file::MAX_WRITE_BYTES)];
 /// Longest tool output handed back to the model, in characters.
 pub const MAX_OUTPUT_CHARS: usize = 16_000;
 
@@ -63,6 +69,17 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
+    /// The span a call of `tool` runs in: the tool, and whose data it acts on. Inside a run it
+    /// is a child of the run's span; a tool called on its own still says whose data it touched.
+    pub fn span(&self, tool: ToolName) -> Span {
+        tracing::info_span!(
+            "tool",
+            tool = %tool,
+            tenant_id = %self.conversation.tenant_id,
+            bot_id = %self.conversation.bot_id,
+        )
+    }
+
     pub fn queue_message(&self, text: String) {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner).push(text);
     }
@@ -86,6 +103,35 @@ pub trait Tool: Send + Sync + 'static {
     async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError>;
 }
 
+/// A built-in tool: its input is one [`TypedTool::Input`], which gives both the schema the
+/// model is offered and the parsing of its calls (see [`input`]).
+#[async_trait]
+pub trait TypedTool: Send + Sync + 'static {
+    type Input: DeserializeOwned + JsonSchema + Send;
+
+    fn name(&self) -> ToolName;
+    /// What the model is told the tool does.
+    fn description(&self) -> String;
+    /// Runs the tool on an input that parsed.
+    async fn run(&self, ctx: &ToolContext, input: Self::Input) -> Result<String, ToolError>;
+}
+
+#[async_trait]
+impl<T: TypedTool> Tool for T {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.name().as_str().to_owned(),
+            description: self.description(),
+            input_schema: input_schema::<T::Input>(),
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
+        let input = parse_input::<T::Input>(input)?;
+        self.run(ctx, input).instrument(ctx.span(self.name())).await
+    }
+}
+
 /// The built-in tools by name.
 #[derive(Clone)]
 pub struct ToolBox {
@@ -93,7 +139,8 @@ pub struct ToolBox {
 }
 
 impl ToolBox {
-    /// Every built-in tool of this scope.
+    /// Every built-in tool that needs only its [`ToolContext`]; the task tools also need the
+    /// tenant's services and are added by [`tasks::register`].
     pub fn builtin() -> Self {
         let mut b = Self::empty();
         b.add(Arc::new(send_message::SendMessage));
@@ -126,214 +173,62 @@ impl ToolBox {
     }
 }
 
-/// Why a tool input is refused before the tool sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InputError {
-    #[error("input field `{field}` is {size} bytes; the limit is {limit}")]
-    FieldBytes { field: String, size: usize, limit: usize },
-    #[error("input field `{field}` is {size} characters; the limit is {limit}")]
-    FieldChars { field: String, size: usize, limit: usize },
-    #[error("a field name in the input is {size} characters; the limit is {limit}")]
-    NameChars { size: usize, limit: usize },
-    #[error("the input is {size} bytes in all; the limit is {limit}")]
-    TotalBytes { size: usize, limit: usize },
-}
-
-impl From<InputError> for ToolError {
-    fn from(e: InputError) -> Self {
-        ToolError::InvalidInput(e.to_string())
-    }
-}
-
-/// Checks `input` of `tool` against the input limits: every string within
-/// [`MAX_INPUT_STRING_CHARS`] (or its field's limit in [`FIELD_LIMITS`]), every field name within
-/// [`MAX_FIELD_NAME_CHARS`], the whole within [`MAX_INPUT_TOTAL_BYTES`]. The first field over
-/// its limit is named in the error (`content`, `items[2].name`).
-pub fn validate_input(tool: &str, input: &Value) -> Result<(), InputError> {
-    let mut total = 0usize;
-    walk_input(tool, input, &mut String::new(), None, true, &mut total)?;
-    if total > MAX_INPUT_TOTAL_BYTES {
-        return Err(InputError::TotalBytes { size: total, limit: MAX_INPUT_TOTAL_BYTES });
-    }
-    Ok(())
-}
-
-/// [`validate_input`] for the value at `path` (`top`: the input itself), adding its size to `total`.
-fn walk_input(
-    tool: &str,
-    v: &Value,
-    path: &mut String,
-    own_limit: Option<usize>,
-    top: bool,
-    total: &mut usize,
-) -> Result<(), InputError> {
-    match v {
-        Value::String(s) => {
-            *total += s.len();
-            if let Some(limit) = own_limit {
-                if s.len() > limit {
-                    return Err(InputError::FieldBytes { field: path.clone(), size: s.len(), limit });
-                }
-                return Ok(());
-            }
-            // Counting stops just past the limit; only a refused string is counted in full.
-            if s.chars().nth(MAX_INPUT_STRING_CHARS).is_some() {
-                return Err(InputError::FieldChars {
-                    field: path.clone(),
-                    size: s.chars().count(),
-                    limit: MAX_INPUT_STRING_CHARS,
-                });
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            *total += 1;
-            for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                walk_input(tool, item, path, None, false, total)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        Value::Object(map) => {
-            *total += 1;
-            for (key, item) in map {
-                let size = key.chars().count();
-                if size > MAX_FIELD_NAME_CHARS {
-                    return Err(InputError::NameChars { size, limit: MAX_FIELD_NAME_CHARS });
-                }
-                *total += key.len();
-                // Only the input's own (top-level) fields have limits of their own.
-                let own = if top {
-                    FIELD_LIMITS.iter().find(|(t, f, _)| *t == tool && f == key).map(|(_, _, limit)| *limit)
-                } else {
-                    None
-                };
-                let len = path.len();
-                if !top {
-                    path.push('.');
-                }
-                path.push_str(&shown_name(key));
-                walk_input(tool, item, path, own, false, total)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        _ => {
-            *total += 1;
-            Ok(())
-        }
-    }
-}
-
-/// Longest field name accepted in a tool input, in characters.
-pub const MAX_FIELD_NAME_CHARS: usize = 64;
-
-/// A field name as quoted in an error: on one line, without backticks.
-fn shown_name(key: &str) -> String {
-    key.chars().map(|c| if c.is_control() || c == '`' { '?' } else { c }).collect()
-}
-
 /// Cuts a tool's output for the model, keeping head and tail.
 pub fn truncate_output(text: &str) -> String {
     crate::memory::head_tail(text, MAX_OUTPUT_CHARS)
 }
 
-/// The string field `key` of a tool input, or a clear error.
-pub fn required_str<'a>(input: &'a Value, key: &str) -> Result<&'a str, ToolError> {
-    input
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ToolError::InvalidInput(format!("`{key}` (a string) is required")))
-}
-
-pub fn optional_str<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
-    input.get(key).and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use strum::VariantArray;
+
     use super::*;
-    use serde_json::json;
+    use crate::services::MemoryServices;
 
-    /// A string of `n` bytes.
-    fn bytes(n: usize) -> String {
-        "a".repeat(n)
+    /// Every key in `schema` and its subschemas that a provider may not take, with its path.
+    fn unwelcome(schema: &Value, path: &str, found: &mut Vec<String>) {
+        match schema {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if ["$ref", "$defs", "definitions", "$schema", "title", "format", "anyOf", "oneOf"]
+                        .contains(&key.as_str())
+                        || (key == "type" && !value.is_string())
+                    {
+                        found.push(format!("{path}/{key}"));
+                    }
+                    unwelcome(value, &format!("{path}/{key}"), found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| unwelcome(item, path, found)),
+            _ => {}
+        }
     }
 
     #[test]
-    fn file_write_content_may_be_exactly_its_limit() {
-        let max = file::MAX_WRITE_BYTES;
-        assert_eq!(validate_input("file_write", &json!({"path": "a.txt", "content": bytes(max)})), Ok(()));
-        let err = validate_input("file_write", &json!({"path": "a.txt", "content": bytes(max + 1)})).unwrap_err();
-        assert_eq!(err.to_string(), "input field `content` is 1048577 bytes; the limit is 1048576");
-        assert_eq!(
-            ToolError::from(err).to_string(),
-            "invalid input: input field `content` is 1048577 bytes; the limit is 1048576"
-        );
-        // Bytes, not characters: 2-byte characters reach the limit at half the count.
-        let wide = "é".repeat(max / 2 + 1);
-        assert!(matches!(
-            validate_input("file_write", &json!({"path": "a", "content": wide})),
-            Err(InputError::FieldBytes { size, .. }) if size == max + 2
-        ));
-    }
+    fn every_tool_has_a_plain_object_schema_under_its_name() {
+        let mut tools = ToolBox::builtin();
+        tasks::register(&mut tools, Arc::new(MemoryServices::default()));
+        let names: BTreeSet<&str> = tools.tools.keys().map(String::as_str).collect();
+        let expected: BTreeSet<&str> = ToolName::VARIANTS.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, expected, "one tool per name");
 
-    #[test]
-    fn other_strings_may_be_exactly_the_general_limit_in_characters() {
-        let max = MAX_INPUT_STRING_CHARS;
-        assert_eq!(validate_input("file_write", &json!({"path": bytes(max), "content": ""})), Ok(()));
-        assert_eq!(
-            validate_input("file_write", &json!({"path": bytes(max + 1), "content": ""})).unwrap_err().to_string(),
-            "input field `path` is 32001 characters; the limit is 32000"
-        );
-        // Characters, not bytes.
-        assert_eq!(validate_input("shell", &json!({"command": "é".repeat(max)})), Ok(()));
-        // A field's own limit belongs to its tool only.
-        assert_eq!(
-            validate_input("memory_write", &json!({"content": bytes(max + 1)})).unwrap_err().to_string(),
-            "input field `content` is 32001 characters; the limit is 32000"
-        );
-        // Nested fields are named by their path, and a nested `content` has no limit of its own.
-        let nested = json!({"items": [{"name": "ok"}, {"content": bytes(max + 1)}]});
-        assert_eq!(
-            validate_input("file_write", &nested).unwrap_err().to_string(),
-            "input field `items[1].content` is 32001 characters; the limit is 32000"
-        );
-    }
-
-    #[test]
-    fn field_names_may_be_exactly_their_limit() {
-        let name = |n: usize| json!({ bytes(n): 1 });
-        assert_eq!(validate_input("x", &name(MAX_FIELD_NAME_CHARS)), Ok(()));
-        assert_eq!(
-            validate_input("x", &name(MAX_FIELD_NAME_CHARS + 1)).unwrap_err(),
-            InputError::NameChars { size: 65, limit: 64 }
-        );
-    }
-
-    #[test]
-    fn the_whole_input_may_be_exactly_its_limit() {
-        // Object 1 + "content" 7 + content + "a" "b" "c" 3 + their strings.
-        let content = file::MAX_WRITE_BYTES;
-        let rest = MAX_INPUT_TOTAL_BYTES - 1 - 7 - content - 3;
-        let input = |extra: usize| {
-            let third = rest + extra - 2 * MAX_INPUT_STRING_CHARS;
-            json!({
-                "content": bytes(content),
-                "a": bytes(MAX_INPUT_STRING_CHARS),
-                "b": bytes(MAX_INPUT_STRING_CHARS),
-                "c": bytes(third),
-            })
-        };
-        assert_eq!(validate_input("file_write", &input(0)), Ok(()));
-        assert_eq!(
-            validate_input("file_write", &input(1)).unwrap_err(),
-            InputError::TotalBytes { size: MAX_INPUT_TOTAL_BYTES + 1, limit: MAX_INPUT_TOTAL_BYTES }
-        );
-        // Other values count one each: many small numbers add up too.
-        let many = json!({ "n": vec![0; MAX_INPUT_TOTAL_BYTES] });
-        assert!(matches!(validate_input("x", &many), Err(InputError::TotalBytes { .. })));
+        for name in ToolName::VARIANTS {
+            let spec = tools.get(name.as_str()).map(|t| t.spec()).unwrap();
+            assert_eq!(spec.name, name.as_str());
+            let schema = &spec.input_schema;
+            assert_eq!(schema["type"], "object", "{name}");
+            let properties = schema["properties"].as_object().unwrap_or_else(|| panic!("{name} lists properties"));
+            for (field, property) in properties {
+                assert!(property["type"].is_string(), "{name}.{field} has one type: {property}");
+            }
+            for required in schema["required"].as_array().into_iter().flatten() {
+                assert!(properties.contains_key(required.as_str().unwrap_or_default()), "{name}: {required}");
+            }
+            let mut found = Vec::new();
+            unwelcome(schema, "", &mut found);
+            assert!(found.is_empty(), "{name}: {found:?} in {schema}");
+        }
     }
 }

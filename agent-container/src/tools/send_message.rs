@@ -1,34 +1,38 @@
 //! `send_message`: an intermediate reply ("working on it…") sent before the final answer.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
-use super::{Tool, ToolContext, ToolError, required_str};
-use crate::provider::ToolSpec;
+use super::{ToolContext, ToolError, ToolName, TypedTool};
 
 /// Most intermediate messages one run may send.
 pub const MAX_MESSAGES_PER_RUN: usize = 5;
 
 pub struct SendMessage;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SendMessageInput {
+    /// The message to send.
+    pub text: String,
+}
+
 #[async_trait]
-impl Tool for SendMessage {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "send_message".into(),
-            description: "Send a message to the conversation now, before your final answer (for progress updates \
-                          on long tasks). Your final answer is sent anyway; do not repeat it here."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {"text": {"type": "string", "description": "The message to send."}},
-                "required": ["text"]
-            }),
-        }
+impl TypedTool for SendMessage {
+    type Input = SendMessageInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::SendMessage
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
-        let text = required_str(input, "text")?.trim();
+    fn description(&self) -> String {
+        "Send a message to the conversation now, before your final answer (for progress updates on long tasks). \
+         Your final answer is sent anyway; do not repeat it here."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: SendMessageInput) -> Result<String, ToolError> {
+        let text = input.text.trim();
         if text.is_empty() {
             return Err(ToolError::InvalidInput("`text` is empty".into()));
         }

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clawless_core::domain::model::now_ms;
 use clawless_core::tasks::{ContextMode, NewTask, ScheduleType, Scope, Task, TaskChanges, TaskError, TaskManager};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
 
-use super::{Tool, ToolBox, ToolContext, ToolError, optional_str, required_str};
-use crate::provider::ToolSpec;
+use super::{ToolBox, ToolContext, ToolError, ToolName, TypedTool};
 use crate::services::TenantServices;
 
 /// Who a task created by the agent is recorded as created by.
@@ -24,24 +25,27 @@ const CREATED_BY: &str = "agent";
 
 /// Adds the six task tools, working through `services`.
 pub fn register(tools: &mut ToolBox, services: Arc<dyn TenantServices>) {
-    for op in [Op::Schedule, Op::List, Op::Pause, Op::Resume, Op::Cancel, Op::Update] {
-        tools.add(Arc::new(TaskTool { op, services: Arc::clone(&services) }));
-    }
+    let tasks = || TaskTools { services: Arc::clone(&services) };
+    tools.add(Arc::new(ScheduleTaskTool(tasks())));
+    tools.add(Arc::new(ListTasksTool(tasks())));
+    tools.add(Arc::new(TaskStateTool(tasks(), StateChange::Pause)));
+    tools.add(Arc::new(TaskStateTool(tasks(), StateChange::Resume)));
+    tools.add(Arc::new(TaskStateTool(tasks(), StateChange::Cancel)));
+    tools.add(Arc::new(UpdateTaskTool(tasks())));
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Schedule,
-    List,
-    Pause,
-    Resume,
-    Cancel,
-    Update,
-}
-
-pub struct TaskTool {
-    op: Op,
+/// What every task tool works with: the tenant's task manager, reached with its credentials.
+struct TaskTools {
     services: Arc<dyn TenantServices>,
+}
+
+impl TaskTools {
+    async fn manager(&self, ctx: &ToolContext) -> Result<TaskManager, ToolError> {
+        self.services
+            .tasks(&ctx.conversation)
+            .await
+            .ok_or_else(|| ToolError::Failed("scheduled tasks are not configured on this platform".into()))
+    }
 }
 
 fn to_tool_error(e: TaskError) -> ToolError {
@@ -63,139 +67,187 @@ fn shown(task: &Task) -> String {
 const SCHEDULE_HELP: &str = "schedule_type `cron`: AWS six fields (`0 9 ? * MON *`) or five fields (`0 9 * * 1` = \
     Mondays 09:00); `interval`: `15 minutes`, `2 hours`, `1 day` (at least 1 minute); `once`: a local time \
     `2030-01-31T09:00` (in `timezone`), an instant with offset `2030-01-31T08:00:00Z`, or `in 2 hours`.";
+const CONTEXT_MODE_HELP: &str = "group: the run sees this conversation's history; isolated: it starts fresh.";
+const TIMEZONE_HELP: &str = "IANA time zone (e.g. Europe/Berlin) for cron and local times; default: the platform's.";
+/// The kinds of schedule and context mode as offered to the model. The values are parsed by
+/// [`ScheduleType::parse`] and [`ContextMode::parse`], which also take a few other spellings.
+const SCHEDULE_TYPES: [ScheduleType; 3] = [ScheduleType::Cron, ScheduleType::Interval, ScheduleType::Once];
+const CONTEXT_MODES: [ContextMode; 2] = [ContextMode::Group, ContextMode::Isolated];
 
-fn schedule_properties() -> Value {
-    json!({
-        "schedule_type": {"type": "string", "enum": ["cron", "interval", "once"]},
-        "schedule_value": {"type": "string", "description": SCHEDULE_HELP},
-        "context_mode": {
-            "type": "string",
-            "enum": ["group", "isolated"],
-            "description": "group: the run sees this conversation's history; isolated: it starts fresh."
-        },
-        "timezone": {
-            "type": "string",
-            "description": "IANA time zone (e.g. Europe/Berlin) for cron and local times; default: the platform's."
-        }
-    })
+fn optional_enum<T>(raw: Option<&str>, parse: fn(&str) -> Result<T, TaskError>) -> Result<Option<T>, ToolError> {
+    raw.map(parse).transpose().map_err(to_tool_error)
 }
 
-fn task_id_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {"task_id": {"type": "string", "description": "The task's id (from list_tasks)."}},
-        "required": ["task_id"]
-    })
-}
+/// `schedule_task`.
+struct ScheduleTaskTool(TaskTools);
 
-fn optional_enum<T>(input: &Value, key: &str, parse: fn(&str) -> Result<T, TaskError>) -> Result<Option<T>, ToolError> {
-    optional_str(input, key).map(parse).transpose().map_err(to_tool_error)
-}
-
-impl TaskTool {
-    async fn manager(&self, ctx: &ToolContext) -> Result<TaskManager, ToolError> {
-        self.services
-            .tasks(&ctx.conversation)
-            .await
-            .ok_or_else(|| ToolError::Failed("scheduled tasks are not configured on this platform".into()))
-    }
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScheduleTaskInput {
+    /// What to do when it fires, written as an instruction to yourself.
+    pub prompt: String,
+    #[schemars(extend("enum" = SCHEDULE_TYPES))]
+    pub schedule_type: String,
+    #[schemars(description = SCHEDULE_HELP)]
+    pub schedule_value: String,
+    #[schemars(extend("enum" = CONTEXT_MODES), description = CONTEXT_MODE_HELP)]
+    pub context_mode: Option<String>,
+    #[schemars(description = TIMEZONE_HELP)]
+    pub timezone: Option<String>,
 }
 
 #[async_trait]
-impl Tool for TaskTool {
-    fn spec(&self) -> ToolSpec {
-        let (name, description, input_schema) = match self.op {
-            Op::Schedule => {
-                let mut properties = schedule_properties();
-                properties["prompt"] = json!({"type": "string", "description": "What to do when it fires, written as an instruction to yourself."});
-                (
-                    "schedule_task",
-                    format!(
-                        "Schedule work for later or on repeat in this conversation (reminders, periodic checks). When \
-                         it fires you get the prompt as a message and your answer is posted here; nobody is waiting \
-                         then. {SCHEDULE_HELP}"
-                    ),
-                    json!({
-                        "type": "object",
-                        "properties": properties,
-                        "required": ["prompt", "schedule_type", "schedule_value"]
-                    }),
-                )
-            }
-            Op::List => (
-                "list_tasks",
-                "List this conversation's scheduled tasks with their status and next and last run.".to_owned(),
-                json!({"type": "object", "properties": {}}),
-            ),
-            Op::Pause => {
-                ("pause_task", "Pause a scheduled task (it stops firing until resumed).".to_owned(), task_id_schema())
-            }
-            Op::Resume => ("resume_task", "Resume a paused task from its next firing.".to_owned(), task_id_schema()),
-            Op::Cancel => ("cancel_task", "Cancel a scheduled task for good.".to_owned(), task_id_schema()),
-            Op::Update => {
-                let mut properties = schedule_properties();
-                properties["task_id"] = json!({"type": "string"});
-                properties["prompt"] = json!({"type": "string"});
-                (
-                    "update_task",
-                    format!("Change a scheduled task: give only what changes. {SCHEDULE_HELP}"),
-                    json!({"type": "object", "properties": properties, "required": ["task_id"]}),
-                )
-            }
-        };
-        ToolSpec { name: name.into(), description, input_schema }
+impl TypedTool for ScheduleTaskTool {
+    type Input = ScheduleTaskInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::ScheduleTask
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
+    fn description(&self) -> String {
+        format!(
+            "Schedule work for later or on repeat in this conversation (reminders, periodic checks). When it fires \
+             you get the prompt as a message and your answer is posted here; nobody is waiting then. {SCHEDULE_HELP}"
+        )
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: ScheduleTaskInput) -> Result<String, ToolError> {
+        let new = NewTask {
+            prompt: input.prompt,
+            schedule_type: ScheduleType::parse(&input.schedule_type).map_err(to_tool_error)?,
+            schedule_value: input.schedule_value,
+            context_mode: optional_enum(input.context_mode.as_deref(), ContextMode::parse)?
+                .unwrap_or(ContextMode::Group),
+            timezone: input.timezone,
+            created_by: CREATED_BY.into(),
+        };
+        let manager = self.0.manager(ctx).await?;
+        let task = manager.create(&ctx.conversation, new, now_ms()).await.map_err(to_tool_error)?;
+        Ok(shown(&task))
+    }
+}
+
+/// `list_tasks`.
+struct ListTasksTool(TaskTools);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListTasksInput {}
+
+#[async_trait]
+impl TypedTool for ListTasksTool {
+    type Input = ListTasksInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::ListTasks
+    }
+
+    fn description(&self) -> String {
+        "List this conversation's scheduled tasks with their status and next and last run.".into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, _: ListTasksInput) -> Result<String, ToolError> {
         let scope = Scope::Conversation(ctx.conversation.clone());
-        let now = now_ms();
-        match self.op {
-            Op::Schedule => {
-                let new = NewTask {
-                    prompt: required_str(input, "prompt")?.to_owned(),
-                    schedule_type: ScheduleType::parse(required_str(input, "schedule_type")?).map_err(to_tool_error)?,
-                    schedule_value: required_str(input, "schedule_value")?.to_owned(),
-                    context_mode: optional_enum(input, "context_mode", ContextMode::parse)?
-                        .unwrap_or(ContextMode::Group),
-                    timezone: optional_str(input, "timezone").map(str::to_owned),
-                    created_by: CREATED_BY.into(),
-                };
-                let manager = self.manager(ctx).await?;
-                let task = manager.create(&ctx.conversation, new, now).await.map_err(to_tool_error)?;
-                Ok(shown(&task))
-            }
-            Op::List => {
-                let tasks = self.manager(ctx).await?.list(&scope).await.map_err(to_tool_error)?;
-                let views: Vec<_> = tasks.iter().map(Task::view).collect();
-                Ok(json!({ "tasks": views }).to_string())
-            }
-            Op::Pause | Op::Resume | Op::Cancel => {
-                let id = required_str(input, "task_id")?;
-                let manager = self.manager(ctx).await?;
-                let task = match self.op {
-                    Op::Pause => manager.pause(&scope, id, now).await,
-                    Op::Resume => manager.resume(&scope, id, now).await,
-                    _ => manager.cancel(&scope, id).await,
-                }
-                .map_err(to_tool_error)?;
-                if self.op == Op::Cancel {
-                    return Ok(json!({ "cancelled": task.task_id.as_str() }).to_string());
-                }
-                Ok(shown(&task))
-            }
-            Op::Update => {
-                let id = required_str(input, "task_id")?;
-                let changes = TaskChanges {
-                    prompt: optional_str(input, "prompt").map(str::to_owned),
-                    schedule_type: optional_enum(input, "schedule_type", ScheduleType::parse)?,
-                    schedule_value: optional_str(input, "schedule_value").map(str::to_owned),
-                    context_mode: optional_enum(input, "context_mode", ContextMode::parse)?,
-                    timezone: optional_str(input, "timezone").map(str::to_owned),
-                };
-                let task = self.manager(ctx).await?.update(&scope, id, changes, now).await.map_err(to_tool_error)?;
-                Ok(shown(&task))
-            }
+        let tasks = self.0.manager(ctx).await?.list(&scope).await.map_err(to_tool_error)?;
+        let views: Vec<_> = tasks.iter().map(Task::view).collect();
+        Ok(json!({ "tasks": views }).to_string())
+    }
+}
+
+/// `pause_task`, `resume_task` and `cancel_task`: one task changes state.
+struct TaskStateTool(TaskTools, StateChange);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateChange {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TaskIdInput {
+    /// The task's id (from list_tasks).
+    pub task_id: String,
+}
+
+#[async_trait]
+impl TypedTool for TaskStateTool {
+    type Input = TaskIdInput;
+
+    fn name(&self) -> ToolName {
+        match self.1 {
+            StateChange::Pause => ToolName::PauseTask,
+            StateChange::Resume => ToolName::ResumeTask,
+            StateChange::Cancel => ToolName::CancelTask,
         }
+    }
+
+    fn description(&self) -> String {
+        match self.1 {
+            StateChange::Pause => "Pause a scheduled task (it stops firing until resumed).",
+            StateChange::Resume => "Resume a paused task from its next firing.",
+            StateChange::Cancel => "Cancel a scheduled task for good.",
+        }
+        .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: TaskIdInput) -> Result<String, ToolError> {
+        let scope = Scope::Conversation(ctx.conversation.clone());
+        let id = input.task_id.as_str();
+        let manager = self.0.manager(ctx).await?;
+        let now = now_ms();
+        let task = match self.1 {
+            StateChange::Pause => manager.pause(&scope, id, now).await,
+            StateChange::Resume => manager.resume(&scope, id, now).await,
+            StateChange::Cancel => manager.cancel(&scope, id).await,
+        }
+        .map_err(to_tool_error)?;
+        if self.1 == StateChange::Cancel {
+            return Ok(json!({ "cancelled": task.task_id.as_str() }).to_string());
+        }
+        Ok(shown(&task))
+    }
+}
+
+/// `update_task`.
+struct UpdateTaskTool(TaskTools);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateTaskInput {
+    pub task_id: String,
+    pub prompt: Option<String>,
+    #[schemars(extend("enum" = SCHEDULE_TYPES))]
+    pub schedule_type: Option<String>,
+    #[schemars(description = SCHEDULE_HELP)]
+    pub schedule_value: Option<String>,
+    #[schemars(extend("enum" = CONTEXT_MODES), description = CONTEXT_MODE_HELP)]
+    pub context_mode: Option<String>,
+    #[schemars(description = TIMEZONE_HELP)]
+    pub timezone: Option<String>,
+}
+
+#[async_trait]
+impl TypedTool for UpdateTaskTool {
+    type Input = UpdateTaskInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::UpdateTask
+    }
+
+    fn description(&self) -> String {
+        format!("Change a scheduled task: give only what changes. {SCHEDULE_HELP}")
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: UpdateTaskInput) -> Result<String, ToolError> {
+        let scope = Scope::Conversation(ctx.conversation.clone());
+        let changes = TaskChanges {
+            prompt: input.prompt,
+            schedule_type: optional_enum(input.schedule_type.as_deref(), ScheduleType::parse)?,
+            schedule_value: input.schedule_value,
+            context_mode: optional_enum(input.context_mode.as_deref(), ContextMode::parse)?,
+            timezone: input.timezone,
+        };
+        let manager = self.0.manager(ctx).await?;
+        let task = manager.update(&scope, &input.task_id, changes, now_ms()).await.map_err(to_tool_error)?;
+        Ok(shown(&task))
     }
 }
 
@@ -206,6 +258,7 @@ mod tests {
     use clawless_core::domain::permissions::PermissionProfile;
     use clawless_core::tasks::memory::{MemorySchedules, MemoryTasks};
     use clawless_core::tasks::{ScheduleTarget, TaskSettings};
+    use serde_json::Value;
 
     use super::*;
     use crate::services::MemoryServices;

@@ -23,11 +23,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Url;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::{Tool, ToolContext, ToolError, required_str, truncate_output};
-use crate::provider::ToolSpec;
+use super::{ToolContext, ToolError, ToolName, TypedTool, truncate_output};
 use crate::untrusted::{self, Kind};
 
 /// Most response bytes read.
@@ -44,54 +43,52 @@ const USER_AGENT: &str = concat!("clawless-agent/", env!("CARGO_PKG_VERSION"));
 
 pub struct WebSearch;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSearchInput {
+    /// What to search for.
+    #[schemars(length(min = 1, max = MAX_QUERY_CHARS))]
+    pub query: String,
+    /// How many results to return.
+    #[schemars(range(min = 1, max = MAX_RESULTS), extend("default" = DEFAULT_RESULTS))]
+    pub max_results: Option<u64>,
+}
+
+/// Most results one search may ask for.
+const MAX_RESULTS: u64 = 10;
+const DEFAULT_RESULTS: u64 = 5;
+
 #[async_trait]
-impl Tool for WebSearch {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "web_search".into(),
-            description: "Search the web. Returns a numbered list of results (title, URL, snippet); use \
-                          `web_fetch` to read a page."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "query": {
-                        "type": "string",
-                        "description": "What to search for.",
-                        "minLength": 1,
-                        "maxLength": MAX_QUERY_CHARS
-                    },
-                    "max_results": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": 10,
-                        "default": 5,
-                        "description": "How many results to return."
-                    }
-                },
-                "required": ["query"],
-                "additionalProperties": false
-            }),
-        }
+impl TypedTool for WebSearch {
+    type Input = WebSearchInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::WebSearch
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
+    fn description(&self) -> String {
+        "Search the web. Returns a numbered list of results (title, URL, snippet); use `web_fetch` to read a page."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: WebSearchInput) -> Result<String, ToolError> {
         let Some(search_url) = ctx.web.search_url.as_deref() else {
             return Err(ToolError::Failed("web search is not configured on this platform".into()));
         };
-        let query = required_str(input, "query")?.trim();
+        let query = input.query.trim();
         if query.is_empty() {
             return Err(ToolError::InvalidInput("`query` is empty".into()));
         }
         if query.chars().count() > MAX_QUERY_CHARS {
             return Err(ToolError::InvalidInput(format!("`query` is longer than {MAX_QUERY_CHARS} characters")));
         }
-        let count = match input.get("max_results") {
-            None | Some(Value::Null) => 5,
-            Some(v) => match v.as_u64() {
-                Some(n @ 1..=10) => n as usize,
-                _ => return Err(ToolError::InvalidInput("`max_results` must be a whole number from 1 to 10".into())),
-            },
+        let count = match input.max_results.unwrap_or(DEFAULT_RESULTS) {
+            n @ 1..=MAX_RESULTS => n as usize,
+            _ => {
+                return Err(ToolError::InvalidInput(format!(
+                    "`max_results` must be a whole number from 1 to {MAX_RESULTS}"
+                )));
+            }
         };
         let mut url = Url::parse(search_url)
             .map_err(|_| ToolError::Failed("web search is misconfigured on this platform".into()))?;
@@ -167,33 +164,31 @@ fn search_error(e: &reqwest::Error) -> ToolError {
 
 pub struct WebFetch;
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebFetchInput {
+    /// An absolute http:// or https:// URL.
+    #[schemars(length(min = 1, max = MAX_URL_BYTES))]
+    pub url: String,
+}
+
 #[async_trait]
-impl Tool for WebFetch {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "web_fetch".into(),
-            description: "Fetch a public web page or file over http(s) and return its status, content type and \
-                          text (HTML is reduced to plain text). Private, local and internal addresses are refused. \
-                          At most 5 redirects, 1 MiB and 20 seconds; long text is cut in the middle."
-                .into(),
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "url": {
-                        "type": "string",
-                        "description": "An absolute http:// or https:// URL.",
-                        "minLength": 1,
-                        "maxLength": MAX_URL_BYTES
-                    }
-                },
-                "required": ["url"],
-                "additionalProperties": false
-            }),
-        }
+impl TypedTool for WebFetch {
+    type Input = WebFetchInput;
+
+    fn name(&self) -> ToolName {
+        ToolName::WebFetch
     }
 
-    async fn call(&self, ctx: &ToolContext, input: &Value) -> Result<String, ToolError> {
-        let raw = required_str(input, "url")?.trim();
+    fn description(&self) -> String {
+        "Fetch a public web page or file over http(s) and return its status, content type and text (HTML is \
+         reduced to plain text). Private, local and internal addresses are refused. At most 5 redirects, 1 MiB and \
+         20 seconds; long text is cut in the middle."
+            .into()
+    }
+
+    async fn run(&self, ctx: &ToolContext, input: WebFetchInput) -> Result<String, ToolError> {
+        let raw = input.url.trim();
         if raw.len() > MAX_URL_BYTES {
             return Err(ToolError::InvalidInput(format!("`url` is longer than {MAX_URL_BYTES} bytes")));
         }
