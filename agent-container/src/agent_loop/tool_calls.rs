@@ -8,7 +8,9 @@ use std::time::Instant;
 use clawless_core::approvals::Grant;
 use clawless_core::domain::envelope::{AgentInvocation, AgentReport, ENVELOPE_VERSION, OnceGrant};
 use clawless_core::domain::model::now_ms;
-use clawless_core::domain::permissions::{MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, ToolDecision};
+use clawless_core::domain::permissions::{
+    MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, ToolDecision,
+};
 use serde_json::Value;
 
 use super::AgentDeps;
