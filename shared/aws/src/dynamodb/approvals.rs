@@ -137,7 +137,7 @@ impl ApprovalRepo for Store {
         let item = GrantItem {
             pk,
             sk,
-            request_id: request.request_id.clone(),
+            request_id: request.request_id.to_string(),
             granted_by: granted_by.to_owned(),
             expires_at_ms,
             expires_at: expires_at_ms / 1000,
@@ -279,11 +279,11 @@ impl ApprovalRepo for Store {
             .table_name(table)
             .item("pk", s(pk))
             .item("sk", s(sk))
-            .item("request_id", s(&request.request_id))
+            .item("request_id", s(request.request_id.as_str()))
             .item("window", n(window))
             .item("expires_at", n(expires_at))
             .condition_expression("attribute_not_exists(pk) OR request_id = :id")
-            .expression_attribute_values(":id", s(&request.request_id))
+            .expression_attribute_values(":id", s(request.request_id.as_str()))
             .send()
             .await;
         match result {

@@ -264,7 +264,7 @@ impl ApprovalFlow {
         if status == RequestStatus::Approved {
             self.resume(&request).await?;
         }
-        Ok(CommandOutcome::Decided { request_id: request.request_id, how: record.how })
+        Ok(CommandOutcome::Decided { request_id: request.request_id.to_string(), how: record.how })
     }
 
     /// The approval-timeout function: rejects the request if it is still pending.

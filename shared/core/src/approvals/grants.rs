@@ -63,7 +63,7 @@ pub async fn consume_once_grant(
         return Ok(None);
     }
     Ok(Some(OnceGrant {
-        request_id: request.request_id,
+        request_id: request.request_id.to_string(),
         tool: request.tool,
         arguments_hash: request.arguments_hash,
         requester_id: request.requester_id,

@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(
             parse_command(&once.command),
             Some(Ok(ApprovalCommand::Approve {
-                request_id: r.request_id.clone(),
+                request_id: r.request_id.to_string(),
                 scope: Scope::Once,
                 hash: Some(hash.to_owned())
             }))
@@ -341,7 +341,7 @@ mod tests {
         }
         assert_eq!(
             parse_command(&buttons[1].command),
-            Some(Ok(ApprovalCommand::Approve { request_id: id.clone(), scope: Scope::Hours(1), hash: None }))
+            Some(Ok(ApprovalCommand::Approve { request_id: id.to_string(), scope: Scope::Hours(1), hash: None }))
         );
 
         // At the cap it is shown and approvable; one character more and it is neither.

@@ -16,6 +16,21 @@ pub struct IdError {
     pub reason: &'static str,
 }
 
+impl RequestId {
+    /// The id of a request whose identity digests to `hex` (at least 20 lowercase hex digits):
+    /// the same message, tool and arguments give the same id.
+    pub fn from_digest(hex: &str) -> Self {
+        Self(format!("pr{}", &hex[..RANDOM_HEX_LEN.min(hex.len())]))
+    }
+}
+
+impl std::ops::Deref for RequestId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Length of the random hex part of generated tenant and bot ids (80 bits).
 const RANDOM_HEX_LEN: usize = 20;
 
@@ -73,6 +88,7 @@ macro_rules! prefixed_id {
 prefixed_id!(TenantId, "t", "tenant");
 prefixed_id!(BotId, "b", "bot");
 prefixed_id!(TaskId, "k", "task");
+prefixed_id!(RequestId, "pr", "permission request");
 
 /// Longest conversation or message id a channel may hand us. Real ids are far shorter.
 const MAX_CHANNEL_ID_LEN: usize = 200;

@@ -294,7 +294,7 @@ pub const MAX_REQUEST_ARGUMENTS_BYTES: usize = 32_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionRequest {
     /// Stable for the same message, tool and arguments, so a redone run asks once.
-    pub request_id: String,
+    pub request_id: crate::domain::ids::RequestId,
     #[serde(flatten)]
     pub conversation: crate::domain::ids::ConversationRef,
     /// The message whose run asked.
@@ -360,7 +360,9 @@ impl PermissionRequest {
         let canonical = serde_json::to_string(arguments).unwrap_or_else(|_| "null".to_owned());
         let arguments_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
         let id_source = format!("{}|{}|{tool}|{arguments_hash}", conversation.partition_key(), message.message_id);
-        let request_id = format!("pr{}", &hex::encode(Sha256::digest(id_source.as_bytes()))[..20]);
+        // "pr" and 20 hex digits: a valid id by construction.
+        let request_id =
+            crate::domain::ids::RequestId::from_digest(&hex::encode(Sha256::digest(id_source.as_bytes()))[..20]);
         Self {
             request_id,
             conversation: conversation.clone(),

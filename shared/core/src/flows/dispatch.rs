@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::approvals::{ApprovalError, ApprovalFlow, RESUME_SUFFIX, consume_once_grant};
 use crate::domain::credentials::CredentialError;
 use crate::domain::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
@@ -92,6 +94,12 @@ impl Dispatcher {
     }
 
     pub async fn dispatch(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
+        let item = envelope.item();
+        let span = super::message_span(&item.conversation, item.message.message_id.as_str());
+        self.dispatch_in_span(envelope).instrument(span).await
+    }
+
+    async fn dispatch_in_span(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
         let (item, scheduled, isolated) = match envelope {
             InboundEnvelope::ChannelMessage { item, .. } => (item, false, false),
             InboundEnvelope::ScheduledTask { item, isolated, .. } => (item, true, isolated),

@@ -6,3 +6,17 @@ pub mod lost_work;
 pub mod reply;
 pub mod reports;
 pub mod webhook;
+
+use crate::domain::ids::ConversationRef;
+
+/// The span one message's handling runs in: every event inside carries the tenant, bot,
+/// conversation (as its session id, which names no phone number or chat id) and message.
+pub fn message_span(conversation: &ConversationRef, message_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "message",
+        tenant_id = %conversation.tenant_id,
+        bot_id = %conversation.bot_id,
+        session_id = %conversation.runtime_session_id(),
+        message_id,
+    )
+}

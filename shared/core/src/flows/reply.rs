@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::cache::TtlCache;
 use crate::channels;
 use crate::channels::{Channel, SendContext, SendError};
@@ -92,6 +94,11 @@ impl ReplyService {
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
+        let span = super::message_span(&reply.conversation, &reply.reply_id());
+        self.deliver_in_span(reply).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
         let c = &reply.conversation;
         let reject = |why: String| {
             tracing::error!(event = "reply_rejected", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), reason = %why);

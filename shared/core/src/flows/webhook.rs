@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::channels;
 
@@ -127,6 +128,16 @@ impl WebhookService {
 
     /// Stores one message and, if it triggers an answer, queues it for the dispatcher.
     async fn accept(&self, record: &BotRecord, item: ConversationMessage, triggers: bool) -> Result<(), HttpAnswer> {
+        let span = super::message_span(&item.conversation, item.message.message_id.as_str());
+        self.accept_in_span(record, item, triggers).instrument(span).await
+    }
+
+    async fn accept_in_span(
+        &self,
+        record: &BotRecord,
+        item: ConversationMessage,
+        triggers: bool,
+    ) -> Result<(), HttpAnswer> {
         let bot_id = &record.bot.bot_id;
         let stored = self.conversations.store_inbound(&item).await.map_err(|e| {
             tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");

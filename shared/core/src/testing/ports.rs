@@ -99,7 +99,7 @@ impl MemoryStore {
     }
 
     pub fn put_request_as_is(&self, request: PermissionRequest) {
-        lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.clone()), request);
+        lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.to_string()), request);
     }
 }
 
@@ -265,7 +265,7 @@ impl ApprovalRepo for MemoryStore {
 
     async fn put_request(&self, request: &PermissionRequest) -> Result<bool, StoreError> {
         self.fail.store("put_request")?;
-        let key = (request.conversation.tenant_id.clone(), request.request_id.clone());
+        let key = (request.conversation.tenant_id.clone(), request.request_id.to_string());
         let mut requests = lock(&self.requests);
         if requests.contains_key(&key) {
             return Ok(false);
@@ -320,7 +320,7 @@ impl ApprovalRepo for MemoryStore {
         let _ = granted_by;
         lock(&self.grants).insert(
             (request.conversation.tenant_id.clone(), request.tool.clone(), user),
-            (request.request_id.clone(), expires_at_ms),
+            (request.request_id.to_string(), expires_at_ms),
         );
         Ok(())
     }
@@ -374,8 +374,9 @@ impl ApprovalRepo for MemoryStore {
     ) -> Result<bool, StoreError> {
         self.fail.store("claim_held_notice")?;
         let mut held = lock(&self.held);
-        let owner = held.entry((request.conversation.partition_key(), window)).or_insert(request.request_id.clone());
-        Ok(*owner == request.request_id)
+        let owner =
+            held.entry((request.conversation.partition_key(), window)).or_insert(request.request_id.to_string());
+        Ok(*owner == request.request_id.as_str())
     }
 
     async fn mark_noticed(&self, tenant: &TenantId, request_id: &str) -> Result<bool, StoreError> {
@@ -572,7 +573,7 @@ impl MemoryTimeouts {
 #[async_trait]
 impl TimeoutScheduler for MemoryTimeouts {
     async fn create(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
-        lock(&self.scheduled).insert(request.request_id.clone());
+        lock(&self.scheduled).insert(request.request_id.to_string());
         Ok(())
     }
 
