@@ -188,3 +188,6 @@ impl Dispatcher {
         Ok(DispatchOutcome::Dispatched)
     }
 }
+
+#[cfg(test)]
+mod tests;
