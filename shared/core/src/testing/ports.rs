@@ -104,6 +104,12 @@ impl MemoryStore {
     pub fn put_request_as_is(&self, request: PermissionRequest) {
         lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.clone()), request);
     }
+
+    fn add_usage(&self, tenant_id: &TenantId, month: &str, input_tokens: u64, output_tokens: u64) {
+        let mut usage = lock(&self.usage);
+        let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
+        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
+    }
 }
 
 #[async_trait]
@@ -225,9 +231,7 @@ impl UsageRepo for MemoryStore {
         output_tokens: u64,
     ) -> Result<(), StoreError> {
         self.fail.store("add_token_usage")?;
-        let mut usage = lock(&self.usage);
-        let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
-        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
+        self.add_usage(tenant_id, month, input_tokens, output_tokens);
         Ok(())
     }
 
@@ -240,10 +244,11 @@ impl UsageRepo for MemoryStore {
         output_tokens: u64,
     ) -> Result<bool, StoreError> {
         self.fail.store("add_run_usage")?;
+        // The marker and the count in one step, as the table's transaction writes both or neither.
         if !lock(&self.runs).insert(format!("{}#{in_reply_to}", conversation.partition_key())) {
             return Ok(false);
         }
-        self.add_token_usage(&conversation.tenant_id, month, input_tokens, output_tokens).await?;
+        self.add_usage(&conversation.tenant_id, month, input_tokens, output_tokens);
         Ok(true)
     }
 
