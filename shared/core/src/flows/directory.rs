@@ -51,3 +51,6 @@ impl BotDirectory {
         Ok(loaded)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -196,3 +196,6 @@ impl Dispatcher {
         Ok(DispatchOutcome::Dispatched)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,6 +63,11 @@ impl ChannelApis {
         )
     }
 
+    /// `kind`'s API at `base` (a local stand-in), every other channel at its default.
+    pub fn with(kind: ChannelKind, base: impl Into<String>) -> Self {
+        Self(HashMap::from([(kind, base.into())]))
+    }
+
     pub fn get(&self, channel: &dyn Channel) -> String {
         self.0.get(&channel.kind()).cloned().unwrap_or_else(|| channel.default_api_base().to_owned())
     }
@@ -220,16 +225,4 @@ async fn send_with_retry(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buttons_go_on_the_last_piece_only() {
-        let buttons = [Button::new("Approve once", "/approve r1 once"), Button::danger("Reject", "/reject r1")];
-        assert_eq!(piece_buttons(&buttons, 0, 1), &buttons);
-        assert!(piece_buttons(&buttons, 0, 3).is_empty());
-        assert!(piece_buttons(&buttons, 1, 3).is_empty());
-        assert_eq!(piece_buttons(&buttons, 2, 3), &buttons);
-        assert!(piece_buttons(&[], 0, 1).is_empty());
-    }
-}
+mod tests;

@@ -171,3 +171,6 @@ pub async fn mark_answered(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -170,3 +170,6 @@ impl WebhookService {
 fn log_rejected(bot_id: &BotId, channel: ChannelKind, reason: &VerifyError) {
     tracing::warn!(bot_id = %bot_id, %channel, event = "webhook_rejected", reason = %reason, "verification failed");
 }
+
+#[cfg(test)]
+mod tests;

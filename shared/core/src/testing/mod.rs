@@ -2,11 +2,13 @@
 //! production builds). They keep the rules the real adapters keep: conditional writes decide
 //! once, duplicates are reported as such. Each can be told to fail, to reach error branches.
 
+mod events;
 mod ports;
+mod runtime;
 
-pub use ports::{
-    FailSwitch, FixedCredentials, MemoryAgent, MemoryProfiles, MemoryQueue, MemorySecrets, MemoryStore, MemoryTimeouts,
-};
+pub use events::{Events, Fields};
+pub use ports::{FailSwitch, MemoryProfiles, MemoryQueue, MemorySecrets, MemoryStore, MemoryTimeouts};
+pub use runtime::{FixedCredentials, MemoryAgent, MemoryScopeKey};
 
 use crate::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use crate::domain::model::{
@@ -20,6 +22,24 @@ pub const OTHER_TENANT: &str = "t0123456789abcdef0999";
 pub const BOT: &str = "b0123456789abcdef0123";
 /// A fixed time (2025-11-21T16:00:00Z) so tests read the same every day.
 pub const NOW: i64 = 1_763_740_800_000;
+
+/// Where [`bot_record`]'s Telegram secrets live, and what [`put_telegram_secrets`] puts there.
+pub const TELEGRAM_SECRETS: &str = "telegram-secrets";
+pub const TELEGRAM_WEBHOOK_SECRET: &str = "wh-secret_0123";
+pub const TELEGRAM_BOT_TOKEN: &str = "123456:test-token";
+pub const TELEGRAM_BOT_USERNAME: &str = "clawd_bot";
+
+/// The test bot's Telegram settings, as `clawless channel add` stores them.
+pub fn put_telegram_secrets(secrets: &MemorySecrets) {
+    secrets.put(
+        TELEGRAM_SECRETS,
+        &[
+            ("webhook_secret", TELEGRAM_WEBHOOK_SECRET),
+            ("bot_token", TELEGRAM_BOT_TOKEN),
+            ("bot_username", TELEGRAM_BOT_USERNAME),
+        ],
+    );
+}
 
 /// A scope key for tests.
 pub fn scope_key() -> ScopeKey {
@@ -78,7 +98,7 @@ pub fn bot_record() -> BotRecord {
             bot_id: bot_id(),
             tenant_id: tenant(),
             channel: ChannelKind::Telegram,
-            secret_parameter: "telegram-secrets".into(),
+            secret_parameter: TELEGRAM_SECRETS.into(),
             added_at_ms: NOW,
         }],
         trigger: None,

@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::approvals::{ApprovalError, ApproverConfig, Decided, Grant};
-use crate::domain::credentials::{CredentialError, TenantCredentials};
-use crate::domain::envelope::{AckStatus, AgentAck, AgentInvocation, InboundEnvelope, ReplyEnvelope};
-use crate::domain::ids::{BotId, ConversationRef, RuntimeSessionId, TenantId};
+use crate::domain::envelope::{InboundEnvelope, ReplyEnvelope};
+use crate::domain::ids::{BotId, ConversationRef, TenantId};
 use crate::domain::model::{ConversationMessage, now_ms};
 use crate::domain::permissions::{DecisionRecord, PermissionProfile, PermissionRequest, RequestStatus, UserRef};
 use crate::domain::profiles::ProfileStoreError;
@@ -17,12 +16,13 @@ use crate::domain::records::{
     BotRecord, MessageItem, ReplyClaim, ReplyLine, ReplyState, StoreOutcome, inbound_sort_key, reply_sort_key,
 };
 use crate::domain::secrets::{ChannelSecrets, Secret, SecretsError};
+use crate::domain::trigger::Trigger;
 use crate::ports::{
-    AgentCoreError, AgentInvoker, ApprovalRepo, BotRepo, ConversationRepo, CredentialIssuer, InboundQueue, ProfileRepo,
-    QueueError, ReplyQueue, SecretSource, StoreError, TimeoutScheduler, UsageRepo,
+    ApprovalRepo, BotRepo, ConversationRepo, InboundQueue, ProfileRepo, QueueError, ReplyQueue, SecretSource,
+    StoreError, TimeoutScheduler, UsageRepo,
 };
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -47,7 +47,7 @@ impl FailSwitch {
         Ok(())
     }
 
-    fn is_on(&self, operation: &'static str) -> bool {
+    pub(super) fn is_on(&self, operation: &'static str) -> bool {
         lock(&self.0).contains(operation)
     }
 }
@@ -78,7 +78,10 @@ impl MemoryStore {
         Arc::new(Self::default())
     }
 
-    pub fn put_bot(&self, record: BotRecord) {
+    /// Stores a bot with its channels. As in the table, the trigger is stored as its pattern
+    /// (`bot.trigger`) and compiled when the bot is loaded: an invalid one is no trigger.
+    pub fn put_bot(&self, mut record: BotRecord) {
+        record.trigger = record.bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
         lock(&self.bots).insert(record.bot.bot_id.clone(), record);
     }
 
@@ -100,6 +103,12 @@ impl MemoryStore {
 
     pub fn put_request_as_is(&self, request: PermissionRequest) {
         lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.to_string()), request);
+    }
+
+    fn add_usage(&self, tenant_id: &TenantId, month: &str, input_tokens: u64, output_tokens: u64) {
+        let mut usage = lock(&self.usage);
+        let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
+        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
     }
 }
 
@@ -222,9 +231,7 @@ impl UsageRepo for MemoryStore {
         output_tokens: u64,
     ) -> Result<(), StoreError> {
         self.fail.store("add_token_usage")?;
-        let mut usage = lock(&self.usage);
-        let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
-        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
+        self.add_usage(tenant_id, month, input_tokens, output_tokens);
         Ok(())
     }
 
@@ -237,10 +244,11 @@ impl UsageRepo for MemoryStore {
         output_tokens: u64,
     ) -> Result<bool, StoreError> {
         self.fail.store("add_run_usage")?;
+        // The marker and the count in one step, as the table's transaction writes both or neither.
         if !lock(&self.runs).insert(format!("{}#{in_reply_to}", conversation.partition_key())) {
             return Ok(false);
         }
-        self.add_token_usage(&conversation.tenant_id, month, input_tokens, output_tokens).await?;
+        self.add_usage(&conversation.tenant_id, month, input_tokens, output_tokens);
         Ok(true)
     }
 
@@ -388,10 +396,12 @@ impl ApprovalRepo for MemoryStore {
     }
 }
 
-/// A FIFO queue in memory: what was sent, deduplicated by the envelope's id as SQS would.
+/// A FIFO queue in memory: what was sent, deduplicated by the envelope's id as SQS would (SQS
+/// forgets an id after five minutes; this queue never does, which no test outlives).
 #[derive(Default)]
 pub struct MemoryQueue {
     pub fail: FailSwitch,
+    attempts: AtomicUsize,
     seen: Mutex<HashSet<String>>,
     inbound: Mutex<Vec<InboundEnvelope>>,
     replies: Mutex<Vec<ReplyEnvelope>>,
@@ -410,10 +420,18 @@ impl MemoryQueue {
         lock(&self.replies).clone()
     }
 
+    /// How many sends the queue accepted, copies it dropped as duplicates included (SQS answers
+    /// those with success too): whether a flow sent at all, which [`MemoryQueue::inbound`] alone
+    /// cannot tell once a first copy is in.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
     fn check(&self) -> Result<(), QueueError> {
         if self.fail.is_on("send") {
             return Err(QueueError::Send { queue: "memory".into(), detail: "injected failure".into() });
         }
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -446,6 +464,7 @@ impl ReplyQueue for MemoryQueue {
 #[derive(Default)]
 pub struct MemorySecrets {
     pub fail: FailSwitch,
+    reads: AtomicUsize,
     values: Mutex<HashMap<String, ChannelSecrets>>,
 }
 
@@ -457,6 +476,11 @@ impl MemorySecrets {
     pub fn put(&self, name: &str, pairs: &[(&str, &str)]) {
         let secrets = ChannelSecrets(pairs.iter().map(|(k, v)| ((*k).to_owned(), Secret::new(*v))).collect());
         lock(&self.values).insert(name.to_owned(), secrets);
+    }
+
+    /// How often a parameter was read (to see caching work).
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
     }
 }
 
@@ -470,6 +494,7 @@ impl SecretSource for MemorySecrets {
                 detail: "injected".into(),
             });
         }
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.values).get(name).cloned())
     }
 }
@@ -498,63 +523,6 @@ impl ProfileRepo for MemoryProfiles {
         user: Option<&UserRef>,
     ) -> Result<Option<PermissionProfile>, ProfileStoreError> {
         Ok(lock(&self.profiles).get(&(tenant.clone(), user.map(UserRef::to_string))).cloned())
-    }
-}
-
-/// The agent runtime in memory: records each invocation and acknowledges it.
-#[derive(Default)]
-pub struct MemoryAgent {
-    pub fail: FailSwitch,
-    invocations: Mutex<Vec<(RuntimeSessionId, AgentInvocation)>>,
-}
-
-impl MemoryAgent {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    pub fn invocations(&self) -> Vec<(RuntimeSessionId, AgentInvocation)> {
-        lock(&self.invocations).clone()
-    }
-}
-
-#[async_trait]
-impl AgentInvoker for MemoryAgent {
-    async fn invoke(
-        &self,
-        session: &RuntimeSessionId,
-        invocation: &AgentInvocation,
-    ) -> Result<AgentAck, AgentCoreError> {
-        if self.fail.is_on("invoke") {
-            return Err(AgentCoreError::Invoke { detail: "injected failure".into(), retryable: true });
-        }
-        let mut seen = lock(&self.invocations);
-        let duplicate =
-            seen.iter().any(|(s, i)| s == session && i.item.message.message_id == invocation.item.message.message_id);
-        seen.push((session.clone(), invocation.clone()));
-        let status = if duplicate { AckStatus::Duplicate } else { AckStatus::Accepted };
-        Ok(AgentAck { status, detail: None })
-    }
-}
-
-/// Hands out fixed, obviously fake credentials (and can refuse).
-#[derive(Default)]
-pub struct FixedCredentials {
-    pub fail: FailSwitch,
-}
-
-#[async_trait]
-impl CredentialIssuer for FixedCredentials {
-    async fn for_conversation(&self, conversation: &ConversationRef) -> Result<TenantCredentials, CredentialError> {
-        if self.fail.is_on("for_conversation") {
-            return Err(CredentialError::AssumeRole("injected failure".into()));
-        }
-        Ok(TenantCredentials {
-            access_key_id: format!("ASIA-{}", conversation.tenant_id),
-            secret_access_key: Secret::new("test-secret"),
-            session_token: Secret::new("test-token"),
-            expires_at_ms: now_ms() + 900_000,
-        })
     }
 }
 
