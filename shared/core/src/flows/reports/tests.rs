@@ -252,7 +252,7 @@ async fn a_permission_request_is_rebuilt_stored_and_noticed_once() {
     assert_ne!(r.arguments_hash, claimed.arguments_hash);
     assert!(r.created_at_ms >= before && r.expires_at_ms == r.created_at_ms + REQUEST_TTL_MS);
     assert_eq!((r.in_reply_to.as_str(), r.in_reply_to_at_ms), ("501", NOW));
-    assert!(h.timeouts.scheduled().contains(&r.request_id));
+    assert!(h.timeouts.scheduled().contains(r.request_id.as_str()));
     let notices = h.queue.replies();
     assert_eq!(notices.len(), 1);
     assert!(notices[0].text.starts_with(&format!("Permission request {}", r.request_id)), "{}", notices[0].text);
@@ -270,7 +270,7 @@ async fn a_permission_request_is_rebuilt_stored_and_noticed_once() {
     quiet.service.handle(asking(claim("5151", "501", "web_fetch", "{}"))).await.expect("ok");
     let stored = quiet.store.requests(&tenant()).await.expect("read");
     assert_eq!(stored.len(), 1);
-    assert!(quiet.timeouts.scheduled().contains(&stored[0].request_id));
+    assert!(quiet.timeouts.scheduled().contains(stored[0].request_id.as_str()));
     assert_eq!(quiet.queue.attempts(), 0);
 }
 

@@ -163,7 +163,7 @@ async fn an_approval_resumes_the_run_with_its_grant() {
     h.agent.fail.off("invoke");
     assert_eq!(h.dispatcher.dispatch(queued[0].clone()).await.expect("ok"), DispatchOutcome::Dispatched);
     let grant = OnceGrant {
-        request_id: request.request_id.clone(),
+        request_id: request.request_id.to_string(),
         tool: "web_fetch".into(),
         arguments_hash: request.arguments_hash.clone(),
         requester_id: "5151".into(),
