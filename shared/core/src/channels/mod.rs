@@ -3,6 +3,7 @@
 //! comparison, HMAC, errors, the request and answer shapes) lives here, so no verification or
 //! chunking logic is written twice.
 
+pub mod api;
 pub mod discord;
 pub mod feishu;
 pub mod slack;
@@ -372,23 +373,6 @@ pub fn break_mentions(text: &str, words: &[&str]) -> String {
 pub fn api_base(channel: &dyn Channel) -> String {
     let var = format!("CLAWLESS_{}_API", channel.kind().as_str().to_ascii_uppercase());
     std::env::var(&var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| channel.default_api_base().to_owned())
-}
-
-/// Reduces a reqwest error to its kind: the URL may hold a token, so it is never printed.
-pub fn describe_http_error(channel: ChannelKind, e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        format!("request to {channel} timed out")
-    } else if e.is_connect() {
-        format!("could not connect to {channel}")
-    } else {
-        format!("request to {channel} failed")
-    }
-}
-
-/// Seconds from a `Retry-After` header (whole or fractional seconds), if present.
-pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    raw.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]

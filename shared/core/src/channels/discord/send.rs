@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::is_snowflake;
-use crate::channels::{SendContext, SendError, describe_http_error, retry_after_header};
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
 use crate::domain::envelope::Button;
 use crate::domain::model::{ChannelKind, DiscordInteraction, ReplyRoute};
 
@@ -99,42 +100,28 @@ pub(super) async fn post_message(
                 .header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose()))
         }
     };
-    let response = request
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Discord, &e)))?;
-    let status = response.status();
-    let header_wait = retry_after_header(response.headers());
-    let body: Option<Value> = response.json().await.ok();
-    if status.is_success() {
-        let id = body.as_ref().and_then(|b| b.get("id")).map(|id| match id {
+    let answer = exchange(ChannelKind::Discord, request.json(&body)).await?;
+    if answer.status.is_success() {
+        let id = answer.body.as_ref().and_then(|b| b.get("id")).map(|id| match id {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
         return Ok(id.unwrap_or_default());
     }
-    let error = body.and_then(|b| serde_json::from_value::<ApiError>(b).ok());
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let body_wait = error
-            .as_ref()
-            .and_then(|e| e.retry_after)
-            .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e6)
-            .map(Duration::from_secs_f64);
-        return Err(SendError::RateLimited {
-            retry_after: body_wait.or(header_wait).unwrap_or(Duration::from_secs(1)),
-        });
-    }
+    let error = answer.body_as::<ApiError>();
+    // A rate limit's wait is in the body (fractional seconds) and in `Retry-After`.
+    let body_wait = error
+        .as_ref()
+        .and_then(|e| e.retry_after)
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e6)
+        .map(Duration::from_secs_f64);
     let detail = match error {
         Some(ApiError { message, code, .. }) => {
             format!("{} (code {})", message.unwrap_or_default(), code.unwrap_or_default())
         }
         None => "unreadable body".to_owned(),
     };
-    if status.is_server_error() {
-        Err(SendError::Temporary(format!("Discord HTTP {status}: {detail}")))
-    } else {
-        // 401/403 (bad token, no access), 404 (unknown channel, interaction expired), 400.
-        Err(SendError::Permanent(format!("Discord HTTP {status}: {detail}")))
-    }
+    // 401/403 (bad token, no access), 404 (unknown channel, interaction expired), 400: permanent.
+    let refusal = Refusal::new(answer.status, format!("Discord HTTP {}: {detail}", answer.status));
+    Err(refusal.retry_after(body_wait.or(answer.retry_after())).into_error())
 }

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::channels::{SendContext, SendError, describe_http_error};
+use crate::channels::api::{ApiAnswer, Refusal, exchange};
+use crate::channels::{SendContext, SendError};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 
 /// Error codes meaning the tenant access token is missing, invalid or expired: get a new one.
@@ -24,34 +26,36 @@ enum ApiFailure {
 }
 
 /// Reads a Feishu API answer: `Ok` with the JSON body when `code` is 0, else what went wrong.
-async fn read_answer(response: reqwest::Response, what: &str) -> Result<Value, ApiFailure> {
-    let status = response.status();
-    let reset = response
-        .headers()
+/// Feishu's codes say more than its statuses: a rate limit may come as a code, and a token that
+/// is no longer valid is worth one new token.
+fn read_answer(answer: ApiAnswer, what: &str) -> Result<Value, ApiFailure> {
+    let status = answer.status;
+    let reset = answer
+        .headers
         .get(RATE_LIMIT_RESET_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let body: Option<Value> = response.json().await.ok();
-    let code = body.as_ref().and_then(|b| b.get("code")).and_then(Value::as_i64);
-    let msg = body.as_ref().and_then(|b| b.get("msg")).and_then(Value::as_str).unwrap_or_default().to_owned();
-    if status.as_u16() == 429 || code == Some(RATE_LIMITED_CODE) {
-        let retry_after = Duration::from_secs(reset.unwrap_or(1));
-        return Err(ApiFailure::Send(SendError::RateLimited { retry_after }));
-    }
-    if code.is_some_and(|c| TOKEN_INVALID_CODES.contains(&c)) {
-        return Err(ApiFailure::TokenInvalid);
-    }
-    match (code, body) {
-        (Some(0), Some(body)) if status.is_success() => Ok(body),
-        _ if status.is_server_error() => {
-            Err(ApiFailure::Send(SendError::Temporary(format!("Feishu {what}: HTTP {status} code {code:?} {msg}"))))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let code = answer.body.as_ref().and_then(|b| b.get("code")).and_then(Value::as_i64);
+    let msg = answer.body.as_ref().and_then(|b| b.get("msg")).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code == Some(RATE_LIMITED_CODE);
+    if !rate_limited {
+        if code.is_some_and(|c| TOKEN_INVALID_CODES.contains(&c)) {
+            return Err(ApiFailure::TokenInvalid);
         }
+        if let (Some(0), Some(body)) = (code, answer.body)
+            && status.is_success()
+        {
+            return Ok(body);
+        }
+    }
+    let detail = match code {
+        _ if status.is_server_error() => format!("Feishu {what}: HTTP {status} code {code:?} {msg}"),
         // 230002 bot not in the chat, 230011 message withdrawn, bad app credentials, …
-        (Some(code), _) => Err(ApiFailure::Send(SendError::Permanent(format!("Feishu {what}: code {code}: {msg}")))),
-        (None, _) => {
-            Err(ApiFailure::Send(SendError::Permanent(format!("Feishu {what}: HTTP {status} with an unreadable body"))))
-        }
-    }
+        Some(code) => format!("Feishu {what}: code {code}: {msg}"),
+        None => format!("Feishu {what}: HTTP {status} with an unreadable body"),
+    };
+    Err(ApiFailure::Send(Refusal::new(status, detail).rate_limited(rate_limited).retry_after(reset).into_error()))
 }
 
 /// The tenant access token, cached per container. The key names the app and a digest of its
@@ -63,14 +67,9 @@ async fn tenant_token(ctx: &SendContext<'_>, app_id: &str, app_secret: &str) -> 
         return Ok(token);
     }
     let url = format!("{}/open-apis/auth/v3/tenant_access_token/internal", ctx.api_base.trim_end_matches('/'));
-    let response = ctx
-        .http
-        .post(&url)
-        .json(&json!({ "app_id": app_id, "app_secret": app_secret }))
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Feishu, &e)))?;
-    let body = read_answer(response, "tenant_access_token").await.map_err(|f| match f {
+    let request = ctx.http.post(&url).json(&json!({ "app_id": app_id, "app_secret": app_secret }));
+    let answer = exchange(ChannelKind::Feishu, request).await?;
+    let body = read_answer(answer, "tenant_access_token").map_err(|f| match f {
         ApiFailure::Send(e) => e,
         ApiFailure::TokenInvalid => SendError::Permanent("Feishu refused the app credentials".into()),
     })?;
@@ -118,15 +117,8 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     let mut refreshed = false;
     loop {
         let token = tenant_token(ctx, app_id.expose(), app_secret.expose()).await?;
-        let response = ctx
-            .http
-            .post(&url)
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Feishu, &e)))?;
-        match read_answer(response, "send message").await {
+        let answer = exchange(ChannelKind::Feishu, ctx.http.post(&url).bearer_auth(&token).json(&body)).await?;
+        match read_answer(answer, "send message") {
             Ok(answer) => {
                 return Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned());
             }

@@ -1,11 +1,11 @@
 //! `chat.postMessage` (buttons in Block Kit) and what Slack's answers mean.
 
-use std::time::Duration;
-
+use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::channels::{SendContext, SendError, describe_http_error, retry_after_header};
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
 use crate::domain::envelope::Button;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::text::{TextLimit, split_message};
@@ -60,20 +60,19 @@ struct ApiResponse {
     ts: Option<String>,
 }
 
-/// What a Web API `error` means for a retry.
-fn classify(error: &str, status: reqwest::StatusCode, retry_after: Option<Duration>) -> SendError {
-    match error {
-        "ratelimited" | "rate_limited" => {
-            SendError::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(1)) }
-        }
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-            SendError::Temporary(format!("Slack: {error}"))
-        }
-        _ if status.is_server_error() => SendError::Temporary(format!("Slack HTTP {status}: {error}")),
-        // channel_not_found, not_in_channel, is_archived, invalid_auth, account_inactive,
-        // token_revoked, msg_too_long, …: the same request cannot succeed later.
-        _ => SendError::Permanent(format!("Slack: {error}")),
-    }
+/// What a Web API `error` means for a retry: Slack's names for a rate limit and for its passing
+/// failures are its own; any other error (channel_not_found, not_in_channel, is_archived,
+/// invalid_auth, account_inactive, token_revoked, msg_too_long, …) is one the same request meets
+/// again later, unless the status is a 5xx.
+fn refusal(error: &str, status: StatusCode) -> Refusal {
+    let rate_limited = matches!(error, "ratelimited" | "rate_limited");
+    let passing = matches!(error, "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout");
+    let detail = if !passing && status.is_server_error() {
+        format!("Slack HTTP {status}: {error}")
+    } else {
+        format!("Slack: {error}")
+    };
+    Refusal::new(status, detail).rate_limited(rate_limited).retryable(passing.then_some(true))
 }
 
 /// Posts one message with `chat.postMessage`, in the route's thread where it has one.
@@ -105,25 +104,14 @@ pub(super) async fn post_message(
         body["blocks"] = blocks;
     }
     let url = format!("{}/chat.postMessage", ctx.api_base.trim_end_matches('/'));
-    let response = ctx
-        .http
-        .post(&url)
-        .bearer_auth(token.expose())
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Slack, &e)))?;
-    let status = response.status();
-    let retry_after = retry_after_header(response.headers());
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Err(classify("ratelimited", status, retry_after));
-    }
-    match response.json::<ApiResponse>().await.ok() {
+    let request = ctx.http.post(&url).bearer_auth(token.expose()).json(&body);
+    let answer = exchange(ChannelKind::Slack, request).await?;
+    let wait = answer.retry_after();
+    match answer.body_as::<ApiResponse>() {
         Some(ApiResponse { ok: true, ts, .. }) => Ok(ts.unwrap_or_default()),
         Some(ApiResponse { error, .. }) => {
-            Err(classify(error.as_deref().unwrap_or("unknown_error"), status, retry_after))
+            Err(refusal(error.as_deref().unwrap_or("unknown_error"), answer.status).retry_after(wait).into_error())
         }
-        None if status.is_server_error() => Err(SendError::Temporary(format!("Slack HTTP {status}"))),
-        None => Err(SendError::Permanent(format!("Slack HTTP {status} with an unreadable body"))),
+        None => Err(Refusal::unreadable("Slack", answer.status).retry_after(wait).into_error()),
     }
 }

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ALLOWED_UPDATES, MAX_CALLBACK_DATA_BYTES};
-use crate::channels::{SendContext, SendError, describe_http_error};
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
 use crate::domain::envelope::Button;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
@@ -72,34 +73,21 @@ pub(super) async fn send_message(
         body["reply_markup"] = keyboard;
     }
     let url = format!("{}/bot{}/sendMessage", ctx.api_base.trim_end_matches('/'), token.expose());
-    let response = ctx
-        .http
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Telegram, &e)))?;
-    let status = response.status();
-    match response.json::<ApiResponse>().await.ok() {
+    let answer = exchange(ChannelKind::Telegram, ctx.http.post(&url).json(&body)).await?;
+    match answer.body_as::<ApiResponse>() {
         Some(ApiResponse { ok: true, result, .. }) => Ok(result
             .and_then(|r| r.get("message_id").and_then(|id| id.as_i64()))
             .map(|id| id.to_string())
             .unwrap_or_default()),
         Some(ApiResponse { error_code, description, parameters, .. }) => {
-            let code = error_code.unwrap_or(status.as_u16());
-            let description = description.unwrap_or_default();
-            if code == 429 {
-                let secs = parameters.and_then(|p| p.retry_after).unwrap_or(1);
-                Err(SendError::RateLimited { retry_after: Duration::from_secs(secs) })
-            } else if code >= 500 {
-                Err(SendError::Temporary(format!("Telegram {code}: {description}")))
-            } else {
-                // 400 chat not found, 403 blocked by the user, 401 bad token: retrying cannot help.
-                Err(SendError::Permanent(format!("Telegram {code}: {description}")))
-            }
+            // Telegram's code is the HTTP status it stands for (400 chat not found, 403 blocked by
+            // the user, 401 bad token, 429 with the wait in `parameters`).
+            let code = error_code.unwrap_or(answer.status.as_u16());
+            let detail = format!("Telegram {code}: {}", description.unwrap_or_default());
+            let wait = parameters.and_then(|p| p.retry_after).map(Duration::from_secs);
+            Err(Refusal::new(code, detail).retry_after(wait).into_error())
         }
-        None if status.is_server_error() => Err(SendError::Temporary(format!("Telegram HTTP {status}"))),
-        None => Err(SendError::Permanent(format!("Telegram HTTP {status} with an unreadable body"))),
+        None => Err(Refusal::unreadable("Telegram", answer.status).into_error()),
     }
 }
 
@@ -115,18 +103,12 @@ pub async fn set_webhook(
         secrets.get("webhook_secret").ok_or_else(|| SendError::Permanent("webhook_secret is not configured".into()))?;
     let url = format!("{}/bot{}/setWebhook", api_base.trim_end_matches('/'), token.expose());
     let body = json!({ "url": webhook_url, "secret_token": secret.expose(), "allowed_updates": ALLOWED_UPDATES });
-    let response = http
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Telegram, &e)))?;
-    let status = response.status();
-    match response.json::<ApiResponse>().await.ok() {
+    let answer = exchange(ChannelKind::Telegram, http.post(&url).json(&body)).await?;
+    match answer.body_as::<ApiResponse>() {
         Some(ApiResponse { ok: true, .. }) => Ok(()),
         Some(ApiResponse { description, .. }) => {
             Err(SendError::Permanent(format!("setWebhook failed: {}", description.unwrap_or_default())))
         }
-        None => Err(SendError::Temporary(format!("setWebhook: Telegram HTTP {status}"))),
+        None => Err(SendError::Temporary(format!("setWebhook: Telegram HTTP {}", answer.status))),
     }
 }

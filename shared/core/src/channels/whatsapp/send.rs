@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::channels::{SendContext, SendError, describe_http_error, retry_after_header};
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 
 /// Throughput (130429), pair rate (131056), account rate (80007) and app call (4) limits.
@@ -14,6 +15,9 @@ const RATE_LIMIT_CODES: [i64; 4] = [130429, 131056, 80007, 4];
 const PERMANENT_CODES: [i64; 4] = [131047, 131026, 100, 190];
 /// Unknown error (131000), service unavailable (2), unknown API error (1).
 const TEMPORARY_CODES: [i64; 3] = [131000, 2, 1];
+/// The wait when Meta rate-limits without a `Retry-After`, longer than the shared default: the
+/// same person can be sent only so many messages in a few seconds (the pair rate, 131056).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Sends one text message to the route's person, as a reply to their message where the route
 /// names one; link previews are off.
@@ -40,38 +44,30 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
         body["context"] = json!({ "message_id": id });
     }
     let url = format!("{}/{phone_number_id}/messages", ctx.api_base.trim_end_matches('/'));
-    let response = ctx
-        .http
-        .post(&url)
-        .bearer_auth(token.expose())
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| SendError::Temporary(describe_http_error(ChannelKind::Whatsapp, &e)))?;
-    let status = response.status();
-    let retry_after = retry_after_header(response.headers());
-    let answer: Option<Value> = response.json().await.ok();
+    let answer = exchange(ChannelKind::Whatsapp, ctx.http.post(&url).bearer_auth(token.expose()).json(&body)).await?;
+    let status = answer.status;
+    let sent_id = answer.body.as_ref().and_then(|a| a.pointer("/messages/0/id")).and_then(Value::as_str);
     if status.is_success()
-        && let Some(id) = answer.as_ref().and_then(|a| a.pointer("/messages/0/id")).and_then(Value::as_str)
+        && let Some(id) = sent_id
     {
         return Ok(id.to_owned());
     }
-    let error = answer.as_ref().and_then(|a| a.get("error"));
+    let error = answer.body.as_ref().and_then(|a| a.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
     let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or_default();
-    let describe = || format!("WhatsApp HTTP {status} code {}: {message}", code.map_or("-".into(), |c| c.to_string()));
-    if status.as_u16() == 429 || code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c)) {
-        return Err(SendError::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(2)) });
-    }
-    if code.is_some_and(|c| PERMANENT_CODES.contains(&c)) {
-        return Err(SendError::Permanent(describe()));
-    }
-    if status.is_server_error() || code.is_some_and(|c| TEMPORARY_CODES.contains(&c)) {
-        return Err(SendError::Temporary(describe()));
-    }
-    if status.is_success() {
+    let described = format!("WhatsApp HTTP {status} code {}: {message}", code.map_or("-".into(), |c| c.to_string()));
+    let (retryable, detail) = match code {
+        Some(c) if PERMANENT_CODES.contains(&c) => (Some(false), described),
+        Some(c) if TEMPORARY_CODES.contains(&c) => (Some(true), described),
         // 200 without a message id: Meta did not say it took the message; try again later.
-        return Err(SendError::Temporary("WhatsApp answered without a message id".into()));
-    }
-    Err(SendError::Permanent(describe()))
+        _ if status.is_success() => (Some(true), "WhatsApp answered without a message id".to_owned()),
+        _ => (None, described),
+    };
+    let rate_limited = code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c));
+    let wait = answer.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
+    Err(Refusal::new(status, detail)
+        .rate_limited(rate_limited)
+        .retry_after(Some(wait))
+        .retryable(retryable)
+        .into_error())
 }
