@@ -1,7 +1,11 @@
 //! Chat channels behind one trait: verify an incoming webhook on its raw bytes, parse it into
-//! domain messages, send an answer. One module per channel; what they share (constant-time
-//! comparison, HMAC, errors, the request and answer shapes) lives here, so no verification or
-//! chunking logic is written twice.
+//! domain messages, send an answer, and every other way the channels differ (where answers go
+//! without a message to reply to, which chats are direct, how to format). One folder per channel:
+//! adding one is a new folder and its line in [`channel`]; callers ask [`channel`] and never
+//! match on the kind. What the channels share lives here (constant-time comparison, HMAC,
+//! freshness, errors, the request and answer shapes), in [`api`] (the trip to a channel's API and
+//! what a refusal means) and in `markup` (masked links and mass mentions made literal), so no
+//! verification, error mapping or chunking logic is written twice.
 
 pub mod api;
 pub mod discord;
@@ -198,6 +202,29 @@ pub trait Channel: Send + Sync {
     /// the reply flow sends, before [`Channel::send`] sees it.
     fn neutralise(&self, text: &str) -> String;
 
+    /// How to format answers here, one line of the agent's system prompt: the markup this
+    /// channel shows (the reply function sends answers as they are written) and its limits.
+    fn formatting_hint(&self) -> &'static str;
+
+    /// Whether `conversation` is one-to-one, as far as its id says. Unknown counts as a group,
+    /// the cautious reading: group history is treated as untrusted.
+    fn is_direct(&self, conversation: &ConversationId) -> bool;
+
+    /// Where answers to `conversation` go when they answer no message (a scheduled task's
+    /// runs): the chat itself, with no message to reply to, no thread and no interaction. Every
+    /// channel's conversation id is its chat's id.
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute>;
+
+    /// The bot's private chat with the user `user_id`, where approver notices go, if the user
+    /// id alone names it on this channel.
+    fn direct_route(&self, user_id: &str) -> Option<ReplyRoute>;
+
+    /// How `clawless channel add --register` tells the channel the bot's webhook URL, where the
+    /// channel has an API for it; `None`: the operator enters it in the channel's console.
+    fn webhook_registration(&self) -> Option<&dyn WebhookRegistration> {
+        None
+    }
+
     /// Sends one piece of an answer as it is given (already neutralised, see
     /// [`outbound_pieces`]); returns the channel's id for the sent message. `buttons` (given with
     /// the last piece only) go under the text where the channel has buttons, each sending its
@@ -210,6 +237,26 @@ pub trait Channel: Send + Sync {
         buttons: &[Button],
     ) -> Result<String, SendError>;
 }
+
+/// Registering the bot's webhook URL with the channel through its API.
+#[async_trait::async_trait]
+pub trait WebhookRegistration: Send + Sync {
+    /// Tells the channel to deliver the bot's updates to `webhook_url`, presenting the bot's
+    /// webhook secret with each.
+    async fn register_webhook(
+        &self,
+        http: &reqwest::Client,
+        api_base: &str,
+        secrets: &ChannelSecrets,
+        webhook_url: &str,
+    ) -> Result<(), SendError>;
+}
+
+/// A conversation id that names no chat answers can be sent to on its channel; the message says
+/// why.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct NoRoute(pub &'static str);
 
 /// The implementation of a channel, if it is built.
 pub fn channel(kind: ChannelKind) -> Option<&'static dyn Channel> {
@@ -290,6 +337,54 @@ mod tests {
         assert_eq!(slack, "a &lt; b");
         let telegram = outbound_pieces(&telegram::Telegram, "<b>[x](https://e.example)</b> @everyone").concat();
         assert_eq!(telegram, "<b>[x](https://e.example)</b> @everyone", "Telegram and WhatsApp send plain text");
+    }
+
+    /// Where each channel's standing and direct routes lead, and which chats it counts as direct.
+    #[test]
+    fn routes_and_directness_per_channel() {
+        let id = |s: &str| ConversationId::parse(s).unwrap();
+        let built = |kind| channel(kind).unwrap();
+
+        let telegram = built(ChannelKind::Telegram);
+        let chat = |chat_id| ReplyRoute::Telegram { chat_id, message_thread_id: None, reply_to_message_id: None };
+        assert_eq!(telegram.standing_route(&id("-1001234567890")), Ok(chat(-1_001_234_567_890)));
+        assert!(telegram.standing_route(&id("general")).is_err());
+        assert_eq!(telegram.direct_route("4242"), Some(chat(4242)));
+        assert_eq!(telegram.direct_route("ada"), None);
+        assert!(telegram.is_direct(&id("4242")));
+        assert!(!telegram.is_direct(&id("-100123")) && !telegram.is_direct(&id("ada")));
+
+        let slack = built(ChannelKind::Slack);
+        let to = |channel_id: &str| ReplyRoute::Slack { channel_id: channel_id.into(), thread_ts: None };
+        assert_eq!(slack.standing_route(&id("C0123")), Ok(to("C0123")));
+        assert_eq!(slack.direct_route("U0123"), Some(to("U0123")));
+        assert!(slack.is_direct(&id("D0123")) && !slack.is_direct(&id("C0123")));
+
+        let discord = built(ChannelKind::Discord);
+        let in_channel = ReplyRoute::Discord { channel_id: "1100".into(), interaction: None };
+        assert_eq!(discord.standing_route(&id("1100")), Ok(in_channel));
+        assert_eq!(discord.direct_route("80351110224678912"), None);
+        assert!(!discord.is_direct(&id("1100")));
+
+        let feishu = built(ChannelKind::Feishu);
+        let in_chat = ReplyRoute::Feishu { chat_id: "oc_1".into(), reply_to_message_id: None };
+        assert_eq!(feishu.standing_route(&id("oc_1")), Ok(in_chat));
+        assert_eq!(feishu.direct_route("ou_1"), None);
+        assert!(!feishu.is_direct(&id("oc_1")));
+
+        let whatsapp = built(ChannelKind::Whatsapp);
+        let person = ReplyRoute::Whatsapp { to: "16505551234".into(), reply_to_message_id: None };
+        assert_eq!(whatsapp.standing_route(&id("16505551234")), Ok(person.clone()));
+        assert_eq!(whatsapp.direct_route("16505551234"), Some(person));
+        assert!(whatsapp.is_direct(&id("16505551234")));
+
+        for kind in ChannelKind::ALL {
+            let channel = built(kind);
+            assert_eq!(channel.kind(), kind);
+            assert!(channel.formatting_hint().starts_with("Format"), "{kind}");
+            // Only Telegram has an API to register the webhook URL with.
+            assert_eq!(channel.webhook_registration().is_some(), kind == ChannelKind::Telegram, "{kind}");
+        }
     }
 
     #[test]

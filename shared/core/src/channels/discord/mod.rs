@@ -22,10 +22,11 @@ mod tests;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::{
-    Channel, ChannelKeys, Inbound, ParseError, SendContext, SendError, VerifyError, WebhookInput, break_mentions,
-    is_fresh, unmask_links,
+    Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
+    break_mentions, is_fresh, unmask_links,
 };
 use crate::domain::envelope::Button;
+use crate::domain::ids::ConversationId;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -151,6 +152,24 @@ impl Channel for Discord {
 
     fn neutralise(&self, text: &str) -> String {
         neutralise(text)
+    }
+
+    fn formatting_hint(&self) -> &'static str {
+        "Format with Discord Markdown; keep answers under 2000 characters where you can."
+    }
+
+    /// A channel id does not say whether the channel is a DM.
+    fn is_direct(&self, _conversation: &ConversationId) -> bool {
+        false
+    }
+
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
+        Ok(ReplyRoute::Discord { channel_id: conversation.as_str().to_owned(), interaction: None })
+    }
+
+    /// A DM has its own channel id, which the user id does not give.
+    fn direct_route(&self, _user_id: &str) -> Option<ReplyRoute> {
+        None
     }
 
     async fn send(

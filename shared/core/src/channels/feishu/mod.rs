@@ -47,10 +47,11 @@ mod tests;
 pub use crypto::{decrypt, encrypt, signature};
 
 use super::{
-    Channel, ChannelKeys, Inbound, ParseError, SendContext, SendError, VerifyError, WebhookInput, is_fresh,
+    Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput, is_fresh,
     secrets_match, unmask_links,
 };
 use crate::domain::envelope::Button;
+use crate::domain::ids::ConversationId;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -188,6 +189,24 @@ impl Channel for Feishu {
 
     fn neutralise(&self, text: &str) -> String {
         neutralise(text)
+    }
+
+    fn formatting_hint(&self) -> &'static str {
+        "Format as plain text; no Markdown."
+    }
+
+    /// A chat id (`oc_…`) does not say whether the chat is one-to-one.
+    fn is_direct(&self, _conversation: &ConversationId) -> bool {
+        false
+    }
+
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
+        Ok(ReplyRoute::Feishu { chat_id: conversation.as_str().to_owned(), reply_to_message_id: None })
+    }
+
+    /// A one-to-one chat has its own chat id, which the user's id does not give.
+    fn direct_route(&self, _user_id: &str) -> Option<ReplyRoute> {
+        None
     }
 
     /// Text only: no buttons here (an approval notice's text lists its commands).

@@ -18,10 +18,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{
-    Channel, ChannelKeys, Inbound, ParseError, SendContext, SendError, VerifyError, WebhookInput, break_mentions,
-    hmac_sha256_hex_matches, is_fresh,
+    Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
+    break_mentions, hmac_sha256_hex_matches, is_fresh,
 };
 use crate::domain::envelope::Button;
+use crate::domain::ids::ConversationId;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -152,6 +153,24 @@ impl Channel for Slack {
 
     fn neutralise(&self, text: &str) -> String {
         neutralise(text)
+    }
+
+    fn formatting_hint(&self) -> &'static str {
+        "Format with Slack mrkdwn (*bold*, _italic_, `code`, ```blocks```); no tables or headings."
+    }
+
+    /// Direct message channels' ids start with `D`.
+    fn is_direct(&self, conversation: &ConversationId) -> bool {
+        conversation.as_str().starts_with('D')
+    }
+
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
+        Ok(ReplyRoute::Slack { channel_id: conversation.as_str().to_owned(), thread_ts: None })
+    }
+
+    /// `chat.postMessage` to a user id posts in the bot's direct messages with that user.
+    fn direct_route(&self, user_id: &str) -> Option<ReplyRoute> {
+        Some(ReplyRoute::Slack { channel_id: user_id.to_owned(), thread_ts: None })
     }
 
     async fn send(

@@ -6,12 +6,12 @@ mod send;
 #[cfg(test)]
 mod tests;
 
-pub use send::set_webhook;
-
 use super::{
-    Channel, ChannelKeys, Inbound, ParseError, SendContext, SendError, VerifyError, WebhookInput, secrets_match,
+    Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
+    WebhookRegistration, secrets_match,
 };
 use crate::domain::envelope::Button;
+use crate::domain::ids::ConversationId;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -83,6 +83,32 @@ impl Channel for Telegram {
         text.to_owned()
     }
 
+    fn formatting_hint(&self) -> &'static str {
+        "Format with plain text and simple Markdown (*bold*, `code`); no tables."
+    }
+
+    /// A private chat's id is its user's id, a positive number; groups' and channels' are
+    /// negative.
+    fn is_direct(&self, conversation: &ConversationId) -> bool {
+        conversation.as_str().parse::<i64>().is_ok_and(|n| n > 0)
+    }
+
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
+        let chat_id = conversation.as_str().parse().map_err(|_| NoRoute("this Telegram chat id is not numeric"))?;
+        Ok(ReplyRoute::Telegram { chat_id, message_thread_id: None, reply_to_message_id: None })
+    }
+
+    /// The private chat with a user has the user's id.
+    fn direct_route(&self, user_id: &str) -> Option<ReplyRoute> {
+        let chat_id = user_id.parse().ok()?;
+        Some(ReplyRoute::Telegram { chat_id, message_thread_id: None, reply_to_message_id: None })
+    }
+
+    /// `setWebhook`, with the webhook secret as the token Telegram presents.
+    fn webhook_registration(&self) -> Option<&dyn WebhookRegistration> {
+        Some(self)
+    }
+
     async fn send(
         &self,
         ctx: &SendContext<'_>,
@@ -91,5 +117,18 @@ impl Channel for Telegram {
         buttons: &[Button],
     ) -> Result<String, SendError> {
         send::send_message(ctx, route, text, buttons).await
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookRegistration for Telegram {
+    async fn register_webhook(
+        &self,
+        http: &reqwest::Client,
+        api_base: &str,
+        secrets: &ChannelSecrets,
+        webhook_url: &str,
+    ) -> Result<(), SendError> {
+        send::set_webhook(http, api_base, secrets, webhook_url).await
     }
 }

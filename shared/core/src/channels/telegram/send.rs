@@ -92,7 +92,7 @@ pub(super) async fn send_message(
 }
 
 /// Registers the webhook with Telegram (`setWebhook` with the secret token).
-pub async fn set_webhook(
+pub(super) async fn set_webhook(
     http: &reqwest::Client,
     api_base: &str,
     secrets: &ChannelSecrets,

@@ -20,10 +20,11 @@ mod send;
 mod tests;
 
 use super::{
-    Channel, ChannelKeys, HttpAnswer, Inbound, ParseError, SendContext, SendError, VerifyError, WebhookInput,
+    Channel, ChannelKeys, HttpAnswer, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
     hmac_sha256_hex_matches, secrets_match,
 };
 use crate::domain::envelope::Button;
+use crate::domain::ids::ConversationId;
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -118,6 +119,24 @@ impl Channel for Whatsapp {
     /// answered, so every answer goes to the one person who wrote.
     fn neutralise(&self, text: &str) -> String {
         text.to_owned()
+    }
+
+    fn formatting_hint(&self) -> &'static str {
+        "Format for WhatsApp (*bold*, _italic_, ```code```); keep it short, no tables or links lists."
+    }
+
+    /// Group messages are not answered, so every conversation is with one person.
+    fn is_direct(&self, _conversation: &ConversationId) -> bool {
+        true
+    }
+
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
+        Ok(ReplyRoute::Whatsapp { to: conversation.as_str().to_owned(), reply_to_message_id: None })
+    }
+
+    /// Messages to a person go to their WhatsApp id.
+    fn direct_route(&self, user_id: &str) -> Option<ReplyRoute> {
+        Some(ReplyRoute::Whatsapp { to: user_id.to_owned(), reply_to_message_id: None })
     }
 
     /// Text only: no buttons here (an approval notice's text lists its commands).
