@@ -1,5 +1,5 @@
-//! Safety checks on what the agent writes and says (seed 000's memory-poisoning check and its
-//! "Plan E" response audit, done in code and widened).
+//! Safety checks on what the agent writes and says, done in code rather than asked of the model
+//! (a model can be talked out of an instruction by what it reads; a check in code cannot).
 //!
 //! - [`check_memory_write`]: memory is put into every later system prompt, so a note that reads
 //!   as an instruction ("ignore previous instructions", a fake `<|im_start|>system` turn, "send
