@@ -6,7 +6,6 @@ use serde_json::json;
 use super::parse::parse_update;
 use super::*;
 use crate::channels::{HttpAnswer, ParsedMessage};
-use crate::domain::envelope::Button;
 use crate::domain::model::Sender;
 use crate::domain::secrets::Secret;
 
