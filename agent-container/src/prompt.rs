@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use clawless_core::channels;
 use clawless_core::domain::ids::ConversationRef;
-use clawless_core::domain::model::ChannelKind;
 
 use crate::memory::MemoryLayer;
 use crate::untrusted::{self, Kind};
@@ -52,21 +52,6 @@ fn clean_line(text: &str, max: usize, fallback: &str) -> String {
     if trimmed.is_empty() { fallback.to_owned() } else { trimmed.to_owned() }
 }
 
-/// How to format for each channel (what the reply function sends as is).
-fn formatting_rules(channel: ChannelKind) -> &'static str {
-    match channel {
-        ChannelKind::Telegram => "Format with plain text and simple Markdown (*bold*, `code`); no tables.",
-        ChannelKind::Slack => {
-            "Format with Slack mrkdwn (*bold*, _italic_, `code`, ```blocks```); no tables or headings."
-        }
-        ChannelKind::Discord => "Format with Discord Markdown; keep answers under 2000 characters where you can.",
-        ChannelKind::Feishu => "Format as plain text; no Markdown.",
-        ChannelKind::Whatsapp => {
-            "Format for WhatsApp (*bold*, _italic_, ```code```); keep it short, no tables or links lists."
-        }
-    }
-}
-
 pub fn system_prompt(ctx: &PromptContext<'_>) -> String {
     let mut p = String::from(PLATFORM_POLICY);
     p.push_str("\n\n## Who you are\n");
@@ -79,7 +64,7 @@ pub fn system_prompt(ctx: &PromptContext<'_>) -> String {
     let c = ctx.conversation;
     let place = if ctx.is_direct { "a direct (one-to-one) chat" } else { "a group chat" };
     p.push_str(&format!("You are talking on {} in {place} (conversation {}).\n", c.channel, c.conversation_id));
-    p.push_str(formatting_rules(c.channel));
+    p.push_str(channels::channel(c.channel).map_or("", |channel| channel.formatting_hint()));
     p.push('\n');
     p.push_str("User messages start with the sender's name in brackets, like [Ada].\n");
     if !ctx.is_direct {

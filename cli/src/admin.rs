@@ -304,11 +304,16 @@ impl Admin {
         }
         let secrets = ChannelSecrets(values);
         channel.validate_settings(&secrets).map_err(AdminError::Invalid)?;
-        if register && kind != ChannelKind::Telegram {
-            return Err(AdminError::Invalid(format!(
-                "--register is only available for telegram; register the {kind} URL in its console"
-            )));
-        }
+        let registration = match channel.webhook_registration() {
+            Some(registration) if register => Some(registration),
+            None if register => {
+                return Err(AdminError::Invalid(format!(
+                    "--register is only available for {}; register the {kind} URL in its console",
+                    registering_channels()
+                )));
+            }
+            _ => None,
+        };
 
         let record = self
             .store
@@ -333,7 +338,7 @@ impl Admin {
             None => self.recorded_api_url().await?.unwrap_or_else(|| "<api-url>".to_owned()),
         };
         let webhook_url = format!("{}/webhook/{kind}/{bot_id}", base.trim_end_matches('/'));
-        if register {
+        if let Some(registration) = registration {
             if !webhook_url.starts_with("https://") && !webhook_url.starts_with("http://") {
                 return Err(AdminError::Invalid("cannot register without the API URL (pass --api-url)".into()));
             }
@@ -342,12 +347,22 @@ impl Admin {
                 .build()
                 .map_err(|e| AdminError::Invalid(e.to_string()))?;
             let api_base = channels::api_base(channel);
-            channels::telegram::set_webhook(&http, &api_base, &secrets, &webhook_url).await.map_err(|e| {
+            registration.register_webhook(&http, &api_base, &secrets, &webhook_url).await.map_err(|e| {
                 AdminError::Invalid(format!("the channel is stored, but registering the webhook failed: {e}"))
             })?;
         }
         Ok(ChannelAdded { bot_id: bot_id.to_string(), channel: kind.to_string(), webhook_url, registered: register })
     }
+}
+
+/// The channels whose webhook URL `--register` can register, for the error that names them.
+fn registering_channels() -> String {
+    let names: Vec<&str> = ChannelKind::ALL
+        .into_iter()
+        .filter(|kind| channels::channel(*kind).is_some_and(|channel| channel.webhook_registration().is_some()))
+        .map(ChannelKind::as_str)
+        .collect();
+    names.join(", ")
 }
 
 /// Parses `--set key=value`.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::notice::SHORT_HASH_CHARS;
 use super::{ApprovalError, MAX_TEMPORARY_HOURS};
+use crate::channels;
 use crate::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 
@@ -33,19 +34,11 @@ impl ApproverConfig {
         })
     }
 
-    /// Where a notice to the approver goes. Discord and Feishu need a chat id that the user id
-    /// does not give, so notices there are not supported (the CLI refuses them).
+    /// Where a notice to the approver goes: their private chat with the bot, where their user id
+    /// names it (Discord and Feishu need a chat id that the user id does not give, so notices
+    /// there are not supported and the CLI refuses them).
     pub fn route(&self) -> Option<ReplyRoute> {
-        match self.channel {
-            ChannelKind::Telegram => self.user_id.parse().ok().map(|chat_id| ReplyRoute::Telegram {
-                chat_id,
-                message_thread_id: None,
-                reply_to_message_id: None,
-            }),
-            ChannelKind::Slack => Some(ReplyRoute::Slack { channel_id: self.user_id.clone(), thread_ts: None }),
-            ChannelKind::Whatsapp => Some(ReplyRoute::Whatsapp { to: self.user_id.clone(), reply_to_message_id: None }),
-            ChannelKind::Discord | ChannelKind::Feishu => None,
-        }
+        channels::channel(self.channel)?.direct_route(&self.user_id)
     }
 }
 

@@ -1,4 +1,6 @@
-//! Human approval of tools outside a profile (seed 000 described it; this wires it, durably).
+//! Human approval of tools outside a profile: an agent that needs a tool its profile does not
+//! allow asks, the tenant's approver decides in chat, and every step is stored, so a decision
+//! survives restarts, redeliveries and double clicks.
 //!
 //! 1. The agent puts a permission request on the reply queue (it cannot write requests itself);
 //!    the reply function checks its scope token, stores a pending [`PermissionRequest`] built from

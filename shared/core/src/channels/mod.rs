@@ -1,13 +1,21 @@
 //! Chat channels behind one trait: verify an incoming webhook on its raw bytes, parse it into
-//! domain messages, send an answer. One module per channel; what they share (constant-time
-//! comparison, HMAC, errors, the request and answer shapes) lives here, so no verification or
-//! chunking logic is written twice.
+//! domain messages, send an answer, and every other way the channels differ (where answers go
+//! without a message to reply to, which chats are direct, how to format). One folder per channel:
+//! adding one is a new folder and its line in [`channel`]; callers ask [`channel`] and never
+//! match on the kind. What the channels share lives here (constant-time comparison, HMAC,
+//! freshness, errors, the request and answer shapes), in [`api`] (the trip to a channel's API and
+//! what a refusal means) and in `markup` (masked links and mass mentions made literal), so no
+//! verification, error mapping or chunking logic is written twice.
 
+pub mod api;
 pub mod discord;
 pub mod feishu;
+mod markup;
 pub mod slack;
 pub mod telegram;
 pub mod whatsapp;
+
+pub use markup::{break_mentions, unmask_links};
 
 use std::time::Duration;
 
@@ -194,6 +202,29 @@ pub trait Channel: Send + Sync {
     /// the reply flow sends, before [`Channel::send`] sees it.
     fn neutralise(&self, text: &str) -> String;
 
+    /// How to format answers here, one line of the agent's system prompt: the markup this
+    /// channel shows (the reply function sends answers as they are written) and its limits.
+    fn formatting_hint(&self) -> &'static str;
+
+    /// Whether `conversation` is one-to-one, as far as its id says. Unknown counts as a group,
+    /// the cautious reading: group history is treated as untrusted.
+    fn is_direct(&self, conversation: &ConversationId) -> bool;
+
+    /// Where answers to `conversation` go when they answer no message (a scheduled task's
+    /// runs): the chat itself, with no message to reply to, no thread and no interaction. Every
+    /// channel's conversation id is its chat's id.
+    fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute>;
+
+    /// The bot's private chat with the user `user_id`, where approver notices go, if the user
+    /// id alone names it on this channel.
+    fn direct_route(&self, user_id: &str) -> Option<ReplyRoute>;
+
+    /// How `clawless channel add --register` tells the channel the bot's webhook URL, where the
+    /// channel has an API for it; `None`: the operator enters it in the channel's console.
+    fn webhook_registration(&self) -> Option<&dyn WebhookRegistration> {
+        None
+    }
+
     /// Sends one piece of an answer as it is given (already neutralised, see
     /// [`outbound_pieces`]); returns the channel's id for the sent message. `buttons` (given with
     /// the last piece only) go under the text where the channel has buttons, each sending its
@@ -206,6 +237,26 @@ pub trait Channel: Send + Sync {
         buttons: &[Button],
     ) -> Result<String, SendError>;
 }
+
+/// Registering the bot's webhook URL with the channel through its API.
+#[async_trait::async_trait]
+pub trait WebhookRegistration: Send + Sync {
+    /// Tells the channel to deliver the bot's updates to `webhook_url`, presenting the bot's
+    /// webhook secret with each.
+    async fn register_webhook(
+        &self,
+        http: &reqwest::Client,
+        api_base: &str,
+        secrets: &ChannelSecrets,
+        webhook_url: &str,
+    ) -> Result<(), SendError>;
+}
+
+/// A conversation id that names no chat answers can be sent to on its channel; the message says
+/// why.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct NoRoute(pub &'static str);
 
 /// The implementation of a channel, if it is built.
 pub fn channel(kind: ChannelKind) -> Option<&'static dyn Channel> {
@@ -225,170 +276,10 @@ pub fn outbound_pieces(channel: &dyn Channel, text: &str) -> Vec<String> {
     split_message(&channel.neutralise(text), channel.text_limit())
 }
 
-/// Unmasks Markdown masked links: `[text](https://…)` reads `text (https://…)`, so the target
-/// is in sight and `[https://good.example](https://evil.example)` or `[Sign in to
-/// Slack](https://evil.example)` cannot pass for what they are not. Only a link whose text is its
-/// own target is kept. Every masked link rather than those whose text "looks like" an address:
-/// lookalike dots, invisible characters and plain words defeat any such test.
-///
-/// Each `](` followed by an address is looked at, and a link is kept only when the text between
-/// it and the nearest `[` before it has no bracket: then that `[` is where a Markdown parser
-/// starts the link too, so the text judged is the text shown. Anything less plain is broken by a
-/// space between `]` and `(`, which no parser reads as a link. Nothing here creates a new `](`,
-/// and the work is linear in the text's length, whatever it holds.
-pub fn unmask_links(text: &str) -> String {
-    let bytes = text.as_bytes();
-    // Found on the original text: each `](` to break, and whether its `[` is dropped too.
-    let mut breaks: Vec<(usize, Option<usize>)> = Vec::new();
-    let mut last_open: Option<usize> = None;
-    // Whether a `]` came after `last_open` (kept rather than searched for: linear time).
-    let mut closed_since_open = false;
-    // The bytes read to judge what follows the latest `](` that is no link: a `[` dropped in
-    // there could make it one (`](x[https://…` is no link, `](xhttps://…` would be).
-    let mut inert_head = 0..0;
-    for (i, b) in bytes.iter().enumerate() {
-        match b {
-            b'[' => (last_open, closed_since_open) = (Some(i), false),
-            b']' => {
-                let plain = !closed_since_open;
-                closed_since_open = true;
-                if bytes.get(i + 1) != Some(&b'(') {
-                    continue;
-                }
-                let target = text[i + 2..].trim_start_matches(|c: char| c.is_whitespace() || c == '<');
-                if !is_address(target) {
-                    let start = text.len() - target.len();
-                    let head = target.char_indices().nth(ADDRESS_HEAD).map_or(target.len(), |(at, _)| at);
-                    inert_head = i + 2..start + head;
-                    continue;
-                }
-                let Some(open) = last_open else { continue };
-                if plain && is_own_target(&text[open + 1..i], target) {
-                    continue;
-                }
-                // Dropping the `[` must change no other `](`: not join a `]` before it with a `(`
-                // after it into a new one, nor alter what follows one that is no link. (A kept
-                // link's own address holds no `[`, so no drop alters it.)
-                let joins = open > 0 && bytes[open - 1] == b']' && bytes.get(open + 1) == Some(&b'(');
-                let drop = plain && !joins && !inert_head.contains(&open);
-                breaks.push((i, drop.then_some(open)));
-            }
-            _ => {}
-        }
-    }
-    if breaks.is_empty() {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len() + breaks.len());
-    let mut copied = 0;
-    for (close, open) in breaks {
-        if let Some(open) = open {
-            out.push_str(&text[copied..open]);
-            copied = open + 1;
-        }
-        out.push_str(&text[copied..close]);
-        out.push_str(if open.is_some() { " " } else { "] " });
-        copied = close + 1;
-    }
-    out.push_str(&text[copied..]);
-    out
-}
-
-/// How much of what follows `](` is read to tell an address from anything else.
-const ADDRESS_HEAD: usize = 40;
-
-/// Does `target` start with an address a link can lead to (`scheme:…`, `//…`, `www.…`)? Code
-/// such as `handlers[0](event)` or `f[0](x: 1)` has brackets and parentheses too, and is left
-/// alone.
-fn is_address(target: &str) -> bool {
-    let head: String = target.chars().take(ADDRESS_HEAD).collect::<String>().to_ascii_lowercase();
-    let (scheme, after) = head.split_once(':').unwrap_or_default();
-    head.starts_with("//")
-        || head.starts_with("www.")
-        || (scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            && after.starts_with(|c: char| c != ':' && !c.is_whitespace()))
-}
-
-/// Is `shown` the address that `target` (what follows `](`) starts with, ignoring the scheme,
-/// a trailing `/`, `<…>` and case? The address ends at whitespace, `>` or the `)` closing the
-/// parenthesis. Only as much of `target` is read as could match `shown`.
-fn is_own_target(shown: &str, target: &str) -> bool {
-    fn plain(s: &str) -> String {
-        let s = s.trim().trim_start_matches('<').trim_end_matches('>').to_lowercase();
-        let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(&s);
-        s.trim_end_matches('/').to_owned()
-    }
-    let budget = shown.len() + "https://".len() + "/".len();
-    let mut depth = 0usize;
-    let mut end = None;
-    for (i, c) in target.char_indices() {
-        if i > budget {
-            return false;
-        }
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 0 => {
-                end = Some(i);
-                break;
-            }
-            ')' => depth -= 1,
-            '>' => {
-                end = Some(i);
-                break;
-            }
-            c if c.is_whitespace() => {
-                end = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    let address = &target[..end.unwrap_or(target.len())];
-    !address.is_empty() && plain(shown) == plain(address)
-}
-
-/// Puts a zero-width space after the `@` of each `@word` (any case, as a whole word: not
-/// `@heresy`), so it shows as typed but no longer reads as that mention.
-pub fn break_mentions(text: &str, words: &[&str]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('@') {
-        out.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let mention = words.iter().any(|word| {
-            rest.get(..word.len()).is_some_and(|head| head.eq_ignore_ascii_case(word))
-                && !rest[word.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-')
-        });
-        if mention {
-            out.push('\u{200B}');
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// `CLAWLESS_<CHANNEL>_API`, else the channel's default.
 pub fn api_base(channel: &dyn Channel) -> String {
     let var = format!("CLAWLESS_{}_API", channel.kind().as_str().to_ascii_uppercase());
     std::env::var(&var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| channel.default_api_base().to_owned())
-}
-
-/// Reduces a reqwest error to its kind: the URL may hold a token, so it is never printed.
-pub fn describe_http_error(channel: ChannelKind, e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        format!("request to {channel} timed out")
-    } else if e.is_connect() {
-        format!("could not connect to {channel}")
-    } else {
-        format!("request to {channel} failed")
-    }
-}
-
-/// Seconds from a `Retry-After` header (whole or fractional seconds), if present.
-pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    raw.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]
@@ -424,92 +315,6 @@ mod tests {
         assert!(!is_fresh(i64::MAX, i64::MIN));
     }
 
-    #[test]
-    fn masked_links_are_unmasked_unless_they_show_their_target() {
-        let cases = [
-            ("[https://good.example](https://evil.example)", "https://good.example (https://evil.example)"),
-            ("see [the docs](https://docs.rs/x).", "see the docs (https://docs.rs/x)."),
-            ("[https://a.example](https://a.example/)", "[https://a.example](https://a.example/)"),
-            ("[a.example](<HTTPS://A.example>)", "[a.example](<HTTPS://A.example>)"),
-            // Not a link (no address after `](`), or no brackets at all: unchanged.
-            ("arr[i](x) f[0](x: 1) v[0](xs::y)", "arr[i](x) f[0](x: 1) v[0](xs::y)"),
-            ("a] (https://x.example) and ](https://x.example)", "a] (https://x.example) and ](https://x.example)"),
-            // A `]` inside the text is as a parser may read it (`[a] b](…)` is one link): broken.
-            ("[a] b](https://x.example)", "[a] b] (https://x.example)"),
-            // Without any `)`, a parser that needs one shows no link; breaking it anyway is harmless.
-            ("[https://good.example](https://evil.example", "https://good.example (https://evil.example"),
-            // A `[` right after a `]` stays, or dropping it would make a new `](`.
-            ("x][(https://a.example](https://b.example)", "x][(https://a.example] (https://b.example)"),
-            // A second link after the first one's `]` shares its `[`: broken, not trusted.
-            ("[a](https://b.example) c](https://d.example)", "a (https://b.example) c] (https://d.example)"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(unmask_links(input), expected, "{input}");
-        }
-    }
-
-    /// Every `](` left after unmasking belongs to a link whose text is its own target.
-    #[test]
-    fn no_disguised_link_survives_unmasking() {
-        let pieces = [
-            "[",
-            "]",
-            "(",
-            ")",
-            "](",
-            "https://e.example",
-            "https://g.example",
-            "https:",
-            "//g",
-            "www.e",
-            ":",
-            " ",
-            "<",
-            ">",
-            "x",
-            "\\",
-            "\n",
-        ];
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        for _ in 0..50_000 {
-            let mut text = String::new();
-            for _ in 0..14 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
-            }
-            let out = unmask_links(&text);
-            for (i, _) in out.match_indices("](") {
-                let target = out[i + 2..].trim_start_matches(|c: char| c.is_whitespace() || c == '<');
-                if !is_address(target) {
-                    continue;
-                }
-                // With no `[` before it, no link.
-                let Some(open) = out[..i].rfind('[') else { continue };
-                let shown = &out[open + 1..i];
-                assert!(!shown.contains(']') && is_own_target(shown, target), "{text:?} → {out:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn unmasking_is_linear_in_the_text() {
-        let hostile = format!("[{}", "](https://e.example ".repeat(50_000));
-        let started = std::time::Instant::now();
-        let out = unmask_links(&hostile);
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-        assert!(!out.contains("]("));
-        let one_open = format!("[{}](https://e.example)", "x".repeat(200_000));
-        assert_eq!(unmask_links(&one_open), format!("{} (https://e.example)", "x".repeat(200_000)));
-    }
-
-    #[test]
-    fn mention_words_are_broken_only_as_whole_words() {
-        let out = break_mentions("@everyone @Here! @heresy a@here.example @here_x @", &["everyone", "here"]);
-        assert_eq!(out, "@\u{200B}everyone @\u{200B}Here! @heresy a@\u{200B}here.example @here_x @");
-    }
-
     /// The reply flow's pieces: each channel's step, then its limit, for every channel.
     #[test]
     fn outbound_pieces_are_neutralised_then_split() {
@@ -532,6 +337,54 @@ mod tests {
         assert_eq!(slack, "a &lt; b");
         let telegram = outbound_pieces(&telegram::Telegram, "<b>[x](https://e.example)</b> @everyone").concat();
         assert_eq!(telegram, "<b>[x](https://e.example)</b> @everyone", "Telegram and WhatsApp send plain text");
+    }
+
+    /// Where each channel's standing and direct routes lead, and which chats it counts as direct.
+    #[test]
+    fn routes_and_directness_per_channel() {
+        let id = |s: &str| ConversationId::parse(s).unwrap();
+        let built = |kind| channel(kind).unwrap();
+
+        let telegram = built(ChannelKind::Telegram);
+        let chat = |chat_id| ReplyRoute::Telegram { chat_id, message_thread_id: None, reply_to_message_id: None };
+        assert_eq!(telegram.standing_route(&id("-1001234567890")), Ok(chat(-1_001_234_567_890)));
+        assert!(telegram.standing_route(&id("general")).is_err());
+        assert_eq!(telegram.direct_route("4242"), Some(chat(4242)));
+        assert_eq!(telegram.direct_route("ada"), None);
+        assert!(telegram.is_direct(&id("4242")));
+        assert!(!telegram.is_direct(&id("-100123")) && !telegram.is_direct(&id("ada")));
+
+        let slack = built(ChannelKind::Slack);
+        let to = |channel_id: &str| ReplyRoute::Slack { channel_id: channel_id.into(), thread_ts: None };
+        assert_eq!(slack.standing_route(&id("C0123")), Ok(to("C0123")));
+        assert_eq!(slack.direct_route("U0123"), Some(to("U0123")));
+        assert!(slack.is_direct(&id("D0123")) && !slack.is_direct(&id("C0123")));
+
+        let discord = built(ChannelKind::Discord);
+        let in_channel = ReplyRoute::Discord { channel_id: "1100".into(), interaction: None };
+        assert_eq!(discord.standing_route(&id("1100")), Ok(in_channel));
+        assert_eq!(discord.direct_route("80351110224678912"), None);
+        assert!(!discord.is_direct(&id("1100")));
+
+        let feishu = built(ChannelKind::Feishu);
+        let in_chat = ReplyRoute::Feishu { chat_id: "oc_1".into(), reply_to_message_id: None };
+        assert_eq!(feishu.standing_route(&id("oc_1")), Ok(in_chat));
+        assert_eq!(feishu.direct_route("ou_1"), None);
+        assert!(!feishu.is_direct(&id("oc_1")));
+
+        let whatsapp = built(ChannelKind::Whatsapp);
+        let person = ReplyRoute::Whatsapp { to: "16505551234".into(), reply_to_message_id: None };
+        assert_eq!(whatsapp.standing_route(&id("16505551234")), Ok(person.clone()));
+        assert_eq!(whatsapp.direct_route("16505551234"), Some(person));
+        assert!(whatsapp.is_direct(&id("16505551234")));
+
+        for kind in ChannelKind::ALL {
+            let channel = built(kind);
+            assert_eq!(channel.kind(), kind);
+            assert!(channel.formatting_hint().starts_with("Format"), "{kind}");
+            // Only Telegram has an API to register the webhook URL with.
+            assert_eq!(channel.webhook_registration().is_some(), kind == ChannelKind::Telegram, "{kind}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Permission profiles: which tools a tenant's agent may run, enforced in code by the agent
-//! before every tool call (seed 000 only asked the model nicely).
+//! before every tool call (an instruction in the prompt alone can be talked around by what the
+//! model reads).
 //!
 //! Resolution: the end user's override, else the tenant's profile, else [`PermissionProfile::least_privilege`]
 //! (replying and memory only). Tools in [`ALWAYS_BLOCKED`] never run, whatever a profile says.
@@ -80,7 +81,8 @@ pub enum ProfileError {
     Malformed(String),
 }
 
-/// The named presets, from seed 000's enterprise roles.
+/// The named presets, one per kind of work a company gives its agents (finance, the web, the ERP,
+/// reading only, approving).
 pub const PRESETS: [&str; 5] = ["finance-agent", "web-agent", "erp-agent", "readonly-agent", "approver"];
 
 impl PermissionProfile {

@@ -27,6 +27,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
+use crate::channels;
 use crate::domain::ids::{BotId, ConversationRef, TaskId, TenantId};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 
@@ -271,32 +272,17 @@ pub struct ScheduleTarget {
 }
 
 /// Where the answers to a conversation's scheduled runs go: the conversation itself (no message
-/// to reply to, no thread, no interaction). In every channel the conversation id is the chat.
+/// to reply to, no thread, no interaction), as its channel names it.
 pub fn standing_route(conversation: &ConversationRef) -> Result<ReplyRoute, TaskError> {
-    let id = conversation.conversation_id.as_str().to_owned();
-    Ok(match conversation.channel {
-        ChannelKind::Telegram => ReplyRoute::Telegram {
-            chat_id: id.parse().map_err(|_| TaskError::Invalid("this Telegram chat id is not numeric".into()))?,
-            message_thread_id: None,
-            reply_to_message_id: None,
-        },
-        ChannelKind::Slack => ReplyRoute::Slack { channel_id: id, thread_ts: None },
-        ChannelKind::Discord => ReplyRoute::Discord { channel_id: id, interaction: None },
-        ChannelKind::Feishu => ReplyRoute::Feishu { chat_id: id, reply_to_message_id: None },
-        ChannelKind::Whatsapp => ReplyRoute::Whatsapp { to: id, reply_to_message_id: None },
-    })
+    let channel = channels::channel(conversation.channel)
+        .ok_or_else(|| TaskError::Invalid(format!("sending on {} is not supported yet", conversation.channel)))?;
+    channel.standing_route(&conversation.conversation_id).map_err(|e| TaskError::Invalid(e.to_string()))
 }
 
 /// Whether a conversation is one-to-one, as far as its id says (unknown counts as a group, the
 /// cautious reading: group history is treated as untrusted).
 pub fn is_direct_conversation(conversation: &ConversationRef) -> bool {
-    let id = conversation.conversation_id.as_str();
-    match conversation.channel {
-        ChannelKind::Telegram => id.parse::<i64>().is_ok_and(|n| n > 0),
-        ChannelKind::Slack => id.starts_with('D'),
-        ChannelKind::Whatsapp => true,
-        ChannelKind::Discord | ChannelKind::Feishu => false,
-    }
+    channels::channel(conversation.channel).is_some_and(|channel| channel.is_direct(&conversation.conversation_id))
 }
 
 /// A new task as an agent asks for it.

@@ -1,0 +1,127 @@
+//! Messages out: an interaction's follow-up (or a channel message with the bot token), buttons
+//! as action rows, and what Discord's answers mean.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::is_snowflake;
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
+use crate::domain::envelope::Button;
+use crate::domain::model::{ChannelKind, DiscordInteraction, ReplyRoute};
+
+/// Message flag: no link previews.
+const SUPPRESS_EMBEDS: u64 = 1 << 2;
+/// Component types and button styles; Discord's limits on buttons.
+const ACTION_ROW: u64 = 1;
+const BUTTON: u64 = 2;
+const PRIMARY: u64 = 1;
+const DANGER: u64 = 4;
+const MAX_CUSTOM_ID_CHARS: usize = 100;
+const MAX_LABEL_CHARS: usize = 80;
+const BUTTONS_PER_ROW: usize = 5;
+const MAX_ROWS: usize = 5;
+
+/// Action rows of buttons (five to a row, at most five rows), each button's `custom_id` its
+/// command; a button whose command is longer than a `custom_id` may be is dropped.
+fn components(buttons: &[Button]) -> Vec<Value> {
+    let usable: Vec<Value> = buttons
+        .iter()
+        .filter(|b| !b.label.is_empty() && !b.command.is_empty() && b.command.chars().count() <= MAX_CUSTOM_ID_CHARS)
+        .take(BUTTONS_PER_ROW * MAX_ROWS)
+        .map(|b| {
+            let label: String = b.label.chars().take(MAX_LABEL_CHARS).collect();
+            json!({
+                "type": BUTTON,
+                "style": if b.danger { DANGER } else { PRIMARY },
+                "label": label,
+                "custom_id": b.command,
+            })
+        })
+        .collect();
+    usable.chunks(BUTTONS_PER_ROW).map(|row| json!({ "type": ACTION_ROW, "components": row })).collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    retry_after: Option<f64>,
+}
+
+/// Posts one message: the interaction's follow-up when the route has one, else a message in
+/// the channel with the bot token. Nobody is pinged and no link previewed.
+pub(super) async fn post_message(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+    buttons: &[Button],
+) -> Result<String, SendError> {
+    let ReplyRoute::Discord { channel_id, interaction } = route else {
+        return Err(SendError::Permanent("not a Discord route".into()));
+    };
+    let base = ctx.api_base.trim_end_matches('/');
+    // No @everyone, @here, role or user pings, whatever the text says; no link previews.
+    let mut body = json!({ "content": text, "allowed_mentions": { "parse": [] }, "flags": SUPPRESS_EMBEDS });
+    let rows = components(buttons);
+    if !rows.is_empty() {
+        body["components"] = json!(rows);
+    }
+    let request = match interaction {
+        Some(DiscordInteraction { application_id, token }) => {
+            // The ids come from a verified request, but they go into a URL path: nothing that
+            // could leave the path segment (`/`, `?`, `#`, `%`) is let through.
+            let token_ok = !token.is_empty()
+                && token.len() <= 1000
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'='));
+            if !is_snowflake(application_id) || !token_ok {
+                return Err(SendError::Permanent("malformed interaction in the route".into()));
+            }
+            // A follow-up needs no bot token; `wait` makes Discord return the message.
+            ctx.http.post(format!("{base}/webhooks/{application_id}/{token}?wait=true"))
+        }
+        None => {
+            if !is_snowflake(channel_id) {
+                return Err(SendError::Permanent("malformed channel id in the route".into()));
+            }
+            let token = ctx
+                .secrets
+                .get("bot_token")
+                .ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+            ctx.http
+                .post(format!("{base}/channels/{channel_id}/messages"))
+                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose()))
+        }
+    };
+    let answer = exchange(ChannelKind::Discord, request.json(&body)).await?;
+    if answer.status.is_success() {
+        let id = answer.body.as_ref().and_then(|b| b.get("id")).map(|id| match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        return Ok(id.unwrap_or_default());
+    }
+    let error = answer.body_as::<ApiError>();
+    // A rate limit's wait is in the body (fractional seconds) and in `Retry-After`.
+    let body_wait = error
+        .as_ref()
+        .and_then(|e| e.retry_after)
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e6)
+        .map(Duration::from_secs_f64);
+    let detail = match error {
+        Some(ApiError { message, code, .. }) => {
+            format!("{} (code {})", message.unwrap_or_default(), code.unwrap_or_default())
+        }
+        None => "unreadable body".to_owned(),
+    };
+    // 401/403 (bad token, no access), 404 (unknown channel, interaction expired), 400: permanent.
+    let refusal = Refusal::new(answer.status, format!("Discord HTTP {}: {detail}", answer.status));
+    Err(refusal.retry_after(body_wait.or(answer.retry_after())).into_error())
+}

@@ -1,0 +1,136 @@
+//! Text messages through the IM v1 API, with the tenant access token they need (cached, and
+//! fetched again once when Feishu says it is no longer valid), and what Feishu's answers mean.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::channels::api::{ApiAnswer, Refusal, exchange};
+use crate::channels::{SendContext, SendError};
+use crate::domain::model::{ChannelKind, ReplyRoute};
+
+/// Error codes meaning the tenant access token is missing, invalid or expired: get a new one.
+const TOKEN_INVALID_CODES: [i64; 3] = [99991661, 99991663, 99991668];
+/// "Request trigger frequency limit".
+const RATE_LIMITED_CODE: i64 = 99991400;
+/// Header with the seconds until a rate limit resets.
+pub(super) const RATE_LIMIT_RESET_HEADER: &str = "x-ogw-ratelimit-reset";
+
+/// What one API call came to.
+enum ApiFailure {
+    /// The tenant access token is not (or no longer) valid.
+    TokenInvalid,
+    Send(SendError),
+}
+
+/// Reads a Feishu API answer: `Ok` with the JSON body when `code` is 0, else what went wrong.
+/// Feishu's codes say more than its statuses: a rate limit may come as a code, and a token that
+/// is no longer valid is worth one new token.
+fn read_answer(answer: ApiAnswer, what: &str) -> Result<Value, ApiFailure> {
+    let status = answer.status;
+    let reset = answer
+        .headers
+        .get(RATE_LIMIT_RESET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let code = answer.body.as_ref().and_then(|b| b.get("code")).and_then(Value::as_i64);
+    let msg = answer.body.as_ref().and_then(|b| b.get("msg")).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code == Some(RATE_LIMITED_CODE);
+    if !rate_limited {
+        if code.is_some_and(|c| TOKEN_INVALID_CODES.contains(&c)) {
+            return Err(ApiFailure::TokenInvalid);
+        }
+        if let (Some(0), Some(body)) = (code, answer.body)
+            && status.is_success()
+        {
+            return Ok(body);
+        }
+    }
+    let detail = match code {
+        _ if status.is_server_error() => format!("Feishu {what}: HTTP {status} code {code:?} {msg}"),
+        // 230002 bot not in the chat, 230011 message withdrawn, bad app credentials, …
+        Some(code) => format!("Feishu {what}: code {code}: {msg}"),
+        None => format!("Feishu {what}: HTTP {status} with an unreadable body"),
+    };
+    Err(ApiFailure::Send(Refusal::new(status, detail).rate_limited(rate_limited).retry_after(reset).into_error()))
+}
+
+/// The tenant access token, cached per container. The key names the app and a digest of its
+/// secret: another tenant who registers the same `app_id` with a different secret never gets
+/// this app's token from the cache.
+async fn tenant_token(ctx: &SendContext<'_>, app_id: &str, app_secret: &str) -> Result<String, SendError> {
+    let key = token_cache_key(app_id, app_secret);
+    if let Some(token) = ctx.tokens.get(&key) {
+        return Ok(token);
+    }
+    let url = format!("{}/open-apis/auth/v3/tenant_access_token/internal", ctx.api_base.trim_end_matches('/'));
+    let request = ctx.http.post(&url).json(&json!({ "app_id": app_id, "app_secret": app_secret }));
+    let answer = exchange(ChannelKind::Feishu, request).await?;
+    let body = read_answer(answer, "tenant_access_token").map_err(|f| match f {
+        ApiFailure::Send(e) => e,
+        ApiFailure::TokenInvalid => SendError::Permanent("Feishu refused the app credentials".into()),
+    })?;
+    let token = body
+        .get("tenant_access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| SendError::Temporary("Feishu answered without tenant_access_token".into()))?
+        .to_owned();
+    ctx.tokens.insert(key, token.clone());
+    Ok(token)
+}
+
+pub(super) fn token_cache_key(app_id: &str, app_secret: &str) -> String {
+    let digest = Sha256::digest(app_secret.as_bytes());
+    format!("feishu:{app_id}:{}", hex::encode(&digest[..8]))
+}
+
+/// Message ids go into a URL path: only the characters Feishu's ids use.
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Sends one text message: a reply to the route's message where it names one, else a message
+/// in its chat.
+pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    let ReplyRoute::Feishu { chat_id, reply_to_message_id } = route else {
+        return Err(SendError::Permanent("not a Feishu route".into()));
+    };
+    let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
+    let app_secret =
+        ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
+    let base = ctx.api_base.trim_end_matches('/');
+    let content = json!({ "text": text }).to_string();
+    let (url, body) = match reply_to_message_id {
+        Some(id) if is_plain_id(id) => {
+            (format!("{base}/open-apis/im/v1/messages/{id}/reply"), json!({ "msg_type": "text", "content": content }))
+        }
+        Some(_) => return Err(SendError::Permanent("reply_to_message_id is not a Feishu message id".into())),
+        None => (
+            format!("{base}/open-apis/im/v1/messages?receive_id_type=chat_id"),
+            json!({ "receive_id": chat_id, "msg_type": "text", "content": content }),
+        ),
+    };
+    let mut refreshed = false;
+    loop {
+        let token = tenant_token(ctx, app_id.expose(), app_secret.expose()).await?;
+        let answer = exchange(ChannelKind::Feishu, ctx.http.post(&url).bearer_auth(&token).json(&body)).await?;
+        match read_answer(answer, "send message") {
+            Ok(answer) => {
+                return Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned());
+            }
+            Err(ApiFailure::TokenInvalid) if !refreshed => {
+                // Expired or revoked before the cache let go of it: get a new one, once.
+                ctx.tokens.invalidate(&token_cache_key(app_id.expose(), app_secret.expose()));
+                refreshed = true;
+            }
+            Err(ApiFailure::TokenInvalid) => {
+                return Err(SendError::Temporary("Feishu refused a freshly issued access token".into()));
+            }
+            Err(ApiFailure::Send(e)) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `chat.postMessage` (buttons in Block Kit) and what Slack's answers mean.
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
+use crate::domain::envelope::Button;
+use crate::domain::model::{ChannelKind, ReplyRoute};
+use crate::domain::text::{TextLimit, split_message};
+
+/// Block Kit limits: a section's text, a button's label and value, an actions block's elements.
+const MAX_SECTION_CHARS: usize = 3000;
+const MAX_BUTTON_LABEL_CHARS: usize = 75;
+const MAX_BUTTON_VALUE_CHARS: usize = 2000;
+const MAX_ACTIONS: usize = 25;
+
+/// Block Kit for an answer with buttons: the (already neutralised) text in mrkdwn sections, then
+/// an `actions` block whose buttons carry their command as `value`, so a click comes back as a
+/// `block_actions` message with that text. `None` without buttons (the plain `text` is enough).
+fn blocks(text: &str, buttons: &[Button]) -> Option<serde_json::Value> {
+    let elements: Vec<_> = buttons
+        .iter()
+        .filter(|b| !b.label.is_empty() && !b.command.is_empty() && b.command.chars().count() <= MAX_BUTTON_VALUE_CHARS)
+        .take(MAX_ACTIONS)
+        .enumerate()
+        .map(|(i, b)| {
+            let label: String = b.label.chars().take(MAX_BUTTON_LABEL_CHARS).collect();
+            let mut button = json!({
+                "type": "button",
+                "action_id": format!("button_{i}"),
+                "text": {"type": "plain_text", "text": label},
+                "value": b.command,
+            });
+            if b.danger {
+                button["style"] = json!("danger");
+            }
+            button
+        })
+        .collect();
+    if elements.is_empty() {
+        return None;
+    }
+    let mut blocks: Vec<_> = split_message(text, TextLimit::Chars(MAX_SECTION_CHARS))
+        .into_iter()
+        .filter(|section| !section.trim().is_empty())
+        .map(|section| json!({"type": "section", "text": {"type": "mrkdwn", "text": section}}))
+        .collect();
+    blocks.push(json!({"type": "actions", "elements": elements}));
+    Some(json!(blocks))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiResponse {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+}
+
+/// What a Web API `error` means for a retry: Slack's names for a rate limit and for its passing
+/// failures are its own; any other error (channel_not_found, not_in_channel, is_archived,
+/// invalid_auth, account_inactive, token_revoked, msg_too_long, …) is one the same request meets
+/// again later, unless the status is a 5xx.
+fn refusal(error: &str, status: StatusCode) -> Refusal {
+    let rate_limited = matches!(error, "ratelimited" | "rate_limited");
+    let passing = matches!(error, "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout");
+    let detail = if !passing && status.is_server_error() {
+        format!("Slack HTTP {status}: {error}")
+    } else {
+        format!("Slack: {error}")
+    };
+    Refusal::new(status, detail).rate_limited(rate_limited).retryable(passing.then_some(true))
+}
+
+/// Posts one message with `chat.postMessage`, in the route's thread where it has one.
+pub(super) async fn post_message(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+    buttons: &[Button],
+) -> Result<String, SendError> {
+    let ReplyRoute::Slack { channel_id, thread_ts } = route else {
+        return Err(SendError::Permanent("not a Slack route".into()));
+    };
+    let token =
+        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let mut body = json!({
+        "channel": channel_id,
+        // With blocks, Slack shows the blocks and uses this for notifications.
+        "text": text,
+        "unfurl_links": false,
+        "unfurl_media": false,
+        // The text is already escaped (`neutralise`): Slack must not look for names to link.
+        "link_names": false,
+        "parse": "none",
+    });
+    if let Some(thread) = thread_ts {
+        body["thread_ts"] = json!(thread);
+    }
+    if let Some(blocks) = blocks(text, buttons) {
+        body["blocks"] = blocks;
+    }
+    let url = format!("{}/chat.postMessage", ctx.api_base.trim_end_matches('/'));
+    let request = ctx.http.post(&url).bearer_auth(token.expose()).json(&body);
+    let answer = exchange(ChannelKind::Slack, request).await?;
+    let wait = answer.retry_after();
+    match answer.body_as::<ApiResponse>() {
+        Some(ApiResponse { ok: true, ts, .. }) => Ok(ts.unwrap_or_default()),
+        Some(ApiResponse { error, .. }) => {
+            Err(refusal(error.as_deref().unwrap_or("unknown_error"), answer.status).retry_after(wait).into_error())
+        }
+        None => Err(Refusal::unreadable("Slack", answer.status).retry_after(wait).into_error()),
+    }
+}

@@ -1,0 +1,114 @@
+//! `sendMessage` (buttons as an inline keyboard) and `setWebhook`, and what Telegram's answers
+//! to them mean.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ALLOWED_UPDATES, MAX_CALLBACK_DATA_BYTES};
+use crate::channels::api::{Refusal, exchange};
+use crate::channels::{SendContext, SendError};
+use crate::domain::envelope::Button;
+use crate::domain::model::{ChannelKind, ReplyRoute};
+use crate::domain::secrets::ChannelSecrets;
+
+/// The inline keyboard for `buttons` (one row), without a button whose command would not fit in
+/// `callback_data`.
+fn inline_keyboard(buttons: &[Button]) -> Option<serde_json::Value> {
+    let row: Vec<_> = buttons
+        .iter()
+        .filter(|b| {
+            let fits = !b.label.is_empty() && !b.command.is_empty() && b.command.len() <= MAX_CALLBACK_DATA_BYTES;
+            if !fits {
+                tracing::warn!(event = "button_dropped", channel = "telegram", label = %b.label, "the button's command does not fit in callback_data (1-64 bytes)");
+            }
+            fits
+        })
+        .map(|b| json!({ "text": b.label, "callback_data": b.command }))
+        .collect();
+    (!row.is_empty()).then(|| json!({ "inline_keyboard": [row] }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiResponse {
+    ok: bool,
+    #[serde(default)]
+    result: Option<serde_json::Value>,
+    #[serde(default)]
+    error_code: Option<u16>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResponseParameters {
+    #[serde(default)]
+    retry_after: Option<u64>,
+}
+
+/// Sends one message with `sendMessage`: plain text (no `parse_mode`), no link previews, in the
+/// route's topic and as a reply where it names a message.
+pub(super) async fn send_message(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+    buttons: &[Button],
+) -> Result<String, SendError> {
+    let ReplyRoute::Telegram { chat_id, message_thread_id, reply_to_message_id } = route else {
+        return Err(SendError::Permanent("not a Telegram route".into()));
+    };
+    let token =
+        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let mut body = json!({ "chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": true} });
+    if let Some(thread) = message_thread_id {
+        body["message_thread_id"] = json!(thread);
+    }
+    if let Some(reply_to) = reply_to_message_id {
+        body["reply_parameters"] = json!({"message_id": reply_to, "allow_sending_without_reply": true});
+    }
+    if let Some(keyboard) = inline_keyboard(buttons) {
+        body["reply_markup"] = keyboard;
+    }
+    let url = format!("{}/bot{}/sendMessage", ctx.api_base.trim_end_matches('/'), token.expose());
+    let answer = exchange(ChannelKind::Telegram, ctx.http.post(&url).json(&body)).await?;
+    match answer.body_as::<ApiResponse>() {
+        Some(ApiResponse { ok: true, result, .. }) => Ok(result
+            .and_then(|r| r.get("message_id").and_then(|id| id.as_i64()))
+            .map(|id| id.to_string())
+            .unwrap_or_default()),
+        Some(ApiResponse { error_code, description, parameters, .. }) => {
+            // Telegram's code is the HTTP status it stands for (400 chat not found, 403 blocked by
+            // the user, 401 bad token, 429 with the wait in `parameters`).
+            let code = error_code.unwrap_or(answer.status.as_u16());
+            let detail = format!("Telegram {code}: {}", description.unwrap_or_default());
+            let wait = parameters.and_then(|p| p.retry_after).map(Duration::from_secs);
+            Err(Refusal::new(code, detail).retry_after(wait).into_error())
+        }
+        None => Err(Refusal::unreadable("Telegram", answer.status).into_error()),
+    }
+}
+
+/// Registers the webhook with Telegram (`setWebhook` with the secret token).
+pub(super) async fn set_webhook(
+    http: &reqwest::Client,
+    api_base: &str,
+    secrets: &ChannelSecrets,
+    webhook_url: &str,
+) -> Result<(), SendError> {
+    let token = secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let secret =
+        secrets.get("webhook_secret").ok_or_else(|| SendError::Permanent("webhook_secret is not configured".into()))?;
+    let url = format!("{}/bot{}/setWebhook", api_base.trim_end_matches('/'), token.expose());
+    let body = json!({ "url": webhook_url, "secret_token": secret.expose(), "allowed_updates": ALLOWED_UPDATES });
+    let answer = exchange(ChannelKind::Telegram, http.post(&url).json(&body)).await?;
+    match answer.body_as::<ApiResponse>() {
+        Some(ApiResponse { ok: true, .. }) => Ok(()),
+        Some(ApiResponse { description, .. }) => {
+            Err(SendError::Permanent(format!("setWebhook failed: {}", description.unwrap_or_default())))
+        }
+        None => Err(SendError::Temporary(format!("setWebhook: Telegram HTTP {}", answer.status))),
+    }
+}

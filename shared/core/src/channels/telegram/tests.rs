@@ -1,0 +1,251 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::parse::parse_update;
+use super::*;
+use crate::channels::{HttpAnswer, ParsedMessage};
+use crate::domain::model::Sender;
+use crate::domain::secrets::Secret;
+
+fn secrets(secret: &str) -> ChannelSecrets {
+    let mut m = BTreeMap::new();
+    m.insert("webhook_secret".to_owned(), Secret::new(secret));
+    m.insert("bot_token".to_owned(), Secret::new("123:abc"));
+    m.insert("bot_username".to_owned(), Secret::new("helper_bot"));
+    ChannelSecrets(m)
+}
+
+fn input<'a>(headers: &'a http::HeaderMap, body: &'a [u8]) -> WebhookInput<'a> {
+    WebhookInput { method: "POST", headers, query: "", body, now_secs: 0 }
+}
+
+fn with_secret(value: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert(SECRET_HEADER, value.parse().unwrap());
+    h
+}
+
+#[test]
+fn verify_fails_closed() {
+    let none = http::HeaderMap::new();
+    assert_eq!(
+        Telegram.verify(&secrets(""), &input(&with_secret(""), b"")),
+        Err(VerifyError::NotConfigured("webhook_secret"))
+    );
+    assert_eq!(Telegram.verify(&secrets("s3cret"), &input(&none, b"")), Err(VerifyError::Missing(SECRET_HEADER)));
+    assert_eq!(Telegram.verify(&secrets("s3cret"), &input(&with_secret("s3cre"), b"")), Err(VerifyError::Mismatch));
+    assert_eq!(Telegram.verify(&secrets("s3cret"), &input(&with_secret("s3cret"), b"")), Ok(()));
+}
+
+fn only(inbound: Inbound) -> ParsedMessage {
+    match inbound {
+        Inbound::Deliveries { mut messages, .. } if messages.len() == 1 => messages.remove(0),
+        other => panic!("expected one message, got {other:?}"),
+    }
+}
+
+#[test]
+fn parses_a_private_text_message() {
+    let body = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":42,"is_bot":false,"first_name":"Ada","last_name":"L"},"chat":{"id":42,"type":"private"},"date":1700000000,"text":"hi"}}"#;
+    let parsed = only(parse_update(body, None, 0).unwrap());
+    assert_eq!(parsed.conversation_id.as_str(), "42");
+    assert_eq!(parsed.message.message_id.as_str(), "9");
+    assert_eq!(parsed.message.sent_at_ms, 1_700_000_000_000);
+    assert_eq!(parsed.message.sender.name, "Ada L");
+    assert!(parsed.message.is_direct);
+    assert_eq!(
+        parsed.message.route,
+        ReplyRoute::Telegram { chat_id: 42, message_thread_id: None, reply_to_message_id: Some(7) }
+    );
+}
+
+#[test]
+fn group_mentions_are_recognised_by_username() {
+    let body = "{\"update_id\":9,\"message\":{\"message_id\":7,\"from\":{\"id\":42,\"first_name\":\"Ada\"},\"chat\":{\"id\":-100,\"type\":\"group\"},\"date\":1,\"text\":\"\u{1F600} @Helper_Bot hi\",\"entities\":[{\"type\":\"mention\",\"offset\":3,\"length\":11}]}}";
+    let parsed = only(parse_update(body.as_bytes(), Some("helper_bot"), 0).unwrap());
+    assert!(parsed.mentions_bot, "the emoji is two UTF-16 units; the mention must still be found");
+    assert!(!parsed.message.is_direct);
+    let plain = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":42,"first_name":"Ada"},"chat":{"id":-100,"type":"group"},"date":1,"text":"hi all"}}"#;
+    assert!(!only(parse_update(plain, Some("helper_bot"), 0).unwrap()).mentions_bot);
+}
+
+#[test]
+fn ignores_bots_and_non_messages() {
+    let from_bot = br#"{"update_id":9,"message":{"message_id":7,"from":{"id":1,"is_bot":true,"first_name":"B"},"chat":{"id":42,"type":"group"},"date":1,"text":"x"}}"#;
+    assert!(
+        matches!(parse_update(from_bot, None, 0).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
+    );
+    assert!(
+        matches!(parse_update(br#"{"update_id":10,"edited_message":{}}"#, None, 0).unwrap(), Inbound::Deliveries { messages, .. } if messages.is_empty())
+    );
+    assert!(matches!(parse_update(b"{nope", None, 0), Err(ParseError::Json(_))));
+    assert!(matches!(parse_update(br#"{"message":{}}"#, None, 0), Err(ParseError::Json(_))));
+}
+
+fn click(chat: serde_json::Value, data: Option<&str>) -> Vec<u8> {
+    let mut query = json!({
+        "id": "4382bfdwdsb323b2d9",
+        "from": {"id": 9001, "is_bot": false, "first_name": "Boss", "username": "boss"},
+        "message": {"message_id": 555, "from": {"id": 1, "is_bot": true, "first_name": "Helper"},
+                    "chat": chat, "date": 1700000000, "text": "Permission request pr1"},
+        "chat_instance": "-1234567890",
+    });
+    if let Some(data) = data {
+        query["data"] = json!(data);
+    }
+    json!({"update_id": 77, "callback_query": query}).to_string().into_bytes()
+}
+
+fn answers_the_callback(ack: &HttpAnswer) {
+    assert_eq!(ack.status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&ack.body).unwrap(),
+        json!({"method": "answerCallbackQuery", "callback_query_id": "4382bfdwdsb323b2d9"}),
+        "the webhook's answer stops the button's spinner"
+    );
+}
+
+#[test]
+fn a_button_click_becomes_a_message_carrying_the_command() {
+    let body = click(json!({"id": 9001, "type": "private", "first_name": "Boss"}), Some("/approve pr1 once"));
+    let Inbound::Deliveries { mut messages, ack } = parse_update(&body, Some("helper_bot"), 1_800_000_000).unwrap()
+    else {
+        panic!("not a delivery")
+    };
+    answers_the_callback(&ack);
+    assert_eq!(messages.len(), 1);
+    let parsed = messages.remove(0);
+    assert_eq!(parsed.conversation_id.as_str(), "9001");
+    assert_eq!(parsed.message.message_id.as_str(), "77", "the update_id, as for messages");
+    assert_eq!(parsed.message.text, "/approve pr1 once");
+    assert_eq!(parsed.message.sender, Sender { id: "9001".into(), name: "Boss".into(), is_bot: false });
+    assert_eq!(parsed.message.sent_at_ms, 1_700_000_000_000, "the clicked message's time: stable on redelivery");
+    assert!(parsed.message.is_direct && parsed.mentions_bot);
+    assert_eq!(
+        parsed.message.route,
+        ReplyRoute::Telegram { chat_id: 9001, message_thread_id: None, reply_to_message_id: Some(555) }
+    );
+    // Through the trait, as the webhook calls it.
+    let h = with_secret("s3cret");
+    let via_trait = only(Telegram.parse(&secrets("s3cret"), &input(&h, &body)).unwrap());
+    assert_eq!(via_trait, parsed);
+}
+
+#[test]
+fn clicks_in_groups_and_odd_clicks_are_handled() {
+    // In a group (a forum topic): the group's conversation, not direct, answered in the topic.
+    let mut group: serde_json::Value = serde_json::from_slice(&click(
+        json!({"id": -1001234, "type": "supergroup", "title": "Ops"}),
+        Some("/reject pr1"),
+    ))
+    .unwrap();
+    group["callback_query"]["message"]["message_thread_id"] = json!(12);
+    let parsed = only(parse_update(group.to_string().as_bytes(), None, 0).unwrap());
+    assert_eq!(parsed.conversation_id.as_str(), "-1001234");
+    assert_eq!(parsed.message.sender.id, "9001");
+    assert!(!parsed.message.is_direct && parsed.mentions_bot, "a click on the bot's message addresses the bot");
+    assert_eq!(
+        parsed.message.route,
+        ReplyRoute::Telegram { chat_id: -1001234, message_thread_id: Some(12), reply_to_message_id: Some(555) }
+    );
+
+    // A message too old to be accessible has date 0: the webhook's time instead.
+    let mut old = group.clone();
+    old["callback_query"]["message"] = json!({"message_id": 555, "chat": {"id": 9001, "type": "private"}, "date": 0});
+    let parsed = only(parse_update(old.to_string().as_bytes(), None, 1_800_000_000).unwrap());
+    assert_eq!(parsed.message.sent_at_ms, 1_800_000_000_000);
+
+    // No data (a game button), blank data, no message (inline mode), a bot: nothing stored,
+    // but the callback is still answered.
+    let private = json!({"id": 9001, "type": "private"});
+    let mut inline = group.clone();
+    inline["callback_query"].as_object_mut().unwrap().remove("message");
+    inline["callback_query"]["inline_message_id"] = json!("AAAAAA");
+    let mut from_bot = group.clone();
+    from_bot["callback_query"]["from"]["is_bot"] = json!(true);
+    for body in [
+        click(private.clone(), None),
+        click(private, Some("  ")),
+        inline.to_string().into_bytes(),
+        from_bot.to_string().into_bytes(),
+    ] {
+        match parse_update(&body, None, 0).unwrap() {
+            Inbound::Deliveries { messages, ack } => {
+                assert!(messages.is_empty(), "{}", String::from_utf8_lossy(&body));
+                answers_the_callback(&ack);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A callback query without an id or a sender is malformed.
+    let mut no_id = group.clone();
+    no_id["callback_query"].as_object_mut().unwrap().remove("id");
+    assert!(matches!(parse_update(no_id.to_string().as_bytes(), None, 0), Err(ParseError::Json(_))));
+}
+
+/// Telegram reads no markup without `parse_mode`: what the agent wrote is sent as written,
+/// and the body carries neither `parse_mode` nor `entities`.
+#[tokio::test]
+async fn plain_text_is_sent_as_written_without_parse_mode() {
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let text = "Use <b> tags; a < b && c > d; *x* [login](https://evil.example) tg://user?id=42 @everyone";
+    assert_eq!(Telegram.neutralise(text), text);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot123:abc/sendMessage"))
+        .and(body_json(json!({
+            "chat_id": -100123, "text": text, "link_preview_options": {"is_disabled": true},
+            "message_thread_id": 7, "reply_parameters": {"message_id": 99, "allow_sending_without_reply": true}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 556}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (http, s, tokens) =
+        (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+    let route = ReplyRoute::Telegram { chat_id: -100123, message_thread_id: Some(7), reply_to_message_id: Some(99) };
+    assert_eq!(Telegram.send(&ctx, &route, &Telegram.neutralise(text), &[]).await.unwrap(), "556");
+}
+
+#[tokio::test]
+async fn send_puts_buttons_in_an_inline_keyboard() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot123:abc/sendMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 555}})))
+        .mount(&server)
+        .await;
+    let (http, s, tokens) =
+        (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+    let route = ReplyRoute::Telegram { chat_id: 9001, message_thread_id: None, reply_to_message_id: None };
+    let buttons = [
+        Button::new("Approve once", "/approve pr1 once"),
+        Button::new("Too long", format!("/approve {} once", "x".repeat(60))),
+        Button::danger("Reject", "/reject pr1"),
+    ];
+    assert_eq!(Telegram.send(&ctx, &route, "Permission request pr1", &buttons).await.unwrap(), "555");
+    assert_eq!(Telegram.send(&ctx, &route, "no buttons", &[]).await.unwrap(), "555");
+    let sent: Vec<serde_json::Value> =
+        server.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(sent[0]["text"], "Permission request pr1");
+    assert_eq!(
+        sent[0]["reply_markup"],
+        json!({"inline_keyboard": [[
+            {"text": "Approve once", "callback_data": "/approve pr1 once"},
+            {"text": "Reject", "callback_data": "/reject pr1"}
+        ]]}),
+        "a command over 64 bytes is dropped"
+    );
+    assert!(sent[1].get("reply_markup").is_none(), "{}", sent[1]);
+}
