@@ -1,4 +1,5 @@
-//! clawless: the operator tool ([`admin`]). The local run of the platform is its own crate,
-//! `clawless-local`.
+//! clawless: the operator tool ([`admin`], and [`dlq`] for the dead-letter queues). The local run
+//! of the platform is its own crate, `clawless-local`.
 
 pub mod admin;
+pub mod dlq;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
+use clawless_cli::dlq::{self, Dlq, RedriveQueue};
 use clawless_core::domain::model::BotSettings;
 use clawless_core::domain::visible::visible;
 use clawless_local::{
@@ -64,6 +65,11 @@ enum Command {
     Tasks {
         #[command(subcommand)]
         action: TasksAction,
+    },
+    /// Dead-letter queues: work the platform gave up on, and moving it back once the cause is fixed.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
     },
     /// The local run: the whole platform on this machine, no AWS account needed.
     Local {
@@ -201,6 +207,27 @@ fn describe_task(t: &clawless_core::tasks::TaskView) -> String {
         t.channel,
         t.conversation_id,
     )
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Each DLQ's depth and its first messages: ids and a summary, never a message's text or token.
+    /// Listing counts as a receive (ApproximateReceiveCount goes up); the messages stay.
+    List {
+        /// Messages to show per queue (1 to 100).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+    },
+    /// Move every message of a DLQ back to its source queue, in its message group (sent, then
+    /// deleted; a second run never delivers one twice).
+    Redrive {
+        /// inbound | reply
+        #[arg(long, value_parser = dlq::parse_redrive_queue)]
+        queue: RedriveQueue,
+        /// List what would move and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -401,6 +428,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 shown["next_run"] = serde_json::Value::Null;
             }
             print(cli.json, shown, format!("task {done}: {}", describe_task(&view)));
+        }
+        Command::Dlq { action: DlqAction::List { limit } } => {
+            let queues = Dlq::new(&sdk, &cli.stack).list(usize::from(limit)).await.map_err(|e| e.to_string())?;
+            print(cli.json, json!({"queues": queues}), dlq::describe_list(&queues));
+        }
+        Command::Dlq { action: DlqAction::Redrive { queue, dry_run } } => {
+            let done = Dlq::new(&sdk, &cli.stack).redrive(queue, dry_run).await.map_err(|e| e.to_string())?;
+            print(cli.json, json!(done), dlq::describe_redrive(&done));
+            if done.failed > 0 {
+                // Scripts see the exit status; what failed and why is printed above.
+                return Err(format!("{} message(s) stay in {}", done.failed, done.name));
+            }
         }
         Command::Local { .. } => unreachable!("handled above"),
     }

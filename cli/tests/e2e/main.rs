@@ -7,6 +7,7 @@ mod support;
 mod agent;
 mod approvals;
 mod discord;
+mod dlq;
 mod feishu;
 mod isolation;
 mod limits;

@@ -2,7 +2,8 @@
 //! implementing the core's ports with the AWS SDK for Rust.
 //!
 //! - [`dynamodb`]: the platform table (bots, conversations, usage, approvals, tasks).
-//! - [`sqs`]: the inbound and reply FIFO queues; [`sqs_batch`] runs a Lambda SQS batch.
+//! - [`sqs`]: the inbound and reply FIFO queues; [`sqs_batch`] runs a Lambda SQS batch;
+//!   [`sqs_dlq`] looks into dead-letter queues and moves their messages back.
 //! - [`ssm`]: channel secrets and permission profiles in Parameter Store.
 //! - [`scheduler`]: EventBridge Scheduler (task schedules, approval timeouts).
 //! - [`agentcore`]: invoking the agent runtime.
@@ -17,6 +18,7 @@ pub mod sdk;
 pub mod secrets_manager;
 pub mod sqs;
 pub mod sqs_batch;
+pub mod sqs_dlq;
 pub mod ssm;
 pub mod sts;
 pub mod tls;
