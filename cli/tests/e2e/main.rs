@@ -10,6 +10,7 @@ mod discord;
 mod feishu;
 mod isolation;
 mod limits;
+mod observe;
 mod redelivery;
 mod sample_events;
 mod slack;
