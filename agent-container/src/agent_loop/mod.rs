@@ -289,6 +289,7 @@ async fn answer(
     // (which cannot have run) is logged, so a model pretending to have used it is seen.
     for finding in safety::audit_response(&text, &offered_names) {
         tracing::warn!(event = "permission_denied", source = "response_audit", tool = %finding.tool, "the answer claims a tool the profile does not allow");
+        tool_calls::denied(latest, &finding.tool, "claimed_in_answer");
     }
 
     seq += 1;
@@ -302,6 +303,11 @@ async fn answer(
         // reply is queued and before the reply function records it (normally about a second;
         // longer while a channel refuses sends and the reply waits on its queue), the next
         // message's new microVM answers it again.
+        let tenant = &latest.item.conversation.tenant_id;
+        let metrics = clawless_core::observe::metrics::Metric::AgentRuns;
+        clawless_core::observe::metrics::count(metrics, tenant);
+        let duration = clawless_core::observe::metrics::Metric::AgentRunDuration;
+        clawless_core::observe::metrics::record(duration, started.elapsed().as_millis() as f64, Some(tenant));
         tracing::info!(
             event = "run_finished",
             replies = seq,

@@ -11,6 +11,7 @@ use clawless_core::domain::model::now_ms;
 use clawless_core::domain::permissions::{
     MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, ToolDecision,
 };
+use clawless_core::observe::{audit, metrics};
 use serde_json::Value;
 
 use super::AgentDeps;
@@ -81,6 +82,15 @@ pub(super) async fn tool_results(
     results
 }
 
+/// The metric and audit event of a tool call the gate refused.
+pub(super) fn denied(latest: &AgentInvocation, tool: &str, reason: &str) {
+    let c = &latest.item.conversation;
+    metrics::count(metrics::Metric::PermissionDenials, &c.tenant_id);
+    let detail =
+        serde_json::json!({"tool": tool, "reason": reason, "message_id": latest.item.message.message_id.as_str()});
+    audit::emit(audit::AuditKind::PermissionDenied, c, detail);
+}
+
 /// Checks and runs one tool call; returns the result text for the model and whether it failed.
 async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, bool) {
     let RunScope { deps, ctx, profile, latest, once_grants, deadline } = *scope;
@@ -106,6 +116,7 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                 tool = name,
                 "always-blocked tool refused"
             );
+            denied(latest, name, "always_blocked");
             (format!("The tool `{name}` is blocked by platform policy and can never be used. Do not try again."), true)
         }
         ToolDecision::NeedsApproval => {
@@ -146,6 +157,7 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                     bytes = request.arguments.len(),
                     "tool outside the profile refused; too large to put to an approver"
                 );
+                denied(latest, name, "not_in_profile");
                 return (
                     format!(
                         "The tool `{name}` is not allowed for this user without approval, and this call is too \
@@ -158,6 +170,7 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                 );
             }
             tracing::warn!(event = "permission_denied", source = "tool_gate", reason = "not_in_profile", tool = name, request_id = %request.request_id, "tool outside the profile refused; approval requested");
+            denied(latest, name, "not_in_profile");
             let report = AgentReport::PermissionRequest {
                 v: ENVELOPE_VERSION,
                 scope: latest.scope.clone(),

@@ -201,7 +201,7 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     headers.insert("lambda-runtime-aws-request-id", header(&pending.request_id));
     headers.insert("lambda-runtime-deadline-ms", header(&pending.deadline_ms.to_string()));
     headers.insert("lambda-runtime-invoked-function-arn", header(&state.function_arn));
-    headers.insert("lambda-runtime-trace-id", header("Root=1-00000000-000000000000000000000000;Sampled=0"));
+    headers.insert("lambda-runtime-trace-id", header(&new_trace_id()));
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(mut in_flight) = state.in_flight.lock() {
         in_flight.insert(pending.request_id.clone(), pending.respond);
@@ -232,4 +232,13 @@ async fn error(State(state): State<Arc<RuntimeState>>, Path(id): Path<String>, b
 async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> StatusCode {
     tracing::error!(function = %state.function, error = %String::from_utf8_lossy(&body), "function failed to initialise");
     StatusCode::ACCEPTED
+}
+
+/// A fresh X-Ray trace id per invocation, in the form Lambda passes (`Root=1-{epoch hex}-{96 random
+/// bits};Sampled=1`), so the local run's logs show how one message's id travels.
+fn new_trace_id() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let random: [u8; 12] = rand::random();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("Root=1-{secs:08x}-{hex};Sampled=1")
 }

@@ -22,6 +22,8 @@ pub mod scheduler;
 pub mod template;
 #[cfg(feature = "test-support")]
 mod test_support;
+#[cfg(feature = "test-support")]
+pub use test_support::output_lines;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -421,6 +423,8 @@ fn forward_output<R: tokio::io::AsyncRead + Unpin + Send + 'static>(tag: &str, s
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            #[cfg(feature = "test-support")]
+            test_support::capture(&tag, &line);
             eprintln!("[{tag}] {line}");
         }
     });

@@ -1,8 +1,8 @@
 //! What tests and benchmarks need from a running stack and the production `clawless` binary does
 //! not: the AWS call counts, the moto process, the queue depths and the platform's scope key.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::aws_counter::{self, AwsCallCounter};
 use super::{LocalError, LocalOptions, LocalStack, serve};
@@ -20,6 +20,25 @@ pub(crate) async fn counting_proxy(
     let counter = Arc::new(AwsCallCounter::new(endpoint));
     let addr = serve(aws_counter::router(counter.clone()), 0, tasks).await?;
     Ok((format!("http://{addr}"), Some(counter)))
+}
+
+/// The last lines the functions and agents of every stack in this process wrote (tag, line).
+static OUTPUT: Mutex<VecDeque<(String, String)>> = Mutex::new(VecDeque::new());
+const OUTPUT_LINES: usize = 50_000;
+
+pub(crate) fn capture(tag: &str, line: &str) {
+    let mut out = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+    if out.len() == OUTPUT_LINES {
+        out.pop_front();
+    }
+    out.push_back((tag.to_owned(), line.to_owned()));
+}
+
+/// The captured output lines (tag, line) that contain `needle`: tests pass a tenant id, which
+/// no other test's stack shares.
+pub fn output_lines(needle: &str) -> Vec<(String, String)> {
+    let out = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+    out.iter().filter(|(_, line)| line.contains(needle)).cloned().collect()
 }
 
 impl LocalStack {

@@ -11,6 +11,7 @@ mod dlq;
 mod feishu;
 mod isolation;
 mod limits;
+mod observe;
 mod redelivery;
 mod sample_events;
 mod slack;

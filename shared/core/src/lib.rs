@@ -16,6 +16,7 @@ pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod flows;
+pub mod observe;
 pub mod ports;
 pub mod safety;
 pub mod tasks;

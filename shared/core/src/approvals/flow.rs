@@ -214,6 +214,7 @@ impl ApprovalFlow {
             }
         };
         tracing::info!(event = "approval_decision", tenant_id = %tenant, request_id = %request.request_id, tool = %request.tool, how = %record.how, by = %record.by, "permission request decided");
+        audit_decision(&request, &record.how);
         match scope {
             Some(Scope::Hours(h)) => {
                 self.ports().approvals.put_grant(&request, &record.by, record.at_ms + i64::from(h) * 3_600_000).await?;
@@ -280,6 +281,7 @@ impl ApprovalFlow {
         let decided = self.ports().approvals.decide(tenant, request_id, RequestStatus::Expired, &record, true).await?;
         if let Decided::Now(request) = &decided {
             tracing::info!(event = "approval_expired", tenant_id = %tenant, request_id = %request_id, tool = %request.tool, "permission request expired unanswered");
+            audit_decision(request, "expired");
             self.tell_requester(
                 request,
                 201,
@@ -416,4 +418,20 @@ impl ApprovalFlow {
         inbound.send_inbound(&InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item }).await?;
         Ok(())
     }
+}
+
+/// The audit event and metric of a decided request (approved, rejected or expired).
+fn audit_decision(request: &PermissionRequest, how: &str) {
+    let c = &request.conversation;
+    crate::observe::metrics::count(crate::observe::metrics::Metric::ApprovalsDecided, &c.tenant_id);
+    crate::observe::audit::emit(
+        crate::observe::audit::AuditKind::ApprovalDecision,
+        c,
+        serde_json::json!({
+            "request_id": request.request_id.as_str(),
+            "tool": request.tool,
+            "status": request.status,
+            "how": how,
+        }),
+    );
 }

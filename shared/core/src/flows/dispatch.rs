@@ -113,6 +113,11 @@ impl Dispatcher {
             // Queue bodies are ours, so this means a forged or corrupted message: never run it.
             tracing::error!(bot_id = %conversation.bot_id, claimed_tenant = %conversation.tenant_id,
                 event = "security_tenant_mismatch", "message names a tenant that does not own the bot");
+            crate::observe::audit::emit(
+                crate::observe::audit::AuditKind::SecurityViolation,
+                conversation,
+                serde_json::json!({"what": "inbound_message", "reason": "tenant does not own the bot"}),
+            );
             return Ok(DispatchOutcome::Dropped("tenant does not own the bot"));
         }
         if record.bot.status != BotStatus::Active {
@@ -183,6 +188,17 @@ impl Dispatcher {
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.conversations.mark_dispatched(&item).await?;
+        crate::observe::metrics::count(crate::observe::metrics::Metric::AgentInvocations, &conversation.tenant_id);
+        crate::observe::audit::emit(
+            crate::observe::audit::AuditKind::AgentInvocation,
+            conversation,
+            serde_json::json!({
+                "message_id": item.message.message_id.as_str(),
+                "scheduled": scheduled,
+                "duplicate": ack.status == AckStatus::Duplicate,
+                "grant": invocation.grant.as_ref().map(|g| g.request_id.as_str()),
+            }),
+        );
         tracing::info!(
             event = "agent_invoked",
             tenant_id = %conversation.tenant_id,

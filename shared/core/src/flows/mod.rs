@@ -10,7 +10,8 @@ pub mod webhook;
 use crate::domain::ids::ConversationRef;
 
 /// The span one message's handling runs in: every event inside carries the tenant, bot,
-/// conversation (as its session id, which names no phone number or chat id) and message.
+/// conversation (as its session id, which names no phone number or chat id), message, and the
+/// invocation's X-Ray trace id.
 pub fn message_span(conversation: &ConversationRef, message_id: &str) -> tracing::Span {
     tracing::info_span!(
         "message",
@@ -18,5 +19,6 @@ pub fn message_span(conversation: &ConversationRef, message_id: &str) -> tracing
         bot_id = %conversation.bot_id,
         session_id = %conversation.runtime_session_id(),
         message_id,
+        trace_id = crate::observe::trace_id().as_deref(),
     )
 }

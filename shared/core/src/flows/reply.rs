@@ -163,18 +163,26 @@ impl ReplyService {
                     }
                 }
                 Err(SendError::Permanent(why)) => {
+                    crate::observe::metrics::count(crate::observe::metrics::Metric::ChannelSendErrors, &c.tenant_id);
                     self.conversations.record_reply(&line, ReplyState::Failed, &sent_ids).await?;
                     // The run happened (and spent tokens) whether or not its answer got through.
                     self.record_run(&reply).await?;
                     return reject(why);
                 }
                 Err(e) => {
+                    crate::observe::metrics::count(crate::observe::metrics::Metric::ChannelSendErrors, &c.tenant_id);
                     tracing::warn!(event = "reply_deferred", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), error = %e);
                     return Err(DeliveryError::Retry(e));
                 }
             }
         }
         self.conversations.record_reply(&line, ReplyState::Sent, &sent_ids).await?;
+        let sent_now = pieces.len().saturating_sub(already);
+        crate::observe::metrics::record(
+            crate::observe::metrics::Metric::RepliesOut,
+            sent_now as f64,
+            Some(&c.tenant_id),
+        );
         tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
         self.record_run(&reply).await?;
         Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
@@ -192,6 +200,7 @@ impl ReplyService {
         if run.input_tokens > 0 || run.output_tokens > 0 {
             let month = crate::domain::model::month_of(crate::domain::model::now_ms());
             self.usage.add_token_usage(&c.tenant_id, &month, run.input_tokens, run.output_tokens).await?;
+            crate::observe::metrics::tokens(&c.tenant_id, run.input_tokens, run.output_tokens);
         }
         crate::flows::reports::mark_answered(self.conversations.as_ref(), c, run).await?;
         Ok(())

@@ -59,6 +59,11 @@ pub fn security_violation(conversation: &ConversationRef, what: &'static str, re
         reason,
         "refused a message an agent sent"
     );
+    crate::observe::audit::emit(
+        crate::observe::audit::AuditKind::SecurityViolation,
+        conversation,
+        serde_json::json!({"what": what, "reason": reason}),
+    );
 }
 
 impl ReportService {
@@ -96,6 +101,9 @@ impl ReportService {
                         .usage
                         .add_run_usage(&conversation, in_reply_to.as_str(), &month, input_tokens, output_tokens)
                         .await?;
+                    if counted {
+                        crate::observe::metrics::tokens(&conversation.tenant_id, input_tokens, output_tokens);
+                    }
                     tracing::info!(event = "usage_recorded", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, input_tokens, output_tokens, duplicate = !counted);
                 }
                 mark_answered(self.conversations.as_ref(), &conversation, &run).await?;

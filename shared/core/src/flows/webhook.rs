@@ -154,6 +154,9 @@ impl WebhookService {
                 retry_later()
             })?;
         }
+        if !duplicate {
+            crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &item.conversation.tenant_id);
+        }
         tracing::info!(
             event = "webhook_accepted",
             tenant_id = %item.conversation.tenant_id,
