@@ -18,5 +18,6 @@ mkdir -p "$root/.clawless"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 # shellcheck disable=SC2086
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want
+# shellcheck disable=SC2086
 { cat "$stamp" 2>/dev/null || true; printf '%s\n' $want; } | sort -u > "$stamp.new" && mv "$stamp.new" "$stamp"
 echo "bootstrap: tools installed in $venv" >&2

@@ -4,7 +4,8 @@
 //! as the local AgentCore stand-in's agent it answers a Telegram message end to end.
 //!
 //! Skipped, with a message, only when the archive was not built: `scripts/test.sh` builds it
-//! first, so CI always runs this.
+//! first, so CI always runs this. Under qemu-user the agent logs `harden_failed`: qemu does not
+//! emulate making a process a child subreaper, which only the `shell` tool's clean-up relies on.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
