@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
-# formatting and lints, builds every binary, runs every test (unit and end-to-end against a
-# fresh moto per test), lints template.yaml, checks it against the Guard rules (policy/guard)
-# and simulates its IAM policies (tests/iam).
+# formatting and lints, builds every binary and the agent image (arm64, without Docker), runs
+# every test (unit and end-to-end against a fresh moto per test, the image's agent under qemu
+# among them), lints template.yaml, checks it against the Guard rules (policy/guard) and
+# simulates its IAM policies (tests/iam).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,6 +25,15 @@ step "build (every function, the agent and the CLI: the end-to-end tests run the
 cargo build --workspace --locked
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "agent image (scripts/build-agent-image.sh: target/agent-image/clawless-agent-arm64.oci.tar)"
+# Built before the tests, so the end-to-end test that runs it never skips here.
+scripts/build-agent-image.sh
+# That test runs the image's arm64 binary with qemu-user-static (the build installs it as well).
+if ! command -v qemu-aarch64-static >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+fi
 step "tests"
 cargo test --workspace --locked
 step "template lint"

@@ -5,6 +5,7 @@
 mod support;
 
 mod agent;
+mod agent_image;
 mod approvals;
 mod discord;
 mod dlq;
