@@ -67,6 +67,7 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
         scope: clawless_core::domain::scope::ScopeToken::new(format!("v1.test-{conversation_id}")),
         credentials: None,
         grant: None,
+        trace_id: None,
     }
 }
 

@@ -312,6 +312,7 @@ async fn main() {
             buttons: Vec::new(),
             scope: key.mint(&item.conversation),
             run: None,
+            trace_id: None,
         });
     }
     // Warm-up reply (bot record, channel secrets, HTTP client), then the measured ones.

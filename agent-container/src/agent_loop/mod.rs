@@ -90,6 +90,7 @@ pub fn run_span(session: &RuntimeSessionId, latest: &AgentInvocation) -> Span {
         bot_id = %c.bot_id,
         session_id = %session,
         message_id = %latest.item.message.message_id,
+        trace_id = latest.trace_id.as_deref(),
     )
 }
 

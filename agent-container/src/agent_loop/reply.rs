@@ -97,6 +97,7 @@ pub(super) async fn send_reply(
         buttons: Vec::new(),
         scope: latest.scope.clone(),
         run,
+        trace_id: latest.trace_id.clone(),
     };
     let attempts = deps.retry.attempts.max(1);
     for attempt in 1..=attempts {

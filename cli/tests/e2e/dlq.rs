@@ -189,6 +189,7 @@ async fn a_reply_the_channel_refused_is_redriven_and_sent_once() {
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(7) },
         buttons: Vec::new(),
         run: None,
+        trace_id: None,
     };
     let token = reply.scope.expose().to_owned();
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);

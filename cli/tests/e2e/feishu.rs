@@ -335,6 +335,7 @@ async fn a_hostile_answer_reaches_feishu_neutralised() {
         // The agent's own conversation's token: the reply is legitimate, only its text is hostile.
         scope: stack.scope_key().await.unwrap().mint(&conversation),
         run: None,
+        trace_id: None,
     };
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
     queue.send_reply(&reply).await.unwrap();

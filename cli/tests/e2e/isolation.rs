@@ -34,6 +34,7 @@ fn reply(conversation: ConversationRef, chat: i64, text: &str, scope: ScopeToken
         buttons: Vec::new(),
         scope,
         run: None,
+        trace_id: None,
     }
 }
 

@@ -75,7 +75,19 @@ async fn one_message_leaves_metrics_an_audit_event_and_trace_ids_in_the_logs() {
     assert!(trace.starts_with("Root=1-") && trace.len() > 30, "{trace}");
     assert!(!audit[0].to_string().contains("hello bot"), "no message text in audit events");
 
-    // Each function's log lines for the message carry its own invocation's trace id in the span.
+    // The dispatcher's trace rides in the invocation to the agent and in its reply to the reply
+    // function: the agent's run and the reply function's message span carry the same id.
+    let agent_traced = lines
+        .iter()
+        .filter(|(t, _)| t.starts_with("agent"))
+        .any(|(_, v)| v["span"]["name"] == "run" && v["span"]["trace_id"] == trace);
+    assert!(agent_traced, "the agent's run span carries the dispatcher's trace id {trace}");
+    let reply_traced = lines.iter().filter(|(t, _)| t.starts_with("ReplyFunction")).any(|(_, v)| {
+        v["spans"].as_array().into_iter().flatten().any(|s| s["name"] == "message" && s["trace_id"] == trace)
+    });
+    assert!(reply_traced, "the reply function's message span carries the dispatcher's trace id {trace}");
+
+    // Each function's log lines for the message carry a trace id in the span.
     for tag in ["WebhookFunction", "DispatcherFunction", "ReplyFunction"] {
         let traced = lines.iter().filter(|(t, _)| t.starts_with(tag)).any(|(_, v)| {
             v["spans"]

@@ -96,6 +96,7 @@ fn reply(bot: &TelegramBot, key: &ScopeKey, seq: u32, text: &str) -> ReplyEnvelo
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(7) },
         buttons: Vec::new(),
         run: None,
+        trace_id: None,
     }
 }
 
@@ -240,6 +241,7 @@ async fn a_reply_for_another_tenant_is_refused() {
         // Even with the token of the conversation it claims, the bot is not the intruder's.
         scope: stack.scope_key().await.unwrap().mint(&reply_item.conversation),
         run: None,
+        trace_id: None,
     };
     let queue = FifoQueue::new(aws_sdk_sqs::Client::new(&stack.sdk), &stack.resources.queue_urls["ReplyQueue"]);
     queue.send_reply(&reply).await.unwrap();

@@ -345,6 +345,7 @@ impl ApprovalFlow {
             buttons,
             scope: ScopeToken::default(),
             run: None,
+            trace_id: None,
         };
         self.send(reply).await
     }
@@ -361,6 +362,7 @@ impl ApprovalFlow {
             buttons: Vec::new(),
             scope: ScopeToken::default(),
             run: None,
+            trace_id: None,
         };
         self.send(reply).await
     }
@@ -389,6 +391,7 @@ impl ApprovalFlow {
             buttons,
             scope: ScopeToken::default(),
             run: None,
+            trace_id: None,
         };
         self.send(reply).await
     }

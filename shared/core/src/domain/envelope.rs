@@ -96,6 +96,10 @@ pub struct AgentInvocation {
     /// the dispatcher has marked it used, so it is handed to exactly one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<OnceGrant>,
+    /// The X-Ray trace id of the dispatcher's invocation (which continues the webhook's trace
+    /// through SQS), so the agent's lines and its replies carry the message's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One approved call: exactly this tool with exactly these arguments, for this requester.
@@ -196,6 +200,10 @@ pub struct ReplyEnvelope {
     /// answer is sent (one queue message and one invocation per answer, not two).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunSummary>,
+    /// The trace id of the message this answers (from the invocation), so the reply function's
+    /// lines join the same trace. Only ever logged: nothing trusts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// A button under an answer: what it says, and the text a click sends back as the clicker's
@@ -306,6 +314,7 @@ mod tests {
             buttons,
             scope: crate::domain::scope::ScopeToken::default(),
             run: None,
+            trace_id: None,
         }
     }
 
@@ -355,6 +364,7 @@ mod tests {
             scope: ScopeToken::new("v1.token"),
             credentials: None,
             grant: None,
+            trace_id: None,
         };
         let json = serde_json::to_value(&inv).unwrap();
         assert_eq!(json["unanswered"][0]["message_id"], "1000");

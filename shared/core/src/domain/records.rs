@@ -217,6 +217,7 @@ mod tests {
             buttons: Vec::new(),
             scope: crate::domain::scope::ScopeToken::default(),
             run: None,
+            trace_id: None,
         };
         let line = ReplyLine::new(&reply, "Clawd");
         let item = line.item();

@@ -95,7 +95,7 @@ impl Dispatcher {
 
     pub async fn dispatch(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
         let item = envelope.item();
-        let span = super::message_span(&item.conversation, item.message.message_id.as_str());
+        let span = super::message_span(&item.conversation, item.message.message_id.as_str(), None);
         self.dispatch_in_span(envelope).instrument(span).await
     }
 
@@ -185,6 +185,7 @@ impl Dispatcher {
             scope,
             credentials: Some(credentials),
             grant,
+            trace_id: crate::observe::trace_id(),
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         self.conversations.mark_dispatched(&item).await?;

@@ -12,13 +12,15 @@ use crate::domain::ids::ConversationRef;
 /// The span one message's handling runs in: every event inside carries the tenant, bot,
 /// conversation (as its session id, which names no phone number or chat id), message, and the
 /// invocation's X-Ray trace id.
-pub fn message_span(conversation: &ConversationRef, message_id: &str) -> tracing::Span {
+/// `trace_id`: the trace the message carries, else this invocation's.
+pub fn message_span(conversation: &ConversationRef, message_id: &str, trace_id: Option<&str>) -> tracing::Span {
+    let own = crate::observe::trace_id();
     tracing::info_span!(
         "message",
         tenant_id = %conversation.tenant_id,
         bot_id = %conversation.bot_id,
         session_id = %conversation.runtime_session_id(),
         message_id,
-        trace_id = crate::observe::trace_id().as_deref(),
+        trace_id = trace_id.or(own.as_deref()),
     )
 }

@@ -99,7 +99,7 @@ impl ReplyService {
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
-        let span = super::message_span(&reply.conversation, &reply.reply_id());
+        let span = super::message_span(&reply.conversation, &reply.reply_id(), reply.trace_id.as_deref());
         self.deliver_in_span(reply).instrument(span).await
     }
 

@@ -128,7 +128,7 @@ impl WebhookService {
 
     /// Stores one message and, if it triggers an answer, queues it for the dispatcher.
     async fn accept(&self, record: &BotRecord, item: ConversationMessage, triggers: bool) -> Result<(), HttpAnswer> {
-        let span = super::message_span(&item.conversation, item.message.message_id.as_str());
+        let span = super::message_span(&item.conversation, item.message.message_id.as_str(), None);
         self.accept_in_span(record, item, triggers).instrument(span).await
     }
 

@@ -133,6 +133,7 @@ async fn replied(h: &Harness, item: &ConversationMessage) {
         buttons: Vec::new(),
         scope: Default::default(),
         run: None,
+        trace_id: None,
     };
     let line = ReplyLine::new(&reply, "Clawd");
     h.store.record_reply(&line, ReplyState::Sent, &["9".into()]).await.expect("recorded");

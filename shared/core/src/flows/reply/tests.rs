@@ -102,6 +102,7 @@ fn reply(text: &str) -> ReplyEnvelope {
         route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(7) },
         buttons: Vec::new(),
         run: None,
+        trace_id: None,
     }
 }
 
