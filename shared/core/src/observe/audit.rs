@@ -58,8 +58,7 @@ pub fn line(kind: AuditKind, conversation: &ConversationRef, detail: Value, serv
 
 /// Writes one audit event on stdout.
 pub fn emit(kind: AuditKind, conversation: &ConversationRef, detail: Value) {
-    let service = super::metrics::service();
-    let line = line(kind, conversation, detail, &service, now_ms());
+    let line = line(kind, conversation, detail, super::metrics::service(), now_ms());
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 

@@ -65,11 +65,22 @@ impl Metric {
 
 /// The service name metrics are written under: `CLAWLESS_SERVICE`, else the Lambda function's
 /// name, else the program's.
-pub fn service() -> String {
-    crate::config::optional("CLAWLESS_SERVICE")
-        .or_else(|| crate::config::optional("AWS_LAMBDA_FUNCTION_NAME"))
-        .or_else(|| std::env::args().next().and_then(|a| a.rsplit('/').next().map(str::to_owned)))
-        .unwrap_or_else(|| "clawless".to_owned())
+pub fn service() -> &'static str {
+    static SERVICE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVICE.get_or_init(|| {
+        crate::config::optional("CLAWLESS_SERVICE")
+            .or_else(|| crate::config::optional("AWS_LAMBDA_FUNCTION_NAME"))
+            .or_else(|| std::env::args().next().and_then(|a| a.rsplit('/').next().map(str::to_owned)))
+            .unwrap_or_else(|| "clawless".to_owned())
+    })
+}
+
+/// The namespace, read once per process.
+fn namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| {
+        crate::config::optional("CLAWLESS_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into())
+    })
 }
 
 /// The EMF line for one value of `metric` at `at_ms`.
@@ -103,8 +114,7 @@ pub fn line(
 
 /// Writes one value of `metric` (for `tenant`, when it concerns one) as an EMF line on stdout.
 pub fn record(metric: Metric, value: f64, tenant: Option<&TenantId>) {
-    let namespace = crate::config::optional("CLAWLESS_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    let line = line(&namespace, &service(), metric, value, tenant, now_ms());
+    let line = line(namespace(), service(), metric, value, tenant, now_ms());
     // One write of the whole line, so lines from concurrent tasks never interleave.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
