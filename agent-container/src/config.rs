@@ -36,6 +36,8 @@ pub struct AgentConfig {
     pub web_search_url: Option<String>,
     /// `CLAWLESS_PROFILE_CACHE_SECONDS` (default 30): how long a permission profile is cached.
     pub profile_cache_secs: u64,
+    /// How long the session keeps a memory layer it read (`CLAWLESS_MEMORY_CACHE_SECONDS`, 30).
+    pub memory_cache_secs: u64,
     /// `CLAWLESS_RUN_SECONDS` (default and most [`MAX_RUN_SECONDS`]): the wall time of one run,
     /// tool calls included. Tests shorten it; it cannot grow, because the dispatcher reuses
     /// handed credentials only while more than 5 minutes remain of them.
@@ -90,13 +92,14 @@ impl AgentConfig {
             return Err(ConfigError::Missing("CLAWLESS_OPENAI_BASE_URL"));
         }
         let stack = get("CLAWLESS_STACK").unwrap_or_else(|| "clawless".to_owned());
-        let profile_cache_secs = match get("CLAWLESS_PROFILE_CACHE_SECONDS") {
-            None => 30,
-            Some(raw) => raw.trim().parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
-                name: "CLAWLESS_PROFILE_CACHE_SECONDS",
-                reason: e.to_string(),
-            })?,
+        let seconds = |name: &'static str, default: u64| match get(name) {
+            None => Ok(default),
+            Some(raw) => {
+                raw.trim().parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name, reason: e.to_string() })
+            }
         };
+        let profile_cache_secs = seconds("CLAWLESS_PROFILE_CACHE_SECONDS", 30)?;
+        let memory_cache_secs = seconds("CLAWLESS_MEMORY_CACHE_SECONDS", 30)?;
         let run_seconds = match get("CLAWLESS_RUN_SECONDS") {
             None => MAX_RUN_SECONDS,
             Some(raw) => match raw.trim().parse::<u64>() {
@@ -128,6 +131,7 @@ impl AgentConfig {
                 .unwrap_or_else(|| PathBuf::from("/tmp/clawless-workspaces")),
             web_search_url: url("CLAWLESS_WEB_SEARCH_URL")?,
             profile_cache_secs,
+            memory_cache_secs,
             run_seconds,
             stack,
         })

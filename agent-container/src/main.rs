@@ -46,6 +46,7 @@ async fn run() -> Result<(), StartupError> {
             parameter_prefix: config.parameter_prefix.clone(),
             memory_bucket: config.memory_bucket.clone(),
             profile_cache: Duration::from_secs(config.profile_cache_secs),
+            memory_cache: Duration::from_secs(config.memory_cache_secs),
             tasks,
         },
     );

@@ -9,8 +9,11 @@
 //! `tenants/{tenant}/`, so the tenant-scoped credentials cannot reach another tenant's memory.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use clawless_core::cache::TtlCache;
+use clawless_core::domain::ids::ConversationRef;
 
 /// Largest layer the agent may write, in bytes.
 pub const MAX_LAYER_BYTES: usize = 16 * 1024;
@@ -159,6 +162,56 @@ impl MemoryLayers for S3Memory {
     }
 }
 
+/// A session's cache of its memory layers in front of another store (S3): a run reads the three
+/// layers for its prompt, and the next run of the same conversation, seconds later, would read
+/// the same three objects again. Entries live for a short TTL, so what another conversation of
+/// the bot or an operator writes shows within it; the agent's own writes go through and replace
+/// the cached layer at once, so a run always sees what it saved. Entries are keyed by object key,
+/// which starts with the tenant's prefix.
+pub struct CachedMemory {
+    inner: Arc<dyn MemoryLayers>,
+    conversation: ConversationRef,
+    cache: Arc<TtlCache<String, Option<String>>>,
+}
+
+/// The cache [`CachedMemory`] keeps, shared by the runs of one agent process.
+pub type LayerCache = TtlCache<String, Option<String>>;
+
+impl CachedMemory {
+    pub fn new(inner: Arc<dyn MemoryLayers>, conversation: ConversationRef, cache: Arc<LayerCache>) -> Self {
+        Self { inner, conversation, cache }
+    }
+}
+
+#[async_trait]
+impl MemoryLayers for CachedMemory {
+    async fn read(&self, layer: MemoryLayer) -> Result<Option<String>, MemoryError> {
+        let key = memory_key(&self.conversation, layer);
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        // Errors are not cached: the next read asks again.
+        let read = self.inner.read(layer).await?;
+        self.cache.insert(key, read.clone());
+        Ok(read)
+    }
+
+    async fn write(&self, layer: MemoryLayer, content: &str) -> Result<(), MemoryError> {
+        let key = memory_key(&self.conversation, layer);
+        match self.inner.write(layer, content).await {
+            Ok(()) => {
+                self.cache.insert(key, Some(content.to_owned()));
+                Ok(())
+            }
+            Err(e) => {
+                // A failed write may or may not have landed: read it again next time.
+                self.cache.invalidate(&key);
+                Err(e)
+            }
+        }
+    }
+}
+
 fn describe<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -205,5 +258,70 @@ mod tests {
         assert_eq!(MemoryLayer::parse("Bot"), None);
         assert!(!MemoryLayer::Tenant.is_writable());
         assert!(MemoryLayer::Bot.is_writable() && MemoryLayer::Conversation.is_writable());
+    }
+
+    /// Counts the reads that reach the store behind the cache.
+    struct Counting {
+        inner: crate::services::InMemoryLayers,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl MemoryLayers for Counting {
+        async fn read(&self, layer: MemoryLayer) -> Result<Option<String>, MemoryError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.read(layer).await
+        }
+        async fn write(&self, layer: MemoryLayer, content: &str) -> Result<(), MemoryError> {
+            self.inner.write(layer, content).await
+        }
+    }
+
+    fn counting() -> Arc<Counting> {
+        Arc::new(Counting { inner: Default::default(), reads: Default::default() })
+    }
+
+    fn reads(c: &Counting) -> usize {
+        c.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn cached_layers_are_read_once_within_the_ttl_and_own_writes_show_at_once() {
+        let store = counting();
+        store.inner.set(MemoryLayer::Bot, "likes tea");
+        let cache = Arc::new(LayerCache::new(std::time::Duration::from_secs(60), 16));
+        let conversation = crate::testing::conversation("4242");
+        let run1 = CachedMemory::new(store.clone(), conversation.clone(), cache.clone());
+        assert_eq!(run1.read(MemoryLayer::Bot).await.unwrap().as_deref(), Some("likes tea"));
+        assert_eq!(run1.read(MemoryLayer::Conversation).await.unwrap(), None);
+        assert_eq!(reads(&store), 2);
+        // The next run of the session reads nothing from the store, missing layers included.
+        let run2 = CachedMemory::new(store.clone(), conversation.clone(), cache.clone());
+        assert_eq!(run2.read(MemoryLayer::Bot).await.unwrap().as_deref(), Some("likes tea"));
+        assert_eq!(run2.read(MemoryLayer::Conversation).await.unwrap(), None);
+        assert_eq!(reads(&store), 2);
+        // Its own write goes through to the store and replaces the cached layer.
+        run2.write(MemoryLayer::Bot, "likes coffee").await.unwrap();
+        assert_eq!(store.inner.get(MemoryLayer::Bot).as_deref(), Some("likes coffee"));
+        assert_eq!(run2.read(MemoryLayer::Bot).await.unwrap().as_deref(), Some("likes coffee"));
+        assert_eq!(reads(&store), 2);
+        // A refused write changes nothing and is not cached.
+        assert!(matches!(run2.write(MemoryLayer::Tenant, "x").await, Err(MemoryError::ReadOnly(_))));
+        // Another conversation of the bot shares the bot layer's key but not the conversation's.
+        let other = CachedMemory::new(store.clone(), crate::testing::conversation("4243"), cache.clone());
+        assert_eq!(other.read(MemoryLayer::Bot).await.unwrap().as_deref(), Some("likes coffee"));
+        assert_eq!(other.read(MemoryLayer::Conversation).await.unwrap(), None);
+        assert_eq!(reads(&store), 3);
+    }
+
+    #[tokio::test]
+    async fn a_zero_ttl_reads_through_every_time() {
+        let store = counting();
+        let cache = Arc::new(LayerCache::new(std::time::Duration::ZERO, 16));
+        let memory = CachedMemory::new(store.clone(), crate::testing::conversation("4242"), cache);
+        memory.read(MemoryLayer::Bot).await.unwrap();
+        memory.write(MemoryLayer::Bot, "note").await.unwrap();
+        assert_eq!(memory.read(MemoryLayer::Bot).await.unwrap().as_deref(), Some("note"));
+        assert_eq!(reads(&store), 2);
     }
 }

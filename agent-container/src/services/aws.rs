@@ -28,7 +28,7 @@ use clawless_core::ports::{ApprovalRepo, ProfileRepo};
 use clawless_core::tasks::{TaskConfig, TaskManager};
 
 use super::{ServiceError, TenantServices};
-use crate::memory::{MemoryError, MemoryLayer, MemoryLayers, S3Memory};
+use crate::memory::{CachedMemory, LayerCache, MemoryError, MemoryLayer, MemoryLayers, S3Memory};
 
 /// Names and settings of the tenant data.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct AwsSettings {
     pub parameter_prefix: String,
     pub memory_bucket: String,
     pub profile_cache: Duration,
+    /// How long a memory layer read stays cached in the session.
+    pub memory_cache: Duration,
     /// Scheduled tasks (schedule group, scheduler target); `None`: the task tools say so.
     pub tasks: Option<TaskConfig>,
 }
@@ -107,12 +109,21 @@ pub struct AwsTenantServices {
     clients: Mutex<Option<TenantClients>>,
     scope: Mutex<ScopeToken>,
     profiles: TtlCache<(TenantId, String), PermissionProfile>,
+    memory: Arc<LayerCache>,
 }
 
 impl AwsTenantServices {
     pub fn new(handed: Arc<HandedCredentials>, settings: AwsSettings) -> Self {
         let profiles = TtlCache::new(settings.profile_cache, 256);
-        Self { handed, settings, clients: Mutex::new(None), scope: Mutex::new(ScopeToken::default()), profiles }
+        let memory = Arc::new(LayerCache::new(settings.memory_cache, 64));
+        Self {
+            handed,
+            settings,
+            clients: Mutex::new(None),
+            scope: Mutex::new(ScopeToken::default()),
+            profiles,
+            memory,
+        }
     }
 
     fn clients(&self, tenant: &TenantId) -> Result<TenantClients, ServiceError> {
@@ -200,7 +211,11 @@ impl TenantServices for AwsTenantServices {
 
     fn memory(&self, conversation: &ConversationRef) -> Arc<dyn MemoryLayers> {
         match self.clients(&conversation.tenant_id) {
-            Ok(c) => Arc::new(S3Memory::new(c.s3, self.settings.memory_bucket.clone(), conversation.clone())),
+            Ok(c) => Arc::new(CachedMemory::new(
+                Arc::new(S3Memory::new(c.s3, self.settings.memory_bucket.clone(), conversation.clone())),
+                conversation.clone(),
+                Arc::clone(&self.memory),
+            )),
             Err(_) => Arc::new(NoMemory),
         }
     }
