@@ -42,8 +42,9 @@ step "template lint"
 step "policy as code (CloudFormation Guard rules on template.yaml; each broken template must fail)"
 # Installs cfn-guard into .clawless/cargo the first time (about 11 minutes on 2 cores).
 scripts/check-guard.sh
-step "cost model (runs on its defaults; figures in the README)"
+step "cost model (runs on its defaults; figures in the README; its self-test checks hand-computed figures)"
 python3 scripts/cost-model.py --no-figures >/dev/null
+python3 scripts/cost-model.py --self-test >/dev/null
 step "IAM attack suite (offline policy simulation of template.yaml)"
 # Node's test runner and @cloud-copilot/iam-simulate (test-only; see tests/iam/README.md).
 if [ ! -d tests/iam/node_modules ] || [ tests/iam/package-lock.json -nt tests/iam/node_modules/.package-lock.json ]; then
