@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Function benchmarks (figures, not pass/fail): zipped arm64 size of each function, init time of
 # each release binary beside a hello-world lambda_runtime binary, and peak RSS after a sample
-# event. Needs ~15 minutes cold on 2 cores (two release builds: host and arm64).
+# event; the agent's start until /ping answers, its RSS idle and after a run, and the agent
+# image's compressed size. Needs ~15 minutes cold on 2 cores (two release builds: host and arm64),
+# plus the agent image's build when it is not built yet.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,3 +27,15 @@ for f in $functions; do
   size=$(stat -c %s "target/lambda/$f/bootstrap.zip")
   python3 -c "import sys; print(f\"{sys.argv[1]:<18} {int(sys.argv[2])/1048576:12.2f}\")" "$f" "$size"
 done
+
+echo "==> agent image (scripts/build-agent-image.sh; seconds when nothing changed)"
+scripts/build-agent-image.sh >/dev/null
+archive="target/agent-image/clawless-agent-arm64.oci.tar"
+python3 - "$archive" <<'PY'
+import json, os, subprocess, sys
+archive = sys.argv[1]
+manifest = json.loads(subprocess.check_output(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"]))
+layers = sum(layer["size"] for layer in manifest["layers"])
+print(f"agent image: {layers / 1048576:.2f} MiB of gzip-compressed layers (what ECR stores and AgentCore pulls); "
+      f"archive {os.path.getsize(archive) / 1048576:.2f} MiB")
+PY

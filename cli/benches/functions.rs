@@ -3,13 +3,18 @@
 //! hello-world `lambda_runtime` binary measured in the same run, and the peak RSS after handling
 //! its sample event from `events/` against the local stack.
 //!
+//! The agent's own cost beside them: its start (process start until `/ping` first answers, median
+//! of the same number of starts), its resident memory idle after that start, and its peak
+//! resident memory after answering the dispatcher's sample event through the local stack (one
+//! whole run: invocation, memory reads, the offline model, the reply on the queue).
+//!
 //! Run through `scripts/bench-functions.sh`, which builds the release binaries first (and adds the
-//! zipped arm64 sizes). Binaries are read from `CLAWLESS_BENCH_BIN_DIR` (default target/release).
+//! zipped arm64 sizes and the agent image's size). Binaries are read from `CLAWLESS_BENCH_BIN_DIR` (default target/release).
 
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{bench_bot, peak_rss_kib, repo_root};
+use common::{bench_bot, peak_rss_kib, repo_root, rss_kib};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -54,6 +59,67 @@ fn init_time(binary: &Path, env: &[(String, String)]) -> Duration {
     elapsed
 }
 
+/// Spawns the agent and times its start until `GET /ping` first answers 200; returns that time,
+/// and the process's resident memory (KiB) right after.
+fn agent_start(binary: &Path, env: &[(String, String)]) -> (Duration, Option<u64>) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(binary)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PORT", port.to_string())
+        .env("CLAWLESS_LISTEN_HOST", "127.0.0.1")
+        .env("CLAWLESS_MODEL_PROVIDER", "offline")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let elapsed = loop {
+        if ping(port) {
+            break started.elapsed();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{} exited ({status}) before answering /ping", binary.display());
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{}: no /ping answer in 30 s", binary.display());
+        std::thread::sleep(Duration::from_micros(100));
+    };
+    let rss = rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    (elapsed, rss)
+}
+
+/// Whether `GET /ping` on the port answers 200 (a plain HTTP/1.1 exchange, no client library, so
+/// the measurement is the agent's time and not a client's setup).
+fn ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// The agent processes this bench's local stack started (children of this process).
+fn agent_pids() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')')) else {
+                    return false;
+                };
+                // Field 4, the parent's pid, is the second field after the name.
+                name.starts_with("clawless-agent") && rest.split_whitespace().nth(1) == Some(me.as_str())
+            })
+        })
+        .collect()
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -82,6 +148,10 @@ async fn main() {
         // The approval timeout is set with the schedule group or not at all (ApprovalFlow::from_env).
         ("CLAWLESS_APPROVAL_TIMEOUT_ARN", "arn:aws:lambda:us-east-1:123456789012:function:approval-timeout"),
         ("CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/approval-invoke"),
+        // What the dispatcher vends agents: tenant credentials and scope tokens (read on first use).
+        ("CLAWLESS_TENANT_ROLE_ARN", "arn:aws:iam::123456789012:role/tenant-access"),
+        ("CLAWLESS_MEMORY_BUCKET_ARN", "arn:aws:s3:::memory"),
+        ("CLAWLESS_SCOPE_KEY_SECRET", "arn:aws:secretsmanager:us-east-1:123456789012:secret:scope"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -106,6 +176,11 @@ async fn main() {
         }
     }
     let hello_init = median(hello_samples);
+    let agent_binary = bin_dir.join("clawless-agent");
+    let agent: Vec<(Duration, Option<u64>)> = (0..INIT_RUNS).map(|_| agent_start(&agent_binary, &env)).collect();
+    let agent_init = median(agent.iter().map(|(d, _)| *d).collect());
+    let mut idle_rss: Vec<u64> = agent.iter().filter_map(|(_, r)| *r).collect();
+    idle_rss.sort_unstable();
 
     // Peak RSS after one sample event, against the local stack with the release binaries.
     let mut options = LocalOptions::new(repo_root(), bin_dir.clone());
@@ -131,4 +206,26 @@ async fn main() {
             rss.unwrap_or_else(|| "?".into())
         );
     }
+
+    // The dispatcher's sample event above started an agent session and its run: wait for the
+    // answer to be sent, then read the agent's peak memory.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stack.outbox.sent().await.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run_peak = agent_pids().into_iter().filter_map(peak_rss_kib).max();
+    let mib = |k: u64| format!("{:.1}", k as f64 / 1024.0);
+    println!();
+    println!("Agent ({} starts, median; host {}):", INIT_RUNS, std::env::consts::ARCH);
+    println!("{:<40} {:>10.2}", "start until /ping answers, ms", agent_init.as_secs_f64() * 1000.0);
+    println!(
+        "{:<40} {:>10}",
+        "RSS idle after start, MiB (median)",
+        idle_rss.get(idle_rss.len() / 2).map(|k| mib(*k)).unwrap_or_else(|| "?".into())
+    );
+    println!(
+        "{:<40} {:>10}",
+        "peak RSS after one run, MiB",
+        run_peak.map(mib).unwrap_or_else(|| "? (no agent process found)".into())
+    );
 }

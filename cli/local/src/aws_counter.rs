@@ -9,6 +9,7 @@
 //! (they are small AWS API calls, and the proxy forwards them byte for byte).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -21,6 +22,8 @@ pub struct AwsCallCounter {
     upstream: String,
     http: reqwest::Client,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// Time spent waiting on the emulator, summed over every forwarded call (microseconds).
+    upstream_micros: AtomicU64,
 }
 
 impl AwsCallCounter {
@@ -31,12 +34,20 @@ impl AwsCallCounter {
             // No redirects: the client sees exactly what the emulator answered.
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
             counts: Mutex::new(BTreeMap::new()),
+            upstream_micros: AtomicU64::new(0),
         }
     }
 
     /// Calls so far, by `service:Operation`.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Time the emulator took to answer, summed over every call so far (each call from the moment
+    /// it is forwarded until the emulator's answer starts): benchmarks subtract it from the
+    /// platform's own time.
+    pub fn upstream_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.upstream_micros.load(Ordering::Relaxed))
     }
 
     fn count(&self, key: String) {
@@ -109,6 +120,7 @@ async fn forward(State(counter): State<Arc<AwsCallCounter>>, request: Request) -
     ));
     let headers = end_to_end(&parts.headers);
     // `Host` stays as the client sent it (hyper only adds one when it is missing).
+    let started = std::time::Instant::now();
     let upstream = counter
         .http
         .request(parts.method.clone(), format!("{}{path_and_query}", counter.upstream))
@@ -116,6 +128,7 @@ async fn forward(State(counter): State<Arc<AwsCallCounter>>, request: Request) -
         .body(body)
         .send()
         .await;
+    counter.upstream_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     let upstream = match upstream {
         Ok(response) => response,
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("AWS endpoint unreachable: {e}")).into_response(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,12 +34,25 @@ struct Pending {
     respond: oneshot::Sender<Result<Bytes, InvokeError>>,
 }
 
+/// One invocation as the host saw it: when it was handed over and how long until its result.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation {
+    pub started: Instant,
+    pub took: Duration,
+    pub ok: bool,
+}
+
+/// How many invocations [`FunctionHandle::invocations`] remembers.
+const TIMINGS_KEPT: usize = 10_000;
+
 struct RuntimeState {
     function: String,
     function_arn: String,
     queue: Mutex<mpsc::UnboundedReceiver<Pending>>,
     in_flight: std::sync::Mutex<HashMap<String, oneshot::Sender<Result<Bytes, InvokeError>>>>,
     pids: std::sync::Mutex<Vec<u32>>,
+    /// The latest invocations' start and duration, oldest first (benchmarks read them).
+    timings: std::sync::Mutex<std::collections::VecDeque<Invocation>>,
 }
 
 /// A function as the local run hosts it.
@@ -73,13 +86,27 @@ impl FunctionHandle {
             deadline_ms: now_ms + self.timeout.as_millis() as u64,
             respond,
         };
+        let started = Instant::now();
         self.submit.send(pending).map_err(|_| InvokeError::Stopped(self.name.clone()))?;
         // A little longer than the function timeout: the process may be starting.
-        match tokio::time::timeout(self.timeout + Duration::from_secs(5), result).await {
+        let outcome = match tokio::time::timeout(self.timeout + Duration::from_secs(5), result).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(InvokeError::Stopped(self.name.clone())),
             Err(_) => Err(InvokeError::Timeout { function: self.name.clone(), secs: self.timeout.as_secs() }),
+        };
+        if let Ok(mut timings) = self.state.timings.lock() {
+            if timings.len() == TIMINGS_KEPT {
+                timings.pop_front();
+            }
+            timings.push_back(Invocation { started, took: started.elapsed(), ok: outcome.is_ok() });
         }
+        outcome
+    }
+
+    /// The latest invocations (up to 10,000), oldest first: for benchmarks that split a
+    /// message's time between the hops.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.state.timings.lock().map(|t| t.iter().copied().collect()).unwrap_or_default()
     }
 }
 
@@ -105,6 +132,7 @@ pub async fn start_function(
         queue: Mutex::new(queue),
         in_flight: std::sync::Mutex::new(HashMap::new()),
         pids: std::sync::Mutex::new(Vec::new()),
+        timings: std::sync::Mutex::new(std::collections::VecDeque::new()),
     });
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))

@@ -61,6 +61,12 @@ impl LocalStack {
         self.aws_counter.as_ref().map(|c| c.snapshot()).unwrap_or_default()
     }
 
+    /// Time the functions' and agents' AWS calls spent in the emulator so far (zero unless
+    /// `LocalOptions::count_aws_calls`).
+    pub fn aws_time(&self) -> std::time::Duration {
+        self.aws_counter.as_ref().map(|c| c.upstream_time()).unwrap_or_default()
+    }
+
     /// Process id of the moto server this stack started (None with `AwsTarget::Endpoint`).
     pub fn moto_pid(&self) -> Option<u32> {
         self._moto.as_ref().and_then(|m| m.pid())
