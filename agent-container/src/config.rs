@@ -94,9 +94,10 @@ impl AgentConfig {
         let stack = get("CLAWLESS_STACK").unwrap_or_else(|| "clawless".to_owned());
         let seconds = |name: &'static str, default: u64| match get(name) {
             None => Ok(default),
-            Some(raw) => {
-                raw.trim().parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name, reason: e.to_string() })
-            }
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name, reason: e.to_string() }),
         };
         let profile_cache_secs = seconds("CLAWLESS_PROFILE_CACHE_SECONDS", 30)?;
         let memory_cache_secs = seconds("CLAWLESS_MEMORY_CACHE_SECONDS", 30)?;

@@ -116,14 +116,7 @@ impl AwsTenantServices {
     pub fn new(handed: Arc<HandedCredentials>, settings: AwsSettings) -> Self {
         let profiles = TtlCache::new(settings.profile_cache, 256);
         let memory = Arc::new(LayerCache::new(settings.memory_cache, 64));
-        Self {
-            handed,
-            settings,
-            clients: Mutex::new(None),
-            scope: Mutex::new(ScopeToken::default()),
-            profiles,
-            memory,
-        }
+        Self { handed, settings, clients: Mutex::new(None), scope: Mutex::new(ScopeToken::default()), profiles, memory }
     }
 
     fn clients(&self, tenant: &TenantId) -> Result<TenantClients, ServiceError> {
