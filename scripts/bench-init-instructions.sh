@@ -41,6 +41,9 @@ lambda_env=(
   CLAWLESS_SCHEDULE_GROUP=clawless
   CLAWLESS_APPROVAL_TIMEOUT_ARN=arn:aws:lambda:us-east-1:123456789012:function:approval-timeout
   CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/approval-invoke
+  CLAWLESS_TENANT_ROLE_ARN=arn:aws:iam::123456789012:role/tenant-access
+  CLAWLESS_MEMORY_BUCKET_ARN=arn:aws:s3:::memory
+  CLAWLESS_SCOPE_KEY_SECRET=arn:aws:secretsmanager:us-east-1:123456789012:secret:scope
 )
 
 # Prints the instructions (millions) `binary` runs until it first asks for an event.
