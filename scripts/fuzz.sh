@@ -3,6 +3,8 @@
 # AgentCore envelopes, schedules, text splitting, the memory-poisoning and workspace path checks).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   fuzz each target (default 60 s, all targets)
+#   scripts/fuzz.sh --smoke [SECONDS] [TARGET...]      the same, built unoptimised (quick to build,
+#                                                      slower to run): the CI smoke run
 #   scripts/fuzz.sh --replay                           replay the committed corpora, uninstrumented
 #   scripts/fuzz.sh --list                             the targets
 #
@@ -31,8 +33,13 @@ if [ "${1:-}" = "--replay" ]; then
   exec cargo test --manifest-path "$fuzz/Cargo.toml" --target-dir "$fuzz/target" --locked --lib
 fi
 
+profile=release
+if [ "${1:-}" = "--smoke" ]; then
+  profile=smoke
+  shift
+fi
 seconds="${1:-60}"
-case "$seconds" in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...] | --replay | --list" >&2; exit 2 ;; esac
+case "$seconds" in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [--smoke] [SECONDS_PER_TARGET] [TARGET...] | --replay | --list" >&2; exit 2 ;; esac
 shift || true
 if [ "$#" -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(targets_of); fi
 for t in "${targets[@]}"; do
@@ -49,20 +56,20 @@ fi
 # SanitizerCoverage as cargo-fuzz sets it up, with stable flags only: edge counters and the PC
 # table libFuzzer reads coverage from, and comparison tracing so it learns the constants inputs
 # are compared with (magic strings, lengths). `--target` keeps these flags off build scripts and
-# proc macros, which run in the compiler and would find no libFuzzer to report to. The release
-# profile keeps overflow checks and debug assertions (fuzz/Cargo.toml).
+# proc macros, which run in the compiler and would find no libFuzzer to report to. Both profiles
+# keep overflow checks and debug assertions (fuzz/Cargo.toml).
 host="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
-build_args=(--manifest-path "$fuzz/Cargo.toml" --target-dir "$fuzz/target" --target "$host" --release --locked --features libfuzzer)
+build_args=(--manifest-path "$fuzz/Cargo.toml" --target-dir "$fuzz/target" --target "$host" --profile "$profile" --locked --features libfuzzer)
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
-echo "==> building ${#targets[@]} fuzz target(s)" >&2
+echo "==> building ${#targets[@]} fuzz target(s) ($profile profile)" >&2
 start=$SECONDS
 cargo build "${build_args[@]}" "${bins[@]}"
 echo "==> built in $((SECONDS - start)) s; fuzzing each for ${seconds} s" >&2
-bin_dir="$fuzz/target/$host/release"
+bin_dir="$fuzz/target/$host/$profile"
 
 failed=0
 rows=()
