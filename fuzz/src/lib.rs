@@ -23,8 +23,11 @@ pub use schedules::schedules;
 pub use text::text_split;
 pub use webhooks::{webhook_discord, webhook_feishu, webhook_slack, webhook_telegram, webhook_whatsapp};
 
+/// A target's body: takes libFuzzer's input, panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by the name of its binary and corpus folder (`fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("webhook_telegram", webhook_telegram),
     ("webhook_slack", webhook_slack),
     ("webhook_discord", webhook_discord),

@@ -42,7 +42,8 @@ fn signed_webhook_seeds_reach_the_parser() {
         std::fs::read(corpus.join(target).join(format!("seed-{name}")))
             .unwrap_or_else(|e| panic!("{target}/{name}: {e}"))
     };
-    let cases: [(&str, &str, fn(&[u8]) -> Reached, Reached); 18] = [
+    type Case = (&'static str, &'static str, fn(&[u8]) -> Reached, Reached);
+    let cases: [Case; 18] = [
         ("webhook_telegram", "event-private-signed", webhooks::telegram, Reached::Delivered(1)),
         ("webhook_telegram", "event-callback-signed", webhooks::telegram, Reached::Delivered(1)),
         ("webhook_telegram", "group-mention-username", webhooks::telegram, Reached::Delivered(1)),

@@ -119,6 +119,7 @@ pub fn webhook_telegram(data: &[u8]) {
     telegram(data);
 }
 
+/// [`webhook_telegram`], saying how far the request got.
 pub fn telegram(data: &[u8]) -> Reached {
     let mut input = Bytes::new(data);
     let flags = input.byte();
@@ -143,6 +144,7 @@ pub fn webhook_slack(data: &[u8]) {
     slack(data);
 }
 
+/// [`webhook_slack`], saying how far the request got.
 pub fn slack(data: &[u8]) -> Reached {
     let mut input = Bytes::new(data);
     let flags = input.byte();
@@ -183,6 +185,7 @@ pub fn webhook_discord(data: &[u8]) {
     discord(data);
 }
 
+/// [`webhook_discord`], saying how far the request got.
 pub fn discord(data: &[u8]) -> Reached {
     let mut input = Bytes::new(data);
     let flags = input.byte();
@@ -215,6 +218,7 @@ pub fn webhook_feishu(data: &[u8]) {
     feishu(data);
 }
 
+/// [`webhook_feishu`], saying how far the request got.
 pub fn feishu(data: &[u8]) -> Reached {
     let mut input = Bytes::new(data);
     let flags = input.byte();
@@ -279,6 +283,7 @@ pub fn webhook_whatsapp(data: &[u8]) {
     whatsapp(data);
 }
 
+/// [`webhook_whatsapp`], saying how far the request got.
 pub fn whatsapp(data: &[u8]) -> Reached {
     let mut input = Bytes::new(data);
     let flags = input.byte();
