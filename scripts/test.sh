@@ -2,8 +2,8 @@
 # The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
 # formatting and lints, builds every binary and the agent image (arm64, without Docker), runs
 # every test (unit and end-to-end against a fresh moto per test, the image's agent under qemu
-# among them), lints template.yaml, checks it against the Guard rules (policy/guard) and
-# simulates its IAM policies (tests/iam).
+# among them), fuzzes every fuzz target for a few seconds, lints template.yaml, checks it
+# against the Guard rules (policy/guard) and simulates its IAM policies (tests/iam).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -36,6 +36,10 @@ if ! command -v qemu-aarch64-static >/dev/null; then
 fi
 step "tests"
 cargo test --workspace --locked
+step "fuzz smoke (every fuzz target of fuzz/ for a few seconds, from its committed corpus; an unoptimised build)"
+# The long runs are scripts/fuzz.sh [SECONDS_PER_TARGET]; this one proves every target builds,
+# replays its seeds and fuzzes without a crash.
+scripts/fuzz.sh --smoke 3
 step "template lint"
 .clawless/venv/bin/cfn-lint template.yaml
 .clawless/venv/bin/sam validate --lint --template template.yaml --region us-east-1

@@ -40,9 +40,17 @@ impl TextLimit {
 
 const FENCE: &str = "```";
 
-/// The language of the code fence open at byte `at` of `text`, if one is open there.
-fn open_fence_at(text: &str, at: usize) -> Option<String> {
-    let mut open: Option<String> = None;
+/// A code fence open at some point of a text.
+struct OpenFence {
+    /// Its language (the info string of its opening line).
+    lang: String,
+    /// Byte index just past its opening line: where its code starts.
+    code_start: usize,
+}
+
+/// The code fence open at byte `at` of `text`, if one is open there.
+fn open_fence_at(text: &str, at: usize) -> Option<OpenFence> {
+    let mut open: Option<OpenFence> = None;
     let mut line_start = 0;
     for line in text.split_inclusive('\n') {
         if line_start >= at {
@@ -52,7 +60,7 @@ fn open_fence_at(text: &str, at: usize) -> Option<String> {
         if let Some(info) = trimmed.strip_prefix(FENCE) {
             open = match open {
                 Some(_) => None,
-                None => Some(info.trim().to_owned()),
+                None => Some(OpenFence { lang: info.trim().to_owned(), code_start: line_start + line.len() }),
             };
         }
         line_start += line.len();
@@ -83,17 +91,26 @@ fn choose_cut(rest: &str, limit: TextLimit) -> (usize, usize, Option<String>) {
         }
     }
     // Every boundary is inside a fence: cut inside it, leaving room to close and reopen it.
-    let lang = open_fence_at(rest, window_end).unwrap_or_default();
+    let lang = open_fence_at(rest, window_end).map(|f| f.lang).unwrap_or_default();
     let reserve = FENCE.len() + 1 + FENCE.len() + lang.len() + 1;
     let budget = if max > reserve * 2 { max - reserve } else { max };
     let end = limit.prefix_end(rest, budget);
     let lookahead = limit.prefix_end(rest, budget + 1);
+    // The fence to close at `cut` and reopen after it, if the piece holds some of its code. A
+    // piece cut at (or inside) the fence's opening line would hold nothing but that line, and
+    // the next piece, reopened with it, would start with the same text again: the split would
+    // never end. Reopening only after code means each piece takes more than the reopening adds.
+    let reopened = |cut: usize| {
+        open_fence_at(rest, cut)
+            .filter(|f| budget < max && f.code_start < cut && !rest[f.code_start..cut].trim().is_empty())
+    };
+    let hard_cut = (end.max(rest.chars().next().map_or(1, char::len_utf8)), 0);
     let cut = separators
         .iter()
         .find_map(|sep| last_before(&rest[..lookahead], end, sep, false).map(|i| (i, sep.len())))
-        .unwrap_or((end.max(rest.chars().next().map_or(1, char::len_utf8)), 0));
-    let fence = if budget < max { open_fence_at(rest, cut.0) } else { None };
-    (cut.0, cut.1, fence)
+        .filter(|(i, _)| open_fence_at(rest, *i).is_none() || reopened(*i).is_some())
+        .unwrap_or(hard_cut);
+    (cut.0, cut.1, reopened(cut.0).map(|f| f.lang))
 }
 
 /// Splits `text` into pieces within `limit`, in order.
@@ -176,6 +193,32 @@ mod tests {
         }
         let lines: Vec<&str> = pieces.iter().flat_map(|p| p.lines()).filter(|l| !l.starts_with("```")).collect();
         assert_eq!(lines.join("\n"), code, "no line lost or reordered");
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `text_split`): a fence whose opening line is followed by
+    /// a boundary, then by a line without one longer than the limit, split forever (each piece
+    /// was the opening line alone, and reopening it gave back the same text).
+    #[test]
+    fn a_fence_cut_right_after_its_opening_line_still_ends() {
+        let texts = [
+            "intro text\n\n```rus\n\n```rus\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0t\nfn at\nfn a() {}\nfn b() {}\n```\nafter".to_owned(),
+            format!("```{}\n\n```{}\nafter", "y".repeat(30), "\0".repeat(60)),
+        ];
+        for text in texts {
+            // On another thread, so a split that never ends fails the test instead of hanging it.
+            let (done, finished) = std::sync::mpsc::channel();
+            let input = text.clone();
+            std::thread::spawn(move || done.send(split_message(&input, chars(45))));
+            let pieces = finished
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("splitting {text:?} did not end"));
+            assert!(pieces.iter().all(|p| p.chars().count() <= 45), "{pieces:?}");
+            assert!(pieces.len() <= 4, "{pieces:?}");
+            // Nothing lost: the text's visible characters are in the pieces, in order (reopened
+            // fences only add some).
+            let mut joined = pieces.iter().flat_map(|p| p.chars());
+            assert!(text.chars().filter(|c| !c.is_whitespace()).all(|c| joined.any(|j| j == c)), "{pieces:?}");
+        }
     }
 
     #[test]

@@ -365,6 +365,36 @@ fn group_mentions_become_names_and_address_the_bot() {
     assert!(!only(Feishu.parse(&full(), &input(&headers, &plain)).unwrap()).mentions_bot);
 }
 
+/// Found with the fuzz target `webhook_feishu`: names that hold other mentions' placeholders
+/// were replaced again and again, doubling the text per mention, until the webhook ran out of
+/// memory. A name goes in once, as it is.
+#[test]
+fn mention_names_are_put_in_once_however_they_read() {
+    let chained: Vec<Value> = (1..=9)
+        .map(|k| json!({"key": format!("@_user_{k}"), "id": {"open_id": format!("ou_{k}")}, "name": format!("@_user_{}", k + 1).repeat(7)}))
+        .collect();
+    let headers = http::HeaderMap::new();
+    let body = event("user", "group", &"@_user_1 ".repeat(50), Value::Array(chained)).to_string().into_bytes();
+    let parsed = only(Feishu.parse(&full(), &input(&headers, &body)).unwrap());
+    assert_eq!(parsed.message.text, format!("@{} ", "@_user_2".repeat(7)).repeat(50));
+
+    let swapped = json!([
+        {"key": "@_user_1", "name": "@_user_2"},
+        {"key": "@_user_2", "name": "Bob"}
+    ]);
+    let body = event("user", "group", "@_user_1 and @_user_2", swapped).to_string().into_bytes();
+    let parsed = only(Feishu.parse(&full(), &input(&headers, &body)).unwrap());
+    assert_eq!(parsed.message.text, "@@_user_2 and @Bob");
+
+    // However many placeholders a long name fills, the names stop at the cap (256 KiB) and the
+    // placeholders after it stay as they are.
+    let long = json!([{"key": "@_user_1", "name": "n".repeat(1000)}]);
+    let body = event("user", "group", &"@_user_1".repeat(1000), long).to_string().into_bytes();
+    let text = only(Feishu.parse(&full(), &input(&headers, &body)).unwrap()).message.text;
+    assert!(text.len() <= 256 * 1024 + "@_user_1".repeat(1000).len(), "{}", text.len());
+    assert!(text.starts_with(&format!("@{}", "n".repeat(1000))) && text.ends_with("@_user_1"));
+}
+
 #[test]
 fn ignores_apps_other_types_and_other_events() {
     let headers = http::HeaderMap::new();
