@@ -1,8 +1,8 @@
 //! Dispatcher and reply path benchmarks (figures, not pass/fail), against a fresh local stack with
 //! the release binaries:
 //!
-//! - dispatcher: stored inbound messages across several conversations, put on the inbound FIFO
-//!   queue as the webhook would, drained by the SQS event-source mapping into the dispatcher and
+//! - dispatcher: inbound messages across several conversations, put on the inbound FIFO queue as
+//!   the webhook would (queued only: the dispatcher stores each as it hands it over), drained by the SQS event-source mapping into the dispatcher and
 //!   on to AgentCore; messages/s, AWS calls per message, and per-conversation order of the agents'
 //!   answers on the reply queue;
 //! - reply: replies put straight on the reply queue (every 5th long enough to be split into three
@@ -233,11 +233,9 @@ async fn main() {
         },
     };
     let put_inbound = |items: Vec<ConversationMessage>| {
-        let store = &store;
         let inbound = &inbound;
         async move {
             for item in items {
-                store.store_inbound(&item).await.expect("store_inbound");
                 inbound
                     .send_inbound(&InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item })
                     .await
@@ -267,7 +265,7 @@ async fn main() {
     let dispatch_moto_cpu = stack.moto_pid().and_then(cpu_seconds).zip(moto_cpu_before).map(|(a, b)| a - b);
     let dispatch_fn_cpu = fn_cpu(&dispatcher_pids) - dispatcher_cpu_before;
 
-    // Every message marked dispatched (after AgentCore accepted it)?
+    // Every message stored with its dispatched mark (after AgentCore accepted it)?
     let mut dispatched = 0;
     for c in 0..CONVERSATIONS {
         let lines = store.conversation(&conversation(&tenant.tenant_id, &bot.bot_id, c)).await.expect("conversation");

@@ -260,8 +260,7 @@ async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
             route: ReplyRoute::Telegram { chat_id: 4242, message_thread_id: None, reply_to_message_id: Some(3) },
         },
     };
-    store.store_inbound(&lost).await.unwrap();
-    assert!(store.mark_dispatched(&lost).await.unwrap());
+    assert!(store.store_dispatched(&lost).await.unwrap());
 
     let sent = converse(&bot, &telegram, 1).await;
     assert_eq!(sent[0]["text"], "Both answered.");

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use crate::support::*;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use clawless_aws::dynamodb::Store;
 use clawless_aws::sqs::FifoQueue;
 use clawless_core::domain::envelope::{ENVELOPE_VERSION, InboundEnvelope, ReplyEnvelope};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
 use clawless_core::domain::model::{ChannelKind, ConversationMessage, InboundMessage, ReplyRoute, Sender};
+use clawless_core::domain::records::inbound_sort_key;
 use clawless_local::LocalStack;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
@@ -82,9 +84,20 @@ async fn a_poisoned_inbound_message_is_listed_redriven_and_answered_once() {
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     set_visibility(&stack, "InboundQueue", 1).await;
 
-    // A message queued without its stored line (the webhook stores before it enqueues; here the
-    // line is gone, as after restoring the table from a backup older than the message): the
-    // dispatcher fails it on every receive until the redrive policy moves it to the DLQ.
+    // A message whose line in the table cannot be read (half-written by hand, or by a broken
+    // deploy): the dispatcher's history read fails on every receive until the redrive policy
+    // moves the message to the DLQ.
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let table = stack.resources.tables["DataTable"].clone();
+    let key = [
+        ("pk", AttributeValue::S(item.conversation.partition_key())),
+        ("sk", AttributeValue::S(inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str()))),
+    ];
+    let mut corrupt = dynamo.put_item().table_name(&table).item("at_ms", AttributeValue::S("not a time".into()));
+    for (name, value) in key.clone() {
+        corrupt = corrupt.item(name, value);
+    }
+    corrupt.send().await.unwrap();
     let envelope = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: item.clone() };
     FifoQueue::new(sqs.clone(), &stack.resources.queue_urls["InboundQueue"])
         .send_json(&envelope, &item.conversation.message_group_id(), &envelope.dedup_id())
@@ -136,9 +149,13 @@ async fn a_poisoned_inbound_message_is_listed_redriven_and_answered_once() {
     let error = clawless(&stack, &["dlq", "redrive", "--queue", "outbound"]).unwrap_err();
     assert!(error.contains("accepted values: inbound, reply"), "{error}");
 
-    // The cause fixed (the line is back), the message goes back and is answered once.
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), &stack.resources.tables["DataTable"]);
-    store.store_inbound(&item).await.unwrap();
+    // The cause fixed (the unreadable line removed), the message goes back and is answered once,
+    // stored by the dispatcher as it hands it over.
+    let mut repair = dynamo.delete_item().table_name(&table);
+    for (name, value) in key {
+        repair = repair.key(name, value);
+    }
+    repair.send().await.unwrap();
     let moved = clawless(&stack, &["dlq", "redrive", "--queue", "inbound"]).unwrap();
     assert_eq!((moved["moved"].as_u64(), moved["failed"].as_u64()), (Some(1), Some(0)), "{moved}");
     assert_eq!(moved["messages"][0]["outcome"], "moved");
@@ -149,6 +166,10 @@ async fn a_poisoned_inbound_message_is_listed_redriven_and_answered_once() {
     .await;
     quiet(&stack).await;
     assert_eq!(stack.outbox.sent().await.len(), 1, "answered exactly once");
+    let store = Store::new(dynamo.clone(), &table);
+    let lines = store.conversation(&item.conversation).await.unwrap();
+    assert_eq!(lines.len(), 2, "the message and its answer: {lines:?}");
+    assert!(lines[0].dispatched_at_ms.is_some() && lines[0].text == PRIVATE_TEXT, "{:?}", lines[0]);
 
     let second = clawless(&stack, &["dlq", "redrive", "--queue", "inbound"]).unwrap();
     assert_eq!((second["moved"].as_u64(), second["failed"].as_u64()), (Some(0), Some(0)), "{second}");

@@ -20,4 +20,5 @@ mod tasks;
 mod telegram;
 mod template;
 mod untrusted;
+mod webhook_calls;
 mod whatsapp;

@@ -1,11 +1,14 @@
 //! Redeliveries past SQS's 5-minute deduplication window: the dispatcher and the reply function
 //! must each recognise work they already did, so a person never gets the same answer twice. And
-//! what the reply function reads and writes to know it.
+//! what the reply function reads and writes to know it. (Two copies of one update in one batch:
+//! `webhook_calls.rs`.)
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::*;
+use crate::telegram::{post_update, sample_update};
+use crate::webhook_calls::{dispatcher_events, invocations};
 use aws_sdk_dynamodb::types::AttributeValue;
 use clawless_aws::dynamodb::Store;
 use clawless_aws::sqs::FifoQueue;
@@ -41,14 +44,7 @@ async fn late_redeliveries_are_not_answered_twice() {
     let stack = start_stack(None).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     let key = stack.scope_key().await.unwrap();
-    let update = sample_event("webhook-telegram.json")["body"].as_str().unwrap().to_owned();
-    let response = reqwest::Client::new()
-        .post(&bot.webhook_url)
-        .header("x-telegram-bot-api-secret-token", TEST_SECRET)
-        .body(update)
-        .send()
-        .await
-        .unwrap();
+    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &sample_update()).await;
     assert_eq!(response.status(), 200);
     eventually(Duration::from_secs(30), "the first answer", || async {
         (stack.outbox.sent().await.len() == 1).then_some(())
@@ -64,6 +60,18 @@ async fn late_redeliveries_are_not_answered_twice() {
     assert_eq!(lines[1].sk, format!("{}#r001", lines[0].sk));
     assert_eq!(lines[1].reply_state, Some(ReplyState::Sent));
 
+    // Telegram redelivers the update through the webhook. The first copy is gone from the queue,
+    // so the queue takes this one (moto forgets a deduplication id once its message is deleted,
+    // as SQS does after 5 minutes): the dispatcher finds the message stored with its mark and
+    // skips it. The update is from 2025 (`date` 1763740800): days apart, as a channel retrying
+    // for days would send it.
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &sample_update()).await.status(), 200);
+    eventually(Duration::from_secs(30), "the dispatcher to skip the redelivery", || async {
+        (dispatcher_events(&bot.tenant_id, "dispatch_skipped", "100001") == 1).then_some(())
+    })
+    .await;
+    assert_eq!(invocations(&bot.tenant_id, "100001"), 1, "handed to an agent once");
+
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     // The same inbound message again, under a new deduplication id (as after SQS's window).
     let inbound = FifoQueue::new(sqs.clone(), &stack.resources.queue_urls["InboundQueue"]);
@@ -77,6 +85,8 @@ async fn late_redeliveries_are_not_answered_twice() {
 
     quiet(&stack).await;
     assert_eq!(stack.outbox.sent().await.len(), 1, "redeliveries must not produce a second answer");
+    assert_eq!(invocations(&bot.tenant_id, "100001"), 1);
+    assert_eq!(dispatcher_events(&bot.tenant_id, "dispatch_skipped", "100001"), 2);
     let after = store.conversation(&item(&bot).conversation).await.unwrap();
     assert_eq!(after.len(), 2, "nothing new stored: {after:?}");
     assert_eq!(after[1].channel_message_ids, lines[1].channel_message_ids, "the reply line is not rewritten");

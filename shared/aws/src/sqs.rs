@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 pub use aws_sdk_sqs::Client as SqsClient;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clawless_core::ports::{InboundQueue, ReplyQueue};
 use serde::Serialize;
 
@@ -47,10 +48,63 @@ impl FifoQueue {
     }
 }
 
+/// SQS's limits on one `SendMessageBatch`: entries, and the bodies' bytes together.
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+
 #[async_trait]
 impl InboundQueue for FifoQueue {
     async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
         self.send_json(envelope, &envelope.item().conversation.message_group_id(), &envelope.dedup_id()).await
+    }
+
+    /// One `SendMessage` for one message; several (a WhatsApp notification can carry a few) go in
+    /// one `SendMessageBatch` while they fit SQS's batch limits. Entries keep their order, so the
+    /// messages of one conversation stay in order in its group.
+    async fn send_inbound_all(&self, envelopes: &[InboundEnvelope]) -> Result<(), QueueError> {
+        match envelopes {
+            [] => Ok(()),
+            [one] => self.send_inbound(one).await.map(|_| ()),
+            many => {
+                let mut batch: Vec<SendMessageBatchRequestEntry> = Vec::new();
+                let mut bytes = 0;
+                for (i, envelope) in many.iter().enumerate() {
+                    let body = serde_json::to_string(envelope).map_err(|e| QueueError::Encode(e.to_string()))?;
+                    if batch.len() == BATCH_ENTRIES || (!batch.is_empty() && bytes + body.len() > BATCH_BYTES) {
+                        self.send_batch(std::mem::take(&mut batch)).await?;
+                        bytes = 0;
+                    }
+                    bytes += body.len();
+                    let entry = SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(body)
+                        .message_group_id(envelope.item().conversation.message_group_id())
+                        .message_deduplication_id(envelope.dedup_id())
+                        .build()
+                        .map_err(|e| QueueError::Encode(e.to_string()))?;
+                    batch.push(entry);
+                }
+                self.send_batch(batch).await
+            }
+        }
+    }
+}
+
+impl FifoQueue {
+    /// One `SendMessageBatch`: `Ok` only if SQS took every entry (a duplicate within the
+    /// deduplication window counts as taken, as with `SendMessage`).
+    async fn send_batch(&self, entries: Vec<SendMessageBatchRequestEntry>) -> Result<(), QueueError> {
+        let out =
+            self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await.map_err(
+                |e| QueueError::Send { queue: queue_name(&self.url).to_owned(), detail: describe_sdk_error(&e) },
+            )?;
+        match out.failed() {
+            [] => Ok(()),
+            failed => Err(QueueError::Send {
+                queue: queue_name(&self.url).to_owned(),
+                detail: failed.iter().map(|f| format!("{}: {}", f.id(), f.code())).collect::<Vec<_>>().join(", "),
+            }),
+        }
     }
 }
 

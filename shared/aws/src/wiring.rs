@@ -44,8 +44,7 @@ pub fn approval_flow_from_env(sdk: &SdkConfig, platform: &PlatformConfig) -> Res
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let store = Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &table));
         ApprovalPorts {
-            approvals: store.clone(),
-            conversations: store,
+            approvals: store,
             profiles: Arc::new(ProfileStore::new(aws_sdk_ssm::Client::new(&sdk), &prefix)),
             replies: Arc::new(FifoQueue::new(sqs.clone(), reply_queue_url.clone())),
             inbound: inbound_queue_url.clone().map(|url| Arc::new(FifoQueue::new(sqs, url)) as Arc<dyn InboundQueue>),

@@ -42,6 +42,8 @@ pub trait BotRepo: Send + Sync {
 #[async_trait]
 pub trait ConversationRepo: Send + Sync {
     /// Stores an inbound message once: a redelivery of the same channel message is a `Duplicate`.
+    /// The webhook stores group messages kept only as context this way; the scheduler stores a
+    /// task's firing this way before it queues it.
     async fn store_inbound(&self, item: &ConversationMessage) -> Result<StoreOutcome, StoreError>;
     /// The newest `limit` lines of a conversation up to and including the line `until_sk` (all
     /// lines when `None`), oldest first.
@@ -51,8 +53,11 @@ pub trait ConversationRepo: Send + Sync {
         until_sk: Option<&str>,
         limit: i32,
     ) -> Result<Vec<MessageItem>, StoreError>;
-    /// Records that a message was handed to the agent. `false` if it already was.
-    async fn mark_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError>;
+    /// Stores a message handed to an agent, with its dispatched mark, in one conditional write:
+    /// the line is written whole unless a line with the mark is there already. A line without the
+    /// mark (context the webhook stored, a firing the scheduler stored) is replaced by the marked
+    /// one. `false` if the message was already dispatched: its delivery id is taken.
+    async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError>;
     /// Marks an inbound message answered by a run (idempotent; a missing message is ignored).
     async fn mark_answered(
         &self,
@@ -223,6 +228,15 @@ pub enum QueueError {
 pub trait InboundQueue: Send + Sync {
     /// Enqueues in the conversation's group, deduplicated by [`InboundEnvelope::dedup_id`].
     async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError>;
+
+    /// Enqueues several messages (those of one webhook request), each as [`InboundQueue::send_inbound`]
+    /// would: `Ok` only once every one is in the queue. An adapter that can sends them in one call.
+    async fn send_inbound_all(&self, envelopes: &[InboundEnvelope]) -> Result<(), QueueError> {
+        for envelope in envelopes {
+            self.send_inbound(envelope).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The reply FIFO queue (agent and platform → reply function).

@@ -107,23 +107,18 @@ impl ApprovalRepo for Store {
         if !expired_ok {
             update = update.expression_attribute_values(":now", n(decision.at_ms));
         }
-        match update.send().await {
-            Ok(_) => {
-                let request = self
-                    .request(tenant, request_id)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("permission request {request_id}")))?;
-                Ok(Decided::Now(request))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Ok(match self.request(tenant, request_id).await? {
-                    None => Decided::NotFound,
-                    Some(r) if r.status == RequestStatus::Pending => Decided::Expired(r),
-                    Some(r) => Decided::Already(r),
-                })
-            }
-            Err(e) => Err(store_error("UpdateItem", &e)),
+        if conditional(update.send().await)? {
+            let request = self
+                .request(tenant, request_id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("permission request {request_id}")))?;
+            return Ok(Decided::Now(request));
         }
+        Ok(match self.request(tenant, request_id).await? {
+            None => Decided::NotFound,
+            Some(r) if r.status == RequestStatus::Pending => Decided::Expired(r),
+            Some(r) => Decided::Already(r),
+        })
     }
 
     async fn put_grant(
@@ -175,11 +170,7 @@ impl ApprovalRepo for Store {
             .expression_attribute_values(":now", n(now_ms()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(store_error("UpdateItem", &e)),
-        }
+        conditional(result)
     }
 
     /// Stores a permission request once (`{tenant}#APPROVAL` / `REQ#{id}`); `false` if it was
@@ -199,11 +190,7 @@ impl ApprovalRepo for Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(store_error("PutItem", &e)),
-        }
+        conditional(result)
     }
 
     /// A tenant's permission requests, oldest first.
@@ -286,11 +273,7 @@ impl ApprovalRepo for Store {
             .expression_attribute_values(":id", s(request.request_id.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(store_error("PutItem", &e)),
-        }
+        conditional(result)
     }
 
     async fn mark_once_used(
@@ -315,11 +298,7 @@ impl ApprovalRepo for Store {
             .expression_attribute_values(":msg", s(message_id))
             .send()
             .await;
-        match used {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(store_error("UpdateItem", &e)),
-        }
+        conditional(used)
     }
 }
 

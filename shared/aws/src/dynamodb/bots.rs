@@ -11,20 +11,18 @@ impl Store {
         let tenant = Tenant { tenant_id: TenantId::generate(), name: name.to_owned(), created_at_ms: now_ms() };
         let item =
             TenantItem { pk: format!("TENANT#{}", tenant.tenant_id), sk: "TENANT".into(), tenant: tenant.clone() };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&item)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) {
-                    StoreError::AlreadyExists(format!("tenant {}", tenant.tenant_id))
-                } else {
-                    store_error("PutItem", &e)
-                }
-            })?;
+        let written = conditional(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&item)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await,
+        )?;
+        if !written {
+            return Err(StoreError::AlreadyExists(format!("tenant {}", tenant.tenant_id)));
+        }
         Ok(tenant)
     }
 

@@ -66,24 +66,21 @@ impl ConversationRepo for Store {
         Ok(items)
     }
 
-    /// Records that a message was handed to the agent. `false` if it already was.
-    async fn mark_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(item.conversation.partition_key()))
-            .key("sk", s(inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str())))
-            .update_expression("SET dispatched_at_ms = :now")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(dispatched_at_ms)")
-            .expression_attribute_values(":now", AttributeValue::N(now_ms().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(store_error("UpdateItem", &e)),
-        }
+    /// Stores a message handed to an agent with its dispatched mark: one PutItem of the whole
+    /// line, on condition that no line with the mark is there (`attribute_not_exists` holds for
+    /// a missing item too, so a first delivery is written and a context line or firing stored
+    /// without the mark is replaced by the marked one). `false` if the delivery id was taken.
+    async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        let row = MessageItem::dispatched(item, now_ms());
+        conditional(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&row)?))
+                .condition_expression("attribute_not_exists(dispatched_at_ms)")
+                .send()
+                .await,
+        )
     }
 
     /// Marks an inbound message answered by a run (idempotent; a missing message is ignored).
@@ -104,11 +101,7 @@ impl ConversationRepo for Store {
             .expression_attribute_values(":now", AttributeValue::N(now_ms().to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(store_error("UpdateItem", &e)),
-        }
+        conditional(result).map(|_| ())
     }
 
     /// One stored inbound message of `conversation`, strongly consistent.

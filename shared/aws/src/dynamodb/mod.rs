@@ -39,6 +39,43 @@ where
     StoreError::Aws { operation, detail: describe_sdk_error(err) }
 }
 
+/// The error of a DynamoDB write that takes a condition, and the operation's name for
+/// [`store_error`].
+pub(crate) trait ConditionalWrite:
+    aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static
+{
+    const OPERATION: &'static str;
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionalWrite for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    const OPERATION: &'static str = "PutItem";
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWrite for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    const OPERATION: &'static str = "UpdateItem";
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// A conditional write's result: `true` if it was written, `false` if its condition did not
+/// hold (nothing written), an error for any other failure.
+pub(crate) fn conditional<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ConditionalWrite,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(ConditionalWrite::condition_failed) => Ok(false),
+        Err(e) => Err(store_error(E::OPERATION, &e)),
+    }
+}
+
 pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt { what: "serialize", detail: e.to_string() })
 }

@@ -9,9 +9,7 @@ use crate::domain::ids::{MessageId, TenantId};
 use crate::domain::model::{ConversationMessage, InboundMessage, Sender, now_ms};
 use crate::domain::permissions::{DecisionRecord, PermissionRequest, RequestStatus, UserRef};
 use crate::domain::scope::ScopeToken;
-use crate::ports::{
-    ApprovalRepo, ConversationRepo, InboundQueue, ProfileRepo, ReplyQueue, ScopeKeys, TimeoutScheduler,
-};
+use crate::ports::{ApprovalRepo, InboundQueue, ProfileRepo, ReplyQueue, ScopeKeys, TimeoutScheduler};
 
 /// What handling a command did, for the caller's logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +40,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct ApprovalPorts {
     pub approvals: Arc<dyn ApprovalRepo>,
-    /// Where a resumed run's platform message is stored before it is queued.
-    pub conversations: Arc<dyn ConversationRepo>,
     pub profiles: Arc<dyn ProfileRepo>,
     pub replies: Arc<dyn ReplyQueue>,
     /// Where a resumed run's platform message is enqueued (the inbound FIFO).
@@ -396,8 +392,9 @@ impl ApprovalFlow {
         self.send(reply).await
     }
 
-    /// Resumes the run that asked: a platform message in the requester's conversation, stored and
-    /// queued like any message, so the agent takes it up with the conversation's history.
+    /// Resumes the run that asked: a platform message in the requester's conversation, queued
+    /// like any message the bot answers (the dispatcher stores it as it hands it over), so the
+    /// agent takes it up with the conversation's history.
     async fn resume(&self, request: &PermissionRequest) -> Result<(), ApprovalError> {
         let Some(inbound) = &self.ports().inbound else { return Ok(()) };
         let message_id = MessageId::parse(&format!("{}{RESUME_SUFFIX}", request.request_id))
@@ -417,7 +414,6 @@ impl ApprovalFlow {
                 route: request.route.clone(),
             },
         };
-        self.ports().conversations.store_inbound(&item).await?;
         inbound.send_inbound(&InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item }).await?;
         Ok(())
     }

@@ -115,7 +115,8 @@ pub struct ParsedMessage {
 pub enum Inbound {
     /// Answer the channel directly, store nothing (URL verification, pings, challenges).
     Answer(HttpAnswer),
-    /// Messages for the bot (possibly none), and what to answer once they are stored and queued.
+    /// Messages for the bot (possibly none), and what to answer once each is queued (or, kept as
+    /// context, stored).
     Deliveries { messages: Vec<ParsedMessage>, ack: HttpAnswer },
 }
 

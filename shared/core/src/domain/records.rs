@@ -64,6 +64,12 @@ impl MessageItem {
         }
     }
 
+    /// The line a message handed to an agent is stored as: [`MessageItem::inbound`] with its
+    /// dispatched mark, both written by the dispatcher's one conditional write.
+    pub fn dispatched(item: &ConversationMessage, now_ms: i64) -> Self {
+        Self { dispatched_at_ms: Some(now_ms), ..Self::inbound(item, now_ms) }
+    }
+
     /// For a reply line, the sort key of the inbound line it answers (`{that key}#r{seq}`).
     pub fn answers(&self) -> Option<&str> {
         match self.role {

@@ -1,6 +1,24 @@
 //! The dispatcher: one inbound message → one `InvokeAgentRuntime` call on the conversation's
 //! session. The agent acknowledges at once, so no Lambda waits while it thinks.
 //!
+//! The webhook only enqueues a message the bot must answer; the dispatcher stores it, and that
+//! store is also how a delivery id is taken once. Per message it makes three calls: the history
+//! Query, `InvokeAgentRuntime`, and one conditional PutItem of the message's line with its
+//! dispatched mark ([`ConversationRepo::store_dispatched`]). The order, and why:
+//! - The Query reads the lines up to the message's own key. A line there with the mark means the
+//!   message was handed to an agent before (a redelivery after SQS's 5-minute deduplication
+//!   window, or a channel retrying for days): skipped before anything runs.
+//! - The line is written only after AgentCore accepted the message. Written before, a failed
+//!   invoke would leave a marked line and the queue's retry (or a DLQ redrive) would skip a
+//!   message no agent ever got: lost. Written after, a crash between the two makes the retry
+//!   invoke again, and the session acknowledges a message id it has as a duplicate.
+//! - The write's condition (no line, or one without the mark) makes a second hand-over that raced
+//!   past the Query report `false`, and lets a line stored unmarked (context the webhook kept, a
+//!   scheduled firing) be marked.
+//!
+//! The FIFO group runs one message of a conversation at a time, in order, so two copies of one
+//! update in a batch run one after the other: the second finds the first's line.
+//!
 //! Trusted code decides whom an agent works for, here: the invocation carries credentials for
 //! the conversation's tenant and bot only ([`crate::credentials`]), the conversation's scope
 //! token ([`crate::scope`]), and, for the run an approve-once decision resumes, that one grant.
@@ -12,7 +30,7 @@ use tracing::Instrument;
 use crate::approvals::{ApprovalError, ApprovalFlow, RESUME_SUFFIX, consume_once_grant};
 use crate::domain::credentials::CredentialError;
 use crate::domain::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
-use crate::domain::model::{BotStatus, now_ms};
+use crate::domain::model::{BotStatus, ConversationMessage, now_ms};
 use crate::domain::records::inbound_sort_key;
 use crate::domain::scope::ScopeError;
 use crate::flows::directory::BotDirectory;
@@ -27,8 +45,6 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error(transparent)]
     AgentCore(#[from] AgentCoreError),
-    #[error("message {0} is not in the table (the webhook stores before it enqueues)")]
-    MissingMessage(String),
     #[error(transparent)]
     Approval(#[from] ApprovalError),
     #[error(transparent)]
@@ -124,26 +140,38 @@ impl Dispatcher {
             return Ok(DispatchOutcome::Dropped("bot is disabled"));
         }
 
-        // History up to this message (not the lines that arrived after it), and the message itself.
+        // History up to this message (not the lines that arrived after it), and the message's own
+        // line if it has one: a first delivery has none (the webhook only queued it), a message
+        // handed over before has one with the mark, and one kept as context or a scheduled firing
+        // has one without.
         let key = inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str());
         let stored = self.conversations.recent_messages(conversation, Some(&key), self.history_limit + 1).await?;
-        let Some(current) = stored.iter().find(|m| m.sk == key) else {
-            return Err(DispatchError::MissingMessage(item.message.message_id.to_string()));
-        };
-        if current.dispatched_at_ms.is_some() {
+        let current = stored.iter().find(|m| m.sk == key);
+        if current.is_some_and(|m| m.dispatched_at_ms.is_some()) {
+            tracing::info!(event = "dispatch_skipped", reason = "already dispatched", message_id = %item.message.message_id);
             return Ok(DispatchOutcome::AlreadyDispatched);
         }
+        // A channel message whose line this dispatch writes first is a new message in.
+        let message_in = current.is_none() && !scheduled;
         if !scheduled
             && let Some(flow) = &self.approvals
             && let Some(outcome) = flow.handle_command(&item).await?
         {
-            self.conversations.mark_dispatched(&item).await?;
+            // Stored and marked after it was handled: a failure in between handles it again,
+            // and each decision is a conditional write that decides once.
+            self.store_dispatched(&item, message_in).await?;
             tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
             return Ok(DispatchOutcome::Dispatched);
         }
-        // An isolated scheduled task runs without the conversation's history.
-        let history =
-            if isolated { Vec::new() } else { stored.iter().filter(|m| m.sk != key).map(|m| m.to_history()).collect() };
+        // An isolated scheduled task runs without the conversation's history. Without its own
+        // line the read holds one line more than the limit: the newest `history_limit` are kept.
+        let history = if isolated {
+            Vec::new()
+        } else {
+            let before: Vec<_> = stored.iter().filter(|m| m.sk != key).collect();
+            let skip = before.len().saturating_sub(usize::try_from(self.history_limit).unwrap_or(0));
+            before[skip..].iter().map(|m| m.to_history()).collect()
+        };
 
         // Earlier messages handed to an agent and never answered, from the same lines (no
         // lookup of the agent's own): a recycled microVM's lost work. The agent skips those it
@@ -188,7 +216,12 @@ impl Dispatcher {
             trace_id: crate::observe::trace_id(),
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
-        self.conversations.mark_dispatched(&item).await?;
+        if !self.store_dispatched(&item, message_in).await? {
+            // Another attempt handed it over between the Query and here (a Lambda that ran past
+            // the visibility timeout): that one counted it, and the session acked this as a duplicate.
+            tracing::warn!(event = "dispatch_raced", message_id = %item.message.message_id, duplicate = ack.status == AckStatus::Duplicate);
+            return Ok(DispatchOutcome::AlreadyDispatched);
+        }
         crate::observe::metrics::count(crate::observe::metrics::Metric::AgentInvocations, &conversation.tenant_id);
         crate::observe::audit::emit(
             crate::observe::audit::AuditKind::AgentInvocation,
@@ -211,6 +244,19 @@ impl Dispatcher {
             unanswered = invocation.unanswered.len(),
         );
         Ok(DispatchOutcome::Dispatched)
+    }
+
+    /// Stores the message's line with its dispatched mark (one conditional write); `false` if it
+    /// was marked already. `message_in`: a channel message stored here for the first time, counted
+    /// in `MessagesIn` (context lines are counted by the webhook that stores them; firings and the
+    /// platform's resume messages are not messages in).
+    async fn store_dispatched(&self, item: &ConversationMessage, message_in: bool) -> Result<bool, DispatchError> {
+        let stored = self.conversations.store_dispatched(item).await?;
+        let platform = item.message.message_id.as_str().ends_with(RESUME_SUFFIX);
+        if stored && message_in && !platform {
+            crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &item.conversation.tenant_id);
+        }
+        Ok(stored)
     }
 }
 

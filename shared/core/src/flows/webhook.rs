@@ -1,5 +1,12 @@
-//! The webhook path, for every channel: verify on the raw bytes, parse, store, enqueue, answer.
-//! Nothing slow happens here, so every channel gets its answer within its deadline.
+//! The webhook path, for every channel: verify on the raw bytes, parse, then one AWS call, then
+//! answer. Nothing slow happens here, so every channel gets its answer within its deadline.
+//!
+//! A message the bot must answer is only enqueued, under its delivery id as the FIFO
+//! deduplication id ([`InboundEnvelope::dedup_id`]); the dispatcher stores it when it hands it to
+//! an agent, and skips it if that delivery id was stored before (a redelivery after SQS's 5-minute
+//! window). A group message kept only as context is only stored (one conditional put; a
+//! redelivery finds it there). Nothing is answered 200 before that call succeeded: a failure
+//! answers 500 so the channel retries, and a retry is safe on both paths.
 
 use std::sync::Arc;
 
@@ -105,6 +112,7 @@ impl WebhookService {
             // Verified but the bot is off: acknowledge so the channel does not retry.
             return ack;
         }
+        let mut queued = Vec::new();
         for parsed in messages {
             let triggers = parsed.message.is_direct
                 || parsed.mentions_bot
@@ -119,55 +127,73 @@ impl WebhookService {
                 },
                 message: parsed.message,
             };
-            if let Err(answer) = self.accept(&record, item, triggers).await {
+            if triggers {
+                queued.push(InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item });
+            } else if let Err(answer) = self.keep_as_context(&record, item).await {
                 return answer;
             }
+        }
+        if let Err(answer) = self.enqueue(&record, &queued).await {
+            return answer;
         }
         ack
     }
 
-    /// Stores one message and, if it triggers an answer, queues it for the dispatcher.
-    async fn accept(&self, record: &BotRecord, item: ConversationMessage, triggers: bool) -> Result<(), HttpAnswer> {
+    /// Stores a message the bot does not answer, as history for later runs: one conditional put.
+    async fn keep_as_context(&self, record: &BotRecord, item: ConversationMessage) -> Result<(), HttpAnswer> {
         let span = super::message_span(&item.conversation, item.message.message_id.as_str(), None);
-        self.accept_in_span(record, item, triggers).instrument(span).await
-    }
-
-    async fn accept_in_span(
-        &self,
-        record: &BotRecord,
-        item: ConversationMessage,
-        triggers: bool,
-    ) -> Result<(), HttpAnswer> {
-        let bot_id = &record.bot.bot_id;
-        let stored = self.conversations.store_inbound(&item).await.map_err(|e| {
-            tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");
-            retry_later()
-        })?;
-        let duplicate = !matches!(stored, StoreOutcome::Stored);
-        // A redelivery the agent already has is dropped. One stored but maybe never queued (the
-        // first attempt failed in between) is queued again; SQS or the dispatcher drops a copy.
-        let enqueue = triggers && !matches!(stored, StoreOutcome::Duplicate { dispatched: true });
-        if enqueue {
-            let envelope = InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item: item.clone() };
-            self.inbound.send_inbound(&envelope).await.map_err(|e| {
-                tracing::error!(bot_id = %bot_id, error = %e, "could not enqueue the message");
+        async {
+            let bot_id = &record.bot.bot_id;
+            let stored = self.conversations.store_inbound(&item).await.map_err(|e| {
+                tracing::error!(bot_id = %bot_id, error = %e, "could not store the message");
                 retry_later()
             })?;
+            let duplicate = !matches!(stored, StoreOutcome::Stored);
+            if !duplicate {
+                crate::observe::metrics::count(
+                    crate::observe::metrics::Metric::MessagesIn,
+                    &item.conversation.tenant_id,
+                );
+            }
+            log_accepted(&item, false, Some(duplicate));
+            Ok(())
         }
-        if !duplicate {
-            crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &item.conversation.tenant_id);
+        .instrument(span)
+        .await
+    }
+
+    /// Queues the messages the bot answers (one call for all of a request's, normally one). Not
+    /// stored here: the dispatcher stores each as it hands it to an agent, which is also where a
+    /// redelivery past SQS's deduplication window is recognised. Whether a message is new is not
+    /// known here, so `MessagesIn` is counted by the dispatcher.
+    async fn enqueue(&self, record: &BotRecord, queued: &[InboundEnvelope]) -> Result<(), HttpAnswer> {
+        if queued.is_empty() {
+            return Ok(());
         }
-        tracing::info!(
-            event = "webhook_accepted",
-            tenant_id = %item.conversation.tenant_id,
-            bot_id = %bot_id,
-            channel = %item.conversation.channel,
-            message_id = %item.message.message_id,
-            duplicate,
-            queued = enqueue,
-        );
+        self.inbound.send_inbound_all(queued).await.map_err(|e| {
+            tracing::error!(bot_id = %record.bot.bot_id, error = %e, messages = queued.len(), "could not enqueue");
+            retry_later()
+        })?;
+        for envelope in queued {
+            let item = envelope.item();
+            let _span = super::message_span(&item.conversation, item.message.message_id.as_str(), None).entered();
+            log_accepted(item, true, None);
+        }
         Ok(())
     }
+}
+
+/// `duplicate`: for a stored context line, whether it was there already (unknown for a queued one).
+fn log_accepted(item: &ConversationMessage, queued: bool, duplicate: Option<bool>) {
+    tracing::info!(
+        event = "webhook_accepted",
+        tenant_id = %item.conversation.tenant_id,
+        bot_id = %item.conversation.bot_id,
+        channel = %item.conversation.channel,
+        message_id = %item.message.message_id,
+        duplicate,
+        queued,
+    );
 }
 
 fn log_rejected(bot_id: &BotId, channel: ChannelKind, reason: &VerifyError) {

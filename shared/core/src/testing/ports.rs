@@ -28,7 +28,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Operations told to fail, by name (the port method's name).
 #[derive(Debug, Clone, Default)]
-pub struct FailSwitch(Arc<Mutex<HashSet<&'static str>>>);
+pub struct FailSwitch(Arc<Mutex<HashSet<&'static str>>>, Arc<Mutex<BTreeMap<&'static str, usize>>>);
 
 impl FailSwitch {
     /// Makes `operation` fail until [`FailSwitch::off`].
@@ -40,7 +40,14 @@ impl FailSwitch {
         lock(&self.0).remove(operation);
     }
 
+    /// Calls so far of each operation that goes through [`FailSwitch::store`] (failed ones
+    /// included, as a failed AWS call is still a call).
+    pub fn calls(&self) -> BTreeMap<&'static str, usize> {
+        lock(&self.1).clone()
+    }
+
     fn store(&self, operation: &'static str) -> Result<(), StoreError> {
+        *lock(&self.1).entry(operation).or_default() += 1;
         if lock(&self.0).contains(operation) {
             return Err(StoreError::Aws { operation, detail: "injected failure".into() });
         }
@@ -153,19 +160,17 @@ impl ConversationRepo for MemoryStore {
         Ok(lines)
     }
 
-    async fn mark_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
-        self.fail.store("mark_dispatched")?;
-        let key = (
-            item.conversation.partition_key(),
-            inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str()),
-        );
-        match lock(&self.lines).get_mut(&key) {
-            Some(line) if line.dispatched_at_ms.is_none() => {
-                line.dispatched_at_ms = Some(now_ms());
-                Ok(true)
-            }
-            _ => Ok(false),
+    async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        self.fail.store("store_dispatched")?;
+        let line = MessageItem::dispatched(item, now_ms());
+        let mut lines = lock(&self.lines);
+        let key = (line.pk.clone(), line.sk.clone());
+        // The table's condition: no line, or one without the mark.
+        if lines.get(&key).is_some_and(|old| old.dispatched_at_ms.is_some()) {
+            return Ok(false);
         }
+        lines.insert(key, line);
+        Ok(true)
     }
 
     async fn mark_answered(
@@ -402,6 +407,7 @@ impl ApprovalRepo for MemoryStore {
 pub struct MemoryQueue {
     pub fail: FailSwitch,
     attempts: AtomicUsize,
+    calls: AtomicUsize,
     seen: Mutex<HashSet<String>>,
     inbound: Mutex<Vec<InboundEnvelope>>,
     replies: Mutex<Vec<ReplyEnvelope>>,
@@ -427,7 +433,14 @@ impl MemoryQueue {
         self.attempts.load(Ordering::SeqCst)
     }
 
+    /// How many times the queue was called (a batch is one call, as `SendMessageBatch` is),
+    /// failed calls included.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     fn check(&self) -> Result<(), QueueError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail.is_on("send") {
             return Err(QueueError::Send { queue: "memory".into(), detail: "injected failure".into() });
         }
@@ -436,15 +449,33 @@ impl MemoryQueue {
     }
 }
 
-#[async_trait]
-impl InboundQueue for MemoryQueue {
-    async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
-        self.check()?;
+impl MemoryQueue {
+    fn push_inbound(&self, envelope: &InboundEnvelope) -> String {
         let id = envelope.dedup_id();
         if lock(&self.seen).insert(id.clone()) {
             lock(&self.inbound).push(envelope.clone());
         }
-        Ok(id)
+        id
+    }
+}
+
+#[async_trait]
+impl InboundQueue for MemoryQueue {
+    async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
+        self.check()?;
+        Ok(self.push_inbound(envelope))
+    }
+
+    async fn send_inbound_all(&self, envelopes: &[InboundEnvelope]) -> Result<(), QueueError> {
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        self.check()?;
+        self.attempts.fetch_add(envelopes.len().saturating_sub(1), Ordering::SeqCst);
+        for envelope in envelopes {
+            self.push_inbound(envelope);
+        }
+        Ok(())
     }
 }
 

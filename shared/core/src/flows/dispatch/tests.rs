@@ -2,20 +2,22 @@
 //!
 //! Branches of `Dispatcher::dispatch`, and where each is tested (approval commands and
 //! approve-once grants in [`approvals`]):
-//! - loading the bot fails → error (the queue retries)                       `failures_before_the_invocation_leave_the_message_undispatched`
+//! - loading the bot fails → error (the queue retries)                       `failures_before_the_invocation_store_nothing`
 //! - bot gone → dropped                                                       `messages_for_gone_disabled_or_foreign_bots_are_dropped`
 //! - the message names a tenant that does not own the bot → dropped, `security_tenant_mismatch`   same
 //! - bot disabled → dropped                                                   same
-//! - reading the lines fails → error                                          `failures_before_the_invocation_leave_the_message_undispatched`
-//! - the message is not stored → `MissingMessage`                             `a_message_that_was_never_stored_is_an_error`
-//! - already dispatched → nothing invoked                                     `a_dispatched_message_is_not_invoked_again`
+//! - reading the lines fails → error                                          `failures_before_the_invocation_store_nothing`
+//! - no line yet (the webhook only queued it) → invoked, then stored with its mark, in two store calls   `a_first_delivery_is_invoked_then_stored_with_its_mark`
+//! - a line without the mark (context the webhook kept, a firing) → invoked, then marked   `a_context_line_that_triggers_later_is_marked`, `scheduled_tasks_are_marked_and_isolated_ones_get_no_history`
+//! - already dispatched → nothing invoked: the same update twice in a batch, or days later   `the_same_update_twice_is_handed_over_once`
 //! - channel message vs scheduled task → `scheduled`                          `the_invocation_carries_what_the_agent_works_with`, `scheduled_tasks_are_marked_and_isolated_ones_get_no_history`
 //! - isolated scheduled task → no history (lost work still)                   `scheduled_tasks_are_marked_and_isolated_ones_get_no_history`
 //! - history: the lines before the message (not after), newest `history_limit`, clamped to 1..=200   `history_is_what_came_before_up_to_the_limit`
 //! - lost work: dispatched, unanswered, unreplied, within the hour before     `lost_work_is_handed_over_within_the_window`
-//! - credentials failure, scope key failure → error, nothing invoked          `failures_before_the_invocation_leave_the_message_undispatched`
-//! - AgentCore failure → error, not marked dispatched; the retry invokes      `an_agentcore_failure_is_retried_and_invokes_again`
-//! - marking fails after the invocation → error; the retry invokes again, the agent acks duplicate   `a_duplicate_ack_still_marks_the_message_dispatched`
+//! - credentials failure, scope key failure → error, nothing invoked          `failures_before_the_invocation_store_nothing`
+//! - AgentCore failure → error, nothing stored; the retry invokes             `an_agentcore_failure_is_retried_and_invokes_again`
+//! - storing fails after the invocation → error; the retry invokes again, the agent acks duplicate   `a_failed_store_after_the_invocation_invokes_again`
+//! - the store finds the mark (another attempt raced past the read) → already dispatched   `a_hand_over_that_raced_another_is_not_counted_twice`
 //! - the invocation: the conversation's scope token, credentials, bot profile, session, the item   `the_invocation_carries_what_the_agent_works_with`
 
 mod approvals;
@@ -71,7 +73,6 @@ impl Harness {
         if approvals {
             let ports = crate::approvals::ApprovalPorts {
                 approvals: store.clone(),
-                conversations: store.clone(),
                 profiles: Arc::new(MemoryProfiles::default()),
                 replies: queue.clone(),
                 inbound: Some(queue.clone()),
@@ -84,22 +85,26 @@ impl Harness {
         Self { store, agent, queue, credentials: credentials.fail.clone(), scope, dispatcher }
     }
 
-    /// Stores `item` as the webhook would.
+    /// Stores `item` without a mark, as the webhook stores a group message kept as context and
+    /// the scheduler a firing. (A message the bot answers is only queued: no line until dispatched.)
     pub async fn stored(&self, item: &ConversationMessage) {
         self.store.store_inbound(item).await.expect("stored");
     }
 
+    /// Stores `item` as a dispatcher that handed it over did.
     pub async fn dispatched(&self, item: &ConversationMessage) {
-        self.stored(item).await;
-        assert!(self.store.mark_dispatched(item).await.expect("marked"));
+        assert!(self.store.store_dispatched(item).await.expect("stored"));
     }
 
-    /// The stored line of `item`: dispatched or not.
-    pub fn is_dispatched(&self, item: &ConversationMessage) -> bool {
+    /// The stored line of `item`, if any.
+    pub fn line(&self, item: &ConversationMessage) -> Option<crate::domain::records::MessageItem> {
         let key = inbound_sort_key(item.message.sent_at_ms, item.message.message_id.as_str());
-        let lines = self.store.lines(&item.conversation);
-        let line = lines.iter().find(|l| l.sk == key).expect("the line is stored");
-        line.dispatched_at_ms.is_some()
+        self.store.lines(&item.conversation).into_iter().find(|l| l.sk == key)
+    }
+
+    /// Whether `item` is stored with its dispatched mark (no line: not dispatched).
+    pub fn is_dispatched(&self, item: &ConversationMessage) -> bool {
+        self.line(item).is_some_and(|l| l.dispatched_at_ms.is_some())
     }
 
     pub fn invoked(&self) -> Vec<AgentInvocation> {
@@ -147,7 +152,6 @@ async fn the_invocation_carries_what_the_agent_works_with() {
     record.bot.model_id = Some("some-model".into());
     let h = Harness::new(record, 20);
     let item = message("4242", "1001", "hello", NOW);
-    h.stored(&item).await;
 
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("dispatched"), DispatchOutcome::Dispatched);
     let invocations = h.agent.invocations();
@@ -178,20 +182,18 @@ async fn messages_for_gone_disabled_or_foreign_bots_are_dropped() {
 
     let mut gone = message("4242", "1001", "hello", NOW);
     gone.conversation.bot_id = BotId::parse("b00000000000000000000").expect("a bot id");
-    h.stored(&gone).await;
     assert_eq!(
         h.dispatcher.dispatch(channel(&gone)).await.expect("ok"),
         DispatchOutcome::Dropped("bot no longer exists")
     );
-    assert!(!h.is_dispatched(&gone));
+    assert!(h.line(&gone).is_none(), "nothing stored for a message no agent gets");
 
     // A queue message naming another tenant for this bot: forged or corrupted, never run.
     let mut foreign = message("4242", "1002", "hello", NOW);
     foreign.conversation.tenant_id = crate::domain::ids::TenantId::parse(OTHER_TENANT).expect("a tenant id");
-    h.stored(&foreign).await;
     let outcome = h.dispatcher.dispatch(channel(&foreign)).await.expect("ok");
     assert_eq!(outcome, DispatchOutcome::Dropped("tenant does not own the bot"));
-    assert!(!h.is_dispatched(&foreign));
+    assert!(h.line(&foreign).is_none());
     let flagged = events.named("security_tenant_mismatch");
     assert_eq!(flagged.len(), 1, "{:?}", events.names());
     assert_eq!((flagged[0]["claimed_tenant"].as_str(), flagged[0]["bot_id"].as_str()), (OTHER_TENANT, BOT));
@@ -201,31 +203,69 @@ async fn messages_for_gone_disabled_or_foreign_bots_are_dropped() {
     record.bot.status = crate::domain::model::BotStatus::Disabled;
     let off = Harness::new(record, 20);
     let item = message("4242", "1003", "hello", NOW);
-    off.stored(&item).await;
     assert_eq!(off.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dropped("bot is disabled"));
-    assert!(!off.is_dispatched(&item));
+    assert!(off.line(&item).is_none());
     assert!(off.agent.invocations().is_empty());
 }
 
 #[tokio::test]
-async fn a_message_that_was_never_stored_is_an_error() {
+async fn a_first_delivery_is_invoked_then_stored_with_its_mark() {
     let h = Harness::new(bot_record(), 20);
     let earlier = message("4242", "1000", "earlier", NOW - MIN);
     h.stored(&earlier).await;
     let item = message("4242", "1001", "hello", NOW);
-    let err = h.dispatcher.dispatch(channel(&item)).await.expect_err("not stored");
-    assert!(matches!(&err, DispatchError::MissingMessage(id) if id == "1001"), "{err}");
-    assert!(h.agent.invocations().is_empty());
+    assert!(h.line(&item).is_none(), "the webhook only queued it");
+    let calls_before = h.store.fail.calls();
+
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
+    assert_eq!(h.invoked().len(), 1);
+    assert_eq!(ids(&h.invoked()[0].history), ["1000"], "the earlier line is history; the message itself is not");
+    let line = h.line(&item).expect("stored once handed over");
+    assert_eq!((line.text.as_str(), line.sender_name.as_str(), line.at_ms), ("hello", "Ada", NOW));
+    assert_eq!(line.role, Role::User);
+    assert!(line.dispatched_at_ms.is_some() && line.answered_at_ms.is_none());
+    assert!(line.expires_at > crate::domain::model::now_ms() / 1000, "kept for the retention period");
+
+    // The bot's first load aside, two store calls: the history read and the one conditional write.
+    let mut calls = h.store.fail.calls();
+    for (op, n) in &calls_before {
+        *calls.entry(op).or_default() -= n;
+    }
+    calls.retain(|op, n| *n > 0 && *op != "load_bot");
+    assert_eq!(calls, [("recent_messages", 1), ("store_dispatched", 1)].into());
 }
 
 #[tokio::test]
-async fn a_dispatched_message_is_not_invoked_again() {
+async fn the_same_update_twice_is_handed_over_once() {
     let h = Harness::new(bot_record(), 20);
+    // Two copies of one update in one batch (a redelivery after SQS's window met the first still
+    // queued): the batch runs a conversation's messages in order, so the second finds the first's line.
     let item = message("4242", "1001", "hello", NOW);
-    h.dispatched(&item).await;
-    let outcome = h.dispatcher.dispatch(channel(&item)).await.expect("ok");
-    assert_eq!(outcome, DispatchOutcome::AlreadyDispatched);
-    assert!(h.agent.invocations().is_empty());
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::AlreadyDispatched);
+    assert_eq!(h.invoked().len(), 1);
+    assert_eq!(h.store.lines(&conversation("4242")).len(), 1);
+
+    // A channel that retries for days (WhatsApp: 7): its message was handed over long ago.
+    let old = message("4242", "wamid.OLD", "are you there?", NOW - 6 * 24 * 60 * MIN);
+    h.dispatched(&old).await;
+    assert_eq!(h.dispatcher.dispatch(channel(&old)).await.expect("ok"), DispatchOutcome::AlreadyDispatched);
+    assert_eq!(h.invoked().len(), 1, "nothing invoked for it");
+}
+
+#[tokio::test]
+async fn a_context_line_that_triggers_later_is_marked() {
+    // Stored as context (it did not trigger when it came), then queued (a redelivery after the
+    // bot's trigger pattern changed, say): handed over once, its line marked, not its own history.
+    let h = Harness::new(bot_record(), 20);
+    let item = message("4242", "1001", "clawd, hello", NOW);
+    h.stored(&item).await;
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
+    assert!(h.invoked()[0].history.is_empty());
+    assert!(h.is_dispatched(&item));
+    assert_eq!(h.store.lines(&conversation("4242")).len(), 1);
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::AlreadyDispatched);
+    assert_eq!(h.invoked().len(), 1);
 }
 
 #[tokio::test]
@@ -262,7 +302,6 @@ async fn history_is_what_came_before_up_to_the_limit() {
     }
     replied(&h, &earlier[4]).await;
     let item = message("4242", "2000", "now", NOW);
-    h.stored(&item).await;
     h.stored(&message("4242", "3000", "later", NOW + MIN)).await;
     h.stored(&message("4243", "1999", "another chat", NOW - MIN)).await;
 
@@ -281,7 +320,6 @@ async fn history_is_what_came_before_up_to_the_limit() {
         many.stored(&line).await;
     }
     for h in [&one, &many] {
-        h.stored(&item).await;
         h.dispatcher.dispatch(channel(&item)).await.expect("dispatched");
     }
     assert_eq!(ids(&one.invoked()[0].history), ["5204"]);
@@ -305,7 +343,6 @@ async fn lost_work_is_handed_over_within_the_window() {
     h.store.mark_answered(&answered.conversation, answered.message.sent_at_ms, "1003").await.expect("marked");
     replied(&h, &replied_to).await;
     let item = message("4242", "2000", "are you there?", NOW);
-    h.stored(&item).await;
 
     // The window is measured from the message's own time (NOW is long past by the clock).
     h.dispatcher.dispatch(channel(&item)).await.expect("dispatched");
@@ -316,10 +353,9 @@ async fn lost_work_is_handed_over_within_the_window() {
 }
 
 #[tokio::test]
-async fn failures_before_the_invocation_leave_the_message_undispatched() {
+async fn failures_before_the_invocation_store_nothing() {
     let h = Harness::new(bot_record(), 20);
     let item = message("4242", "1001", "hello", NOW);
-    h.stored(&item).await;
 
     h.store.fail.on("load_bot");
     assert!(matches!(h.dispatcher.dispatch(channel(&item)).await, Err(DispatchError::Store(_))));
@@ -334,7 +370,7 @@ async fn failures_before_the_invocation_leave_the_message_undispatched() {
     assert!(matches!(h.dispatcher.dispatch(channel(&item)).await, Err(DispatchError::Scope(_))));
     h.scope.fail.off("get");
     assert!(h.agent.invocations().is_empty(), "no agent runs without its credentials and token");
-    assert!(!h.is_dispatched(&item));
+    assert!(h.line(&item).is_none());
 
     // Nothing failed for good: the queue's retry goes through.
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
@@ -345,11 +381,12 @@ async fn failures_before_the_invocation_leave_the_message_undispatched() {
 async fn an_agentcore_failure_is_retried_and_invokes_again() {
     let h = Harness::new(bot_record(), 20);
     let item = message("4242", "1001", "hello", NOW);
-    h.stored(&item).await;
     h.agent.fail.on("invoke");
     let err = h.dispatcher.dispatch(channel(&item)).await.expect_err("AgentCore failed");
     assert!(matches!(err, DispatchError::AgentCore(AgentCoreError::Invoke { .. })), "{err}");
-    assert!(!h.is_dispatched(&item), "not marked, so the retry invokes");
+    // Stored (and marked) only once AgentCore has it: were it stored first, the retry (or a DLQ
+    // redrive) would find it marked and skip a message no agent ever got.
+    assert!(h.line(&item).is_none(), "nothing stored, so the retry invokes");
     h.agent.fail.off("invoke");
 
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
@@ -360,16 +397,15 @@ async fn an_agentcore_failure_is_retried_and_invokes_again() {
 }
 
 #[tokio::test]
-async fn a_duplicate_ack_still_marks_the_message_dispatched() {
+async fn a_failed_store_after_the_invocation_invokes_again() {
     let h = Harness::new(bot_record(), 20);
     let (events, _guard) = Events::capture();
     let item = message("4242", "1001", "hello", NOW);
-    h.stored(&item).await;
-    // The agent has it, but the mark is lost: the queue redelivers.
-    h.store.fail.on("mark_dispatched");
+    // The agent has it, but the write is lost (or the Lambda died before it): the queue redelivers.
+    h.store.fail.on("store_dispatched");
     assert!(matches!(h.dispatcher.dispatch(channel(&item)).await, Err(DispatchError::Store(_))));
-    h.store.fail.off("mark_dispatched");
-    assert!(!h.is_dispatched(&item));
+    h.store.fail.off("store_dispatched");
+    assert!(h.line(&item).is_none());
 
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dispatched);
     assert_eq!(h.invoked().len(), 2, "invoked again; the session acknowledges it as a duplicate");
@@ -377,4 +413,45 @@ async fn a_duplicate_ack_still_marks_the_message_dispatched() {
     let invoked = events.named("agent_invoked");
     assert_eq!(invoked.len(), 1, "{:?}", events.names());
     assert_eq!(invoked[0]["duplicate"], "true");
+    assert_eq!(h.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::AlreadyDispatched);
+    assert_eq!(h.invoked().len(), 2);
+}
+
+/// An agent runtime during whose invocation another attempt stores the message with its mark
+/// (a Lambda that ran past the visibility timeout while the queue handed the message on).
+struct RacedAgent {
+    store: Arc<MemoryStore>,
+    agent: Arc<MemoryAgent>,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::AgentInvoker for RacedAgent {
+    async fn invoke(
+        &self,
+        session: &crate::domain::ids::RuntimeSessionId,
+        invocation: &AgentInvocation,
+    ) -> Result<crate::domain::envelope::AgentAck, AgentCoreError> {
+        self.store.store_dispatched(&invocation.item).await.expect("the other attempt stores it");
+        self.agent.invoke(session, invocation).await
+    }
+}
+
+#[tokio::test]
+async fn a_hand_over_that_raced_another_is_not_counted_twice() {
+    let (events, _guard) = Events::capture();
+    let h = Harness::new(bot_record(), 20);
+    let raced = Arc::new(RacedAgent { store: h.store.clone(), agent: h.agent.clone() });
+    let ports = DispatchPorts {
+        directory: BotDirectory::new(h.store.clone(), None, Duration::from_secs(60)),
+        conversations: h.store.clone(),
+        grants: h.store.clone(),
+        runtime: raced,
+        access: AgentAccess { credentials: Arc::new(FixedCredentials::default()), scope: h.scope.clone() },
+    };
+    let dispatcher = Dispatcher::new(ports, 20);
+    let item = message("4242", "1001", "hello", NOW);
+    assert_eq!(dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::AlreadyDispatched);
+    assert_eq!(events.named("dispatch_raced").len(), 1, "{:?}", events.names());
+    assert!(events.named("agent_invoked").is_empty(), "the other attempt logs and counts the hand-over");
+    assert!(h.is_dispatched(&item));
 }

@@ -45,7 +45,6 @@ impl Harness {
         let scope = MemoryScopeKey::new(scope_key());
         let ports = ApprovalPorts {
             approvals: store.clone(),
-            conversations: store.clone(),
             profiles: Arc::new(MemoryProfiles::default()),
             replies: queue.clone(),
             inbound: Some(queue.clone()),

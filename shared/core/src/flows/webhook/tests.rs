@@ -14,13 +14,14 @@
 //! - parse says unauthorized (WhatsApp without `phone_number_id`) → 401      `an_unauthorized_parse_is_401`
 //! - the channel's direct answer (WhatsApp `hub.challenge`) → that answer   `direct_answers_are_returned_and_store_nothing`
 //! - bot disabled → ack once verified, nothing stored or queued             `disabled_bots_are_acknowledged_without_storing`
-//! - direct / mention / trigger pattern → stored and queued; none → stored only `trigger_rules_decide_what_is_queued`
-//! - the tenant comes from the bot record                                     same
-//! - duplicate already dispatched → ack, no send at all                      `a_redelivery_the_agent_has_is_not_queued_again`
-//! - duplicate not yet dispatched (queueing failed before) → queued          `a_failed_enqueue_is_retried_by_the_channel`
-//! - queue failure → 500, the message stays stored                           same
-//! - store failure → 500, nothing queued                                     `a_store_failure_asks_for_a_retry_and_queues_nothing`
-//! - several messages in one delivery, one of them a redelivery              `every_message_of_a_delivery_is_stored_and_queued_once`
+//! - direct / mention / trigger pattern → queued only; none → stored only    `trigger_rules_decide_what_is_queued`
+//! - one call per request: one send, or one conditional put                  same, `a_redelivery_is_queued_again_and_left_to_the_dispatcher`
+//! - the tenant comes from the bot record                                     `trigger_rules_decide_what_is_queued`
+//! - a redelivered message the bot answers → queued again (SQS drops it within its window, the
+//!   dispatcher after it); a redelivered context line → stored once, ack     `a_redelivery_is_queued_again_and_left_to_the_dispatcher`
+//! - queue failure → 500, nothing stored; the retry queues it                `a_failed_enqueue_is_retried_by_the_channel`
+//! - store failure (a context line) → 500, nothing queued                    `a_store_failure_asks_for_a_retry_and_queues_nothing`
+//! - several messages in one delivery → one queue call for all, one of them a redelivery   `every_message_of_a_delivery_is_queued_in_one_call`
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,11 @@ impl Webhook {
     /// Ids of the stored lines of `conversation`, oldest first.
     fn stored(&self, conversation: &ConversationRef) -> Vec<String> {
         self.store.lines(conversation).into_iter().map(|l| l.message_id).collect()
+    }
+
+    /// Conditional puts of messages so far (failed ones included).
+    fn puts(&self) -> usize {
+        self.store.fail.calls().get("store_inbound").copied().unwrap_or(0)
     }
 
     /// Ids of the queued messages, in queue order.
@@ -215,8 +221,8 @@ async fn a_failed_bot_or_secrets_read_asks_for_a_retry() {
 
     // Neither failure was cached: the channel's retry goes through.
     assert_eq!(hook.telegram_update(&private(1, "hi")).await, ack());
-    assert_eq!(hook.stored(&conversation("4242")), ["1"]);
     assert_eq!(hook.queued(), ["1"]);
+    assert!(hook.stored(&conversation("4242")).is_empty(), "the dispatcher stores it");
 }
 
 #[tokio::test]
@@ -326,23 +332,28 @@ async fn trigger_rules_decide_what_is_queued() {
     mention["message"]["entities"] = json!([{"type": "mention", "offset": 0, "length": 10}]);
     let mut other_mention = update(15, -100, "group", "@someone_else what time is it?");
     other_mention["message"]["entities"] = json!([{"type": "mention", "offset": 0, "length": 13}]);
-    for body in [
-        mention,
-        update(12, -100, "group", "Clawd, what time is it?"),
-        update(13, -100, "group", "lunch anyone?"),
-        other_mention,
-        update(16, -100, "group", "ask clawd later"),
-        private(14, "what time is it?"),
+    for (body, queued) in [
+        (mention, true),
+        (update(12, -100, "group", "Clawd, what time is it?"), true),
+        (update(13, -100, "group", "lunch anyone?"), false),
+        (other_mention, false),
+        (update(16, -100, "group", "ask clawd later"), false),
+        (private(14, "what time is it?"), true),
     ] {
+        let (sends, puts) = (hook.queue.calls(), hook.puts());
         assert_eq!(hook.telegram_update(&body).await, ack());
+        // Exactly one call per request: the message is either queued or stored.
+        let (sends, puts) = (hook.queue.calls() - sends, hook.puts() - puts);
+        assert_eq!((sends, puts), if queued { (1, 0) } else { (0, 1) }, "{body}");
     }
-    // Every message is stored (it is the history the agent reads), only the triggering ones queued.
-    assert_eq!(hook.stored(&conversation("-100")), ["11", "12", "13", "15", "16"]);
-    assert_eq!(hook.stored(&conversation("4242")), ["14"]);
+    // Context is stored (it is the history the agent reads); what the bot answers is only queued,
+    // and the dispatcher stores it as it hands it to an agent.
+    assert_eq!(hook.stored(&conversation("-100")), ["13", "15", "16"]);
+    assert!(hook.stored(&conversation("4242")).is_empty());
     assert_eq!(hook.queued(), ["11", "12", "14"]);
     assert_eq!(hook.queue.attempts(), 3);
 
-    // The queued message names the tenant of the bot record, and is what was stored.
+    // The queued message names the tenant of the bot record, and carries the whole message.
     let InboundEnvelope::ChannelMessage { item, .. } = &hook.queue.inbound()[2] else { panic!("a channel message") };
     assert_eq!(item.conversation, conversation("4242"));
     assert_eq!(item.conversation.tenant_id, tenant());
@@ -362,17 +373,29 @@ async fn an_invalid_trigger_pattern_triggers_nothing() {
 }
 
 #[tokio::test]
-async fn a_redelivery_the_agent_has_is_not_queued_again() {
+async fn a_redelivery_is_queued_again_and_left_to_the_dispatcher() {
     let hook = Webhook::new(bot_record());
     assert_eq!(hook.telegram_update(&private(21, "hi")).await, ack());
-    let item = hook.queue.inbound()[0].item().clone();
-    assert!(hook.store.mark_dispatched(&item).await.expect("marked"));
-
-    // Telegram redelivers (it did not see our answer in time): acknowledged, stored once, and not
-    // even sent to the queue (SQS's deduplication lasts five minutes; redeliveries come later).
+    // Telegram redelivers (it did not see our answer in time): acknowledged and queued again under
+    // the same deduplication id. SQS drops the copy within its 5-minute window; after it, the
+    // dispatcher finds the message stored with its mark and skips it. Still one call.
     assert_eq!(hook.telegram_update(&private(21, "hi")).await, ack());
-    assert_eq!(hook.stored(&conversation("4242")), ["21"]);
-    assert_eq!(hook.queue.attempts(), 1);
+    assert_eq!((hook.queue.calls(), hook.puts()), (2, 0));
+    assert_eq!(hook.queued(), ["21"]);
+    let ids: Vec<String> = hook.queue.inbound().iter().map(InboundEnvelope::dedup_id).collect();
+    assert_eq!(ids, [hook.queue.inbound()[0].dedup_id()]);
+
+    // A group message kept as context, redelivered: stored once, each attempt one conditional put.
+    let (events, _guard) = Events::capture();
+    let chatter = update(24, -100, "group", "lunch anyone?");
+    assert_eq!(hook.telegram_update(&chatter).await, ack());
+    assert_eq!(hook.telegram_update(&chatter).await, ack());
+    assert_eq!(hook.stored(&conversation("-100")), ["24"]);
+    assert_eq!((hook.queue.calls(), hook.puts()), (2, 2));
+    let accepted = events.named("webhook_accepted");
+    let duplicates: Vec<&str> = accepted.iter().map(|e| e["duplicate"].as_str()).collect();
+    assert_eq!(duplicates, ["false", "true"]);
+    assert!(accepted.iter().all(|e| e["queued"] == "false"));
 }
 
 #[tokio::test]
@@ -380,24 +403,27 @@ async fn a_failed_enqueue_is_retried_by_the_channel() {
     let hook = Webhook::new(bot_record());
     hook.queue.fail.on("send");
     assert_eq!(error_of(&hook.telegram_update(&private(22, "hi")).await), retry_later());
-    assert_eq!(hook.stored(&conversation("4242")), ["22"], "stored before the enqueue failed");
+    assert!(hook.stored(&conversation("4242")).is_empty(), "nothing stored: its one call failed");
     assert_eq!(hook.queue.attempts(), 0);
     hook.queue.fail.off("send");
 
-    // The retry finds it stored but never dispatched, and queues it.
+    // The channel's retry queues it.
     assert_eq!(hook.telegram_update(&private(22, "hi")).await, ack());
-    assert_eq!(hook.stored(&conversation("4242")), ["22"]);
     assert_eq!(hook.queued(), ["22"]);
-    let line = &hook.store.lines(&conversation("4242"))[0];
-    assert!(line.dispatched_at_ms.is_none());
+    assert!(hook.stored(&conversation("4242")).is_empty());
 }
 
 #[tokio::test]
 async fn a_store_failure_asks_for_a_retry_and_queues_nothing() {
     let hook = Webhook::new(bot_record());
     hook.store.fail.on("store_inbound");
-    assert_eq!(error_of(&hook.telegram_update(&private(23, "hi")).await), retry_later());
-    hook.nothing_stored_or_sent();
+    let chatter = update(23, -100, "group", "lunch anyone?");
+    assert_eq!(error_of(&hook.telegram_update(&chatter).await), retry_later());
+    assert!(hook.stored(&conversation("-100")).is_empty());
+    assert_eq!(hook.queue.calls(), 0);
+    hook.store.fail.off("store_inbound");
+    assert_eq!(hook.telegram_update(&chatter).await, ack());
+    assert_eq!(hook.stored(&conversation("-100")), ["23"]);
 }
 
 fn whatsapp_conversation(from: &str) -> ConversationRef {
@@ -426,31 +452,29 @@ fn notification(messages: &[(&str, &str, &str)]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn every_message_of_a_delivery_is_stored_and_queued_once() {
+async fn every_message_of_a_delivery_is_queued_in_one_call() {
     let hook = Webhook::new(with_whatsapp(bot_record()));
     let (ada, bob) = ("15551234567", "15557654321");
     let first = notification(&[(ada, "wamid.A", "first"), (bob, "wamid.B", "second")]);
     assert_eq!(hook.whatsapp(&first).await, ack());
-    assert_eq!(hook.stored(&whatsapp_conversation(ada)), ["wamid.A"]);
-    assert_eq!(hook.stored(&whatsapp_conversation(bob)), ["wamid.B"]);
+    assert_eq!(hook.queue.calls(), 1, "both in one send");
     assert_eq!(hook.queued(), ["wamid.A", "wamid.B"]);
+    assert!(hook.stored(&whatsapp_conversation(ada)).is_empty() && hook.stored(&whatsapp_conversation(bob)).is_empty());
     let queued_a = hook.queue.inbound()[0].item().clone();
     assert_eq!(queued_a.conversation, whatsapp_conversation(ada));
     assert_eq!((queued_a.message.sender.name.as_str(), queued_a.message.text.as_str()), ("Ada", "first"));
-    assert!(hook.store.mark_dispatched(&queued_a).await.expect("marked"));
 
-    // Meta retries the batch with a new message in it: only the new one goes to the queue.
+    // Meta retries the batch with a new message in it: one send again; the queue (or after its
+    // window, the dispatcher) drops the copy of the first.
     let again = notification(&[(ada, "wamid.A", "first"), (bob, "wamid.C", "third")]);
-    let attempts = hook.queue.attempts();
     assert_eq!(hook.whatsapp(&again).await, ack());
-    assert_eq!(hook.stored(&whatsapp_conversation(ada)), ["wamid.A"]);
-    assert_eq!(hook.stored(&whatsapp_conversation(bob)), ["wamid.B", "wamid.C"]);
-    assert_eq!(hook.queue.attempts(), attempts + 1);
+    assert_eq!(hook.queue.calls(), 2);
     assert_eq!(hook.queued(), ["wamid.A", "wamid.B", "wamid.C"]);
 
-    // A store failure fails the delivery, so Meta sends it again.
-    hook.store.fail.on("store_inbound");
-    let third = notification(&[(ada, "wamid.D", "fourth")]);
+    // A failed send fails the delivery, so Meta sends it again.
+    hook.queue.fail.on("send");
+    let third = notification(&[(ada, "wamid.D", "fourth"), (bob, "wamid.E", "fifth")]);
     assert_eq!(error_of(&hook.whatsapp(&third).await), retry_later());
-    assert_eq!(hook.queue.attempts(), attempts + 1);
+    assert_eq!(hook.queued(), ["wamid.A", "wamid.B", "wamid.C"]);
+    assert_eq!(hook.puts(), 0);
 }

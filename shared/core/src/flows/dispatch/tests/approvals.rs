@@ -1,8 +1,8 @@
 //! Approval commands and approve-once grants in the dispatcher.
 //!
-//! - an approval command from the approver: handled, marked dispatched, never invoked   `the_approver_s_commands_are_handled_instead_of_invoking`
+//! - an approval command from the approver: handled, stored marked dispatched, never invoked   `the_approver_s_commands_are_handled_instead_of_invoking`
 //! - from anyone else: refused with an answer, never invoked                            same
-//! - handling it fails → error, not marked; the retry handles it                        `a_failed_command_is_retried`
+//! - handling it fails → error, nothing stored; the retry handles it                     `a_failed_command_is_retried`
 //! - a scheduled task's text is never a command; without a flow, commands reach the agent   `commands_reach_the_agent_when_nothing_handles_them`
 //! - approve once → the resume message's run gets the grant, marked used by that message;
 //!   a redelivery of that message (after an AgentCore failure) gets it again            `an_approval_resumes_the_run_with_its_grant`
@@ -42,10 +42,12 @@ fn texts(h: &Harness) -> Vec<String> {
 async fn the_approver_s_commands_are_handled_instead_of_invoking() {
     let h = with_approver().await;
     let pending = message("4242", "1001", "/pending", NOW);
-    h.stored(&pending).await;
     assert_eq!(h.dispatcher.dispatch(channel(&pending)).await.expect("ok"), DispatchOutcome::Dispatched);
     assert!(h.agent.invocations().is_empty(), "an agent never sees an approval command");
-    assert!(h.is_dispatched(&pending), "a redelivery is not handled twice");
+    assert!(h.is_dispatched(&pending), "stored with its mark once handled");
+    let outcome = h.dispatcher.dispatch(channel(&pending)).await.expect("ok");
+    assert_eq!(outcome, DispatchOutcome::AlreadyDispatched, "a redelivery is not handled twice");
+    assert_eq!(h.queue.replies().len(), 1);
     let replies = h.queue.replies();
     assert_eq!(texts(&h), ["No pending permission requests."]);
     assert_eq!((replies[0].conversation.clone(), replies[0].in_reply_to.as_str()), (conversation("4242"), "1001"));
@@ -54,7 +56,6 @@ async fn the_approver_s_commands_are_handled_instead_of_invoking() {
     // Someone else typing (or clicking) a command: answered with a refusal, decided nothing.
     let (events, _guard) = Events::capture();
     let forged = message("5151", "1002", "/approve pr0123456789abcdef0123 once", NOW);
-    h.stored(&forged).await;
     assert_eq!(h.dispatcher.dispatch(channel(&forged)).await.expect("ok"), DispatchOutcome::Dispatched);
     assert!(h.agent.invocations().is_empty());
     assert!(h.is_dispatched(&forged));
@@ -69,7 +70,6 @@ async fn the_approver_s_commands_are_handled_instead_of_invoking() {
 async fn a_failed_command_is_retried() {
     let h = with_approver().await;
     let pending = message("4242", "1001", "/pending", NOW);
-    h.stored(&pending).await;
     h.store.fail.on("approver");
     let err = h.dispatcher.dispatch(channel(&pending)).await.expect_err("the approver could not be read");
     assert!(matches!(err, DispatchError::Approval(_)), "{err}");
@@ -93,7 +93,6 @@ async fn commands_reach_the_agent_when_nothing_handles_them() {
     // A dispatcher without the approval flow hands every message to the agent.
     let plain = Harness::new(bot_record(), 20);
     let pending = message("4242", "1001", "/pending", NOW);
-    plain.stored(&pending).await;
     assert_eq!(plain.dispatcher.dispatch(channel(&pending)).await.expect("ok"), DispatchOutcome::Dispatched);
     assert_eq!(plain.invoked()[0].item.message.text, "/pending");
 }
@@ -144,11 +143,10 @@ async fn an_approval_resumes_the_run_with_its_grant() {
     let request = request_for("https://example.com");
     assert!(h.store.put_request(&request).await.expect("stored"));
     let approve = message("4242", "601", &format!("/approve {} once", request.request_id), NOW + 1000);
-    h.stored(&approve).await;
     assert_eq!(h.dispatcher.dispatch(channel(&approve)).await.expect("ok"), DispatchOutcome::Dispatched);
     assert!(h.invoked().is_empty());
 
-    // The flow stored and queued the message that resumes Bob's run, on his behalf.
+    // The flow queued the message that resumes Bob's run, on his behalf (stored once dispatched).
     let queued = h.queue.inbound();
     assert_eq!(queued.len(), 1);
     let resume = queued[0].item().clone();
@@ -198,7 +196,6 @@ async fn a_once_grant_goes_to_its_requester_s_resumed_run_only() {
     ];
     for (i, (why, envelope, request)) in cases.iter().enumerate() {
         h.store.put_request_as_is((*request).clone());
-        h.stored(envelope.item()).await;
         assert_eq!(h.dispatcher.dispatch(envelope.clone()).await.expect("ok"), DispatchOutcome::Dispatched, "{why}");
         assert_eq!(h.invoked()[i].grant, None, "{why}");
         assert_eq!(used_by(&h, request).await, request.used_by, "{why}: not marked");
@@ -208,7 +205,6 @@ async fn a_once_grant_goes_to_its_requester_s_resumed_run_only() {
     let own = approved(request_for("https://own.example"), "once");
     h.store.put_request_as_is(own.clone());
     let resume = resume_of(&own, "5151", "5151");
-    h.stored(&resume).await;
     h.dispatcher.dispatch(channel(&resume)).await.expect("dispatched");
     let grant = h.invoked().last().and_then(|i| i.grant.clone()).expect("a grant");
     assert_eq!((grant.request_id.as_str(), grant.requester_id.as_str()), (own.request_id.as_str(), "5151"));
