@@ -4,9 +4,11 @@
 Receives 10 messages at a time with all system attributes, deletes them, and records
 (MessageDeduplicationId, the body's message.message_id) for each. Stops after --idle seconds
 without a message and prints one JSON object: received, unique_message_ids, duplicates,
-unique_dedup_ids, seconds, message_ids (sorted).
+unique_dedup_ids, seconds, message_ids (sorted). With --bodies FILE it also writes every body
+received, one per line, in the order received (the benchmark hands them on as the dispatcher would
+get them).
 
-    drain-queue.py --endpoint http://127.0.0.1:5000 --region us-east-1 --queue-url URL [--idle 10]
+    drain-queue.py --endpoint http://127.0.0.1:5000 --region us-east-1 --queue-url URL [--idle 10] [--bodies FILE]
 """
 
 import argparse
@@ -24,6 +26,7 @@ def main() -> int:
     parser.add_argument("--region", required=True)
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--idle", type=float, default=10.0, help="stop after this many seconds without a message")
+    parser.add_argument("--bodies", help="write every body received to this file, one per line")
     args = parser.parse_args()
 
     sqs = boto3.client(
@@ -36,6 +39,7 @@ def main() -> int:
     started = time.monotonic()
     last_message = started
     records = []  # (MessageDeduplicationId, message_id)
+    bodies = []
     while time.monotonic() - last_message < args.idle:
         out = sqs.receive_message(
             QueueUrl=args.queue_url,
@@ -54,10 +58,16 @@ def main() -> int:
             except (ValueError, KeyError, TypeError):
                 message_id = ""
             records.append((dedup, message_id))
+            bodies.append(m["Body"])
         sqs.delete_message_batch(
             QueueUrl=args.queue_url,
             Entries=[{"Id": f"m{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
         )
+
+    if args.bodies:
+        with open(args.bodies, "w", encoding="utf-8") as out:
+            for body in bodies:
+                out.write(body.replace("\n", " ") + "\n")
 
     ids = Counter(message_id for _, message_id in records)
     summary = {
