@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BENCH_SECRET, bench_bot, cpu_seconds, peak_rss_kib, repo_root};
+use common::{BENCH_SECRET, agent_pids, bench_bot, cpu_seconds, peak_rss_kib, percentile, repo_root};
 
 use clawless_local::aws_counter::AwsCallCounter;
 use clawless_local::lambda::Invocation;
@@ -61,15 +61,6 @@ fn update(update_id: u64, c: usize, text: &str) -> String {
         }
     })
     .to_string()
-}
-
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = samples.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The message numbers the stand-in's outbox has answered, in the order they arrived.
@@ -128,23 +119,6 @@ fn run_durations(tenant: &str) -> Vec<f64> {
 
 fn invocations_since(stack: &LocalStack, function: &str, since: Instant) -> Vec<Invocation> {
     stack.functions[function].invocations().into_iter().filter(|i| i.started >= since).collect()
-}
-
-/// The agent processes of this bench's stack (children of this process).
-fn agent_pids() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')')) else {
-                    return false;
-                };
-                name.starts_with("clawless-agent") && rest.split_whitespace().nth(1) == Some(me.as_str())
-            })
-        })
-        .collect()
 }
 
 fn cpu(pids: &[u32]) -> f64 {

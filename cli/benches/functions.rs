@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{bench_bot, peak_rss_kib, repo_root, rss_kib};
+use common::{agent_pids, bench_bot, peak_rss_kib, repo_root, rss_kib};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -100,24 +100,6 @@ fn ping(port: u16) -> bool {
     }
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-/// The agent processes this bench's local stack started (children of this process).
-fn agent_pids() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')')) else {
-                    return false;
-                };
-                // Field 4, the parent's pid, is the second field after the name.
-                name.starts_with("clawless-agent") && rest.split_whitespace().nth(1) == Some(me.as_str())
-            })
-        })
-        .collect()
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

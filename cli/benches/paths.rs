@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 mod common;
-use common::{bench_bot, cpu_seconds, repo_root};
+use common::{bench_bot, cpu_seconds, percentile, repo_root};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -116,15 +116,6 @@ async fn drain(mapping: Arc<SqsMapping>, pollers: usize, expected: usize, timeou
     out.elapsed = started.elapsed();
     out.received = received.load(Ordering::SeqCst);
     out
-}
-
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = samples.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The number in `marker{n}` inside `text`, if present.

@@ -12,22 +12,51 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-/// Peak resident set size of a process in KiB (VmHWM), from /proc (Linux).
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` memory field (`VmHWM`, `VmRSS`, …) in KiB (Linux).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// Resident set size of a process in KiB now (VmRSS), from /proc (Linux).
+/// Peak resident set size of a process in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// Resident set size of a process in KiB now (VmRSS).
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status_kib(pid, "VmRSS")
+}
+
+/// The `p` quantile (0 to 1) of `samples`, nearest rank; NaN when there are none.
+pub fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The agent processes a bench's local stack started (children of this process).
+pub fn agent_pids() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')')) else {
+                    return false;
+                };
+                // Field 4, the parent's pid, is the second field after the name.
+                name.starts_with("clawless-agent") && rest.split_whitespace().nth(1) == Some(me.as_str())
+            })
+        })
+        .collect()
 }
 
 /// Clock ticks per second of /proc's CPU times.
