@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         action: ApprovalsAction,
     },
+    /// Who may talk to a bot: DM pairing and allowlists, group policies, pairing codes.
+    Access {
+        #[command(subcommand)]
+        action: clawless_cli::access::AccessAction,
+    },
     /// Scheduled tasks of a bot (agents create them with their task tools).
     Tasks {
         #[command(subcommand)]
@@ -105,6 +110,12 @@ enum BotAction {
         /// The model (Bedrock model id or OpenAI model name; default: CLAWLESS_MODEL_ID).
         #[arg(long)]
         model_id: Option<String>,
+        /// Direct messages: pairing (default: strangers get a code to be approved) | allowlist | open | disabled.
+        #[arg(long, value_parser = clawless_cli::access::parse_dm)]
+        dm: Option<clawless_core::access::DmPolicy>,
+        /// Groups: mention (default: mentions and the trigger) | allowlist | open (every message) | disabled.
+        #[arg(long, value_parser = clawless_cli::access::parse_groups)]
+        groups: Option<clawless_core::access::GroupPolicy>,
     },
 }
 
@@ -349,14 +360,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 format!("tenant created: {} ({})", tenant.tenant_id, tenant.name),
             );
         }
-        Command::Bot { action: BotAction::Create { tenant, name, trigger, persona, model_provider, model_id } } => {
-            let settings = BotSettings { trigger, persona, model_provider, model_id };
+        Command::Bot {
+            action: BotAction::Create { tenant, name, trigger, persona, model_provider, model_id, dm, groups },
+        } => {
+            let settings = BotSettings { trigger, persona, model_provider, model_id, dm, groups };
             let bot = admin.create_bot(&tenant, &name, settings).await.map_err(err)?;
             print(
                 cli.json,
-                json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name}),
-                format!("bot created: {} ({}) for tenant {}", bot.bot_id, bot.name, bot.tenant_id),
+                json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name, "dm": bot.access.dm, "groups": bot.access.groups}),
+                format!(
+                    "bot created: {} ({}) for tenant {}; dm {}, groups {}",
+                    bot.bot_id, bot.name, bot.tenant_id, bot.access.dm, bot.access.groups
+                ),
             );
+        }
+        Command::Access { action } => {
+            let (shown, text) = clawless_cli::access::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
         }
         Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url, register } } => {
             let api_url = api_url.or(local_api);
@@ -488,7 +508,12 @@ async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
     let admin = Admin::new(&stack.sdk, &stack.stack);
     let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
     let bot = admin
-        .create_bot(tenant.tenant_id.as_str(), "demo-bot", BotSettings::default())
+        // Open, so the README's test message is answered without pairing first.
+        .create_bot(
+            tenant.tenant_id.as_str(),
+            "demo-bot",
+            BotSettings { dm: Some(clawless_core::access::DmPolicy::Open), ..BotSettings::default() },
+        )
         .await
         .map_err(|e| e.to_string())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
