@@ -60,8 +60,13 @@ impl AccessGate {
     pub async fn admit(&self, record: &BotRecord, item: &ConversationMessage) -> Result<Admission, ApprovalError> {
         let text = &item.message.text;
         let pair = parse_pair(text);
-        // The approver's commands come first: the approver need not be on any allowlist.
-        if (pair.is_some() || parse_command(text).is_some()) && self.from_approver(item).await? {
+        // The approver's commands come first: the approver need not be on any allowlist. `/pair`
+        // counts only in their direct chat, so a paired user's id is never announced in a group.
+        let command = match pair {
+            Some(_) => item.message.is_direct,
+            None => parse_command(text).is_some(),
+        };
+        if command && self.sent_by_approver(item).await? {
             return match pair {
                 Some(parsed) => self.pair(item, parsed).await.map(|()| Admission::Handled),
                 None => Ok(Admission::Admit),
@@ -75,13 +80,17 @@ impl AccessGate {
         }
         if pair.is_some() {
             // Someone admitted, but not the approver: a code is never approved by them.
-            self.answer(item, "Only this workspace's approver can approve pairing codes.").await?;
+            self.answer(
+                item,
+                "Only this workspace's approver can approve pairing codes, in their direct chat with the bot.",
+            )
+            .await?;
             return Ok(Admission::Handled);
         }
         Ok(admission)
     }
 
-    async fn from_approver(&self, item: &ConversationMessage) -> Result<bool, ApprovalError> {
+    async fn sent_by_approver(&self, item: &ConversationMessage) -> Result<bool, ApprovalError> {
         let c = &item.conversation;
         let approver = self.flow.ports().approvals.approver(&c.tenant_id).await?;
         Ok(approver

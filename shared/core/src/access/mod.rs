@@ -169,8 +169,7 @@ impl BotAccess {
     }
 
     pub fn group_listed(&self, group: &UserRef) -> bool {
-        let group = group.to_string();
-        self.allowed_groups.iter().any(|g| *g == group)
+        self.allowed_groups.contains(&group.to_string())
     }
 }
 
