@@ -4,4 +4,5 @@
 
 pub mod access;
 pub mod admin;
+pub mod demo;
 pub mod dlq;

@@ -202,3 +202,21 @@ async fn access_commands_check_their_input_and_disabled_modes_drop_at_the_webhoo
         clawless(&stack, &["access", "revoke", "--bot", b, "--group", &format!("telegram:{LISTED_GROUP}")]).unwrap();
     assert_eq!(revoked["allowed_groups"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readme_demo_is_answered() {
+    // What `clawless local up` seeds and the README tells to run: its bot is `open`.
+    let stack = start_stack(None).await;
+    let dir =
+        std::env::temp_dir().join(format!("clawless-demo-{}-{}", std::process::id(), stack.endpoints.api_url.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = clawless_cli::demo::seed_demo(&stack, &dir).await.unwrap();
+    let out = std::process::Command::new("bash").arg(&script).arg("hello bot").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(WAIT, "the demo bot's answer", || async {
+        let sent = stack.outbox.sent().await;
+        sent.iter().any(|m| m.text == "Hello Ada! You said: hello bot").then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
