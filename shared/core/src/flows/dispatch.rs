@@ -19,6 +19,11 @@
 //! The FIFO group runs one message of a conversation at a time, in order, so two copies of one
 //! update in a batch run one after the other: the second finds the first's line.
 //!
+//! Before anything is stored or run, the bot's access policy decides whether the sender may talk
+//! to it ([`crate::access::AccessGate`]): under DM `pairing` or `allowlist` one more strongly
+//! consistent read (the sender's allow item), under a group allowlist the bot read again; a refused
+//! message is acknowledged with nothing stored. Firings and resume messages are the platform's own.
+//!
 //! Trusted code decides whom an agent works for, here: the invocation carries credentials for
 //! the conversation's tenant and bot only ([`crate::credentials`]), the conversation's scope
 //! token ([`crate::scope`]), and, for the run an approve-once decision resumes, that one grant.
