@@ -240,6 +240,16 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'InvokeAgentRuntime (start another agent)', as, action: 'bedrock-agentcore:InvokeAgentRuntime', resource: `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`, expect: 'Denied' })
 }
 
+// --- the dispatcher keeps the access items: it claims pairing codes and, for the approver's
+// /pair, writes the allow item and deletes the used code.
+{
+  const g = 'dispatcher: access items'
+  const as = 'DispatcherFunctionRole'
+  for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'])
+    add(g, { name: `${action} on a bot's access partition`, as, action, resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Allowed' })
+  add(g, { name: 'webhook writes an access item', as: 'WebhookFunctionRole', action: 'dynamodb:DeleteItem', resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
+}
+
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.
 {
   const g = 'tenant-access trust policy'
