@@ -1,6 +1,6 @@
 //! `clawless`: operate a clawless stack (in AWS or local), and run the platform locally.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         action: ApprovalsAction,
     },
+    /// Who may talk to a bot: DM pairing and allowlists, group policies, pairing codes.
+    Access {
+        #[command(subcommand)]
+        action: clawless_cli::access::AccessAction,
+    },
     /// Scheduled tasks of a bot (agents create them with their task tools).
     Tasks {
         #[command(subcommand)]
@@ -105,6 +110,12 @@ enum BotAction {
         /// The model (Bedrock model id or OpenAI model name; default: CLAWLESS_MODEL_ID).
         #[arg(long)]
         model_id: Option<String>,
+        /// Direct messages: pairing (default: strangers get a code to be approved) | allowlist | open | disabled.
+        #[arg(long, value_parser = clawless_cli::access::parse_dm)]
+        dm: Option<clawless_core::access::DmPolicy>,
+        /// Groups: mention (default: mentions and the trigger) | allowlist | open (every message) | disabled.
+        #[arg(long, value_parser = clawless_cli::access::parse_groups)]
+        groups: Option<clawless_core::access::GroupPolicy>,
     },
 }
 
@@ -349,14 +360,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 format!("tenant created: {} ({})", tenant.tenant_id, tenant.name),
             );
         }
-        Command::Bot { action: BotAction::Create { tenant, name, trigger, persona, model_provider, model_id } } => {
-            let settings = BotSettings { trigger, persona, model_provider, model_id };
+        Command::Bot {
+            action: BotAction::Create { tenant, name, trigger, persona, model_provider, model_id, dm, groups },
+        } => {
+            let settings = BotSettings { trigger, persona, model_provider, model_id, dm, groups };
             let bot = admin.create_bot(&tenant, &name, settings).await.map_err(err)?;
             print(
                 cli.json,
-                json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name}),
-                format!("bot created: {} ({}) for tenant {}", bot.bot_id, bot.name, bot.tenant_id),
+                json!({"bot_id": bot.bot_id, "tenant_id": bot.tenant_id, "name": bot.name, "dm": bot.access.dm, "groups": bot.access.groups}),
+                format!(
+                    "bot created: {} ({}) for tenant {}; dm {}, groups {}",
+                    bot.bot_id, bot.name, bot.tenant_id, bot.access.dm, bot.access.groups
+                ),
             );
+        }
+        Command::Access { action } => {
+            let (shown, text) = clawless_cli::access::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
         }
         Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url, register } } => {
             let api_url = api_url.or(local_api);
@@ -470,7 +490,7 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     }
     println!("  Endpoints written to {}", local_json.display());
     if !no_demo {
-        let script = seed_demo(&stack_handle, &root).await?;
+        let script = clawless_cli::demo::seed_demo(&stack_handle, &root.join(".clawless")).await?;
         println!();
         println!("A demo tenant, bot and Telegram channel are ready. Send a message as Telegram would:");
         println!("  {} 'hello bot'", script.display());
@@ -481,41 +501,4 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     Ok(())
-}
-
-/// Creates the demo tenant, bot and Telegram channel, and writes a script that sends a message.
-async fn seed_demo(stack: &LocalStack, root: &Path) -> Result<PathBuf, String> {
-    let admin = Admin::new(&stack.sdk, &stack.stack);
-    let tenant = admin.create_tenant("demo").await.map_err(|e| e.to_string())?;
-    let bot = admin
-        .create_bot(tenant.tenant_id.as_str(), "demo-bot", BotSettings::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let secret = hex::encode(rand::random::<[u8; 16]>());
-    let settings =
-        [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
-    let added = admin
-        .add_channel(bot.bot_id.as_str(), "telegram", &settings, Some(&stack.endpoints.api_url), false)
-        .await
-        .map_err(|e| e.to_string())?;
-    let script = root.join(".clawless/send-test-message.sh");
-    let body = format!(
-        r#"#!/usr/bin/env bash
-# Sends a Telegram-style update to the local clawless webhook (written by `clawless local up`).
-set -euo pipefail
-text="${{1:-hello bot}}"
-update_id="$(date +%s%N | cut -c1-15)"
-body="$(python3 -c 'import json,sys,time; print(json.dumps({{"update_id": int(sys.argv[1]), "message": {{"message_id": int(sys.argv[1]) % 1000000, "from": {{"id": 42, "is_bot": False, "first_name": "Ada"}}, "chat": {{"id": 42, "type": "private"}}, "date": int(time.time()), "text": sys.argv[2]}}}}))' "$update_id" "$text")"
-curl -sS -X POST '{url}' -H 'content-type: application/json' -H 'x-telegram-bot-api-secret-token: {secret}' --data "$body"
-echo
-"#,
-        url = added.webhook_url,
-    );
-    std::fs::write(&script, body).map_err(|e| e.to_string())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700));
-    }
-    Ok(script)
 }

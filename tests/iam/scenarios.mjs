@@ -154,6 +154,16 @@ const add = (group, s) => scenarios.push({ group, ...s })
     add(g, { name: `${action} on own tenant record and approver`, as, action, resource: TABLE, context: leading(`TENANT#${TENANT}`), expect: 'Denied' })
   for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'])
     add(g, { name: `${action} on own bot record and channel binding`, as, action, resource: TABLE, context: leading(`BOT#${BOT}`), expect: 'Denied' })
+  // The bot's access items: DM allow items and pending pairing codes (one partition per bot).
+  // An agent that wrote its own allow item or pairing item would let anyone in.
+  for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem'])
+    add(g, { name: `${action} of its own allow item (access partition)`, as, action, resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
+  for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem'])
+    add(g, { name: `${action} of a pairing item (access partition)`, as, action, resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
+  for (const action of ['dynamodb:GetItem', 'dynamodb:Query'])
+    add(g, { name: `${action} on own access partition (reads pending codes)`, as, action, resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
+  add(g, { name: "PutItem on another bot's access partition", as, action: 'dynamodb:PutItem', resource: TABLE, context: leading(`${TENANT}#ACCESS#${OTHER_BOT}`), expect: 'Denied' })
+  add(g, { name: 'UpdateItem of own bot record (its dm/groups modes and group allowlist)', as, action: 'dynamodb:UpdateItem', resource: TABLE, context: leading(`BOT#${BOT}`), expect: 'Denied' })
   for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'])
     add(g, { name: `${action} on own conversation partition`, as, action, resource: TABLE, context: leading(`${TENANT}#CONV#${BOT}#${CHANNEL}#${CONVERSATION}`), expect: 'Denied' })
   for (const action of ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'])
@@ -228,6 +238,16 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'TagSession on the tenant-access role', as, action: 'sts:TagSession', resource: TENANT_ROLE, context: requestTags({ tenant_id: OTHER_TENANT, bot_id: OTHER_BOT }), expect: 'Denied' })
   add(g, { name: 'InvokeFunction on the scheduler function', as, action: 'lambda:InvokeFunction', resource: lambdaFn('SchedulerFunction'), expect: 'Denied' })
   add(g, { name: 'InvokeAgentRuntime (start another agent)', as, action: 'bedrock-agentcore:InvokeAgentRuntime', resource: `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`, expect: 'Denied' })
+}
+
+// --- the dispatcher keeps the access items: it claims pairing codes and, for the approver's
+// /pair, writes the allow item and deletes the used code.
+{
+  const g = 'dispatcher: access items'
+  const as = 'DispatcherFunctionRole'
+  for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'])
+    add(g, { name: `${action} on a bot's access partition`, as, action, resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Allowed' })
+  add(g, { name: 'webhook writes an access item', as: 'WebhookFunctionRole', action: 'dynamodb:DeleteItem', resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
 }
 
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.

@@ -90,7 +90,12 @@ pub const BENCH_SECRET: &str = "test-webhook-secret-not-for-production";
 pub async fn bench_bot(stack: &LocalStack, tenant_name: &str) -> (Tenant, Bot) {
     let admin = Admin::new(&stack.sdk, &stack.stack);
     let tenant = admin.create_tenant(tenant_name).await.expect("tenant");
-    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", Default::default()).await.expect("bot");
+    // Open: the benches measure the message path, not pairing.
+    let settings = clawless_core::domain::model::BotSettings {
+        dm: Some(clawless_core::access::DmPolicy::Open),
+        ..Default::default()
+    };
+    let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", settings).await.expect("bot");
     let settings =
         [("bot_token".to_owned(), "1:bench".to_owned()), ("webhook_secret".to_owned(), BENCH_SECRET.to_owned())];
     admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod agent;
 mod agent_image;
 mod approvals;

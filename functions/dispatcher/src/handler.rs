@@ -8,6 +8,7 @@ use clawless_aws::dynamodb::{DynamoClient, Store};
 use clawless_aws::sqs_batch::run_fifo_batch;
 use clawless_aws::sts::CredentialVendor;
 use clawless_aws::wiring::approval_flow_from_env;
+use clawless_core::access::AccessGate;
 use clawless_core::config;
 use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::InboundEnvelope;
@@ -25,6 +26,8 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let directory = BotDirectory::new(store.clone(), None, platform.cache_ttl);
     let approvals = approval_flow_from_env(&aws, &platform)?;
     let access = AgentAccess { credentials: Arc::new(CredentialVendor::from_env(&aws)?), scope: approvals.scope_key() };
+    // The access check reads the bot again (a group allowlist) and the access items, fresh.
+    let gate = AccessGate::new(store.clone(), store.clone(), approvals.clone());
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),
@@ -32,7 +35,7 @@ pub async fn build() -> Result<Dispatcher, Error> {
         runtime: Arc::new(AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn)),
         access,
     };
-    Ok(Dispatcher::new(ports, history_limit).with_approvals(approvals))
+    Ok(Dispatcher::new(ports, history_limit).with_approvals(approvals).with_access(gate))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

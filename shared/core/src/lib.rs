@@ -9,7 +9,9 @@
 //! - [`safety`]: the memory-poisoning and response checks.
 //! - [`flows`]: what the Lambda handlers call: webhook, dispatch, reply, agent reports.
 //! - [`approvals`] and [`tasks`]: human approval of tools, and scheduled tasks.
+//! - [`access`]: who may talk to a bot (DM pairing and allowlists, group policies).
 
+pub mod access;
 pub mod approvals;
 pub mod cache;
 pub mod channels;

@@ -82,7 +82,8 @@ pub struct Onboarded {
 pub fn onboard_bot(stack: &LocalStack, channel: &str, settings: &[(&str, &str)]) -> Onboarded {
     let tenant = clawless(stack, &["tenant", "create", "--name", "acme"]).unwrap();
     let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper"]).unwrap();
+    // Open DMs: these tests are about the message path; access policies have their own (access.rs).
+    let bot = clawless(stack, &["bot", "create", "--tenant", &tenant_id, "--name", "helper", "--dm", "open"]).unwrap();
     let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
     let sets: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut args = vec!["channel", "add", "--bot", &bot_id, "--type", channel];

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use clawless_core::access::BotAccess;
 
 use super::*;
 
@@ -49,6 +50,14 @@ impl Store {
             model_provider: settings.model_provider.clone(),
             model_id: settings.model_id.clone(),
             created_at_ms: now_ms(),
+            access: {
+                let default = BotAccess::for_new_bot();
+                BotAccess {
+                    dm: settings.dm.unwrap_or(default.dm),
+                    groups: settings.groups.unwrap_or(default.groups),
+                    allowed_groups: Vec::new(),
+                }
+            },
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
         self.put_guarded(to_item(&item)?, format!("TENANT#{tenant_id}"), "TENANT", format!("tenant {tenant_id}"))

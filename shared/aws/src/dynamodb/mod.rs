@@ -1,8 +1,9 @@
 //! DynamoDB adapter: one table (`pk`, `sk`, TTL on `expires_at`) holding tenants, bots, channel
-//! bindings, conversation messages, token use, approvals and tasks. Every partition a tenant's
+//! bindings, conversation messages, token use, approvals, tasks and access items. Every partition a tenant's
 //! agent may touch starts with the tenant id, so IAM can scope agents with `dynamodb:LeadingKeys`.
 //! One module per kind of item; each implements its port of the core on [`Store`].
 
+mod access;
 mod approvals;
 mod bots;
 mod conversations;
@@ -50,6 +51,13 @@ pub(crate) trait ConditionalWrite:
 
 impl ConditionalWrite for aws_sdk_dynamodb::operation::put_item::PutItemError {
     const OPERATION: &'static str = "PutItem";
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWrite for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    const OPERATION: &'static str = "DeleteItem";
     fn condition_failed(&self) -> bool {
         self.is_conditional_check_failed_exception()
     }

@@ -86,6 +86,9 @@ pub struct Bot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
     pub created_at_ms: i64,
+    /// Who may talk to the bot, in DMs and in groups ([`crate::access`]).
+    #[serde(flatten)]
+    pub access: crate::access::BotAccess,
 }
 
 /// What an operator sets when creating a bot, beyond its name.
@@ -95,6 +98,9 @@ pub struct BotSettings {
     pub persona: Option<String>,
     pub model_provider: Option<String>,
     pub model_id: Option<String>,
+    /// `None`: a new bot's default (`pairing` in DMs, `mention` in groups).
+    pub dm: Option<crate::access::DmPolicy>,
+    pub groups: Option<crate::access::GroupPolicy>,
 }
 
 /// A channel attached to a bot. The secrets live in SSM (`secret_parameter`), never here.

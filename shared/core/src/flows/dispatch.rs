@@ -19,6 +19,11 @@
 //! The FIFO group runs one message of a conversation at a time, in order, so two copies of one
 //! update in a batch run one after the other: the second finds the first's line.
 //!
+//! Before anything is stored or run, the bot's access policy decides whether the sender may talk
+//! to it ([`crate::access::AccessGate`]): under DM `pairing` or `allowlist` one more strongly
+//! consistent read (the sender's allow item), under a group allowlist the bot read again; a refused
+//! message is acknowledged with nothing stored. Firings and resume messages are the platform's own.
+//!
 //! Trusted code decides whom an agent works for, here: the invocation carries credentials for
 //! the conversation's tenant and bot only ([`crate::credentials`]), the conversation's scope
 //! token ([`crate::scope`]), and, for the run an approve-once decision resumes, that one grant.
@@ -27,6 +32,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use crate::access::{AccessGate, Admission};
 use crate::approvals::{ApprovalError, ApprovalFlow, RESUME_SUFFIX, consume_once_grant};
 use crate::domain::credentials::CredentialError;
 use crate::domain::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
@@ -67,6 +73,8 @@ pub enum DispatchOutcome {
     AlreadyDispatched,
     /// Not for an agent: the reason is logged.
     Dropped(&'static str),
+    /// The bot's access policy refused it: nothing stored, nothing run.
+    Refused(&'static str),
 }
 
 pub struct Dispatcher {
@@ -77,6 +85,7 @@ pub struct Dispatcher {
     history_limit: i32,
     access: AgentAccess,
     approvals: Option<ApprovalFlow>,
+    gate: Option<AccessGate>,
 }
 
 /// The ports the dispatcher works through.
@@ -100,7 +109,15 @@ impl Dispatcher {
             history_limit: history_limit.clamp(1, 200),
             access,
             approvals: None,
+            gate: None,
         }
+    }
+
+    /// The bot's access policy is enforced here, before anything is stored or run
+    /// ([`crate::access`]); without a gate every message is admitted (unit tests of other parts).
+    pub fn with_access(mut self, gate: AccessGate) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Approval commands (`/approve`, `/reject`, `/pending`) are handled here, never by an agent.
@@ -153,6 +170,22 @@ impl Dispatcher {
         }
         // A channel message whose line this dispatch writes first is a new message in.
         let message_in = current.is_none() && !scheduled;
+        // Who may talk to the bot. Firings and the platform's resume messages are the platform's
+        // own, not someone writing.
+        let platform = item.message.message_id.as_str().ends_with(RESUME_SUFFIX);
+        if !scheduled
+            && !platform
+            && let Some(gate) = &self.gate
+        {
+            match gate.admit(&record, &item).await? {
+                Admission::Admit => {}
+                Admission::Handled => {
+                    self.store_dispatched(&item, message_in).await?;
+                    return Ok(DispatchOutcome::Dispatched);
+                }
+                Admission::Refused(reason) => return Ok(DispatchOutcome::Refused(reason)),
+            }
+        }
         if !scheduled
             && let Some(flow) = &self.approvals
             && let Some(outcome) = flow.handle_command(&item).await?

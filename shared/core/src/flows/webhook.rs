@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::access::{GroupPolicy, prefilter};
 use crate::channels;
 
 use crate::channels::{HttpAnswer, Inbound, ParseError, VerifyError, WebhookInput};
@@ -114,8 +115,11 @@ impl WebhookService {
         }
         let mut queued = Vec::new();
         for parsed in messages {
+            let access = &record.bot.access;
+            // Under `groups open` every group message is answered.
             let triggers = parsed.message.is_direct
                 || parsed.mentions_bot
+                || access.groups == GroupPolicy::Open
                 || record.trigger.as_ref().is_some_and(|t| t.matches(&parsed.message.text));
             // The tenant comes from the bot record, never from the request.
             let item = ConversationMessage {
@@ -127,6 +131,12 @@ impl WebhookService {
                 },
                 message: parsed.message,
             };
+            // What the cached record already refuses is neither stored nor queued; the
+            // dispatcher decides the rest with fresh reads.
+            if let Some(reason) = prefilter(access, &item) {
+                crate::access::gate::refused(&item, reason);
+                continue;
+            }
             if triggers {
                 queued.push(InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item });
             } else if let Err(answer) = self.keep_as_context(&record, item).await {

@@ -27,6 +27,7 @@ pub enum AuditKind {
     PermissionDenied,
     ApprovalDecision,
     SecurityViolation,
+    AccessRefused,
 }
 
 impl AuditKind {
@@ -36,6 +37,7 @@ impl AuditKind {
             AuditKind::PermissionDenied => "permission_denied",
             AuditKind::ApprovalDecision => "approval_decision",
             AuditKind::SecurityViolation => "security_violation",
+            AuditKind::AccessRefused => "access_refused",
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum Metric {
     PermissionDenials,
     /// A permission request decided (approved, rejected or expired).
     ApprovalsDecided,
+    /// A channel message the bot's access policy refused (not stored, no agent run).
+    AccessRefused,
 }
 
 impl Metric {
@@ -52,6 +54,7 @@ impl Metric {
             Metric::OutputTokens => "OutputTokens",
             Metric::PermissionDenials => "PermissionDenials",
             Metric::ApprovalsDecided => "ApprovalsDecided",
+            Metric::AccessRefused => "AccessRefused",
         }
     }
 

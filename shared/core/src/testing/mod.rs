@@ -2,6 +2,7 @@
 //! production builds). They keep the rules the real adapters keep: conditional writes decide
 //! once, duplicates are reported as such. Each can be told to fail, to reach error branches.
 
+mod access;
 mod events;
 mod ports;
 mod runtime;
@@ -93,6 +94,7 @@ pub fn bot_record() -> BotRecord {
             model_id: None,
             trigger: None,
             created_at_ms: NOW,
+            access: crate::access::BotAccess::open(),
         },
         channels: vec![ChannelBinding {
             bot_id: bot_id(),

@@ -46,7 +46,7 @@ impl FailSwitch {
         lock(&self.1).clone()
     }
 
-    fn store(&self, operation: &'static str) -> Result<(), StoreError> {
+    pub(super) fn store(&self, operation: &'static str) -> Result<(), StoreError> {
         *lock(&self.1).entry(operation).or_default() += 1;
         if lock(&self.0).contains(operation) {
             return Err(StoreError::Aws { operation, detail: "injected failure".into() });
@@ -68,7 +68,9 @@ type Grants = HashMap<(TenantId, String, String), (String, i64)>;
 #[derive(Default)]
 pub struct MemoryStore {
     pub fail: FailSwitch,
-    bots: Mutex<HashMap<BotId, BotRecord>>,
+    pub(super) bots: Mutex<HashMap<BotId, BotRecord>>,
+    /// Access items by (partition, sort key), as [`crate::testing::access`] keeps them.
+    pub(super) access: Mutex<BTreeMap<(String, String), super::access::AccessEntry>>,
     lines: Mutex<BTreeMap<(String, String), MessageItem>>,
     usage: Mutex<Usage>,
     runs: Mutex<HashSet<String>>,

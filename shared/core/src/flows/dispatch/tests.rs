@@ -20,6 +20,7 @@
 //! - the store finds the mark (another attempt raced past the read) → already dispatched   `a_hand_over_that_raced_another_is_not_counted_twice`
 //! - the invocation: the conversation's scope token, credentials, bot profile, session, the item   `the_invocation_carries_what_the_agent_works_with`
 
+mod access;
 mod approvals;
 
 use std::sync::Arc;
@@ -47,15 +48,20 @@ pub(super) struct Harness {
 impl Harness {
     /// A dispatcher for `record`'s bot, without approval commands.
     pub fn new(record: BotRecord, history_limit: i32) -> Self {
-        Self::build(record, history_limit, false)
+        Self::build(record, history_limit, false, false)
     }
 
     /// A dispatcher that handles approval commands, over the same in-memory ports.
     pub fn with_approvals(record: BotRecord) -> Self {
-        Self::build(record, 20, true)
+        Self::build(record, 20, true, false)
     }
 
-    fn build(record: BotRecord, history_limit: i32, approvals: bool) -> Self {
+    /// A dispatcher that handles approval commands and enforces the bot's access policy.
+    pub fn with_access(record: BotRecord) -> Self {
+        Self::build(record, 20, true, true)
+    }
+
+    fn build(record: BotRecord, history_limit: i32, approvals: bool, access: bool) -> Self {
         let store = MemoryStore::new();
         store.put_bot(record);
         let agent = MemoryAgent::new();
@@ -80,6 +86,10 @@ impl Harness {
             };
             // Replies the flow sends are minted with the same key the reply function checks.
             let flow = ApprovalFlow::new(ports, Arc::new(FixedScopeKey(scope_key())));
+            if access {
+                dispatcher =
+                    dispatcher.with_access(crate::access::AccessGate::new(store.clone(), store.clone(), flow.clone()));
+            }
             dispatcher = dispatcher.with_approvals(flow);
         }
         Self { store, agent, queue, credentials: credentials.fail.clone(), scope, dispatcher }

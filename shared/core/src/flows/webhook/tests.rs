@@ -22,6 +22,8 @@
 //! - queue failure → 500, nothing stored; the retry queues it                `a_failed_enqueue_is_retried_by_the_channel`
 //! - store failure (a context line) → 500, nothing queued                    `a_store_failure_asks_for_a_retry_and_queues_nothing`
 //! - several messages in one delivery → one queue call for all, one of them a redelivery   `every_message_of_a_delivery_is_queued_in_one_call`
+//! - access: DMs or groups `disabled`, a group not on the cached allowlist → acked, nothing stored
+//!   or queued, no AWS call; `groups open` → every group message queued   `the_access_prefilter_drops_what_the_cached_bot_refuses`
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -360,6 +362,36 @@ async fn trigger_rules_decide_what_is_queued() {
     assert_eq!((item.message.text.as_str(), item.message.sender.id.as_str()), ("what time is it?", "4242"));
     assert_eq!(item.message.sent_at_ms, NOW);
     assert!(item.message.is_direct);
+}
+
+#[tokio::test]
+async fn the_access_prefilter_drops_what_the_cached_bot_refuses() {
+    use crate::access::{BotAccess, DmPolicy, GroupPolicy};
+    let with = |dm, groups, allowed_groups: &[&str]| {
+        let mut record = bot_record();
+        record.bot.access =
+            BotAccess { dm, groups, allowed_groups: allowed_groups.iter().map(|g| g.to_string()).collect() };
+        Webhook::new(record)
+    };
+    let hook = with(DmPolicy::Disabled, GroupPolicy::Disabled, &[]);
+    assert_eq!(hook.telegram_update(&private(1, "hello")).await, ack());
+    assert_eq!(hook.telegram_update(&update(2, -100, "group", "lunch anyone?")).await, ack());
+    assert_eq!((hook.queue.calls(), hook.puts()), (0, 0), "refused with no AWS call");
+    assert!(hook.stored(&conversation("-100")).is_empty());
+
+    // A listed group keeps its context; another group's chatter is not stored.
+    let hook = with(DmPolicy::Pairing, GroupPolicy::Allowlist, &["telegram:-100"]);
+    assert_eq!(hook.telegram_update(&update(3, -100, "group", "lunch anyone?")).await, ack());
+    assert_eq!(hook.telegram_update(&update(4, -200, "group", "lunch anyone?")).await, ack());
+    assert_eq!(hook.stored(&conversation("-100")), ["3"]);
+    assert!(hook.stored(&conversation("-200")).is_empty());
+    // Pairing is the dispatcher's to decide: a stranger's DM is queued.
+    assert_eq!(hook.telegram_update(&private(5, "hello")).await, ack());
+    assert_eq!(hook.queued(), ["5"]);
+
+    let hook = with(DmPolicy::Open, GroupPolicy::Open, &[]);
+    assert_eq!(hook.telegram_update(&update(6, -100, "group", "lunch anyone?")).await, ack());
+    assert_eq!(hook.queued(), ["6"], "under `groups open` every group message is answered");
 }
 
 #[tokio::test]
