@@ -33,7 +33,7 @@ use tracing::{Instrument, Span};
 
 pub use self::limits::{
     LIMITS_ANSWER, MAX_OUTPUT_TOKENS, MAX_RUN_TOKENS, MAX_TOOL_CALLS_PER_RESPONSE, MAX_TOOL_CALLS_PER_RUN, MAX_TURNS,
-    RUN_WALL_TIME, RunLimits, TOOL_TIME,
+    MODEL_FAILED_ANSWER, RUN_WALL_TIME, RunLimits, TOOL_TIME,
 };
 pub use self::reply::RetryPolicy;
 use self::reply::{report_run, run_summary, send_reply};
@@ -64,7 +64,7 @@ pub struct AgentDeps {
 pub enum Outcome {
     /// The final answer is in the sink, under this id, after this many attempts.
     Replied { sink_id: String, attempts: u32 },
-    /// The model failed; nothing (final) was sent.
+    /// The model failed; the notice [`MODEL_FAILED_ANSWER`] was sent in its place.
     ModelFailed,
     /// The model answered with nothing; nothing was sent.
     EmptyAnswer,
@@ -281,7 +281,15 @@ async fn answer(
         }
         None if stopped_at_limit || seq > 0 || usage.total() > 0 => LIMITS_ANSWER.to_owned(),
         None => {
-            report_run(deps, latest, run_summary(usage, &waiting, None)).await;
+            // The model never answered (every retry failed): the sender gets a notice rather than
+            // silence, and the notice's summary marks the waiting messages answered, as an answer's
+            // would. Only if even the notice cannot be queued are they reported without one.
+            seq += 1;
+            let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
+            let notice = send_reply(deps, latest, seq, MODEL_FAILED_ANSWER.to_owned(), Some(summary)).await;
+            if !matches!(notice, Outcome::Replied { .. }) {
+                report_run(deps, latest, run_summary(usage, &waiting, None)).await;
+            }
             return Outcome::ModelFailed;
         }
     };
