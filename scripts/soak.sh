@@ -18,8 +18,8 @@ unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_
 export CLAWLESS_SOAK_MESSAGES="${CLAWLESS_SOAK_MESSAGES:-1000}"
 export CLAWLESS_SOAK_CONVERSATIONS="${CLAWLESS_SOAK_CONVERSATIONS:-50}"
 # The functions and the agent run as the debug binaries the test finds next to itself.
-cargo build --workspace --locked
+cargo build --workspace --all-targets --locked
 log="$root/target/soak.log"
 echo "==> soak: $CLAWLESS_SOAK_MESSAGES messages over $CLAWLESS_SOAK_CONVERSATIONS conversations (processes' output: $log)"
 # The stack's processes write to stderr (kept in the log); the report goes to stdout.
-cargo test --locked -p clawless-cli --test e2e -- soak::soak_with_faults --exact --nocapture 2>"$log"
+cargo test --locked -p clawless-cli --test e2e -- soak::soak_with_faults_answers_every_message_once_in_order --exact --nocapture 2>"$log"

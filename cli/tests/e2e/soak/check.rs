@@ -67,7 +67,9 @@ pub fn judge(
 ) {
     let mut times: BTreeMap<usize, usize> = BTreeMap::new();
     let mut noticed: BTreeSet<usize> = BTreeSet::new();
-    let mut runs = failed_runs.iter();
+    // A failed run's notice may never come (its agent was killed first; the next message's run
+    // takes its messages up): a notice answers the oldest failed run not yet answered otherwise.
+    let mut runs: Vec<Option<&Vec<usize>>> = failed_runs.iter().map(Some).collect();
     let mut newest = 0usize;
     for answer in answers {
         let ks: Vec<usize> = match answer {
@@ -76,7 +78,11 @@ pub fn judge(
                 verdict.unexplained.push(format!("conversation {c}: an echo naming none of its messages"));
                 continue;
             }
-            Answer::Notice => match runs.next() {
+            Answer::Notice => match runs
+                .iter_mut()
+                .find(|r| r.is_some_and(|run| run.iter().any(|k| !times.contains_key(k))))
+                .and_then(Option::take)
+            {
                 Some(run) => {
                     noticed.extend(run.iter().copied());
                     run.clone()
@@ -144,6 +150,14 @@ mod tests {
         assert_eq!(v.out_of_order, [(9, 6)]);
         assert_eq!(v.in_dlq.len(), 1);
         assert_eq!(v.lost, [(9, 8)]);
+
+        // Run [2] failed and its agent was killed before the notice: the next run answered 2 and
+        // 3; the notice that came later is run [4]'s.
+        let mut v = Verdict::default();
+        let answers = [Answer::Echo(vec![1]), Answer::Echo(vec![2, 3]), Answer::Notice];
+        judge(&mut v, 2, 4, &answers, &[vec![2], vec![4]], &BTreeMap::new());
+        assert_eq!((v.answered_once, v.by_notice), (4, 1));
+        assert!(v.duplicated.is_empty() && v.lost.is_empty());
 
         let mut v = Verdict::default();
         judge(&mut v, 1, 1, &[Answer::Notice, Answer::Echo(vec![1])], &[], &BTreeMap::new());

@@ -68,9 +68,21 @@ fn key_value(key: &str) -> u64 {
 }
 
 /// The model's fault for a run whose newest message is `key`: slow 6%, one failed attempt 4%,
-/// every attempt failed 2%, past the run's limit 2%.
+/// every attempt failed 2%, past the run's limit 2% (and each kind once for sure).
 pub fn model_fault(seed: u64, key: &str) -> Option<ModelFault> {
-    let x = fraction(seed ^ 0x6d6f_6465_6c, key_value(key));
+    // Every kind at least once, whatever the seed: message 2 of conversations 0 to 3.
+    let forced = [
+        ModelFault::ErrorAlways,
+        ModelFault::PastLimit(Duration::from_secs(7)),
+        ModelFault::ErrorOnce,
+        ModelFault::Slow(Duration::from_millis(1500)),
+    ];
+    if let Some((c, 2)) = super::check::parse_marker(key)
+        && let Some(fault) = forced.get(c)
+    {
+        return Some(*fault);
+    }
+    let x = fraction(seed ^ 0x006d_6f64_656c, key_value(key));
     match x {
         x if x < 0.06 => Some(ModelFault::Slow(Duration::from_millis(1500))),
         x if x < 0.10 => Some(ModelFault::ErrorOnce),
@@ -80,9 +92,17 @@ pub fn model_fault(seed: u64, key: &str) -> Option<ModelFault> {
     }
 }
 
-/// The duplicate delivery (if any) of message `k` of conversation `c`: 14% of messages.
+/// The duplicate delivery (if any) of message `k` of conversation `c`: 14% of messages (and each
+/// kind once for sure).
 pub fn duplicate(seed: u64, c: usize, k: usize) -> Option<Duplicate> {
-    let x = fraction(seed ^ 0x6475_70, (c as u64) << 32 | k as u64);
+    // Every kind at least once, whatever the seed: message 2 of conversations 4 to 7.
+    let forced = [Duplicate::Concurrent, Duplicate::AfterAnswer, Duplicate::OutOfOrder, Duplicate::AfterDedupWindow];
+    if k == 2
+        && let Some(dup) = c.checked_sub(4).and_then(|i| forced.get(i))
+    {
+        return Some(*dup);
+    }
+    let x = fraction(seed ^ 0x0064_7570, (c as u64) << 32 | k as u64);
     match x {
         x if x < 0.04 => Some(Duplicate::Concurrent),
         x if x < 0.08 => Some(Duplicate::AfterAnswer),
@@ -102,7 +122,9 @@ pub fn schedule(seed: u64, messages: usize) -> Vec<(usize, Action)> {
     let stretches = (messages / 25).max(10);
     for i in 0..stretches {
         let channel = CHANNELS[i % CHANNELS.len()].name();
-        let (fault, sends) = match rng.random_range(0..20) {
+        // The first three stretches are one of each kind, whatever the seed.
+        let kind = if i < 3 { [0, 9, 19][i] } else { rng.random_range(0..20) };
+        let (fault, sends) = match kind {
             0..9 => (ChannelFault::RateLimited { secs: 1 }, 3),
             9..16 => (ChannelFault::ServerError, 2),
             _ => (ChannelFault::Hang(Duration::from_secs(11)), 1),
