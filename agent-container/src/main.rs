@@ -62,6 +62,7 @@ async fn run() -> Result<(), StartupError> {
         limits: RunLimits { wall_time: Duration::from_secs(config.run_seconds), ..RunLimits::default() },
         workspace_root: config.workspace_root.clone(),
         web: WebSettings::from_config(&config),
+        answered: Default::default(),
     };
     let state = AppState::new(deps);
     let listener = TcpListener::bind((config.listen_host, config.port))

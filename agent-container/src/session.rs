@@ -353,7 +353,9 @@ mod tests {
         let failing = agent_deps_with(Arc::new(Failing), sink.clone(), services.clone());
         assert_eq!(run(&failing, &session, &batch).await, Outcome::ModelFailed);
         let marked = |s: &MemoryReplySink| s.answered().into_iter().map(|(_, id)| id).collect::<Vec<_>>();
-        assert_eq!(marked(&sink), ["19", "20", "21"]);
+        // The model failed: the notice answers 21 (its reply line marks it) and its summary marks the rest.
+        assert_eq!(marked(&sink), ["19", "20"]);
+        assert_eq!(sink.replies().iter().map(|r| r.in_reply_to.to_string()).collect::<Vec<_>>(), ["21"]);
 
         let no_queue_sink = Arc::new(MemoryReplySink::failing_first(5));
         let no_queue = agent_deps_with(Arc::new(OfflineProvider), no_queue_sink.clone(), services.clone());
@@ -435,13 +437,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn model_failure_sends_nothing() {
+    async fn model_failure_sends_a_notice_instead_of_silence() {
         let sink = Arc::new(MemoryReplySink::new());
         let deps = agent_deps(Arc::new(Failing), sink.clone());
         let inv = invocation("4242", "1001", "hello", vec![]);
         let session = inv.item.conversation.runtime_session_id();
         assert_eq!(run(&deps, &session, std::slice::from_ref(&inv)).await, Outcome::ModelFailed);
-        assert_eq!(sink.attempts(), 0);
+        let replies = sink.replies();
+        assert_eq!(replies.len(), 1, "exactly one notice");
+        assert_eq!(replies[0].text, crate::agent_loop::MODEL_FAILED_ANSWER);
+        assert_eq!(replies[0].in_reply_to.as_str(), "1001");
+        assert!(replies[0].run.is_some(), "the notice carries the run's summary, as an answer would");
     }
 
     #[tokio::test]

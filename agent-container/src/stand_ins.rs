@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+pub mod echo;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -117,6 +117,7 @@ pub fn agent_deps_with(
         limits: RunLimits::default(),
         workspace_root,
         web: Default::default(),
+        answered: Default::default(),
     }
 }
 

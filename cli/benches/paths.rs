@@ -206,6 +206,7 @@ async fn main() {
             batch_size: 10,
             report_batch_item_failures: true,
             function: stack.functions[function].clone(),
+            deliveries: stack.deliveries.clone(),
         })
     };
     let dispatch_mapping = mapping("InboundQueue", "DispatcherFunction");

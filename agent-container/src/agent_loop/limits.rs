@@ -59,6 +59,9 @@ impl Default for RunLimits {
 
 /// The answer of a run that stopped at one of its limits before the model answered.
 pub const LIMITS_ANSWER: &str = "I could not finish this within my limits. Please try again with a smaller request.";
+/// The notice a run sends when the model gave no answer at all (it failed on every retry).
+pub const MODEL_FAILED_ANSWER: &str =
+    "I could not get an answer from the model just now. Please try again in a moment.";
 
 /// The result of a tool call not run because the run's deadline has passed.
 pub(super) fn time_is_up(limits: &RunLimits) -> (String, bool) {

@@ -11,6 +11,7 @@
 //! this tenant and bot, the conversation's scope token (attached to every reply and report), and
 //! at most one approve-once grant. Token use and answered marks go out in one run report.
 
+mod answered;
 mod limits;
 mod reply;
 #[cfg(test)]
@@ -31,9 +32,10 @@ use clawless_core::safety;
 use serde_json::Value;
 use tracing::{Instrument, Span};
 
+pub use self::answered::AnsweredHere;
 pub use self::limits::{
     LIMITS_ANSWER, MAX_OUTPUT_TOKENS, MAX_RUN_TOKENS, MAX_TOOL_CALLS_PER_RESPONSE, MAX_TOOL_CALLS_PER_RUN, MAX_TURNS,
-    RUN_WALL_TIME, RunLimits, TOOL_TIME,
+    MODEL_FAILED_ANSWER, RUN_WALL_TIME, RunLimits, TOOL_TIME,
 };
 pub use self::reply::RetryPolicy;
 use self::reply::{report_run, run_summary, send_reply};
@@ -57,6 +59,8 @@ pub struct AgentDeps {
     /// Each session's workspace is a directory under this one.
     pub workspace_root: PathBuf,
     pub web: WebSettings,
+    /// The answers this process sent, per session (see [`AnsweredHere`]).
+    pub answered: AnsweredHere,
 }
 
 /// How a run ended.
@@ -64,7 +68,7 @@ pub struct AgentDeps {
 pub enum Outcome {
     /// The final answer is in the sink, under this id, after this many attempts.
     Replied { sink_id: String, attempts: u32 },
-    /// The model failed; nothing (final) was sent.
+    /// The model failed; the notice [`MODEL_FAILED_ANSWER`] was sent in its place.
     ModelFailed,
     /// The model answered with nothing; nothing was sent.
     EmptyAnswer,
@@ -181,6 +185,10 @@ async fn answer(
     let in_run: BTreeSet<&str> = waiting.iter().map(|w| w.message_id.as_str()).collect();
     for h in latest.history.iter().filter(|h| !in_run.contains(h.message_id.as_str())) {
         push_message(&mut messages, history_message(h, message.is_direct));
+        // This process's answer to it, where the history does not hold its line yet.
+        if let Some(answer) = deps.answered.missing_answer(session, h, &latest.history) {
+            push_message(&mut messages, ChatMessage::assistant_text(answer));
+        }
     }
     for w in &waiting {
         push_message(&mut messages, ChatMessage::user_text(format!("[{}] {}", one_line(&w.sender_name), w.text)));
@@ -281,7 +289,17 @@ async fn answer(
         }
         None if stopped_at_limit || seq > 0 || usage.total() > 0 => LIMITS_ANSWER.to_owned(),
         None => {
-            report_run(deps, latest, run_summary(usage, &waiting, None)).await;
+            // The model never answered (every retry failed): the sender gets a notice rather than
+            // silence, and the notice's summary marks the waiting messages answered, as an answer's
+            // would. Only if even the notice cannot be queued are they reported without one.
+            seq += 1;
+            let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
+            let notice = send_reply(deps, latest, seq, MODEL_FAILED_ANSWER.to_owned(), Some(summary)).await;
+            if matches!(notice, Outcome::Replied { .. }) {
+                deps.answered.remember(session, message.message_id.as_str(), MODEL_FAILED_ANSWER);
+            } else {
+                report_run(deps, latest, run_summary(usage, &waiting, None)).await;
+            }
             return Outcome::ModelFailed;
         }
     };
@@ -295,8 +313,9 @@ async fn answer(
 
     seq += 1;
     let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
-    let outcome = send_reply(deps, latest, seq, text, Some(summary)).await;
+    let outcome = send_reply(deps, latest, seq, text.clone(), Some(summary)).await;
     if matches!(outcome, Outcome::Replied { .. }) {
+        deps.answered.remember(session, message.message_id.as_str(), &text);
         // The message the answer replies to is not marked (one write less per message): the
         // reply function's line (`{sk}#r{seq}`) marks it answered for the dispatcher. Until that
         // line is written the dispatcher still hands it on as unanswered, and this process skips

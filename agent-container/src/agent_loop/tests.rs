@@ -324,3 +324,28 @@ fn the_approve_once_grant_lets_one_matching_call_of_its_requester_through() {
     assert_eq!(take_once_grant(&grants, &wanted), Some(Grant::Once { request_id: "pr1".into() }));
     assert_eq!(take_once_grant(&grants, &wanted), None, "once");
 }
+
+#[tokio::test]
+async fn a_history_read_before_the_last_answer_was_recorded_shows_that_answer() {
+    let model = Arc::new(ScriptedProvider::new(vec![answer("first answer"), answer("second answer")]));
+    let sink = Arc::new(MemoryReplySink::new());
+    let deps = agent_deps_with(model.clone(), sink.clone(), Arc::new(MemoryServices::default()));
+    let first = invocation("4242", "1", "first question", vec![]);
+    let session = first.item.conversation.runtime_session_id();
+    assert!(matches!(run(&deps, &session, &[first]).await, Outcome::Replied { .. }));
+    // The dispatcher read the second message's history before the reply function wrote the
+    // first answer's line: the history has the question and not its answer.
+    let asked = HistoryEntry {
+        role: Role::User,
+        message_id: "1".into(),
+        sender_name: "Ada".into(),
+        text: "first question".into(),
+        at_ms: 1,
+    };
+    let second = invocation("4242", "2", "second question", vec![asked]);
+    assert!(matches!(run(&deps, &session, &[second]).await, Outcome::Replied { .. }));
+    let seen: Vec<(ChatRole, String)> = model.requests()[1].messages.iter().map(|m| (m.role, m.text())).collect();
+    assert_eq!(seen.len(), 3, "question, this process's answer, new question: {seen:?}");
+    assert_eq!(seen[1], (ChatRole::Assistant, "first answer".to_owned()));
+    assert!(seen[0].1.ends_with("first question") && seen[2].1.ends_with("second question"));
+}

@@ -85,6 +85,34 @@ impl AgentCoreStandIn {
         n
     }
 
+    /// SIGKILLs one running microVM's agent, as AWS recycling it mid-run would (a soak's fault):
+    /// a busy one if any, else any; `pick` chooses among them. Returns the killed process id.
+    /// The session's next invocation starts a new agent.
+    #[cfg(feature = "test-support")]
+    pub async fn kill_agent(&self, pick: u64) -> Option<u32> {
+        let slots: Vec<_> = self.sessions.lock().await.values().cloned().collect();
+        let mut busy = Vec::new();
+        let mut idle = Vec::new();
+        for slot in slots {
+            let port = slot.lock().await.as_ref().map(|v| v.port);
+            if let Some(port) = port {
+                if self.is_busy(port).await { busy.push(slot) } else { idle.push(slot) }
+            }
+        }
+        let pool = if busy.is_empty() { idle } else { busy };
+        if pool.is_empty() {
+            return None;
+        }
+        let slot = pool[(pick % pool.len() as u64) as usize].clone();
+        let mut vm = slot.lock().await;
+        let pid = vm.as_ref()?.child.id()?;
+        let _ = tokio::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
+        if let Some(mut v) = vm.take() {
+            let _ = v.child.wait().await;
+        }
+        Some(pid)
+    }
+
     /// Stops microVMs idle for longer than the idle timeout. Like AgentCore, a session whose
     /// `/ping` says `HealthyBusy` is kept, however long ago it was invoked.
     pub async fn reap_idle(&self) {

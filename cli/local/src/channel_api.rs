@@ -21,12 +21,18 @@ pub struct SentMessage {
     /// The chat, channel or person the message went to, as the channel names it.
     pub chat_id: Value,
     pub text: String,
+    /// The interaction a Discord follow-up answers (its token: kept, never printed or listed).
+    #[serde(skip)]
+    pub interaction: Option<String>,
 }
 
 #[derive(Default)]
 pub struct Outbox {
     sent: Mutex<Vec<SentMessage>>,
     next_id: AtomicI64,
+    /// Stretches of refused sends a soak test asks for.
+    #[cfg(feature = "test-support")]
+    pub faults: crate::faults::ChannelFaults,
 }
 
 impl Outbox {
@@ -35,8 +41,13 @@ impl Outbox {
     }
 
     async fn record(&self, channel: &'static str, chat_id: Value, text: &str) -> i64 {
+        self.record_answer(channel, chat_id, text, None).await
+    }
+
+    async fn record_answer(&self, channel: &'static str, chat_id: Value, text: &str, interaction: Option<&str>) -> i64 {
         eprintln!("\n  {channel} → {chat_id}: {text}\n");
-        self.sent.lock().await.push(SentMessage { channel, chat_id, text: text.to_owned() });
+        let interaction = interaction.map(str::to_owned);
+        self.sent.lock().await.push(SentMessage { channel, chat_id, text: text.to_owned(), interaction });
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
@@ -85,6 +96,15 @@ async fn handle(
         return axum::Json(outbox.sent().await).into_response();
     }
     let (prefix, rest) = path.trim_start_matches('/').split_once('/').unwrap_or((path.trim_start_matches('/'), ""));
+    // A soak's refused sends (not the token exchange or webhook setup: only sends are refused).
+    #[cfg(feature = "test-support")]
+    if method == Method::POST
+        && !rest.contains("tenant_access_token")
+        && !rest.ends_with("Webhook")
+        && let Some(refusal) = outbox.faults.refusal(prefix).await
+    {
+        return refusal;
+    }
     let call = Call { method, path: rest, headers, body };
     match prefix {
         "telegram" => telegram(&outbox, call).await,
@@ -263,9 +283,11 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
         return error(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed");
     }
     let segments: Vec<&str> = call.path.split('/').collect();
+    let mut interaction = None;
     let (target, channel_id) = match segments.as_slice() {
         ["webhooks", application, token] if !application.is_empty() && !token.is_empty() => {
             // The token is a credential: it is not printed.
+            interaction = Some(*token);
             (json!(format!("interaction of application {application}")), Value::Null)
         }
         ["channels", channel, "messages"] if !channel.is_empty() => {
@@ -289,7 +311,7 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
     if content.chars().count() > 2000 {
         return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body (content: Must be 2000 or fewer in length.)");
     }
-    let id = outbox.record("discord", target, content).await;
+    let id = outbox.record_answer("discord", target, content, interaction).await;
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
     // A snowflake: milliseconds since Discord's epoch (2015) above 22 bits of sequence.

@@ -19,6 +19,9 @@ pub struct SqsMapping {
     pub batch_size: u32,
     pub report_batch_item_failures: bool,
     pub function: FunctionHandle,
+    /// Where a soak test reads what was received (see [`crate::faults::Deliveries`]).
+    #[cfg(feature = "test-support")]
+    pub deliveries: std::sync::Arc<crate::faults::Deliveries>,
 }
 
 impl SqsMapping {
@@ -60,6 +63,15 @@ impl SqsMapping {
             .iter()
             .map(|m| {
                 let id = m.message_id.clone().unwrap_or_default();
+                #[cfg(feature = "test-support")]
+                {
+                    let group = m.attributes.as_ref().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId));
+                    self.deliveries.record(
+                        &self.queue_url,
+                        group.cloned().unwrap_or_default(),
+                        m.body.clone().unwrap_or_default(),
+                    );
+                }
                 receipts.insert(id.clone(), m.receipt_handle.clone().unwrap_or_default());
                 let attributes: serde_json::Map<String, Value> = m
                     .attributes

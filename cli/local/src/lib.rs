@@ -15,6 +15,8 @@ pub mod api_gateway;
 pub mod aws_counter;
 pub mod channel_api;
 pub mod event_source;
+#[cfg(feature = "test-support")]
+pub mod faults;
 pub mod lambda;
 pub mod moto;
 pub mod resources;
@@ -138,6 +140,9 @@ pub struct LocalStack {
     pub scheduler: Option<Arc<scheduler::LocalScheduler>>,
     #[cfg(feature = "test-support")]
     aws_counter: Option<Arc<aws_counter::AwsCallCounter>>,
+    /// What the event-source mappings received (soak tests deliver some of it again).
+    #[cfg(feature = "test-support")]
+    pub deliveries: Arc<faults::Deliveries>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _moto: Option<moto::MotoServer>,
 }
@@ -320,6 +325,8 @@ impl LocalStack {
         let function_endpoint = endpoint.clone();
         let mut functions = HashMap::new();
         let mut routes = Vec::new();
+        #[cfg(feature = "test-support")]
+        let deliveries = Arc::new(faults::Deliveries::default());
         for function in &template.functions {
             let mut env = aws_env(&function_endpoint, &options.region);
             env.push(("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE".into(), agentcore_url.clone()));
@@ -356,6 +363,8 @@ impl LocalStack {
                     batch_size: mapping.batch_size,
                     report_batch_item_failures: mapping.report_batch_item_failures,
                     function: handle.clone(),
+                    #[cfg(feature = "test-support")]
+                    deliveries: deliveries.clone(),
                 };
                 tasks.push(tokio::spawn(event_source.run()));
             }
@@ -400,6 +409,8 @@ impl LocalStack {
             scheduler,
             #[cfg(feature = "test-support")]
             aws_counter,
+            #[cfg(feature = "test-support")]
+            deliveries,
             tasks,
             _moto: moto_server,
         })

@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The documented test key of `events/webhook-discord.json`: RFC 8032 section 7.1 test 1's secret
 /// key as the Ed25519 seed. Never use it for a real application.
-const TEST_SEED: [u8; 32] = [
+pub(crate) const TEST_SEED: [u8; 32] = [
     0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
     0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
 ];
@@ -26,7 +26,7 @@ const APPLICATION_ID: &str = "1100000000000000001";
 const FOLLOW_UP_ID: &str = "1441458133401609999";
 const FOLLOW_UPS: &str = r"^/webhooks/1100000000000000001/[A-Za-z0-9_.=+~-]+$";
 
-fn onboard_discord_bot(stack: &clawless_local::LocalStack) -> Onboarded {
+pub(crate) fn onboard_discord_bot(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("public_key", TEST_PUBLIC_KEY),
         ("application_id", APPLICATION_ID),
@@ -99,7 +99,7 @@ fn sample_body() -> String {
     sample_event("webhook-discord.json")["body"].as_str().unwrap().to_owned()
 }
 
-fn command(id: u64, channel: &str, question: &str) -> String {
+pub(crate) fn command(id: u64, channel: &str, question: &str) -> String {
     json!({
         "id": id.to_string(), "application_id": APPLICATION_ID, "type": 2, "version": 1,
         "token": format!("test-interaction-token-{id}"), "guild_id": "1000000000000000001", "channel_id": channel,

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ENCRYPT_KEY: &str = "test-feishu-encrypt-key-not-for-production";
+pub(crate) const ENCRYPT_KEY: &str = "test-feishu-encrypt-key-not-for-production";
 const VERIFICATION_TOKEN: &str = "test-feishu-verification-token-not-for-production";
 const APP_ID: &str = "cli_a1b2c3d4e5f6a7b8";
 const APP_SECRET: &str = "test-feishu-app-secret-not-for-production";
@@ -28,7 +28,7 @@ const OPEN_ID: &str = "ou_7d8a6e6df7621556ce0d21922b676706";
 const CHAT_ID: &str = "oc_5ad11d72b830411d72b836c20";
 const MESSAGE_ID: &str = "om_dc13264520392913993dd051dba21dcf";
 
-fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
+pub(crate) fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("app_id", APP_ID),
         ("app_secret", APP_SECRET),
@@ -102,18 +102,18 @@ async fn token_requests(server: &MockServer) -> usize {
 }
 
 /// Encrypts an event as Feishu does (random IV).
-fn encrypted(event: &Value) -> String {
+pub(crate) fn encrypted(event: &Value) -> String {
     json!({ "encrypt": feishu::encrypt(ENCRYPT_KEY, rand::random(), event.to_string().as_bytes()) }).to_string()
 }
 
 /// Feishu's signature headers for `body`, signed with `key` at `timestamp` (Unix seconds).
-fn signature_headers(body: &str, key: &str, nonce: &str, timestamp: i64) -> [(&'static str, String); 3] {
+pub(crate) fn signature_headers(body: &str, key: &str, nonce: &str, timestamp: i64) -> [(&'static str, String); 3] {
     let timestamp = timestamp.to_string();
     let signature = feishu::signature(&timestamp, nonce, key, body.as_bytes());
     [(TIMESTAMP_HEADER, timestamp), (NONCE_HEADER, nonce.to_owned()), (SIGNATURE_HEADER, signature)]
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     clawless_core::domain::model::now_ms() / 1000
 }
 
@@ -144,7 +144,7 @@ async fn post_sample(url: &str) -> reqwest::Response {
 }
 
 /// The sample event's plaintext, with another text and event id.
-fn message_event(event_id: &str, text: &str) -> Value {
+pub(crate) fn message_event(event_id: &str, text: &str) -> Value {
     let sample = sample_event("webhook-feishu.json");
     let encrypt: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
     let plain = feishu::decrypt(ENCRYPT_KEY, encrypt["encrypt"].as_str().unwrap()).unwrap();

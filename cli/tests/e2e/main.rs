@@ -17,6 +17,7 @@ mod observe;
 mod redelivery;
 mod sample_events;
 mod slack;
+mod soak;
 mod tasks;
 mod telegram;
 mod template;

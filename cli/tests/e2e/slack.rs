@@ -18,11 +18,11 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The documented test signing secret of `events/webhook-slack.json`. Never use it for a real app.
-const SIGNING_SECRET: &str = "test-slack-signing-secret-not-for-production";
+pub(crate) const SIGNING_SECRET: &str = "test-slack-signing-secret-not-for-production";
 const BOT_TOKEN: &str = "xoxb-0000000000-0000000000000-testtokennotforproduction";
 const POSTED_TS: &str = "1763740800.000900";
 
-fn onboard_slack_bot(stack: &clawless_local::LocalStack) -> Onboarded {
+pub(crate) fn onboard_slack_bot(stack: &clawless_local::LocalStack) -> Onboarded {
     onboard_bot(stack, "slack", &[("signing_secret", SIGNING_SECRET), ("bot_token", BOT_TOKEN)])
 }
 
@@ -93,7 +93,7 @@ fn sample_body() -> String {
     sample_event("webhook-slack.json")["body"].as_str().unwrap().to_owned()
 }
 
-fn message_event(event_id: &str, channel: &str, channel_type: &str, ts: &str, text: &str) -> String {
+pub(crate) fn message_event(event_id: &str, channel: &str, channel_type: &str, ts: &str, text: &str) -> String {
     json!({
         "token": "test-verification-token", "team_id": "T0123ABCD", "api_app_id": "A0123ABCD",
         "type": "event_callback", "event_id": event_id, "event_time": 1_763_740_800,

@@ -81,6 +81,7 @@ fn dispatcher_mapping(stack: &LocalStack) -> Arc<SqsMapping> {
         batch_size: 10,
         report_batch_item_failures: true,
         function: stack.functions["DispatcherFunction"].clone(),
+        deliveries: stack.deliveries.clone(),
     })
 }
 

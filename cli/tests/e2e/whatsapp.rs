@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const APP_SECRET: &str = "test-whatsapp-app-secret-not-for-production";
+pub(crate) const APP_SECRET: &str = "test-whatsapp-app-secret-not-for-production";
 const VERIFY_TOKEN: &str = "test-whatsapp-verify-token-not-for-production";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
-fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
+pub(crate) fn onboard(stack: &clawless_local::LocalStack) -> Onboarded {
     let settings = [
         ("app_secret", APP_SECRET),
         ("verify_token", VERIFY_TOKEN),
@@ -99,7 +99,7 @@ fn conversation(bot: &Onboarded, wa_id: &str) -> ConversationRef {
     }
 }
 
-fn notification(messages: Vec<(&str, &str, &str, &str)>) -> String {
+pub(crate) fn notification(messages: Vec<(&str, &str, &str, &str)>) -> String {
     let contacts: Vec<Value> =
         messages.iter().map(|(from, _, name, _)| json!({"profile": {"name": name}, "wa_id": from})).collect();
     let messages: Vec<Value> = messages
