@@ -24,6 +24,9 @@ pub struct SentMessage {
     /// The interaction a Discord follow-up answers (its token: kept, never printed or listed).
     #[serde(skip)]
     pub interaction: Option<String>,
+    /// When the stand-in took it (the soak ties a resend to the kill it straddles).
+    #[serde(skip)]
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -47,7 +50,13 @@ impl Outbox {
     async fn record_answer(&self, channel: &'static str, chat_id: Value, text: &str, interaction: Option<&str>) -> i64 {
         eprintln!("\n  {channel} → {chat_id}: {text}\n");
         let interaction = interaction.map(str::to_owned);
-        self.sent.lock().await.push(SentMessage { channel, chat_id, text: text.to_owned(), interaction });
+        self.sent.lock().await.push(SentMessage {
+            channel,
+            chat_id,
+            text: text.to_owned(),
+            interaction,
+            at: std::time::Instant::now(),
+        });
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

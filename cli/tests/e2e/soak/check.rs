@@ -4,6 +4,7 @@
 //! DLQ; anything else is lost, duplicated or out of order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use clawless_agent::agent_loop::{LIMITS_ANSWER, MODEL_FAILED_ANSWER};
 use clawless_agent::stand_ins::echo::markers;
@@ -49,6 +50,9 @@ pub struct Verdict {
     pub in_dlq: Vec<(usize, usize, String, String)>,
     pub lost: Vec<(usize, usize)>,
     pub duplicated: Vec<(usize, usize)>,
+    /// Answered twice with the same answer because a reply-function process was killed between
+    /// the channel accepting the send and the function recording it ([`excuse_resends`]).
+    pub resent_after_reply_kill: Vec<(usize, usize)>,
     pub out_of_order: Vec<(usize, usize)>,
     /// Answers that name no message of theirs, or notices no failed run explains.
     pub unexplained: Vec<String>,
@@ -126,6 +130,38 @@ pub fn judge(
     }
 }
 
+/// How long before a reply-function kill the first copy of a resent answer may have reached the
+/// channel: the reply function records a send right after the channel accepts it, so a kill
+/// that interrupts the record comes within the send's own invocation (its HTTP timeout is 10 s).
+pub const RESEND_WINDOW: Duration = Duration::from_secs(15);
+
+/// Moves the duplicates of conversation `c` that a reply-function kill explains from
+/// `duplicated` to `resent_after_reply_kill`: exactly two copies, the same answer, the first
+/// taken by the channel at most [`RESEND_WINDOW`] before a kill and the second after it. That is
+/// the reply's at-least-once window: the send and the record of it cannot be one step when the
+/// channel's send API takes no idempotency key (Telegram, Slack, WhatsApp and Discord follow-ups
+/// take none), so a process killed between them sends that piece again on retry. Any other
+/// duplicate stays a failure.
+pub fn excuse_resends(verdict: &mut Verdict, c: usize, copies: &[(Answer, Instant)], reply_kills: &[Instant]) {
+    let mut kept = Vec::new();
+    for (cc, k) in std::mem::take(&mut verdict.duplicated) {
+        let naming: Vec<&(Answer, Instant)> =
+            copies.iter().filter(|(a, _)| matches!(a, Answer::Echo(ks) if ks.contains(&k))).collect();
+        let excused = cc == c
+            && naming.len() == 2
+            && matches!((&naming[0].0, &naming[1].0), (Answer::Echo(a), Answer::Echo(b)) if a == b)
+            && reply_kills.iter().any(|kill| {
+                naming[0].1 <= *kill && *kill < naming[1].1 && kill.duration_since(naming[0].1) <= RESEND_WINDOW
+            });
+        if excused {
+            verdict.resent_after_reply_kill.push((cc, k));
+        } else {
+            kept.push((cc, k));
+        }
+    }
+    verdict.duplicated = kept;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +199,39 @@ mod tests {
         judge(&mut v, 1, 1, &[Answer::Notice, Answer::Echo(vec![1])], &[], &BTreeMap::new());
         assert_eq!(v.unexplained.len(), 1, "a notice without a failed run is reported");
         assert_eq!(classify(3, "You said: soak-3-1 soak-4-2").clone_ks(), vec![1]);
+    }
+
+    #[test]
+    fn only_a_resend_straddling_a_reply_kill_is_excused() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let copies = |second: Vec<usize>, when: u64| {
+            vec![(Answer::Echo(vec![1]), at(0)), (Answer::Echo(vec![2]), at(2)), (Answer::Echo(second), at(when))]
+        };
+        let dup = |c| Verdict { duplicated: vec![(c, 1)], ..Verdict::default() };
+
+        let mut v = dup(4);
+        excuse_resends(&mut v, 4, &copies(vec![1], 30), &[at(1)]);
+        assert_eq!((v.duplicated.len(), v.resent_after_reply_kill.clone()), (0, vec![(4, 1)]));
+
+        // No kill between the copies, a kill long after the first send, a different answer the
+        // second time (the agent ran again), another conversation's duplicate: all stay failures.
+        for (copies, kills, c) in [
+            (copies(vec![1], 30), vec![at(40)], 4),
+            (copies(vec![1], 30), vec![at(20)], 4),
+            (copies(vec![1, 2], 30), vec![at(1)], 4),
+            (copies(vec![1], 30), vec![at(1)], 5),
+        ] {
+            let mut v = dup(4);
+            excuse_resends(&mut v, c, &copies, &kills);
+            assert_eq!((v.duplicated.len(), v.resent_after_reply_kill.len()), (1, 0));
+        }
+        // Three copies are never one resend.
+        let mut v = dup(4);
+        let mut three = copies(vec![1], 30);
+        three.push((Answer::Echo(vec![1]), at(60)));
+        excuse_resends(&mut v, 4, &three, &[at(1), at(45)]);
+        assert_eq!(v.duplicated, [(4, 1)]);
     }
 
     impl Answer {

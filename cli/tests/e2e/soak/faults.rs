@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clawless_agent::stand_ins::echo::ModelFault;
 use clawless_local::LocalStack;
@@ -147,15 +147,23 @@ pub fn schedule(seed: u64, messages: usize) -> Vec<(usize, Action)> {
 /// What the soak injected besides the channel refusals and the model's faults (those two count
 /// themselves): kills and duplicates, by kind.
 #[derive(Default)]
-pub struct Injected(Mutex<BTreeMap<String, u64>>);
+pub struct Injected {
+    counts: Mutex<BTreeMap<String, u64>>,
+    /// When each reply-function process was killed.
+    reply_kills: Mutex<Vec<Instant>>,
+}
 
 impl Injected {
     pub fn count(&self, kind: impl Into<String>) {
-        *self.0.lock().unwrap().entry(kind.into()).or_default() += 1;
+        *self.counts.lock().unwrap().entry(kind.into()).or_default() += 1;
     }
 
     pub fn all(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap().clone()
+        self.counts.lock().unwrap().clone()
+    }
+
+    pub fn reply_kills(&self) -> Vec<Instant> {
+        self.reply_kills.lock().unwrap().clone()
     }
 }
 
@@ -173,6 +181,9 @@ pub async fn perform(stack: &LocalStack, action: &Action, injected: &Injected) {
             if let Some(pid) = pids.get(pick % pids.len().max(1)) {
                 let killed = tokio::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
                 if killed.is_ok_and(|s| s.success()) {
+                    if *function == "ReplyFunction" {
+                        injected.reply_kills.lock().unwrap().push(Instant::now());
+                    }
                     injected.count(format!("{function} process killed (SIGKILL)"));
                 }
             }

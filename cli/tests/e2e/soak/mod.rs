@@ -27,7 +27,7 @@ use clawless_agent::stand_ins::echo::{EchoModel, markers};
 use clawless_local::{LocalOptions, LocalStack, default_bin_dir};
 
 use self::channels::{Bots, Channel};
-use self::check::{Answer, Verdict, classify, judge, parse_marker, text};
+use self::check::{Answer, Verdict, classify, excuse_resends, judge, parse_marker, text};
 use self::faults::{Duplicate, Injected, duplicate, model_fault, perform, schedule};
 use crate::support::repo_root;
 
@@ -59,6 +59,12 @@ impl Soak {
     async fn answers(&self, c: usize) -> Vec<Answer> {
         let sent = self.stack.outbox.sent().await;
         sent.iter().filter(|m| self.bots.conversation_of(m) == Some(c)).map(|m| classify(c, &m.text)).collect()
+    }
+
+    /// The answers of conversation `c` with when the stand-ins took them.
+    async fn answers_at(&self, c: usize) -> Vec<(Answer, Instant)> {
+        let sent = self.stack.outbox.sent().await;
+        sent.iter().filter(|m| self.bots.conversation_of(m) == Some(c)).map(|m| (classify(c, &m.text), m.at)).collect()
     }
 
     /// Waits until an answer after the first `before` answers of conversation `c` names message
@@ -286,8 +292,10 @@ async fn soak_with_faults_answers_every_message_once_in_order() {
     let dlq = dead_letters(&soak, &table).await;
     let unanswered_runs = echo.unanswered();
     let mut verdict = Verdict::default();
+    let reply_kills = soak.injected.reply_kills();
     for c in 0..conversations {
-        let answers = soak.answers(c).await;
+        let timed = soak.answers_at(c).await;
+        let answers: Vec<Answer> = timed.iter().map(|(a, _)| a.clone()).collect();
         let mut failed: Vec<(usize, Vec<usize>)> = unanswered_runs
             .iter()
             .filter_map(|(key, run)| {
@@ -299,9 +307,18 @@ async fn soak_with_faults_answers_every_message_once_in_order() {
         let failed: Vec<Vec<usize>> = failed.into_iter().map(|(_, ks)| ks).collect();
         let dlq_c: BTreeMap<usize, (String, String)> =
             dlq.iter().filter(|((cc, _), _)| *cc == c).map(|((_, k), v)| (*k, v.clone())).collect();
-        let troubled = verdict.lost.len() + verdict.duplicated.len() + verdict.out_of_order.len();
+        let troubled = verdict.lost.len()
+            + verdict.duplicated.len()
+            + verdict.out_of_order.len()
+            + verdict.resent_after_reply_kill.len();
         judge(&mut verdict, c, per(c), &answers, &failed, &dlq_c);
-        if verdict.lost.len() + verdict.duplicated.len() + verdict.out_of_order.len() > troubled {
+        excuse_resends(&mut verdict, c, &timed, &reply_kills);
+        if verdict.lost.len()
+            + verdict.duplicated.len()
+            + verdict.out_of_order.len()
+            + verdict.resent_after_reply_kill.len()
+            > troubled
+        {
             println!(
                 "soak: conversation {c} ({}): answers {answers:?}; failed model runs {failed:?}",
                 Channel::of(c).name()
@@ -335,6 +352,12 @@ async fn soak_with_faults_answers_every_message_once_in_order() {
         |list: &[(usize, usize)]| list.iter().map(|(c, k)| format!("soak-{c}-{k}")).collect::<Vec<_>>().join(" ");
     println!("{:<72} {:>7}  {}", "lost", verdict.lost.len(), named(&verdict.lost));
     println!("{:<72} {:>7}  {}", "duplicated", verdict.duplicated.len(), named(&verdict.duplicated));
+    println!(
+        "{:<72} {:>7}  {}",
+        "answered twice: resent after a reply process was killed mid-send",
+        verdict.resent_after_reply_kill.len(),
+        named(&verdict.resent_after_reply_kill)
+    );
     println!("{:<72} {:>7}  {}", "out of order", verdict.out_of_order.len(), named(&verdict.out_of_order));
     println!("{:<72} {:>7}", "unexplained answers", verdict.unexplained.len());
     for what in &verdict.unexplained {
@@ -347,7 +370,7 @@ async fn soak_with_faults_answers_every_message_once_in_order() {
     assert!(verdict.duplicated.is_empty(), "duplicated: {:?}", verdict.duplicated);
     assert!(verdict.out_of_order.is_empty(), "out of order: {:?}", verdict.out_of_order);
     assert!(verdict.unexplained.is_empty(), "unexplained: {:?}", verdict.unexplained);
-    assert_eq!(verdict.answered_once + verdict.in_dlq.len(), total);
+    assert_eq!(verdict.answered_once + verdict.resent_after_reply_kill.len() + verdict.in_dlq.len(), total);
     // A soak that injected nothing proves nothing.
     for kind in ["agent microVM killed (SIGKILL)", "model error (every attempt)", "model past the run's limit"] {
         assert!(table.get(kind).copied().unwrap_or(0) > 0, "no {kind} was injected");
