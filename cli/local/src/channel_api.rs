@@ -33,6 +33,9 @@ pub struct SentMessage {
 pub struct Outbox {
     sent: Mutex<Vec<SentMessage>>,
     next_id: AtomicI64,
+    /// Feishu's request de-duplication: the message each `uuid` created (Feishu keeps one for an
+    /// hour; the stand-in for its lifetime).
+    feishu_uuids: Mutex<std::collections::HashMap<String, i64>>,
     /// Stretches of refused sends a soak test asks for.
     #[cfg(feature = "test-support")]
     pub faults: crate::faults::ChannelFaults,
@@ -206,7 +209,21 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
         },
         None => return error(StatusCode::NOT_FOUND, 404, "not found"),
     };
-    let id = outbox.record("feishu", chat, &text).await;
+    // A send that repeats an earlier one's `uuid` posts nothing and is answered with the
+    // message the first one created.
+    let uuid = request.get("uuid").and_then(Value::as_str).map(str::to_owned);
+    let mut uuids = outbox.feishu_uuids.lock().await;
+    let id = match uuid.as_ref().and_then(|u| uuids.get(u)) {
+        Some(id) => *id,
+        None => {
+            let id = outbox.record("feishu", chat, &text).await;
+            if let Some(uuid) = uuid {
+                uuids.insert(uuid, id);
+            }
+            id
+        }
+    };
+    drop(uuids);
     axum::Json(
         json!({"code": 0, "msg": "success", "data": {"message_id": format!("om_local_{id}"), "msg_type": "text"}}),
     )

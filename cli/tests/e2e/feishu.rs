@@ -350,8 +350,78 @@ async fn a_hostile_answer_reaches_feishu_neutralised() {
     // The whole request, as Feishu receives it.
     let requests = platform.received_requests().await.unwrap();
     let request = requests.iter().find(|r| r.url.path() == reply_path()).unwrap();
-    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    let mut body: Value = serde_json::from_slice(&request.body).unwrap();
+    let uuid = body.as_object_mut().unwrap().remove("uuid").expect("a de-duplication uuid");
+    assert!(uuid.as_str().is_some_and(|u| u.len() == 32), "{uuid}");
     assert_eq!(body, json!({"msg_type": "text", "content": json!({ "text": shown }).to_string()}));
     quiet(&stack).await;
     assert_eq!(replies(&platform).await.len(), 1);
+}
+
+/// The reply function's at-least-once window, closed for Feishu: a reply whose send the channel
+/// took but whose line was never written (its process killed between the two, here the line
+/// deleted) is sent again on redelivery with the same `uuid`, and Feishu (the local stand-in,
+/// like the open platform) posts it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_sent_again_after_its_record_was_lost_is_posted_once() {
+    let stack = start_stack_with(vec![]).await;
+    let bot = onboard(&stack);
+    let conversation = conversation(&bot);
+    let reply = ReplyEnvelope {
+        v: ENVELOPE_VERSION,
+        conversation: conversation.clone(),
+        in_reply_to: MessageId::parse("e2e-resent-event").unwrap(),
+        in_reply_to_at_ms: 1,
+        seq: 1,
+        text: "the one answer".into(),
+        route: ReplyRoute::Feishu { chat_id: CHAT_ID.into(), reply_to_message_id: Some(MESSAGE_ID.into()) },
+        buttons: Vec::new(),
+        scope: stack.scope_key().await.unwrap().mint(&conversation),
+        run: None,
+        trace_id: None,
+    };
+    let reply_queue = &stack.resources.queue_urls["ReplyQueue"];
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    FifoQueue::new(sqs.clone(), reply_queue).send_reply(&reply).await.unwrap();
+    let line = |stack: &clawless_local::LocalStack| {
+        let store = store(stack);
+        let conversation = conversation.clone();
+        async move { store.conversation(&conversation).await.unwrap().into_iter().find(|l| l.text == "the one answer") }
+    };
+    eventually(Duration::from_secs(30), "the reply recorded as sent", || async {
+        line(&stack).await.filter(|l| l.reply_state == Some(ReplyState::Sent))
+    })
+    .await;
+    assert_eq!(stack.outbox.sent().await.len(), 1);
+
+    // The record is lost; the same queue message comes back (a fresh deduplication id, as after
+    // the visibility timeout of a killed invocation).
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    dynamodb
+        .delete_item()
+        .table_name(format!("{}-data", stack.stack))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(conversation.partition_key()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(clawless_core::domain::records::reply_sort_key(&reply)))
+        .send()
+        .await
+        .unwrap();
+    assert!(line(&stack).await.is_none(), "the line is gone");
+    let (group, body) = stack.deliveries.of(reply_queue).into_iter().next().expect("the reply's queue message");
+    sqs.send_message()
+        .queue_url(reply_queue)
+        .message_group_id(group)
+        .message_deduplication_id("e2e-resent-after-the-window")
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+    // Sent again (the line is written anew) under the same uuid: one message at Feishu.
+    eventually(Duration::from_secs(30), "the reply recorded again", || async {
+        line(&stack).await.filter(|l| l.reply_state == Some(ReplyState::Sent))
+    })
+    .await;
+    quiet(&stack).await;
+    let sent = stack.outbox.sent().await;
+    assert_eq!(sent.len(), 1, "posted once: {sent:?}");
+    assert_eq!(sent[0].text, "the one answer");
 }

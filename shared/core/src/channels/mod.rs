@@ -158,6 +158,7 @@ pub enum SendError {
 }
 
 /// What a send needs besides the route and text.
+#[derive(Clone, Copy)]
 pub struct SendContext<'a> {
     pub http: &'a reqwest::Client,
     /// The channel's API base URL (`CLAWLESS_<CHANNEL>_API` or the channel's default).
@@ -165,6 +166,11 @@ pub struct SendContext<'a> {
     pub secrets: &'a ChannelSecrets,
     /// Short-lived access tokens a channel obtains before it can send (Feishu), per container.
     pub tokens: &'a TtlCache<String, String>,
+    /// The same for every attempt at one piece of one reply (`{reply id}#p{piece}`), different for
+    /// every other: a channel whose send API takes an idempotency key (Feishu's `uuid`) passes
+    /// it, so a retry after the channel took the send but before the reply function recorded it
+    /// does not post the piece twice. `None` sends without one.
+    pub send_key: Option<&'a str>,
 }
 
 /// The keys `clawless channel add --set` accepts.

@@ -151,9 +151,17 @@ impl ReplyService {
         // Agent answers and platform notices alike: neutralised for the channel, then split.
         let pieces = channels::outbound_pieces(channel, &reply.text);
         let api_base = self.apis.get(channel);
-        let ctx = SendContext { http: &self.http, api_base: &api_base, secrets: &secrets, tokens: &self.tokens };
+        let reply_id = reply.reply_id();
         let already = sent_ids.len().min(pieces.len());
         for (i, piece) in pieces.iter().enumerate().skip(already) {
+            let send_key = format!("{reply_id}#p{i}");
+            let ctx = SendContext {
+                http: &self.http,
+                api_base: &api_base,
+                secrets: &secrets,
+                tokens: &self.tokens,
+                send_key: Some(&send_key),
+            };
             match send_with_retry(channel, &ctx, &reply, piece, piece_buttons(&reply.buttons, i, pieces.len())).await {
                 Ok(id) => {
                     sent_ids.push(id);

@@ -369,7 +369,7 @@ async fn send_follows_up_the_interaction_without_mentions() {
     let s = secrets(&[("bot_token", "MTE.x.y")]);
     let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
     // As the reply flow sends it: neutralised, then posted as it is.
     let text = Discord.neutralise("hi @everyone <@80351110224678912> [https://good.example](https://evil.example)");
     assert_eq!(Discord.send(&ctx, &interaction_route(), &text, &[]).await.unwrap(), "1179551063829397999");
@@ -427,10 +427,10 @@ async fn send_maps_discord_errors() {
         let server = MockServer::start().await;
         Mock::given(method("POST")).respond_with(response).mount(&server).await;
         let base = server.uri();
-        let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
         assert_eq!(Discord.send(&ctx, &interaction_route(), "x", &[]).await, Err(expected));
     }
-    let ctx = SendContext { http: &http, api_base: "http://127.0.0.1:9", secrets: &s, tokens: &t };
+    let ctx = SendContext { http: &http, api_base: "http://127.0.0.1:9", secrets: &s, tokens: &t, send_key: None };
     assert!(
         matches!(Discord.send(&ctx, &interaction_route(), "x", &[]).await, Err(SendError::Temporary(m)) if !m.contains("tok-en"))
     );
@@ -448,7 +448,7 @@ async fn send_puts_buttons_in_an_action_row() {
     let s = secrets(&[("bot_token", "MTE.x.y")]);
     let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
     let mut buttons = vec![
         Button::new("Approve once", "/approve pr1 once"),
         Button::new("Too long", format!("/approve {} once", "x".repeat(100))),

@@ -93,6 +93,13 @@ fn is_plain_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Feishu's request de-duplication key for a send (`uuid`: at most one message per uuid within
+/// an hour, at most 50 characters): the first 32 hex digits of the SHA-256 of the send key, so
+/// every attempt at one piece carries the same one whatever the reply id's length.
+pub(super) fn send_uuid(send_key: &str) -> String {
+    hex::encode(Sha256::digest(send_key.as_bytes()))[..32].to_owned()
+}
+
 /// Sends one text message: a reply to the route's message where it names one, else a message
 /// in its chat.
 pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
@@ -104,7 +111,7 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
         ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
     let base = ctx.api_base.trim_end_matches('/');
     let content = json!({ "text": text }).to_string();
-    let (url, body) = match reply_to_message_id {
+    let (url, mut body) = match reply_to_message_id {
         Some(id) if is_plain_id(id) => {
             (format!("{base}/open-apis/im/v1/messages/{id}/reply"), json!({ "msg_type": "text", "content": content }))
         }
@@ -114,6 +121,9 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
             json!({ "receive_id": chat_id, "msg_type": "text", "content": content }),
         ),
     };
+    if let (Some(key), Some(fields)) = (ctx.send_key, body.as_object_mut()) {
+        fields.insert("uuid".into(), Value::String(send_uuid(key)));
+    }
     let mut refreshed = false;
     loop {
         let token = tenant_token(ctx, app_id.expose(), app_secret.expose()).await?;

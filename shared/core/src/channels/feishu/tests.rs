@@ -471,7 +471,7 @@ async fn send(server: &MockServer, tokens: &TtlCache<String, String>, route: &Re
     let http = reqwest::Client::new();
     let secrets = full();
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens, send_key: None };
     Feishu.send(&ctx, route, "hi \"there\"", &[]).await
 }
 
@@ -668,7 +668,7 @@ async fn sends_the_neutralised_text_as_it_is() {
     let (http, secrets) = (reqwest::Client::new(), full());
     let tokens = TtlCache::new(Duration::from_secs(1800), 10);
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens, send_key: None };
     assert_eq!(Feishu.send(&ctx, &route(), &Feishu.neutralise(text), &[]).await, Ok("om_sent".into()));
     let sent = server.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&sent.last().unwrap().body).unwrap();
@@ -692,4 +692,35 @@ fn long_answers_split_within_the_request_limit() {
         assert!(body.len() <= 150 * 1000, "{} bytes", body.len());
     }
     assert_eq!(pieces.join("\n"), text.trim_end());
+}
+
+#[tokio::test]
+async fn a_send_key_goes_out_as_the_same_uuid_on_every_attempt() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-first", 1).await;
+    Mock::given(method("POST"))
+        .and(path("/open-apis/im/v1/messages/om_msg/reply"))
+        .respond_with(ok_reply("om_sent"))
+        .mount(&server)
+        .await;
+    let http = reqwest::Client::new();
+    let secrets = full();
+    let base = server.uri();
+    let tokens = TtlCache::new(Duration::from_secs(1800), 10);
+    for key in ["om_msg#r001#p0", "om_msg#r001#p0", "om_msg#r001#p1"] {
+        let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens, send_key: Some(key) };
+        assert_eq!(Feishu.send(&ctx, &route(), "piece", &[]).await, Ok("om_sent".into()));
+    }
+    let uuids: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/reply"))
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(uuids.len(), 3);
+    assert_eq!(uuids[0], uuids[1], "a retry of one piece carries its uuid again");
+    assert_ne!(uuids[0], uuids[2], "another piece has its own");
+    assert!(uuids.iter().all(|u| u.len() == 32 && u.bytes().all(|b| b.is_ascii_hexdigit())), "{uuids:?}");
 }

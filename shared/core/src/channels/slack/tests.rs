@@ -372,7 +372,7 @@ fn ctx<'a>(
     s: &'a ChannelSecrets,
     t: &'a TtlCache<String, String>,
 ) -> SendContext<'a> {
-    SendContext { http, api_base: base, secrets: s, tokens: t }
+    SendContext { http, api_base: base, secrets: s, tokens: t, send_key: None }
 }
 
 #[tokio::test]

@@ -208,7 +208,7 @@ async fn plain_text_is_sent_as_written_without_parse_mode() {
     let (http, s, tokens) =
         (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: None };
     let route = ReplyRoute::Telegram { chat_id: -100123, message_thread_id: Some(7), reply_to_message_id: Some(99) };
     assert_eq!(Telegram.send(&ctx, &route, &Telegram.neutralise(text), &[]).await.unwrap(), "556");
 }
@@ -227,7 +227,7 @@ async fn send_puts_buttons_in_an_inline_keyboard() {
     let (http, s, tokens) =
         (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
     let base = server.uri();
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: None };
     let route = ReplyRoute::Telegram { chat_id: 9001, message_thread_id: None, reply_to_message_id: None };
     let buttons = [
         Button::new("Approve once", "/approve pr1 once"),

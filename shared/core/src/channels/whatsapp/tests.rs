@@ -244,7 +244,7 @@ async fn send(server: &MockServer, route: &ReplyRoute) -> Result<String, SendErr
     let secrets = secrets();
     let tokens = TtlCache::new(Duration::from_secs(60), 10);
     let base = format!("{}/v21.0", server.uri());
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens, send_key: None };
     Whatsapp.send(&ctx, route, "hi there", &[]).await
 }
 
@@ -302,7 +302,7 @@ async fn plain_text_is_sent_as_written() {
         .await;
     let (http, secrets, tokens) = (reqwest::Client::new(), secrets(), TtlCache::new(Duration::from_secs(60), 10));
     let base = format!("{}/v21.0", server.uri());
-    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens };
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &secrets, tokens: &tokens, send_key: None };
     let sent = Whatsapp.send(&ctx, &route(None), &Whatsapp.neutralise(text), &[]).await;
     assert_eq!(sent, Ok("wamid.out".into()));
 }
