@@ -243,6 +243,9 @@ def parse_args(argv):
     p.add_argument("--access-reads", type=float, default=1.0,
                    help="access-check reads per answered message: 1 under DM pairing (a new bot's default) "
                         "or allowlist, 0 for a bot open to anyone")
+    p.add_argument("--budget-reads", type=float, default=0.0,
+                   help="budget-check reads per answered message: 1 when the tenant has a monthly token "
+                        "budget (the month's use, read strongly consistent), 0 without one")
     p.add_argument("--history-lines", type=int, default=21, help="lines the dispatcher reads (limit 20 + 1)")
     p.add_argument("--pieces-per-reply", type=float, default=1.0, help="channel sends per answer (split)")
     p.add_argument("--envelope-bytes", type=int, default=1500, help="inbound queue message body")
@@ -429,6 +432,9 @@ def aws_calls(a, batch, stop_after_answer=False):
     # The access check: under DM `pairing` (a new bot's default) or `allowlist`, one strongly
     # consistent read of the sender's allow item before anything is stored.
     add("dispatcher", "DynamoDB GetItem (sender's access item)", a.access_reads, "rru", 1)
+    # The budget check: with a monthly token budget set, one strongly consistent read of the
+    # month's use (the budget itself is cached with the bot records).
+    add("dispatcher", "DynamoDB GetItem (month's token use)", a.budget_reads, "rru", 1)
     add("dispatcher", "DynamoDB Query (bot record, cache miss)", miss, "rru", bot_rru)
     # The agent: memory layers when its session cache misses, memory saves, its reply.
     add("agent", "S3 GetObject (memory layers, cache miss)", layers, "s3_get")
@@ -454,6 +460,7 @@ def aws_calls(a, batch, stop_after_answer=False):
     add("dispatcher retry", "SQS ReceiveMessage", retry, "sqs", sqs_chunks(a.envelope_bytes), own=False)
     add("dispatcher retry", "DynamoDB Query (history)", retry, "rru", history_rru)
     add("dispatcher retry", "DynamoDB GetItem (sender's access item)", retry * a.access_reads, "rru", 1)
+    add("dispatcher retry", "DynamoDB GetItem (month's token use)", retry * a.budget_reads, "rru", 1)
     add("dispatcher retry", "DynamoDB PutItem (store + dispatched, conditional)", retry, "wru", wru(msg_item))
     add("reply retry", "SQS ReceiveMessage", retry, "sqs", sqs_chunks(reply_envelope), own=False)
     add("reply retry", "DynamoDB GetItem (reply line)", retry, "rru", reply_rru)

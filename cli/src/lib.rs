@@ -6,3 +6,4 @@ pub mod access;
 pub mod admin;
 pub mod demo;
 pub mod dlq;
+pub mod quota;

@@ -66,6 +66,16 @@ enum Command {
         #[command(subcommand)]
         action: clawless_cli::access::AccessAction,
     },
+    /// A tenant's limits: the monthly token budget the dispatcher enforces before any agent run.
+    Quota {
+        #[command(subcommand)]
+        action: clawless_cli::quota::QuotaAction,
+    },
+    /// A tenant's token use in a month against its budget.
+    Usage {
+        #[command(subcommand)]
+        action: clawless_cli::quota::UsageAction,
+    },
     /// Scheduled tasks of a bot (agents create them with their task tools).
     Tasks {
         #[command(subcommand)]
@@ -376,6 +386,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Access { action } => {
             let (shown, text) = clawless_cli::access::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Quota { action } => {
+            let (shown, text) = clawless_cli::quota::run_quota(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Usage { action } => {
+            let (shown, text) = clawless_cli::quota::run_usage(&admin, action).await.map_err(err)?;
             print(cli.json, shown, text);
         }
         Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url, register } } => {

@@ -8,6 +8,7 @@ mod access;
 mod agent;
 mod agent_image;
 mod approvals;
+mod budget;
 mod discord;
 mod dlq;
 mod feishu;

@@ -14,6 +14,7 @@ use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::InboundEnvelope;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::dispatch::{AgentAccess, DispatchPorts, Dispatcher};
+use clawless_core::quota::BudgetGate;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn build() -> Result<Dispatcher, Error> {
@@ -28,6 +29,8 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let access = AgentAccess { credentials: Arc::new(CredentialVendor::from_env(&aws)?), scope: approvals.scope_key() };
     // The access check reads the bot again (a group allowlist) and the access items, fresh.
     let gate = AccessGate::new(store.clone(), store.clone(), approvals.clone());
+    // The tenant's budget is cached like the bot records; the month's use is read fresh.
+    let budget = BudgetGate::new(store.clone(), approvals.clone(), platform.cache_ttl);
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),
@@ -35,7 +38,7 @@ pub async fn build() -> Result<Dispatcher, Error> {
         runtime: Arc::new(AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn)),
         access,
     };
-    Ok(Dispatcher::new(ports, history_limit).with_approvals(approvals).with_access(gate))
+    Ok(Dispatcher::new(ports, history_limit).with_approvals(approvals).with_access(gate).with_budget(budget))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod flows;
 pub mod observe;
 pub mod ports;
+pub mod quota;
 pub mod safety;
 pub mod tasks;
 #[cfg(any(test, feature = "test-support"))]

@@ -118,6 +118,17 @@ pub trait UsageRepo: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// A tenant's token use in one month: (input, output, runs).
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError>;
+    /// The same, strongly consistent, as the budget check reads it.
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError> {
+        let (input_tokens, output_tokens, runs) = self.token_usage(tenant_id, month).await?;
+        Ok(crate::quota::MonthUse { input_tokens, output_tokens, runs })
+    }
+    /// The tenant's monthly token budget (input + output), if the operator set one.
+    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError>;
+    /// Sets (`Some`) or removes (`None`) the tenant's monthly token budget.
+    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError>;
+    /// Claims the one budget notice of `conversation` on `day` (`yyyy-mm-dd`); `false` if taken.
+    async fn claim_budget_notice(&self, conversation: &ConversationRef, day: &str) -> Result<bool, StoreError>;
 }
 
 /// Permission requests, their decisions, grants and the tenant's approver.

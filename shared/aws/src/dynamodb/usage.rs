@@ -100,4 +100,64 @@ impl UsageRepo for Store {
         };
         Ok(out.item.map(|i| (n(&i, "input_tokens"), n(&i, "output_tokens"), n(&i, "runs"))).unwrap_or_default())
     }
+
+    /// `{tenant}#USAGE` / `QUOTA`: `monthly_tokens`, written by the operator's CLI only.
+    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(QUOTA_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        match item.get("monthly_tokens").map(|v| v.as_n().ok().and_then(|n| n.parse::<u64>().ok())) {
+            None => Ok(None),
+            Some(Some(tokens)) => Ok(Some(tokens)),
+            Some(None) => {
+                Err(StoreError::Corrupt { what: "quota", detail: "monthly_tokens is not a whole number".into() })
+            }
+        }
+    }
+
+    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(QUOTA_SK));
+        let update = match tokens {
+            Some(tokens) => update
+                .update_expression("SET monthly_tokens = :t")
+                .expression_attribute_values(":t", AttributeValue::N(tokens.to_string())),
+            None => update.update_expression("REMOVE monthly_tokens"),
+        };
+        update.send().await.map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// `{tenant}#USAGE` / `NOTICE#{day}#{conversation digest}`, put once (expires after two days).
+    async fn claim_budget_notice(&self, conversation: &ConversationRef, day: &str) -> Result<bool, StoreError> {
+        let tenant_id = &conversation.tenant_id;
+        let digest = clawless_core::domain::ids::short_digest(&[&conversation.partition_key()]);
+        let ttl = now_ms() / 1000 + 2 * 86_400;
+        conditional(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(format!("{tenant_id}#USAGE")))
+                .item("sk", s(format!("NOTICE#{day}#{digest}")))
+                .item("expires_at", AttributeValue::N(ttl.to_string()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await,
+        )
+    }
 }
+
+/// The sort key of a tenant's quota item, in its usage partition.
+const QUOTA_SK: &str = "QUOTA";

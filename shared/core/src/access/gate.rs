@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::{AccessRepo, BotAccess, DmPolicy, GroupPolicy, PAIRING_TTL_MS, PairingCode, PendingPairing, approve_code};
 use crate::approvals::{ApprovalError, ApprovalFlow, parse_command};
-use crate::domain::envelope::{ENVELOPE_VERSION, ReplyEnvelope};
 use crate::domain::model::{ConversationMessage, now_ms};
 use crate::domain::permissions::UserRef;
 use crate::domain::records::BotRecord;
@@ -80,11 +79,12 @@ impl AccessGate {
         }
         if pair.is_some() {
             // Someone admitted, but not the approver: a code is never approved by them.
-            self.answer(
-                item,
-                "Only this workspace's approver can approve pairing codes, in their direct chat with the bot.",
-            )
-            .await?;
+            self.flow
+                .answer(
+                    item,
+                    "Only this workspace's approver can approve pairing codes, in their direct chat with the bot.",
+                )
+                .await?;
             return Ok(Admission::Handled);
         }
         Ok(admission)
@@ -161,14 +161,14 @@ impl AccessGate {
             "This bot only talks with people its owner approved. Your pairing code is {} (valid for 1 hour). Send it to the bot's owner to be let in.",
             pending.code
         );
-        self.answer(item, &text).await
+        self.flow.answer(item, &text).await
     }
 
     async fn pair(&self, item: &ConversationMessage, parsed: Result<PairingCode, String>) -> Result<(), ApprovalError> {
         let c = &item.conversation;
         let code = match parsed {
             Ok(code) => code,
-            Err(usage) => return self.answer(item, &usage).await,
+            Err(usage) => return self.flow.answer(item, &usage).await,
         };
         let by = format!("{}:{}", c.channel, item.message.sender.id);
         let text = match approve_code(self.repo.as_ref(), &c.tenant_id, &c.bot_id, code.as_str(), &by, now_ms()).await?
@@ -179,27 +179,7 @@ impl AccessGate {
             }
             None => format!("No pending pairing code {} on this bot (wrong, used or expired).", code.as_str()),
         };
-        self.answer(item, &text).await
-    }
-
-    /// Answers `item` in its own chat, through the reply queue like any answer.
-    async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
-        let scope = self.flow.scope_key().get().await?.mint(&item.conversation);
-        let reply = ReplyEnvelope {
-            v: ENVELOPE_VERSION,
-            conversation: item.conversation.clone(),
-            in_reply_to: item.message.message_id.clone(),
-            in_reply_to_at_ms: item.message.sent_at_ms,
-            seq: 1,
-            text: text.to_owned(),
-            route: item.message.route.clone(),
-            buttons: Vec::new(),
-            scope,
-            run: None,
-            trace_id: None,
-        };
-        self.flow.ports().replies.send_reply(&reply).await?;
-        Ok(())
+        self.flow.answer(item, &text).await
     }
 }
 

@@ -363,8 +363,9 @@ impl ApprovalFlow {
         self.send(reply).await
     }
 
-    /// Answers the approver's command in their chat.
-    async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
+    /// Answers `item` in its own chat through the reply queue, like any answer (the approver's
+    /// commands; the access gate's pairing codes; the budget notice).
+    pub(crate) async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
         self.answer_seq(item, 1, text, Vec::new()).await
     }
 

@@ -44,6 +44,7 @@ use crate::flows::lost_work::lost_work;
 use crate::ports::{
     AgentCoreError, AgentInvoker, ApprovalRepo, ConversationRepo, CredentialIssuer, ScopeKeys, StoreError,
 };
+use crate::quota::{BudgetCheck, BudgetGate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -75,6 +76,8 @@ pub enum DispatchOutcome {
     Dropped(&'static str),
     /// The bot's access policy refused it: nothing stored, nothing run.
     Refused(&'static str),
+    /// The tenant's monthly token budget is spent: stored, no agent run.
+    OverBudget,
 }
 
 pub struct Dispatcher {
@@ -86,6 +89,7 @@ pub struct Dispatcher {
     access: AgentAccess,
     approvals: Option<ApprovalFlow>,
     gate: Option<AccessGate>,
+    budget: Option<BudgetGate>,
 }
 
 /// The ports the dispatcher works through.
@@ -110,6 +114,7 @@ impl Dispatcher {
             access,
             approvals: None,
             gate: None,
+            budget: None,
         }
     }
 
@@ -117,6 +122,13 @@ impl Dispatcher {
     /// ([`crate::access`]); without a gate every message is admitted (unit tests of other parts).
     pub fn with_access(mut self, gate: AccessGate) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// The tenant's monthly token budget is enforced here, before any agent run
+    /// ([`crate::quota`]); without a gate nothing is budgeted (unit tests of other parts).
+    pub fn with_budget(mut self, gate: BudgetGate) -> Self {
+        self.budget = Some(gate);
         self
     }
 
@@ -195,6 +207,14 @@ impl Dispatcher {
             self.store_dispatched(&item, message_in).await?;
             tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
             return Ok(DispatchOutcome::Dispatched);
+        }
+        // No agent run (so no model call) once the month's budget is spent; approval commands,
+        // handled above, still work.
+        if let Some(budget) = &self.budget
+            && let BudgetCheck::Spent { .. } = budget.check(&item).await?
+        {
+            self.store_dispatched(&item, message_in).await?;
+            return Ok(DispatchOutcome::OverBudget);
         }
         // An isolated scheduled task runs without the conversation's history. Without its own
         // line the read holds one line more than the limit: the newest `history_limit` are kept.

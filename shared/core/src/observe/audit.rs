@@ -28,6 +28,7 @@ pub enum AuditKind {
     ApprovalDecision,
     SecurityViolation,
     AccessRefused,
+    BudgetExhausted,
 }
 
 impl AuditKind {
@@ -38,6 +39,7 @@ impl AuditKind {
             AuditKind::ApprovalDecision => "approval_decision",
             AuditKind::SecurityViolation => "security_violation",
             AuditKind::AccessRefused => "access_refused",
+            AuditKind::BudgetExhausted => "budget_exhausted",
         }
     }
 }

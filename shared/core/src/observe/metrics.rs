@@ -39,6 +39,8 @@ pub enum Metric {
     ApprovalsDecided,
     /// A channel message the bot's access policy refused (not stored, no agent run).
     AccessRefused,
+    /// A message the tenant's spent monthly token budget kept from an agent run.
+    BudgetExhausted,
 }
 
 impl Metric {
@@ -55,6 +57,7 @@ impl Metric {
             Metric::PermissionDenials => "PermissionDenials",
             Metric::ApprovalsDecided => "ApprovalsDecided",
             Metric::AccessRefused => "AccessRefused",
+            Metric::BudgetExhausted => "BudgetExhausted",
         }
     }
 

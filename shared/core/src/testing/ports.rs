@@ -74,6 +74,8 @@ pub struct MemoryStore {
     lines: Mutex<BTreeMap<(String, String), MessageItem>>,
     usage: Mutex<Usage>,
     runs: Mutex<HashSet<String>>,
+    budgets: Mutex<HashMap<TenantId, u64>>,
+    budget_notices: Mutex<HashSet<String>>,
     approvers: Mutex<HashMap<TenantId, ApproverConfig>>,
     requests: Mutex<BTreeMap<(TenantId, String), PermissionRequest>>,
     noticed: Mutex<HashSet<(TenantId, String)>>,
@@ -262,6 +264,25 @@ impl UsageRepo for MemoryStore {
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
         self.fail.store("token_usage")?;
         Ok(lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default())
+    }
+
+    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {
+        self.fail.store("monthly_budget")?;
+        Ok(lock(&self.budgets).get(tenant_id).copied())
+    }
+
+    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError> {
+        self.fail.store("set_monthly_budget")?;
+        match tokens {
+            Some(tokens) => lock(&self.budgets).insert(tenant_id.clone(), tokens),
+            None => lock(&self.budgets).remove(tenant_id),
+        };
+        Ok(())
+    }
+
+    async fn claim_budget_notice(&self, conversation: &ConversationRef, day: &str) -> Result<bool, StoreError> {
+        self.fail.store("claim_budget_notice")?;
+        Ok(lock(&self.budget_notices).insert(format!("{}#{day}", conversation.partition_key())))
     }
 }
 

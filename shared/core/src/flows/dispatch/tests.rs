@@ -22,6 +22,7 @@
 
 mod access;
 mod approvals;
+mod budget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,20 +49,25 @@ pub(super) struct Harness {
 impl Harness {
     /// A dispatcher for `record`'s bot, without approval commands.
     pub fn new(record: BotRecord, history_limit: i32) -> Self {
-        Self::build(record, history_limit, false, false)
+        Self::build(record, history_limit, false, false, false)
     }
 
     /// A dispatcher that handles approval commands, over the same in-memory ports.
     pub fn with_approvals(record: BotRecord) -> Self {
-        Self::build(record, 20, true, false)
+        Self::build(record, 20, true, false, false)
     }
 
     /// A dispatcher that handles approval commands and enforces the bot's access policy.
     pub fn with_access(record: BotRecord) -> Self {
-        Self::build(record, 20, true, true)
+        Self::build(record, 20, true, true, false)
     }
 
-    fn build(record: BotRecord, history_limit: i32, approvals: bool, access: bool) -> Self {
+    /// A dispatcher that handles approval commands and enforces the tenant's token budget.
+    pub fn with_budget(record: BotRecord) -> Self {
+        Self::build(record, 20, true, false, true)
+    }
+
+    fn build(record: BotRecord, history_limit: i32, approvals: bool, access: bool, budget: bool) -> Self {
         let store = MemoryStore::new();
         store.put_bot(record);
         let agent = MemoryAgent::new();
@@ -89,6 +95,10 @@ impl Harness {
             if access {
                 dispatcher =
                     dispatcher.with_access(crate::access::AccessGate::new(store.clone(), store.clone(), flow.clone()));
+            }
+            if budget {
+                let gate = crate::quota::BudgetGate::new(store.clone(), flow.clone(), Duration::from_secs(60));
+                dispatcher = dispatcher.with_budget(gate);
             }
             dispatcher = dispatcher.with_approvals(flow);
         }

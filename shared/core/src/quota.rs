@@ -1,0 +1,113 @@
+//! A tenant's monthly token budget, enforced by the dispatcher before any agent run.
+//!
+//! The budget (`{tenant}#USAGE` / `QUOTA`) is set by the operator (`clawless quota set`); the
+//! month's use (`{tenant}#USAGE` / `MONTH#{yyyy-mm}`) is added by the reply function from each
+//! run's summary, every turn counted, replies or not. Agents hold no credentials for either item
+//! (their role has no DynamoDB access), so neither can be raised or reset from inside a microVM.
+//!
+//! Once the month's input and output tokens reach the budget, a message gets no agent run (so no
+//! model call): the conversation's first such message of the day is answered with
+//! [`BUDGET_SPENT_ANSWER`] (one conditional put per conversation and UTC day decides which), and
+//! each refusal counts `BudgetExhausted` for the operator. Runs already under way finish, so the
+//! month can end a few runs over budget, never more than the runs in flight.
+//!
+//! Calls: the budget is read once per tenant per `CLAWLESS_CACHE_SECONDS` (60) and process;
+//! with a budget set, each message reads the month's use once more (strongly consistent).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::approvals::{ApprovalError, ApprovalFlow};
+use crate::cache::TtlCache;
+use crate::domain::ids::TenantId;
+use crate::domain::model::{ConversationMessage, month_of, now_ms};
+use crate::observe::{audit, metrics};
+use crate::ports::UsageRepo;
+
+/// What a message gets once its tenant's monthly budget is spent (once per conversation a day).
+pub const BUDGET_SPENT_ANSWER: &str = "This assistant has used its token budget for this month, so it cannot answer \
+     now. Its operator has been told; it will answer again when the budget is raised or the month turns.";
+
+/// The month's use against the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthUse {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub runs: u64,
+}
+
+impl MonthUse {
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+/// Whether a message may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetCheck {
+    /// No budget, or some left.
+    Within,
+    /// Spent: no run. `answered`: this message got the day's notice.
+    Spent { answered: bool },
+}
+
+/// `yyyy-mm-dd` (UTC) of a time in ms since the epoch: one notice per conversation per day.
+pub fn day_of(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| "out-of-range".to_owned())
+}
+
+/// The dispatcher's budget check.
+pub struct BudgetGate {
+    usage: Arc<dyn UsageRepo>,
+    /// The reply queue and scope key for the notice, built when first needed.
+    flow: ApprovalFlow,
+    budgets: TtlCache<TenantId, Option<u64>>,
+}
+
+impl BudgetGate {
+    pub fn new(usage: Arc<dyn UsageRepo>, flow: ApprovalFlow, cache_ttl: Duration) -> Self {
+        Self { usage, flow, budgets: TtlCache::new(cache_ttl, 1024) }
+    }
+
+    /// Checks `item`'s tenant against its budget; when spent, answers the conversation's first
+    /// refused message of the day and counts the refusal.
+    pub async fn check(&self, item: &ConversationMessage) -> Result<BudgetCheck, ApprovalError> {
+        let c = &item.conversation;
+        let budget = match self.budgets.get(&c.tenant_id) {
+            Some(budget) => budget,
+            None => {
+                let budget = self.usage.monthly_budget(&c.tenant_id).await?;
+                self.budgets.insert(c.tenant_id.clone(), budget);
+                budget
+            }
+        };
+        let Some(budget) = budget else { return Ok(BudgetCheck::Within) };
+        let now = now_ms();
+        let used = self.usage.month_use(&c.tenant_id, &month_of(now)).await?;
+        if used.tokens() < budget {
+            return Ok(BudgetCheck::Within);
+        }
+        let answered = self.usage.claim_budget_notice(c, &day_of(now)).await?;
+        if answered {
+            self.flow.answer(item, BUDGET_SPENT_ANSWER).await?;
+        }
+        tracing::warn!(event = "budget_exhausted", tenant_id = %c.tenant_id, bot_id = %c.bot_id, budget, used = used.tokens(), answered);
+        metrics::count(metrics::Metric::BudgetExhausted, &c.tenant_id);
+        audit::emit(
+            audit::AuditKind::BudgetExhausted,
+            c,
+            serde_json::json!({
+                "message_id": item.message.message_id.as_str(),
+                "budget_tokens": budget,
+                "used_tokens": used.tokens(),
+                "answered": answered,
+            }),
+        );
+        Ok(BudgetCheck::Spent { answered })
+    }
+}
+
+#[cfg(test)]
+mod tests;
