@@ -265,7 +265,8 @@ enum ChannelAction {
         /// Base URL of the API, for the printed webhook URL (default: the one the stack recorded).
         #[arg(long, env = "CLAWLESS_API_URL")]
         api_url: Option<String>,
-        /// Telegram only: also register the webhook with `setWebhook` and the secret token.
+        /// Telegram only: also register the webhook with `setWebhook` and the secret token, and the
+        /// command menu (`/help`, `/new`, `/status`, `/usage`) with `setMyCommands`.
         #[arg(long)]
         register: bool,
     },

@@ -8,10 +8,10 @@ use std::time::Duration;
 use clawless_aws::dynamodb::{ConversationRepo, Store};
 use clawless_core::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
 use clawless_core::domain::model::{ChannelKind, Role};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
-use crate::telegram::{post_update, sent_messages, telegram_stand_in};
+use crate::telegram::{post_update, sent_messages, telegram_stand_in, texts_to, wait_for_text_to};
 
 const WAIT: Duration = Duration::from_secs(45);
 const ADA: i64 = 4242;
@@ -40,18 +40,6 @@ fn update(update_id: i64, from: i64, chat: i64, text: &str) -> String {
         }
     })
     .to_string()
-}
-
-fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
-    sent.iter().filter(|m| m["chat_id"] == chat).filter_map(|m| m["text"].as_str().map(str::to_owned)).collect()
-}
-
-async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str) -> Vec<String> {
-    eventually(WAIT, &format!("a message to {chat} containing {needle:?}"), || async {
-        let texts = texts_to(&sent_messages(telegram).await, chat);
-        texts.iter().any(|t| t.contains(needle)).then_some(texts)
-    })
-    .await
 }
 
 /// The code in the pairing reply.
@@ -116,7 +104,7 @@ async fn strangers_pair_approved_users_are_answered_revoked_ones_refused_and_gro
 
     // A stranger's first DM: one code, no agent run, nothing of theirs stored.
     say(&bot, 1, ADA, ADA, "hello?").await;
-    let texts = wait_for_text(&telegram, ADA, "Your pairing code is").await;
+    let texts = wait_for_text_to(&telegram, ADA, "Your pairing code is").await;
     let code = code_in(&texts[0]);
     // A flood within the hour: no second code.
     for i in 2..6 {
@@ -139,13 +127,13 @@ async fn strangers_pair_approved_users_are_answered_revoked_ones_refused_and_gro
     assert_eq!(approved["allowed"], json!([{"user": format!("telegram:{ADA}")}]));
     assert_eq!(approved["pending"], json!([]));
     say(&bot, 10, ADA, ADA, "now?").await;
-    wait_for_text(&telegram, ADA, "You said: now?").await;
+    wait_for_text_to(&telegram, ADA, "You said: now?").await;
 
     // Her DM pairing counts for nothing in a group the allowlist does not name: not answered,
     // not even stored as context. The listed group answers her mention.
     say(&bot, 11, ADA, OTHER_GROUP, "@clawd_bot answer me here").await;
     say(&bot, 12, ADA, LISTED_GROUP, "@clawd_bot and here").await;
-    wait_for_text(&telegram, LISTED_GROUP, "You said:").await;
+    wait_for_text_to(&telegram, LISTED_GROUP, "You said:").await;
     quiet(&stack).await;
     assert!(texts_to(&sent_messages(&telegram).await, OTHER_GROUP).is_empty());
     assert_eq!(inbound_lines(&store, &bot, OTHER_GROUP).await, 0);
@@ -161,15 +149,15 @@ async fn strangers_pair_approved_users_are_answered_revoked_ones_refused_and_gro
 
     // The approver pairs Bea with /pair in their own chat (not on any allowlist themselves).
     say(&bot, 20, BEA, BEA, "hi").await;
-    let texts = wait_for_text(&telegram, BEA, "Your pairing code is").await;
+    let texts = wait_for_text_to(&telegram, BEA, "Your pairing code is").await;
     let bea_code = code_in(&texts[0]);
     say(&bot, 21, BEA, BEA, &format!("/pair {bea_code}")).await;
     say(&bot, 22, APPROVER, APPROVER, "/pair AAAAAAAA").await;
-    wait_for_text(&telegram, APPROVER, "No pending pairing code AAAAAAAA").await;
+    wait_for_text_to(&telegram, APPROVER, "No pending pairing code AAAAAAAA").await;
     say(&bot, 23, APPROVER, APPROVER, &format!("/pair {}", bea_code.to_lowercase())).await;
-    wait_for_text(&telegram, APPROVER, &format!("Paired: telegram:{BEA}")).await;
+    wait_for_text_to(&telegram, APPROVER, &format!("Paired: telegram:{BEA}")).await;
     say(&bot, 24, BEA, BEA, "thanks").await;
-    let texts = wait_for_text(&telegram, BEA, "You said: thanks").await;
+    let texts = wait_for_text_to(&telegram, BEA, "You said: thanks").await;
     assert!(!texts.iter().any(|t| t.contains("Paired")), "a stranger's own /pair approved nothing: {texts:?}");
 }
 

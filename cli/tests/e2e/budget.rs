@@ -7,44 +7,14 @@ use std::time::Duration;
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_core::quota::BUDGET_SPENT_ANSWER;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::*;
-use crate::telegram::{post_update, sent_messages, telegram_stand_in};
+use crate::telegram::{say_directly as say, sent_messages, telegram_stand_in, texts_to, wait_for_text_to};
 
 const WAIT: Duration = Duration::from_secs(45);
 const ADA: i64 = 4242;
 const BEA: i64 = 5151;
-
-fn dm(update_id: i64, from: i64, text: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "from": {"id": from, "is_bot": false, "first_name": "Ada"},
-            "chat": {"id": from, "type": "private"},
-            "date": 1763740800 + update_id,
-            "text": text,
-        }
-    })
-    .to_string()
-}
-
-fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
-    sent.iter().filter(|m| m["chat_id"] == chat).filter_map(|m| m["text"].as_str().map(str::to_owned)).collect()
-}
-
-async fn say(bot: &TelegramBot, update_id: i64, from: i64, text: &str) {
-    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &dm(update_id, from, text)).await;
-    assert_eq!(response.status(), 200);
-}
-
-async fn wait_for_text(telegram: &wiremock::MockServer, chat: i64, needle: &str) {
-    eventually(WAIT, &format!("a message to {chat} containing {needle:?}"), || async {
-        texts_to(&sent_messages(telegram).await, chat).iter().any(|t| t.contains(needle)).then_some(())
-    })
-    .await
-}
 
 /// How many `BudgetExhausted` EMF lines the stack's processes wrote for `tenant`.
 fn budget_metrics(tenant: &str) -> usize {
@@ -78,7 +48,7 @@ async fn a_spent_budget_stops_model_calls_with_one_clear_answer_per_conversation
 
     // Within the budget: answered, and the run's 30 + 20 tokens are counted.
     say(&bot, 1, ADA, "hello").await;
-    wait_for_text(&telegram, ADA, "First answer.").await;
+    wait_for_text_to(&telegram, ADA, "First answer.").await;
     let usage = eventually(WAIT, "the run's tokens in the month's usage", || async {
         let usage = clawless(&stack, &["usage", "show", "--tenant", tenant]).unwrap();
         (usage["runs"] == 1).then_some(usage)
@@ -95,9 +65,9 @@ async fn a_spent_budget_stops_model_calls_with_one_clear_answer_per_conversation
     // Spent: Ada's next message gets the clear answer; a new conversation (Bea) gets its own one,
     // without any agent starting for it; later messages that day get nothing more.
     say(&bot, 2, ADA, "and now?").await;
-    wait_for_text(&telegram, ADA, BUDGET_SPENT_ANSWER).await;
+    wait_for_text_to(&telegram, ADA, BUDGET_SPENT_ANSWER).await;
     say(&bot, 3, BEA, "me too").await;
-    wait_for_text(&telegram, BEA, BUDGET_SPENT_ANSWER).await;
+    wait_for_text_to(&telegram, BEA, BUDGET_SPENT_ANSWER).await;
     say(&bot, 4, ADA, "still?").await;
     say(&bot, 5, BEA, "hello??").await;
     quiet(&stack).await;

@@ -9,6 +9,7 @@ mod agent;
 mod agent_image;
 mod approvals;
 mod budget;
+mod commands;
 mod discord;
 mod dlq;
 mod feishu;

@@ -110,6 +110,29 @@ async fn dispatcher_and_reply_events() {
     assert_eq!(stack.outbox.sent().await.len(), 1);
 }
 
+/// The chat command sample: `/status`, answered by the dispatcher itself (no agent session), once
+/// however often it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dispatcher_command_event_is_answered_without_an_agent() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let event = with_bot(&sample_event("dispatcher-command.json"), &bot);
+    for _ in 0..2 {
+        let answer = stack.functions["DispatcherFunction"].invoke(event.clone()).await.unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["batchItemFailures"], Value::Array(vec![]), "{answer}");
+    }
+    let sent = eventually(Duration::from_secs(30), "the /status answer", || async {
+        let sent = stack.outbox.sent().await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    quiet(&stack).await;
+    assert_eq!(stack.outbox.sent().await.len(), 1, "answered once");
+    assert!(sent[0].text.starts_with("Model: platform default"), "{:?}", sent[0].text);
+    assert_eq!(stack.agentcore.running_sessions().await, 0, "no agent ran");
+}
+
 /// The scheduler function's sample event is exercised in `tasks.rs`; the approval flow's
 /// timeouts in `approvals.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -50,6 +50,41 @@ pub async fn post_update(url: &str, secret: Option<&str>, body: &str) -> reqwest
     request.send().await.unwrap()
 }
 
+/// A direct message from user `from` (their private chat has their id) as Telegram posts it.
+pub fn direct_update(update_id: i64, from: i64, text: &str) -> String {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "from": {"id": from, "is_bot": false, "first_name": "Ada"},
+            "chat": {"id": from, "type": "private"},
+            "date": 1763740800 + update_id,
+            "text": text,
+        }
+    })
+    .to_string()
+}
+
+/// Posts `text` from `from` to `bot`'s webhook as a direct message; the webhook takes it.
+pub async fn say_directly(bot: &TelegramBot, update_id: i64, from: i64, text: &str) {
+    let response = post_update(&bot.webhook_url, Some(TEST_SECRET), &direct_update(update_id, from, text)).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// The texts sent to `chat`, in order.
+pub fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
+    sent.iter().filter(|m| m["chat_id"] == chat).filter_map(|m| m["text"].as_str().map(str::to_owned)).collect()
+}
+
+/// Waits (45 s at most) until a text sent to `chat` contains `needle`; the texts sent to it.
+pub async fn wait_for_text_to(telegram: &MockServer, chat: i64, needle: &str) -> Vec<String> {
+    eventually(Duration::from_secs(45), &format!("a message to {chat} containing {needle:?}"), || async {
+        let texts = texts_to(&sent_messages(telegram).await, chat);
+        texts.iter().any(|t| t.contains(needle)).then_some(texts)
+    })
+    .await
+}
+
 /// The conversation of `chat` with `bot`.
 pub(crate) fn conversation(bot: &TelegramBot, chat: &str) -> ConversationRef {
     ConversationRef {
@@ -314,6 +349,11 @@ async fn channel_add_can_register_the_telegram_webhook() {
         )
         .mount(&telegram)
         .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/setMyCommands$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true})))
+        .mount(&telegram)
+        .await;
     let stack = start_stack(None).await;
     let tenant = clawless(&stack, &["tenant", "create", "--name", "acme"]).unwrap();
     let bot =
@@ -336,8 +376,14 @@ async fn channel_add_can_register_the_telegram_webhook() {
     assert_eq!(added["registered"], true);
     assert!(!String::from_utf8_lossy(&out.stdout).contains(TEST_SECRET), "secrets are never printed");
     let calls = telegram.received_requests().await.unwrap();
-    assert_eq!(calls.len(), 1);
+    assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].url.path(), "/bot123:abc/setWebhook");
+    // Then the command menu: the chat commands the platform answers without the model.
+    assert_eq!(calls[1].url.path(), "/bot123:abc/setMyCommands");
+    let menu: Value = serde_json::from_slice(&calls[1].body).unwrap();
+    let names: Vec<&str> =
+        menu["commands"].as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
+    assert_eq!(names, ["help", "new", "status", "usage"]);
     let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(body["url"], format!("https://example.execute-api.us-east-1.amazonaws.com/webhook/telegram/{bot_id}"));
     assert_eq!(body["secret_token"], TEST_SECRET);

@@ -9,6 +9,7 @@ use clawless_aws::sqs_batch::run_fifo_batch;
 use clawless_aws::sts::CredentialVendor;
 use clawless_aws::wiring::approval_flow_from_env;
 use clawless_core::access::AccessGate;
+use clawless_core::chat_commands::ChatCommands;
 use clawless_core::config;
 use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::InboundEnvelope;
@@ -31,6 +32,7 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let gate = AccessGate::new(store.clone(), store.clone(), approvals.clone());
     // The tenant's budget is cached like the bot records; the month's use is read fresh.
     let budget = BudgetGate::new(store.clone(), approvals.clone(), platform.cache_ttl);
+    let commands = ChatCommands::new(store.clone(), approvals.clone());
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),
@@ -38,7 +40,11 @@ pub async fn build() -> Result<Dispatcher, Error> {
         runtime: Arc::new(AgentRuntime::new(AgentCoreClient::new(&aws), runtime_arn)),
         access,
     };
-    Ok(Dispatcher::new(ports, history_limit).with_approvals(approvals).with_access(gate).with_budget(budget))
+    Ok(Dispatcher::new(ports, history_limit)
+        .with_approvals(approvals)
+        .with_access(gate)
+        .with_commands(commands)
+        .with_budget(budget))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

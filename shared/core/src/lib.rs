@@ -15,6 +15,7 @@ pub mod access;
 pub mod approvals;
 pub mod cache;
 pub mod channels;
+pub mod chat_commands;
 pub mod config;
 pub mod domain;
 pub mod flows;

@@ -58,6 +58,9 @@ pub trait ConversationRepo: Send + Sync {
     /// mark (context the webhook stored, a firing the scheduler stored) is replaced by the marked
     /// one. `false` if the message was already dispatched: its delivery id is taken.
     async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError>;
+    /// [`ConversationRepo::store_dispatched`] for a `/new`: the line marks a fresh start, so later
+    /// runs see nothing before it.
+    async fn store_fresh_start(&self, item: &ConversationMessage) -> Result<bool, StoreError>;
     /// Marks an inbound message answered by a run (idempotent; a missing message is ignored).
     async fn mark_answered(
         &self,

@@ -71,16 +71,12 @@ impl ConversationRepo for Store {
     /// a missing item too, so a first delivery is written and a context line or firing stored
     /// without the mark is replaced by the marked one). `false` if the delivery id was taken.
     async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
-        let row = MessageItem::dispatched(item, now_ms());
-        conditional(
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&row)?))
-                .condition_expression("attribute_not_exists(dispatched_at_ms)")
-                .send()
-                .await,
-        )
+        self.put_dispatched(MessageItem::dispatched(item, now_ms())).await
+    }
+
+    /// The same put, the line carrying `fresh_start` (a `/new`).
+    async fn store_fresh_start(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        self.put_dispatched(MessageItem { fresh_start: true, ..MessageItem::dispatched(item, now_ms()) }).await
     }
 
     /// Marks an inbound message answered by a run (idempotent; a missing message is ignored).
@@ -144,5 +140,21 @@ impl ConversationRepo for Store {
         channel_message_ids: &[String],
     ) -> Result<(), StoreError> {
         self.put_item(&line.recorded(state, channel_message_ids)).await
+    }
+}
+
+impl Store {
+    /// One conditional put of a dispatched line: written whole unless a line with the mark is
+    /// there already (a line without it, context or a firing, is replaced).
+    async fn put_dispatched(&self, row: MessageItem) -> Result<bool, StoreError> {
+        conditional(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&row)?))
+                .condition_expression("attribute_not_exists(dispatched_at_ms)")
+                .send()
+                .await,
+        )
     }
 }

@@ -41,6 +41,9 @@ pub struct MessageItem {
     pub reply_state: Option<ReplyState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_message_ids: Option<Vec<String>>,
+    /// A `/new` line: the next run's history (and lost work) starts after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh_start: bool,
 }
 
 impl MessageItem {
@@ -61,6 +64,7 @@ impl MessageItem {
             answered_at_ms: None,
             reply_state: None,
             channel_message_ids: None,
+            fresh_start: false,
         }
     }
 
@@ -68,6 +72,15 @@ impl MessageItem {
     /// dispatched mark, both written by the dispatcher's one conditional write.
     pub fn dispatched(item: &ConversationMessage, now_ms: i64) -> Self {
         Self { dispatched_at_ms: Some(now_ms), ..Self::inbound(item, now_ms) }
+    }
+
+    /// The lines of `lines` (oldest first) after the newest fresh start, all of them without one:
+    /// what a run may see of the conversation.
+    pub fn since_fresh_start(lines: &[MessageItem]) -> &[MessageItem] {
+        match lines.iter().rposition(|m| m.fresh_start) {
+            Some(at) => &lines[at + 1..],
+            None => lines,
+        }
     }
 
     /// For a reply line, the sort key of the inbound line it answers (`{that key}#r{seq}`).
@@ -146,6 +159,7 @@ impl ReplyLine {
                 answered_at_ms: None,
                 reply_state: Some(ReplyState::Sending),
                 channel_message_ids: None,
+                fresh_start: false,
             },
         }
     }
@@ -253,6 +267,7 @@ mod tests {
             answered_at_ms: None,
             reply_state: None,
             channel_message_ids: None,
+            fresh_start: false,
         };
         assert_eq!(line.answers(), Some(inbound.as_str()));
         line.role = Role::User;

@@ -34,10 +34,11 @@ use tracing::Instrument;
 
 use crate::access::{AccessGate, Admission};
 use crate::approvals::{ApprovalError, ApprovalFlow, RESUME_SUFFIX, consume_once_grant};
+use crate::chat_commands::{ChatCommands, Handled};
 use crate::domain::credentials::CredentialError;
 use crate::domain::envelope::{AckStatus, AgentInvocation, BotProfile, ENVELOPE_VERSION, InboundEnvelope};
 use crate::domain::model::{BotStatus, ConversationMessage, now_ms};
-use crate::domain::records::inbound_sort_key;
+use crate::domain::records::{MessageItem, inbound_sort_key};
 use crate::domain::scope::ScopeError;
 use crate::flows::directory::BotDirectory;
 use crate::flows::lost_work::lost_work;
@@ -90,6 +91,7 @@ pub struct Dispatcher {
     approvals: Option<ApprovalFlow>,
     gate: Option<AccessGate>,
     budget: Option<BudgetGate>,
+    commands: Option<ChatCommands>,
 }
 
 /// The ports the dispatcher works through.
@@ -115,6 +117,7 @@ impl Dispatcher {
             approvals: None,
             gate: None,
             budget: None,
+            commands: None,
         }
     }
 
@@ -129,6 +132,13 @@ impl Dispatcher {
     /// ([`crate::quota`]); without a gate nothing is budgeted (unit tests of other parts).
     pub fn with_budget(mut self, gate: BudgetGate) -> Self {
         self.budget = Some(gate);
+        self
+    }
+
+    /// Chat commands (`/help`, `/new`, `/status`, `/usage`) are answered here, never by an agent
+    /// ([`crate::chat_commands`]).
+    pub fn with_commands(mut self, commands: ChatCommands) -> Self {
+        self.commands = Some(commands);
         self
     }
 
@@ -208,8 +218,31 @@ impl Dispatcher {
             tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
             return Ok(DispatchOutcome::Dispatched);
         }
-        // No agent run (so no model call) once the month's budget is spent; approval commands,
-        // handled above, still work.
+        // Chat commands, answered without an agent. Stored after the answer, like approval
+        // commands: a failure in between answers again, which changes nothing.
+        if !scheduled
+            && !platform
+            && let Some(commands) = &self.commands
+        {
+            match commands.handle(&record.bot, &item).await? {
+                Handled::No => {}
+                Handled::Answered(_) => {
+                    self.store_dispatched(&item, message_in).await?;
+                    return Ok(DispatchOutcome::Dispatched);
+                }
+                Handled::FreshStart => {
+                    if self.conversations.store_fresh_start(&item).await? && message_in {
+                        crate::observe::metrics::count(
+                            crate::observe::metrics::Metric::MessagesIn,
+                            &conversation.tenant_id,
+                        );
+                    }
+                    return Ok(DispatchOutcome::Dispatched);
+                }
+            }
+        }
+        // No agent run (so no model call) once the month's budget is spent; approval and chat
+        // commands, handled above, still work.
         if let Some(budget) = &self.budget
             && let BudgetCheck::Spent { .. } = budget.check(&item).await?
         {
@@ -221,7 +254,8 @@ impl Dispatcher {
         let history = if isolated {
             Vec::new()
         } else {
-            let before: Vec<_> = stored.iter().filter(|m| m.sk != key).collect();
+            // Nothing before the newest `/new`.
+            let before: Vec<_> = MessageItem::since_fresh_start(&stored).iter().filter(|m| m.sk != key).collect();
             let skip = before.len().saturating_sub(usize::try_from(self.history_limit).unwrap_or(0));
             before[skip..].iter().map(|m| m.to_history()).collect()
         };
@@ -229,7 +263,7 @@ impl Dispatcher {
         // Earlier messages handed to an agent and never answered, from the same lines (no
         // lookup of the agent's own): a recycled microVM's lost work. The agent skips those it
         // accepted itself.
-        let unanswered = lost_work(&stored, &key, item.message.sent_at_ms);
+        let unanswered = lost_work(MessageItem::since_fresh_start(&stored), &key, item.message.sent_at_ms);
 
         // The run an approve-once decision resumes gets that one grant (marked used here, by this
         // message, so a redelivery gets it again and nothing else ever does).

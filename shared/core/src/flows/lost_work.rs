@@ -64,6 +64,7 @@ mod tests {
             answered_at_ms: answered.then_some(at_ms + 20),
             reply_state: None,
             channel_message_ids: None,
+            fresh_start: false,
         }
     }
 

@@ -1,14 +1,19 @@
 //! The log events a flow emits, captured on the current thread, so a test can see that a refusal
 //! was logged as the security event operators alert on (`event = "security_violation"`, say).
+//!
+//! One recorder is the test binary's global subscriber and keeps the events of threads that are
+//! capturing. A per-thread default subscriber would race: a test thread without one that hits a
+//! callsite first can cache "never interested" for it while another thread is installing its own,
+//! and that thread then misses the event.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::subscriber::DefaultGuard;
 use tracing::{Event, Metadata, Subscriber};
 
 use super::ports::lock;
@@ -23,10 +28,16 @@ pub struct Events(Arc<Mutex<Vec<Fields>>>);
 impl Events {
     /// Captures every event logged on this thread (a `#[tokio::test]` runs its flows on it) until
     /// the guard is dropped.
-    pub fn capture() -> (Self, DefaultGuard) {
+    pub fn capture() -> (Self, CaptureGuard) {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            // Another global subscriber would already have been set by this binary's own code;
+            // none is, so this cannot fail in practice, and capturing would only see nothing.
+            let _ = tracing::subscriber::set_global_default(Recorder { spans: AtomicU64::new(0) });
+        });
         let events = Self::default();
-        let guard = tracing::subscriber::set_default(Recorder { events: events.clone(), spans: AtomicU64::new(0) });
-        (events, guard)
+        CURRENT.with(|c| *c.borrow_mut() = Some(events.clone()));
+        (events, CaptureGuard(()))
     }
 
     /// The events whose `event` field is `name`, in the order they were logged.
@@ -40,8 +51,20 @@ impl Events {
     }
 }
 
+thread_local! {
+    static CURRENT: RefCell<Option<Events>> = const { RefCell::new(None) };
+}
+
+/// Capturing on this thread ends when it is dropped.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
 struct Recorder {
-    events: Events,
     spans: AtomicU64,
 }
 
@@ -71,9 +94,10 @@ impl Subscriber for Recorder {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
+        let Some(events) = CURRENT.with(|c| c.borrow().clone()) else { return };
         let mut fields = Fields::new();
         event.record(&mut FieldVisitor(&mut fields));
-        lock(&self.events.0).push(fields);
+        lock(&events.0).push(fields);
     }
 
     fn enter(&self, _: &Id) {}

@@ -85,6 +85,17 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// The table's conditional put of a dispatched line: no line, or one without the mark.
+    fn put_dispatched(&self, line: MessageItem) -> Result<bool, StoreError> {
+        let mut lines = lock(&self.lines);
+        let key = (line.pk.clone(), line.sk.clone());
+        if lines.get(&key).is_some_and(|old| old.dispatched_at_ms.is_some()) {
+            return Ok(false);
+        }
+        lines.insert(key, line);
+        Ok(true)
+    }
+
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -166,15 +177,12 @@ impl ConversationRepo for MemoryStore {
 
     async fn store_dispatched(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
         self.fail.store("store_dispatched")?;
-        let line = MessageItem::dispatched(item, now_ms());
-        let mut lines = lock(&self.lines);
-        let key = (line.pk.clone(), line.sk.clone());
-        // The table's condition: no line, or one without the mark.
-        if lines.get(&key).is_some_and(|old| old.dispatched_at_ms.is_some()) {
-            return Ok(false);
-        }
-        lines.insert(key, line);
-        Ok(true)
+        self.put_dispatched(MessageItem::dispatched(item, now_ms()))
+    }
+
+    async fn store_fresh_start(&self, item: &ConversationMessage) -> Result<bool, StoreError> {
+        self.fail.store("store_dispatched")?;
+        self.put_dispatched(MessageItem { fresh_start: true, ..MessageItem::dispatched(item, now_ms()) })
     }
 
     async fn mark_answered(

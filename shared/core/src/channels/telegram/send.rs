@@ -1,4 +1,4 @@
-//! `sendMessage` (buttons as an inline keyboard) and `setWebhook`, and what Telegram's answers
+//! `sendMessage` (buttons as an inline keyboard), `setWebhook` with `setMyCommands`, and what Telegram's answers
 //! to them mean.
 
 use std::time::Duration;
@@ -104,11 +104,24 @@ pub(super) async fn set_webhook(
     let url = format!("{}/bot{}/setWebhook", api_base.trim_end_matches('/'), token.expose());
     let body = json!({ "url": webhook_url, "secret_token": secret.expose(), "allowed_updates": ALLOWED_UPDATES });
     let answer = exchange(ChannelKind::Telegram, http.post(&url).json(&body)).await?;
+    api_answer("setWebhook", &answer)?;
+    // The command menu Telegram shows under "/": the chat commands the platform answers itself.
+    let url = format!("{}/bot{}/setMyCommands", api_base.trim_end_matches('/'), token.expose());
+    let commands: Vec<_> = crate::chat_commands::COMMAND_MENU
+        .iter()
+        .map(|(command, description)| json!({ "command": command, "description": description }))
+        .collect();
+    let answer = exchange(ChannelKind::Telegram, http.post(&url).json(&json!({ "commands": commands }))).await?;
+    api_answer("setMyCommands", &answer)
+}
+
+/// A Bot API method's `{"ok": …}` answer as a result.
+fn api_answer(method: &str, answer: &crate::channels::api::ApiAnswer) -> Result<(), SendError> {
     match answer.body_as::<ApiResponse>() {
         Some(ApiResponse { ok: true, .. }) => Ok(()),
         Some(ApiResponse { description, .. }) => {
-            Err(SendError::Permanent(format!("setWebhook failed: {}", description.unwrap_or_default())))
+            Err(SendError::Permanent(format!("{method} failed: {}", description.unwrap_or_default())))
         }
-        None => Err(SendError::Temporary(format!("setWebhook: Telegram HTTP {}", answer.status))),
+        None => Err(SendError::Temporary(format!("{method}: Telegram HTTP {}", answer.status))),
     }
 }

@@ -23,6 +23,7 @@
 mod access;
 mod approvals;
 mod budget;
+mod commands;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +101,8 @@ impl Harness {
                 let gate = crate::quota::BudgetGate::new(store.clone(), flow.clone(), Duration::from_secs(60));
                 dispatcher = dispatcher.with_budget(gate);
             }
-            dispatcher = dispatcher.with_approvals(flow);
+            let commands = crate::chat_commands::ChatCommands::new(store.clone(), flow.clone());
+            dispatcher = dispatcher.with_approvals(flow).with_commands(commands);
         }
         Self { store, agent, queue, credentials: credentials.fail.clone(), scope, dispatcher }
     }

@@ -1,0 +1,74 @@
+//! Chat commands end to end on the local stack: `/help` and `/status` are answered by the
+//! dispatcher without a model call, and `/new` empties the next run's history.
+
+use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
+use clawless_core::chat_commands::NEW_ANSWER;
+use serde_json::Value;
+
+use crate::support::*;
+use crate::telegram::{say_directly as say, sent_messages, telegram_stand_in, texts_to, wait_for_text_to};
+
+const ADA: i64 = 4242;
+
+/// Every text of a Converse request's messages, joined.
+fn request_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["text"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn help_and_status_make_no_model_call_and_new_empties_the_next_runs_history() {
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::Text("Noted: the blue door.".into()),
+        ScriptedTurn::Text("Which door do you mean?".into()),
+    ])
+    .await;
+    model.fix_usage(120, 30);
+    let telegram = telegram_stand_in().await;
+    let env = vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".to_owned()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())];
+    let stack = start_stack_with_agent_env(telegram.uri(), env).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    clawless(&stack, &["profile", "set", "--tenant", &bot.tenant_id, "--tools", "web_fetch"]).unwrap();
+
+    say(&bot, 1, ADA, "remember the blue door").await;
+    wait_for_text_to(&telegram, ADA, "Noted: the blue door.").await;
+    eventually(std::time::Duration::from_secs(45), "the run's tokens counted", || async {
+        let usage = clawless(&stack, &["usage", "show", "--tenant", &bot.tenant_id]).unwrap();
+        (usage["runs"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(model.requests().len(), 1);
+
+    say(&bot, 2, ADA, "/help").await;
+    let texts = wait_for_text_to(&telegram, ADA, "/new: start a fresh conversation").await;
+    assert!(texts.last().unwrap().contains("/status"), "{texts:?}");
+    say(&bot, 3, ADA, "/status").await;
+    let texts = wait_for_text_to(&telegram, ADA, "Model: platform default").await;
+    let status = texts.last().unwrap();
+    assert!(status.contains("web_fetch"), "the profile's tools: {status}");
+    assert!(status.contains("120 input + 30 output tokens over 1 runs; no monthly budget"), "{status}");
+    assert!(status.contains("Pending permission requests: 0"), "{status}");
+    quiet(&stack).await;
+    assert_eq!(model.requests().len(), 1, "/help and /status made no model call");
+
+    say(&bot, 4, ADA, "/new").await;
+    wait_for_text_to(&telegram, ADA, NEW_ANSWER).await;
+    say(&bot, 5, ADA, "what door?").await;
+    wait_for_text_to(&telegram, ADA, "Which door do you mean?").await;
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2, "only the two messages for the agent reached the model");
+    assert!(request_text(&requests[0]).contains("remember the blue door"));
+    let after_new = request_text(&requests[1]);
+    assert!(after_new.contains("what door?"), "{after_new}");
+    for before in ["blue door", "/help", "/status", "/new", "Model: platform default"] {
+        assert!(!after_new.contains(before), "{before:?} is before /new: {after_new}");
+    }
+    let sent = sent_messages(&telegram).await;
+    assert_eq!(texts_to(&sent, ADA).len(), 5, "one answer each");
+}
