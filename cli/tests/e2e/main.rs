@@ -23,6 +23,7 @@ mod soak;
 mod tasks;
 mod telegram;
 mod template;
+mod threads;
 mod untrusted;
 mod webhook_calls;
 mod whatsapp;

@@ -26,7 +26,7 @@ pub(crate) fn onboard_slack_bot(stack: &clawless_local::LocalStack) -> Onboarded
     onboard_bot(stack, "slack", &[("signing_secret", SIGNING_SECRET), ("bot_token", BOT_TOKEN)])
 }
 
-fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
+pub(crate) fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
@@ -39,14 +39,14 @@ fn ok_response() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"ok": true, "channel": "C0123ABCD", "ts": POSTED_TS}))
 }
 
-async fn slack_stand_in() -> MockServer {
+pub(crate) async fn slack_stand_in() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path("/chat.postMessage")).respond_with(ok_response()).mount(&server).await;
     server
 }
 
 /// Every `chat.postMessage` request the stand-in received, in order.
-async fn posted(server: &MockServer) -> Vec<Value> {
+pub(crate) async fn posted(server: &MockServer) -> Vec<Value> {
     let requests = server.received_requests().await.unwrap_or_default();
     requests
         .iter()
@@ -84,7 +84,7 @@ async fn post_signed(
     request.send().await.unwrap()
 }
 
-async fn post_event(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_event(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
     post_signed(url, SIGNING_SECRET, now_secs(), "application/json", body, extra).await
 }
 
@@ -153,9 +153,11 @@ async fn slack_message_is_answered_once_in_its_thread() {
     quiet(&stack).await;
     assert_eq!(posted(&slack).await.len(), 1, "a retried event must be answered once");
 
-    // The conversation holds the message and the answer, marked sent with Slack's ts.
+    // The thread's conversation (`{channel}:{thread_ts}`: a conversation per thread) holds the
+    // message and the answer, marked sent with Slack's ts.
     let store = Store::new(aws_sdk_dynamodb::Client::new(&stack.sdk), format!("{}-data", stack.stack));
-    let lines = store.conversation(&conversation(&bot, "C0123ABCD")).await.unwrap();
+    let thread = conversation(&bot, "C0123ABCD:1763740800.000100");
+    let lines = store.conversation(&thread).await.unwrap();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0].text, "<@U0BOT0001> hello bot");
     assert_eq!(lines[0].message_id, "Ev0123ABCDEF");
@@ -189,8 +191,14 @@ async fn slack_message_is_answered_once_in_its_thread() {
     assert!(sent[1].get("thread_ts").is_none(), "{}", sent[1]);
     quiet(&stack).await;
     assert_eq!(posted(&slack).await.len(), 2, "chatter and the bot's own message are not answered");
-    let lines = store.conversation(&conversation(&bot, "C0123ABCD")).await.unwrap();
-    assert_eq!(lines.len(), 3, "the chatter is kept as context, the bot's own message is not: {lines:?}");
+    assert_eq!(store.conversation(&thread).await.unwrap().len(), 2);
+    // The chatter starts a thread of its own, where it is kept as context; the bot's own message
+    // is not kept at all.
+    let lines = store.conversation(&conversation(&bot, "C0123ABCD:1763740900.000100")).await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].text, "lunch anyone?");
+    let own = store.conversation(&conversation(&bot, "C0123ABCD:1763740901.000100")).await.unwrap();
+    assert!(own.is_empty(), "{own:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

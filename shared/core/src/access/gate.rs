@@ -127,7 +127,8 @@ impl AccessGate {
             GroupPolicy::Mention | GroupPolicy::Open => return Ok(Admission::Admit),
             GroupPolicy::Allowlist => {}
         }
-        let Ok(group) = UserRef::new(c.channel, c.conversation_id.as_str()) else {
+        // A thread (Slack, a Telegram topic) belongs to its chat: the chat is what is listed.
+        let Ok(group) = UserRef::new(c.channel, c.conversation_id.chat()) else {
             return Ok(Admission::Refused("group id is not usable as an access subject"));
         };
         // The cached record may be a minute old: the list is read again.

@@ -274,7 +274,7 @@ pub fn prefilter(access: &BotAccess, item: &ConversationMessage) -> Option<&'sta
         GroupPolicy::Disabled => Some("groups are disabled"),
         GroupPolicy::Allowlist => {
             let listed =
-                UserRef::new(c.channel, c.conversation_id.as_str()).is_ok_and(|group| access.group_listed(&group));
+                UserRef::new(c.channel, c.conversation_id.chat()).is_ok_and(|group| access.group_listed(&group));
             (!listed).then_some("group is not on the allowlist")
         }
         GroupPolicy::Mention | GroupPolicy::Open => None,

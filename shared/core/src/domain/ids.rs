@@ -142,6 +142,29 @@ macro_rules! channel_id {
 channel_id!(ConversationId, "conversation");
 channel_id!(MessageId, "message");
 
+/// Separates a chat from a thread in a conversation id: `{chat}` for a chat as a whole,
+/// `{chat}:{thread}` for one thread of it (a Slack thread, a Telegram forum topic). No channel's
+/// chat ids contain it.
+pub const THREAD_SEPARATOR: char = ':';
+
+impl ConversationId {
+    /// The conversation of one thread of `chat`.
+    pub fn thread(chat: &str, thread: &str) -> Result<Self, IdError> {
+        Self::parse(&format!("{chat}{THREAD_SEPARATOR}{thread}"))
+    }
+
+    /// The chat (group, channel, DM) the conversation is in: the whole id, or its part before the
+    /// thread.
+    pub fn chat(&self) -> &str {
+        self.0.split_once(THREAD_SEPARATOR).map_or(&self.0, |(chat, _)| chat)
+    }
+
+    /// The thread within the chat, if the conversation is one.
+    pub fn thread_part(&self) -> Option<&str> {
+        self.0.split_once(THREAD_SEPARATOR).map(|(_, thread)| thread)
+    }
+}
+
 /// Everything that names one conversation: whose bot, on which channel, which chat.
 /// Built only from verified ids (the tenant comes from the bot record, never from a payload).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,6 +260,13 @@ mod tests {
         assert!(ConversationId::parse("a b").is_err());
         assert!(ConversationId::parse(&"1".repeat(201)).is_err());
         assert!(ConversationId::parse("-1001234567890").is_ok());
+        let topic = ConversationId::thread("-1001234567890", "7").unwrap();
+        assert_eq!(
+            (topic.as_str(), topic.chat(), topic.thread_part()),
+            ("-1001234567890:7", "-1001234567890", Some("7"))
+        );
+        let whole = ConversationId::parse("C0123ABCD").unwrap();
+        assert_eq!((whole.chat(), whole.thread_part()), ("C0123ABCD", None));
     }
 
     #[test]

@@ -167,20 +167,27 @@ pub struct DiscordInteraction {
 
 impl ReplyRoute {
     /// Whether this route leads into `conversation` and nowhere else: same channel, and the chat
-    /// it names is the conversation's (every channel's conversation id is its chat's id). A
-    /// reply or task whose route names another chat of the same bot is refused with this.
+    /// it names is the conversation's (every channel's conversation id is its chat's id, with the
+    /// thread after `:` for a thread's conversation). A thread's conversation is reached only in
+    /// that thread; a whole chat's in any of its threads (the same people read them). A reply or
+    /// task whose route names another chat, or another thread's conversation, is refused with this.
     pub fn belongs_to(&self, conversation: &crate::domain::ids::ConversationRef) -> bool {
-        let chat = match self {
-            ReplyRoute::Telegram { chat_id, .. } => {
-                return conversation.channel == ChannelKind::Telegram
-                    && chat_id.to_string() == conversation.conversation_id.as_str();
+        let id = &conversation.conversation_id;
+        let (chat, thread) = match self {
+            ReplyRoute::Telegram { chat_id, message_thread_id, .. } => {
+                (chat_id.to_string(), message_thread_id.map(|t| t.to_string()))
             }
-            ReplyRoute::Slack { channel_id, .. }
-            | ReplyRoute::Discord { channel_id, .. }
-            | ReplyRoute::Feishu { chat_id: channel_id, .. } => channel_id,
-            ReplyRoute::Whatsapp { to, .. } => to,
+            ReplyRoute::Slack { channel_id, thread_ts } => (channel_id.clone(), thread_ts.clone()),
+            ReplyRoute::Discord { channel_id, .. } | ReplyRoute::Feishu { chat_id: channel_id, .. } => {
+                (channel_id.clone(), None)
+            }
+            ReplyRoute::Whatsapp { to, .. } => (to.clone(), None),
         };
-        self.channel() == conversation.channel && chat == conversation.conversation_id.as_str()
+        let same_thread = match id.thread_part() {
+            Some(own) => thread.as_deref() == Some(own),
+            None => true,
+        };
+        self.channel() == conversation.channel && chat == id.chat() && same_thread
     }
 
     pub fn channel(&self) -> ChannelKind {
@@ -260,5 +267,40 @@ mod tests {
         assert_eq!(month_of(1_700_000_000_000), "2023-11");
         assert_eq!(month_of(1_709_251_199_999), "2024-02"); // 2024-02-29T23:59:59.999Z
         assert_eq!(month_of(1_709_251_200_000), "2024-03");
+    }
+
+    fn conversation(channel: ChannelKind, id: &str) -> ConversationRef {
+        ConversationRef {
+            tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),
+            bot_id: BotId::parse("b0123456789abcdef0123").unwrap(),
+            channel,
+            conversation_id: crate::domain::ids::ConversationId::parse(id).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_threads_conversation_is_reached_only_in_its_thread() {
+        let topic = conversation(ChannelKind::Telegram, "-100:7");
+        let tg =
+            |chat_id, thread| ReplyRoute::Telegram { chat_id, message_thread_id: thread, reply_to_message_id: None };
+        assert!(tg(-100, Some(7)).belongs_to(&topic));
+        for other in [tg(-100, Some(8)), tg(-100, None), tg(-200, Some(7))] {
+            assert!(!other.belongs_to(&topic), "{other:?}");
+        }
+        let group = conversation(ChannelKind::Telegram, "-100");
+        assert!(tg(-100, None).belongs_to(&group) && tg(-100, Some(3)).belongs_to(&group));
+        assert!(!tg(-1000, None).belongs_to(&group));
+
+        let thread = conversation(ChannelKind::Slack, "C1:1700000000.000100");
+        let slack = |channel: &str, thread: Option<&str>| ReplyRoute::Slack {
+            channel_id: channel.into(),
+            thread_ts: thread.map(str::to_owned),
+        };
+        assert!(slack("C1", Some("1700000000.000100")).belongs_to(&thread));
+        for other in [slack("C1", Some("1700000000.000200")), slack("C1", None), slack("C2", Some("1700000000.000100"))]
+        {
+            assert!(!other.belongs_to(&thread), "{other:?}");
+        }
+        assert!(!slack("C1", Some("1700000000.000100")).belongs_to(&topic), "another channel");
     }
 }

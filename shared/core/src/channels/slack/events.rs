@@ -111,7 +111,13 @@ pub(super) fn parse_events_api(body: &[u8], bot_user_setting: Option<&str>) -> R
     let mentions_bot = bot_user_id.as_deref().is_some_and(|bot| mentions_user(&text, bot));
     Ok(Inbound::Deliveries {
         messages: vec![ParsedMessage {
-            conversation_id: id(ConversationId::parse, &channel)?,
+            // A thread is a conversation of its own; a DM outside any thread is the DM's.
+            conversation_id: match &thread_ts {
+                Some(thread) => {
+                    ConversationId::thread(&channel, thread).map_err(|e| ParseError::Invalid(e.to_string()))?
+                }
+                None => id(ConversationId::parse, &channel)?,
+            },
             mentions_bot,
             message: InboundMessage {
                 message_id: id(MessageId::parse, &event_id)?,

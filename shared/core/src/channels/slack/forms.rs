@@ -148,7 +148,13 @@ fn parse_interaction(payload: &str, fallback_ms: i64) -> Result<Inbound, ParseEr
             .or(action.selected_option.map(|o| o.value))
             .unwrap_or_else(|| action.action_id.clone());
         messages.push(ParsedMessage {
-            conversation_id: id(ConversationId::parse, &channel_id)?,
+            // The conversation of the thread the clicked message is in, as for messages.
+            conversation_id: match &thread_ts {
+                Some(thread) => {
+                    ConversationId::thread(&channel_id, thread).map_err(|e| ParseError::Invalid(e.to_string()))?
+                }
+                None => id(ConversationId::parse, &channel_id)?,
+            },
             mentions_bot: true,
             message: InboundMessage {
                 message_id: id(MessageId::parse, &delivery)?,

@@ -164,8 +164,12 @@ impl Channel for Slack {
         conversation.as_str().starts_with('D')
     }
 
+    /// A thread's conversation (`{channel}:{thread_ts}`) is answered in its thread.
     fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
-        Ok(ReplyRoute::Slack { channel_id: conversation.as_str().to_owned(), thread_ts: None })
+        Ok(ReplyRoute::Slack {
+            channel_id: conversation.chat().to_owned(),
+            thread_ts: conversation.thread_part().map(str::to_owned),
+        })
     }
 
     /// `chat.postMessage` to a user id posts in the bot's direct messages with that user.

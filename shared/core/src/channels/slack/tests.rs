@@ -150,7 +150,7 @@ fn channel_message_is_answered_in_its_thread() {
         "text": "<@UBOT> Live long and prospect.", "ts": "1355517523.000005", "event_ts": "1355517523.000005",
         "channel_type": "channel"}));
     let parsed = only(parse_json(&body, &secrets(&[])).unwrap());
-    assert_eq!(parsed.conversation_id.as_str(), "C024BE91L");
+    assert_eq!(parsed.conversation_id.as_str(), "C024BE91L:1355517523.000005", "the thread it starts");
     assert_eq!(parsed.message.message_id.as_str(), "Ev0001");
     assert_eq!(parsed.message.sent_at_ms, 1_355_517_523_000);
     assert_eq!(parsed.message.sender, Sender { id: "U2147483697".into(), name: "U2147483697".into(), is_bot: false });
@@ -174,6 +174,10 @@ fn thread_replies_stay_in_their_thread_and_dms_are_direct() {
         parsed.message.route,
         ReplyRoute::Slack { channel_id: "C1".into(), thread_ts: Some("1700000000.000100".into()) }
     );
+    // A conversation per thread: the reply's is its root's, and a scheduled answer goes back there.
+    assert_eq!(parsed.conversation_id.as_str(), "C1:1700000000.000100");
+    assert_eq!(Slack.standing_route(&parsed.conversation_id).unwrap(), parsed.message.route);
+    assert!(!Slack.is_direct(&parsed.conversation_id));
 
     let dm = event(json!({"type": "message", "channel": "D1", "user": "U1", "text": "hi", "ts": "1700000001.5",
         "channel_type": "im"}));
@@ -181,6 +185,13 @@ fn thread_replies_stay_in_their_thread_and_dms_are_direct() {
     assert!(parsed.message.is_direct);
     assert_eq!(parsed.message.sent_at_ms, 1_700_000_001_500);
     assert_eq!(parsed.message.route, ReplyRoute::Slack { channel_id: "D1".into(), thread_ts: None });
+    assert_eq!(parsed.conversation_id.as_str(), "D1", "a DM outside threads is one conversation");
+    let in_dm_thread =
+        event(json!({"type": "message", "channel": "D1", "user": "U1", "text": "hi", "ts": "1700000002.5",
+        "thread_ts": "1700000001.5", "channel_type": "im"}));
+    let parsed = only(parse_json(&in_dm_thread, &secrets(&[])).unwrap());
+    assert_eq!(parsed.conversation_id.as_str(), "D1:1700000001.5");
+    assert!(Slack.is_direct(&parsed.conversation_id));
 }
 
 #[test]

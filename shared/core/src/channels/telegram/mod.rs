@@ -90,12 +90,17 @@ impl Channel for Telegram {
     /// A private chat's id is its user's id, a positive number; groups' and channels' are
     /// negative.
     fn is_direct(&self, conversation: &ConversationId) -> bool {
-        conversation.as_str().parse::<i64>().is_ok_and(|n| n > 0)
+        conversation.chat().parse::<i64>().is_ok_and(|n| n > 0)
     }
 
+    /// A forum topic's conversation (`{chat}:{topic}`) is answered in its topic.
     fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
-        let chat_id = conversation.as_str().parse().map_err(|_| NoRoute("this Telegram chat id is not numeric"))?;
-        Ok(ReplyRoute::Telegram { chat_id, message_thread_id: None, reply_to_message_id: None })
+        let chat_id = conversation.chat().parse().map_err(|_| NoRoute("this Telegram chat id is not numeric"))?;
+        let message_thread_id = match conversation.thread_part() {
+            Some(topic) => Some(topic.parse().map_err(|_| NoRoute("this Telegram topic id is not numeric"))?),
+            None => None,
+        };
+        Ok(ReplyRoute::Telegram { chat_id, message_thread_id, reply_to_message_id: None })
     }
 
     /// The private chat with a user has the user's id.

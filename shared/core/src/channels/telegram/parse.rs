@@ -36,6 +36,8 @@ struct TgClickedMessage {
     message_id: i64,
     #[serde(default)]
     message_thread_id: Option<i64>,
+    #[serde(default)]
+    is_topic_message: bool,
     chat: TgChat,
     #[serde(default)]
     date: i64,
@@ -46,6 +48,9 @@ struct TgMessage {
     message_id: i64,
     #[serde(default)]
     message_thread_id: Option<i64>,
+    /// Set on messages in a forum topic (`message_thread_id` alone also marks a reply thread).
+    #[serde(default)]
+    is_topic_message: bool,
     #[serde(default)]
     from: Option<TgUser>,
     chat: TgChat,
@@ -142,8 +147,7 @@ pub(super) fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i6
         return Ok(ignored("sent by a bot"));
     }
     let name = display_name(from);
-    let conversation_id =
-        ConversationId::parse(&msg.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let conversation_id = conversation_of(msg.chat.id, msg.is_topic_message, msg.message_thread_id)?;
     let message_id = MessageId::parse(&update.update_id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
     let mentions_bot = mentions(&msg, &text, bot_username);
     Ok(Inbound::Deliveries {
@@ -173,6 +177,15 @@ pub(super) fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i6
 /// time, so the clicked message's time is used: a redelivered update keeps its storage key. The
 /// webhook's answer is itself the `answerCallbackQuery` call (Telegram runs a method given in the
 /// webhook response), so the button's spinner stops without another request.
+/// A forum topic is a conversation of its own (`{chat}:{topic}`); anything else is its chat's.
+fn conversation_of(chat_id: i64, is_topic: bool, thread: Option<i64>) -> Result<ConversationId, ParseError> {
+    let id = match thread.filter(|_| is_topic) {
+        Some(topic) => ConversationId::thread(&chat_id.to_string(), &topic.to_string()),
+        None => ConversationId::parse(&chat_id.to_string()),
+    };
+    id.map_err(|e| ParseError::Invalid(e.to_string()))
+}
+
 fn parse_callback_query(update_id: i64, query: TgCallbackQuery, now_secs: i64) -> Result<Inbound, ParseError> {
     let ack = HttpAnswer::json(200, &json!({ "method": "answerCallbackQuery", "callback_query_id": query.id }));
     let ignored = Inbound::Deliveries { messages: vec![], ack: ack.clone() };
@@ -182,8 +195,7 @@ fn parse_callback_query(update_id: i64, query: TgCallbackQuery, now_secs: i64) -
     // Game buttons carry no data; a message sent in inline mode has no chat to answer in.
     let Some(text) = query.data.filter(|d| !d.trim().is_empty()) else { return Ok(ignored) };
     let Some(clicked) = query.message else { return Ok(ignored) };
-    let conversation_id =
-        ConversationId::parse(&clicked.chat.id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let conversation_id = conversation_of(clicked.chat.id, clicked.is_topic_message, clicked.message_thread_id)?;
     let message_id = MessageId::parse(&update_id.to_string()).map_err(|e| ParseError::Invalid(e.to_string()))?;
     let sent_secs = if clicked.date > 0 { clicked.date } else { now_secs };
     Ok(Inbound::Deliveries {

@@ -62,6 +62,26 @@ fn parses_a_private_text_message() {
 }
 
 #[test]
+fn a_forum_topic_is_a_conversation_of_its_own() {
+    let topic = br#"{"update_id":9,"message":{"message_id":70,"message_thread_id":7,"is_topic_message":true,"from":{"id":42,"first_name":"Ada"},"chat":{"id":-1001234,"type":"supergroup","is_forum":true},"date":1,"text":"hi"}}"#;
+    let parsed = only(parse_update(topic, None, 0).unwrap());
+    assert_eq!(parsed.conversation_id.as_str(), "-1001234:7");
+    assert!(!parsed.message.is_direct && !Telegram.is_direct(&parsed.conversation_id));
+    assert_eq!(
+        parsed.message.route,
+        ReplyRoute::Telegram { chat_id: -1001234, message_thread_id: Some(7), reply_to_message_id: Some(70) }
+    );
+    // A scheduled answer goes back into the topic.
+    assert_eq!(
+        Telegram.standing_route(&parsed.conversation_id).unwrap(),
+        ReplyRoute::Telegram { chat_id: -1001234, message_thread_id: Some(7), reply_to_message_id: None }
+    );
+    // A reply thread outside a forum (message_thread_id without is_topic_message) is the group's.
+    let reply = br#"{"update_id":10,"message":{"message_id":71,"message_thread_id":7,"from":{"id":42,"first_name":"Ada"},"chat":{"id":-1001234,"type":"supergroup"},"date":1,"text":"hi"}}"#;
+    assert_eq!(only(parse_update(reply, None, 0).unwrap()).conversation_id.as_str(), "-1001234");
+}
+
+#[test]
 fn group_mentions_are_recognised_by_username() {
     let body = "{\"update_id\":9,\"message\":{\"message_id\":7,\"from\":{\"id\":42,\"first_name\":\"Ada\"},\"chat\":{\"id\":-100,\"type\":\"group\"},\"date\":1,\"text\":\"\u{1F600} @Helper_Bot hi\",\"entities\":[{\"type\":\"mention\",\"offset\":3,\"length\":11}]}}";
     let parsed = only(parse_update(body.as_bytes(), Some("helper_bot"), 0).unwrap());
