@@ -112,10 +112,11 @@ pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, Str
     let budget = admin.store().monthly_budget(&tenant_id).await?;
     let remaining = budget.map(|b| b.saturating_sub(used.tokens()));
     let text = format!(
-        "tenant {tenant_id}, {month}: {} input + {} output tokens over {} runs; budget {}",
+        "tenant {tenant_id}, {month}: {} input + {} output tokens over {} runs ({} messages); budget {}",
         used.input_tokens,
         used.output_tokens,
         used.runs,
+        used.messages,
         match (budget, remaining) {
             (Some(b), Some(r)) => format!("{b}, {r} left"),
             _ => "none".into(),
@@ -128,8 +129,7 @@ pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, Str
             "input_tokens": used.input_tokens,
             "output_tokens": used.output_tokens,
             "runs": used.runs,
-            // Messages are not counted per tenant and month yet (MessagesIn is a metric).
-            "messages": null,
+            "messages": used.messages,
             "budget_tokens": budget,
             "remaining_tokens": remaining,
         }),

@@ -56,6 +56,7 @@ async fn a_spent_budget_stops_model_calls_with_one_clear_answer_per_conversation
     .await;
     assert_eq!(usage["input_tokens"], 30, "{usage}");
     assert_eq!(usage["output_tokens"], 20, "{usage}");
+    assert_eq!(usage["messages"], 1, "{usage}");
     assert_eq!(usage["budget_tokens"], 40, "{usage}");
     assert_eq!(usage["remaining_tokens"], 0, "{usage}");
     assert_eq!(usage["tenant_id"], tenant);

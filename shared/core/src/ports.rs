@@ -101,13 +101,14 @@ pub trait ConversationRepo: Send + Sync {
 /// Token use per tenant and month.
 #[async_trait]
 pub trait UsageRepo: Send + Sync {
-    /// Adds a run's token use to the tenant's month.
+    /// Adds a run's token use, and the messages it took, to the tenant's month.
     async fn add_token_usage(
         &self,
         tenant_id: &TenantId,
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<(), StoreError>;
     /// Adds one run's token use to the tenant's month, once per run (the run is named by its
     /// conversation and the message it answered). `false` if it was counted before.
@@ -118,14 +119,13 @@ pub trait UsageRepo: Send + Sync {
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<bool, StoreError>;
     /// A tenant's token use in one month: (input, output, runs).
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError>;
-    /// The same, strongly consistent, as the budget check reads it.
-    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError> {
-        let (input_tokens, output_tokens, runs) = self.token_usage(tenant_id, month).await?;
-        Ok(crate::quota::MonthUse { input_tokens, output_tokens, runs })
-    }
+    /// The month's use with the messages its runs took, strongly consistent (the budget check
+    /// reads it before every run).
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError>;
     /// The tenant's monthly token budget (input + output), if the operator set one.
     async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError>;
     /// Sets (`Some`) or removes (`None`) the tenant's monthly token budget.

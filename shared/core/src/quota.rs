@@ -29,11 +29,14 @@ pub const BUDGET_SPENT_ANSWER: &str = "This assistant has used its token budget 
      now. Its operator has been told; it will answer again when the budget is raised or the month turns.";
 
 /// The month's use against the budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MonthUse {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub runs: u64,
+    /// The messages runs took (a run that merges several counts each; commands and refused
+    /// messages run nothing and count nothing).
+    pub messages: u64,
 }
 
 impl MonthUse {

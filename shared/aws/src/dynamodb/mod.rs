@@ -139,13 +139,14 @@ pub struct Store {
 }
 
 /// The month's usage counter: one more run, and its tokens.
-const USAGE_ADD: &str = "ADD input_tokens :in, output_tokens :out, runs :one";
+const USAGE_ADD: &str = "ADD input_tokens :in, output_tokens :out, runs :one, messages :m";
 
-fn usage_values(input_tokens: u64, output_tokens: u64) -> HashMap<String, AttributeValue> {
+fn usage_values(input_tokens: u64, output_tokens: u64, messages: u64) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (":in".to_owned(), AttributeValue::N(input_tokens.to_string())),
         (":out".to_owned(), AttributeValue::N(output_tokens.to_string())),
         (":one".to_owned(), AttributeValue::N("1".into())),
+        (":m".to_owned(), AttributeValue::N(messages.to_string())),
     ])
 }
 

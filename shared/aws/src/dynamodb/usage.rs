@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use clawless_core::quota::MonthUse;
+
 use super::*;
 
 #[async_trait]
@@ -14,6 +16,7 @@ impl UsageRepo for Store {
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -21,7 +24,7 @@ impl UsageRepo for Store {
             .key("pk", s(format!("{tenant_id}#USAGE")))
             .key("sk", s(format!("MONTH#{month}")))
             .update_expression(USAGE_ADD)
-            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens, messages)))
             .send()
             .await
             .map_err(|e| store_error("UpdateItem", &e))?;
@@ -39,6 +42,7 @@ impl UsageRepo for Store {
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let tenant_id = &conversation.tenant_id;
@@ -59,7 +63,7 @@ impl UsageRepo for Store {
             .key("pk", s(format!("{tenant_id}#USAGE")))
             .key("sk", s(format!("MONTH#{month}")))
             .update_expression(USAGE_ADD)
-            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens)))
+            .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens, messages)))
             .build()
             .map_err(build)?;
         let result = self
@@ -99,6 +103,28 @@ impl UsageRepo for Store {
             item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
         };
         Ok(out.item.map(|i| (n(&i, "input_tokens"), n(&i, "output_tokens"), n(&i, "runs"))).unwrap_or_default())
+    }
+
+    /// The month's counters, with `messages` (items written before it was counted read 0).
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<MonthUse, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let Some(item) = out.item else { return Ok(MonthUse::default()) };
+        let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok(MonthUse {
+            input_tokens: n("input_tokens"),
+            output_tokens: n("output_tokens"),
+            runs: n("runs"),
+            messages: n("messages"),
+        })
     }
 
     /// `{tenant}#USAGE` / `QUOTA`: `monthly_tokens`, written by the operator's CLI only.

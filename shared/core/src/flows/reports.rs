@@ -97,9 +97,20 @@ impl ReportService {
                 if run.input_tokens > 0 || run.output_tokens > 0 {
                     let month = crate::domain::model::month_of(now_ms());
                     let (input_tokens, output_tokens) = (run.input_tokens, run.output_tokens);
+                    // A run that sent no answer marks every message it took (checked above).
+                    let distinct: std::collections::HashSet<&str> =
+                        run.answered.iter().map(|(_, id)| id.as_str()).collect();
+                    let messages = u64::try_from(distinct.len()).unwrap_or(u64::MAX);
                     let counted = self
                         .usage
-                        .add_run_usage(&conversation, in_reply_to.as_str(), &month, input_tokens, output_tokens)
+                        .add_run_usage(
+                            &conversation,
+                            in_reply_to.as_str(),
+                            &month,
+                            input_tokens,
+                            output_tokens,
+                            messages,
+                        )
                         .await?;
                     if counted {
                         crate::observe::metrics::tokens(&conversation.tenant_id, input_tokens, output_tokens);

@@ -12,7 +12,7 @@ fn days_are_utc_calendar_days() {
 
 #[test]
 fn a_month_s_use_is_its_input_and_output_tokens() {
-    let used = MonthUse { input_tokens: 7, output_tokens: 5, runs: 3 };
+    let used = MonthUse { input_tokens: 7, output_tokens: 5, runs: 3, messages: 4 };
     assert_eq!(used.tokens(), 12);
-    assert_eq!(MonthUse { input_tokens: u64::MAX, output_tokens: 1, runs: 0 }.tokens(), u64::MAX);
+    assert_eq!(MonthUse { input_tokens: u64::MAX, output_tokens: 1, runs: 0, messages: 0 }.tokens(), u64::MAX);
 }

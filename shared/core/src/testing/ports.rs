@@ -60,7 +60,8 @@ impl FailSwitch {
 }
 
 /// Input, output tokens and runs, per tenant and month.
-type Usage = HashMap<(TenantId, String), (u64, u64, u64)>;
+/// (input tokens, output tokens, runs, messages) per tenant and month.
+type Usage = HashMap<(TenantId, String), (u64, u64, u64, u64)>;
 /// (request id, expiry) per tenant, tool and `{channel}:{user}`.
 type Grants = HashMap<(TenantId, String, String), (String, i64)>;
 
@@ -127,10 +128,10 @@ impl MemoryStore {
         lock(&self.requests).insert((request.conversation.tenant_id.clone(), request.request_id.to_string()), request);
     }
 
-    fn add_usage(&self, tenant_id: &TenantId, month: &str, input_tokens: u64, output_tokens: u64) {
+    fn add_usage(&self, tenant_id: &TenantId, month: &str, input_tokens: u64, output_tokens: u64, messages: u64) {
         let mut usage = lock(&self.usage);
         let entry = usage.entry((tenant_id.clone(), month.to_owned())).or_default();
-        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1);
+        *entry = (entry.0 + input_tokens, entry.1 + output_tokens, entry.2 + 1, entry.3 + messages);
     }
 }
 
@@ -246,9 +247,10 @@ impl UsageRepo for MemoryStore {
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<(), StoreError> {
         self.fail.store("add_token_usage")?;
-        self.add_usage(tenant_id, month, input_tokens, output_tokens);
+        self.add_usage(tenant_id, month, input_tokens, output_tokens, messages);
         Ok(())
     }
 
@@ -259,19 +261,29 @@ impl UsageRepo for MemoryStore {
         month: &str,
         input_tokens: u64,
         output_tokens: u64,
+        messages: u64,
     ) -> Result<bool, StoreError> {
         self.fail.store("add_run_usage")?;
         // The marker and the count in one step, as the table's transaction writes both or neither.
         if !lock(&self.runs).insert(format!("{}#{in_reply_to}", conversation.partition_key())) {
             return Ok(false);
         }
-        self.add_usage(&conversation.tenant_id, month, input_tokens, output_tokens);
+        self.add_usage(&conversation.tenant_id, month, input_tokens, output_tokens, messages);
         Ok(true)
     }
 
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
         self.fail.store("token_usage")?;
-        Ok(lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default())
+        let (input, output, runs, _) =
+            lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default();
+        Ok((input, output, runs))
+    }
+
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError> {
+        self.fail.store("token_usage")?;
+        let (input_tokens, output_tokens, runs, messages) =
+            lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default();
+        Ok(crate::quota::MonthUse { input_tokens, output_tokens, runs, messages })
     }
 
     async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {

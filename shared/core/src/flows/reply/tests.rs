@@ -86,6 +86,11 @@ impl Harness {
         }
         total
     }
+
+    /// The messages the tenant's runs took this month.
+    async fn messages(&self) -> u64 {
+        self.store.month_use(&tenant(), &month_of(now_ms())).await.expect("read").messages
+    }
 }
 
 /// Clawd's answer to Ada's message 1001 in chat 4242, with the conversation's token.
@@ -372,12 +377,14 @@ async fn the_run_summary_is_recorded_once() {
     let answer = final_answer("Both answered.", 1200, 340);
     assert_eq!(h.service.deliver(answer.clone()).await.expect("sent"), DeliveryOutcome::Sent { pieces: 1 });
     assert_eq!(h.usage().await, (1200, 340, 1));
+    assert_eq!(h.messages().await, 2, "the message it answers and the one it marks");
     assert_eq!(answered(&h, "4242"), ["1000", "1001"]);
     assert!(answered(&h, "4243").is_empty(), "marks stay in the reply's conversation");
     let marked_at = h.store.lines(&conversation("4242"))[0].answered_at_ms;
 
     assert_eq!(h.service.deliver(answer).await.expect("done"), DeliveryOutcome::AlreadyDone);
     assert_eq!(h.usage().await, (1200, 340, 1), "a redelivery counts nothing");
+    assert_eq!(h.messages().await, 2);
     assert_eq!(h.store.lines(&conversation("4242"))[0].answered_at_ms, marked_at);
 
     // A run that spent nothing (the offline model) adds no run to the month, but still marks.

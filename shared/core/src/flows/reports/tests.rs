@@ -80,6 +80,11 @@ impl Harness {
         total
     }
 
+    /// The messages the tenant's runs took this month.
+    async fn messages(&self) -> u64 {
+        self.store.month_use(&tenant(), &month_of(now_ms())).await.expect("read").messages
+    }
+
     fn answered(&self, chat: &str) -> Vec<String> {
         let lines = self.store.lines(&conversation(chat));
         lines.into_iter().filter(|l| l.answered_at_ms.is_some()).map(|l| l.message_id).collect()
@@ -171,6 +176,7 @@ async fn run_reports_count_each_run_once() {
     let run = spent(1200, 340, &[(NOW, "1001"), (NOW - 60_000, "1000")]);
     assert_eq!(h.service.handle(run_report("4242", "1001", run.clone())).await.expect("ok"), ReportOutcome::Done);
     assert_eq!(h.usage().await, (1200, 340, 1));
+    assert_eq!(h.messages().await, 2, "the run took two messages");
     assert_eq!(h.answered("4242"), ["1000", "1001"]);
     assert!(h.answered("4243").is_empty(), "marks stay in the report's conversation");
     // Redelivered: counted once. Another run (another message answered) counts again.
@@ -182,6 +188,7 @@ async fn run_reports_count_each_run_once() {
     h.store.store_inbound(&message("4242", "1002", "q", NOW + 1)).await.expect("stored");
     h.service.handle(run_report("4242", "1002", spent(0, 0, &[(NOW + 1, "1002")]))).await.expect("ok");
     assert_eq!(h.usage().await, (1201, 342, 2));
+    assert_eq!(h.messages().await, 2, "a report without tokens or marks counts no message");
     assert_eq!(h.answered("4242"), ["1000", "1001", "1002"]);
 
     // More marks than a run can have answered: refused whole.

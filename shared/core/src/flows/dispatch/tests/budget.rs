@@ -13,7 +13,7 @@ use crate::ports::UsageRepo;
 use crate::quota::BUDGET_SPENT_ANSWER;
 
 async fn spend(h: &Harness, tokens: u64) {
-    h.store.add_token_usage(&tenant(), &month_of(now_ms()), tokens, 0).await.unwrap();
+    h.store.add_token_usage(&tenant(), &month_of(now_ms()), tokens, 0, 1).await.unwrap();
 }
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn a_spent_budget_stops_runs_with_one_answer_per_conversation() {
     assert_eq!(h.invoked().len(), 1, "one token left: it runs");
 
     // The run's summary brings the month to the budget.
-    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 0, 1).await.unwrap();
+    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 0, 1, 1).await.unwrap();
     let second = message("4242", "1002", "and now?", NOW + 1);
     assert_eq!(h.dispatcher.dispatch(channel(&second)).await.unwrap(), DispatchOutcome::OverBudget);
     assert_eq!(h.invoked().len(), 1, "no run, so no model call");

@@ -17,7 +17,7 @@ use crate::ports::UsageRepo;
 async fn commands_are_answered_without_an_agent() {
     let h = Harness::with_budget(bot_record());
     h.store.set_monthly_budget(&tenant(), Some(1_000)).await.unwrap();
-    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 300, 100).await.unwrap();
+    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 300, 100, 1).await.unwrap();
     let commands = [("1001", "/help"), ("1002", "/status@clawd_bot"), ("1003", "/usage"), ("1004", "/reset")];
     for (n, (id, text)) in commands.iter().enumerate() {
         let item = message("4242", id, text, NOW + n as i64);
@@ -46,7 +46,7 @@ async fn commands_are_answered_without_an_agent() {
 async fn usage_is_answered_over_budget() {
     let h = Harness::with_budget(bot_record());
     h.store.set_monthly_budget(&tenant(), Some(10)).await.unwrap();
-    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 10, 5).await.unwrap();
+    h.store.add_token_usage(&tenant(), &month_of(now_ms()), 10, 5, 1).await.unwrap();
     let item = message("4242", "1001", "/usage", NOW);
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.unwrap(), DispatchOutcome::Dispatched);
     let replies = h.queue.replies();
