@@ -125,7 +125,7 @@ pub trait UsageRepo: Send + Sync {
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError>;
     /// The month's use with the messages its runs took, strongly consistent (the budget check
     /// reads it before every run).
-    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError>;
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::domain::usage::MonthUse, StoreError>;
     /// The tenant's monthly token budget (input + output), if the operator set one.
     async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError>;
     /// Sets (`Some`) or removes (`None`) the tenant's monthly token budget.

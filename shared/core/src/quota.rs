@@ -28,23 +28,6 @@ use crate::ports::UsageRepo;
 pub const BUDGET_SPENT_ANSWER: &str = "This assistant has used its token budget for this month, so it cannot answer \
      now. Its operator has been told; it will answer again when the budget is raised or the month turns.";
 
-/// The month's use against the budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MonthUse {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub runs: u64,
-    /// The messages runs took (a run that merges several counts each; commands and refused
-    /// messages run nothing and count nothing).
-    pub messages: u64,
-}
-
-impl MonthUse {
-    pub fn tokens(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens)
-    }
-}
-
 /// Whether a message may run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BudgetCheck {

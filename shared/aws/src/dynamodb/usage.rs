@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use clawless_core::quota::MonthUse;
+use clawless_core::domain::usage::MonthUse;
 
 use super::*;
 

@@ -11,4 +11,5 @@ pub mod scope;
 pub mod secrets;
 pub mod text;
 pub mod trigger;
+pub mod usage;
 pub mod visible;

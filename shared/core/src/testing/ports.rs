@@ -279,11 +279,11 @@ impl UsageRepo for MemoryStore {
         Ok((input, output, runs))
     }
 
-    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::quota::MonthUse, StoreError> {
+    async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::domain::usage::MonthUse, StoreError> {
         self.fail.store("token_usage")?;
         let (input_tokens, output_tokens, runs, messages) =
             lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default();
-        Ok(crate::quota::MonthUse { input_tokens, output_tokens, runs, messages })
+        Ok(crate::domain::usage::MonthUse { input_tokens, output_tokens, runs, messages })
     }
 
     async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {
