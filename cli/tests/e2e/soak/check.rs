@@ -82,10 +82,17 @@ pub fn judge(
                 verdict.unexplained.push(format!("conversation {c}: an echo naming none of its messages"));
                 continue;
             }
-            Answer::Notice => match runs
-                .iter_mut()
-                .find(|r| r.is_some_and(|run| run.iter().any(|k| !times.contains_key(k))))
-                .and_then(Option::take)
+            // A run whose agent was killed sent no notice, and the next run took its messages up
+            // again: a failed run whose open messages a later failed run holds too is skipped
+            // for that later run, which sent the notice.
+            Answer::Notice => match (0..runs.len())
+                .find(|&i| {
+                    let Some(run) = runs[i] else { return false };
+                    let open: Vec<usize> = run.iter().copied().filter(|k| !times.contains_key(k)).collect();
+                    !open.is_empty()
+                        && !runs[i + 1..].iter().flatten().any(|later| open.iter().all(|k| later.contains(k)))
+                })
+                .and_then(|i| runs[i].take())
             {
                 Some(run) => {
                     noticed.extend(run.iter().copied());
@@ -194,6 +201,14 @@ mod tests {
         judge(&mut v, 2, 4, &answers, &[vec![2], vec![4]], &BTreeMap::new());
         assert_eq!((v.answered_once, v.by_notice), (4, 1));
         assert!(v.duplicated.is_empty() && v.lost.is_empty());
+
+        // Run [1] failed and its agent was killed; the next run took 1 up with 2 and failed too,
+        // and its notice answers both (then run [4]'s notice answers 4).
+        let mut v = Verdict::default();
+        let answers = [Answer::Notice, Answer::Echo(vec![3]), Answer::Notice];
+        judge(&mut v, 1, 4, &answers, &[vec![1], vec![1, 2], vec![4]], &BTreeMap::new());
+        assert_eq!((v.answered_once, v.by_notice), (4, 3), "{v:?}");
+        assert!(v.duplicated.is_empty() && v.lost.is_empty() && v.out_of_order.is_empty(), "{v:?}");
 
         let mut v = Verdict::default();
         judge(&mut v, 1, 1, &[Answer::Notice, Answer::Echo(vec![1])], &[], &BTreeMap::new());
