@@ -87,22 +87,10 @@ impl UsageRepo for Store {
         }
     }
 
-    /// A tenant's token use in one month: (input, output, runs).
+    /// A tenant's token use in one month: (input, output, runs), read as [`Self::month_use`].
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{tenant_id}#USAGE")))
-            .key("sk", s(format!("MONTH#{month}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem", &e))?;
-        let n = |item: &HashMap<String, AttributeValue>, k: &str| {
-            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
-        };
-        Ok(out.item.map(|i| (n(&i, "input_tokens"), n(&i, "output_tokens"), n(&i, "runs"))).unwrap_or_default())
+        let used = self.month_use(tenant_id, month).await?;
+        Ok((used.input_tokens, used.output_tokens, used.runs))
     }
 
     /// The month's counters, with `messages` (items written before it was counted read 0).
