@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::approvals::{ApprovalError, ApprovalFlow};
+use crate::approvals::{ApprovalError, ApprovalFlow, command_verb};
 use crate::domain::ids::TenantId;
 use crate::domain::model::{Bot, ConversationMessage, month_of, now_ms};
 use crate::domain::permissions::UserRef;
@@ -28,9 +28,7 @@ pub enum ChatCommand {
 
 /// The command `text` is, if it is one: its first word, case-insensitive, without `@botname`.
 pub fn parse_chat_command(text: &str) -> Option<ChatCommand> {
-    let first = text.split_whitespace().next()?;
-    let verb = first.split('@').next().unwrap_or(first).to_ascii_lowercase();
-    match verb.as_str() {
+    match command_verb(text.split_whitespace().next()?).as_str() {
         "/help" => Some(ChatCommand::Help),
         "/new" => Some(ChatCommand::New),
         "/reset" => Some(ChatCommand::Reset),
@@ -90,13 +88,8 @@ impl ChatCommands {
         let Some(command) = parse_chat_command(&item.message.text) else { return Ok(Handled::No) };
         let c = &item.conversation;
         let text = match command {
-            ChatCommand::Help => {
-                let approver = self.flow.ports().approvals.approver(&c.tenant_id).await?;
-                let is_approver = approver.is_some_and(|a| {
-                    a.bot_id == c.bot_id && a.channel == c.channel && a.user_id == item.message.sender.id
-                });
-                if is_approver { format!("{HELP}{APPROVER_HELP}") } else { HELP.to_owned() }
-            }
+            ChatCommand::Help if self.flow.sent_by_approver(item).await? => format!("{HELP}{APPROVER_HELP}"),
+            ChatCommand::Help => HELP.to_owned(),
             ChatCommand::New => NEW_ANSWER.to_owned(),
             ChatCommand::Reset => RESET_ANSWER.to_owned(),
             ChatCommand::Usage => self.usage_text(&c.tenant_id).await?,

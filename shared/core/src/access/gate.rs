@@ -30,9 +30,7 @@ pub enum Admission {
 /// that command, `Err(usage)` if its argument is missing or no code.
 pub fn parse_pair(text: &str) -> Option<Result<PairingCode, String>> {
     let mut words = text.split_whitespace();
-    let first = words.next()?;
-    let verb = first.split('@').next().unwrap_or(first).to_ascii_lowercase();
-    if verb != "/pair" {
+    if crate::approvals::command_verb(words.next()?) != "/pair" {
         return None;
     }
     match (words.next().and_then(PairingCode::parse), words.next()) {
@@ -65,7 +63,7 @@ impl AccessGate {
             Some(_) => item.message.is_direct,
             None => parse_command(text).is_some(),
         };
-        if command && self.sent_by_approver(item).await? {
+        if command && self.flow.sent_by_approver(item).await? {
             return match pair {
                 Some(parsed) => self.pair(item, parsed).await.map(|()| Admission::Handled),
                 None => Ok(Admission::Admit),
@@ -88,13 +86,6 @@ impl AccessGate {
             return Ok(Admission::Handled);
         }
         Ok(admission)
-    }
-
-    async fn sent_by_approver(&self, item: &ConversationMessage) -> Result<bool, ApprovalError> {
-        let c = &item.conversation;
-        let approver = self.flow.ports().approvals.approver(&c.tenant_id).await?;
-        Ok(approver
-            .is_some_and(|a| a.bot_id == c.bot_id && a.channel == c.channel && a.user_id == item.message.sender.id))
     }
 
     async fn direct(&self, record: &BotRecord, item: &ConversationMessage) -> Result<Admission, ApprovalError> {

@@ -78,12 +78,16 @@ impl Scope {
 
 pub const USAGE: &str = "Commands: /approve <id> [once [<hash>]|<hours>h|always], /reject <id> [reason], /pending";
 
+/// A command's verb: the first word, lower-cased, without the `@botname` Telegram appends in
+/// groups (`/approve@my_bot`).
+pub fn command_verb(first_word: &str) -> String {
+    first_word.split('@').next().unwrap_or(first_word).to_ascii_lowercase()
+}
+
 /// `None` if `text` is not an approval command; `Some(Err(usage))` if it is one, malformed.
 pub fn parse_command(text: &str) -> Option<Result<ApprovalCommand, String>> {
     let mut words = text.split_whitespace();
-    let first = words.next()?;
-    // Telegram appends the bot's name in groups: /approve@my_bot
-    let verb = first.split('@').next().unwrap_or(first).to_ascii_lowercase();
+    let verb = command_verb(words.next()?);
     let id_ok = |id: &str| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
     match verb.as_str() {
         "/pending" => Some(Ok(ApprovalCommand::Pending)),

@@ -85,12 +85,8 @@ impl ApprovalFlow {
     pub async fn handle_command(&self, item: &ConversationMessage) -> Result<Option<CommandOutcome>, ApprovalError> {
         let Some(parsed) = parse_command(&item.message.text) else { return Ok(None) };
         let c = &item.conversation;
-        let approver = self.ports().approvals.approver(&c.tenant_id).await?;
         let sender = format!("{}:{}", c.channel, item.message.sender.id);
-        let is_approver = approver
-            .as_ref()
-            .is_some_and(|a| a.bot_id == c.bot_id && a.channel == c.channel && a.user_id == item.message.sender.id);
-        if !is_approver {
+        if !self.sent_by_approver(item).await? {
             tracing::warn!(event = "approval_refused", tenant_id = %c.tenant_id, bot_id = %c.bot_id, sender = %sender, "an approval command from someone who is not the approver");
             let text = "Only this workspace's approver can decide permission requests.";
             self.answer(item, text).await?;
@@ -365,6 +361,14 @@ impl ApprovalFlow {
 
     /// Answers `item` in its own chat through the reply queue, like any answer (the approver's
     /// commands; the access gate's pairing codes; the budget notice).
+    /// Whether `item` comes from the tenant's approver, on the bot and channel they approve on.
+    pub(crate) async fn sent_by_approver(&self, item: &ConversationMessage) -> Result<bool, ApprovalError> {
+        let c = &item.conversation;
+        let approver = self.ports().approvals.approver(&c.tenant_id).await?;
+        Ok(approver
+            .is_some_and(|a| a.bot_id == c.bot_id && a.channel == c.channel && a.user_id == item.message.sender.id))
+    }
+
     pub(crate) async fn answer(&self, item: &ConversationMessage, text: &str) -> Result<(), ApprovalError> {
         self.answer_seq(item, 1, text, Vec::new()).await
     }

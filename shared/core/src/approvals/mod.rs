@@ -34,7 +34,7 @@ pub mod notice;
 
 use serde::{Deserialize, Serialize};
 
-pub use commands::{ApprovalCommand, ApproverConfig, Scope, USAGE, parse_command};
+pub use commands::{ApprovalCommand, ApproverConfig, Scope, USAGE, command_verb, parse_command};
 pub use flow::{ApprovalFlow, ApprovalPorts, CommandOutcome};
 pub use grants::{Decided, Grant, consume_once_grant, once_grant_usable};
 pub use notice::{notice_buttons, notice_text};
