@@ -231,12 +231,7 @@ impl Dispatcher {
                     return Ok(DispatchOutcome::Dispatched);
                 }
                 Handled::FreshStart => {
-                    if self.conversations.store_fresh_start(&item).await? && message_in {
-                        crate::observe::metrics::count(
-                            crate::observe::metrics::Metric::MessagesIn,
-                            &conversation.tenant_id,
-                        );
-                    }
+                    self.store_line(&item, message_in, true).await?;
                     return Ok(DispatchOutcome::Dispatched);
                 }
             }
@@ -338,7 +333,22 @@ impl Dispatcher {
     /// in `MessagesIn` (context lines are counted by the webhook that stores them; firings and the
     /// platform's resume messages are not messages in).
     async fn store_dispatched(&self, item: &ConversationMessage, message_in: bool) -> Result<bool, DispatchError> {
-        let stored = self.conversations.store_dispatched(item).await?;
+        self.store_line(item, message_in, false).await
+    }
+
+    /// Stores `item` with its dispatched mark (and, for a `/new`, as a fresh start), counting a
+    /// new message in once.
+    async fn store_line(
+        &self,
+        item: &ConversationMessage,
+        message_in: bool,
+        fresh_start: bool,
+    ) -> Result<bool, DispatchError> {
+        let stored = if fresh_start {
+            self.conversations.store_fresh_start(item).await?
+        } else {
+            self.conversations.store_dispatched(item).await?
+        };
         let platform = item.message.message_id.as_str().ends_with(RESUME_SUFFIX);
         if stored && message_in && !platform {
             crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &item.conversation.tenant_id);
