@@ -146,6 +146,16 @@ pub struct RunSummary {
     pub answered: Vec<(i64, MessageId)>,
 }
 
+impl RunSummary {
+    /// The messages the run took, each once: those it marks and, for a run that answered, the
+    /// message its answer replies to (a summary may list that one too).
+    pub fn messages(&self, replied: Option<&MessageId>) -> u64 {
+        let distinct: std::collections::HashSet<&str> =
+            self.answered.iter().map(|(_, id)| id.as_str()).chain(replied.map(MessageId::as_str)).collect();
+        u64::try_from(distinct.len()).unwrap_or(u64::MAX)
+    }
+}
+
 impl AgentReport {
     /// The conversation it claims, and its token.
     pub fn claim(&self) -> (&ConversationRef, &ScopeToken) {

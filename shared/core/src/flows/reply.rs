@@ -205,12 +205,7 @@ impl ReplyService {
     async fn record_run(&self, reply: &ReplyEnvelope) -> Result<(), DeliveryError> {
         let Some(run) = &reply.run else { return Ok(()) };
         let c = &reply.conversation;
-        // The messages the run took: the one this answer replies to and those it marks, each once
-        // (a summary may list the answered one too).
-        let replied = std::iter::once(reply.in_reply_to.as_str());
-        let distinct: std::collections::HashSet<&str> =
-            run.answered.iter().map(|(_, id)| id.as_str()).chain(replied).collect();
-        let messages = u64::try_from(distinct.len()).unwrap_or(u64::MAX);
+        let messages = run.messages(Some(&reply.in_reply_to));
         if run.input_tokens > 0 || run.output_tokens > 0 {
             let month = crate::domain::model::month_of(crate::domain::model::now_ms());
             self.usage.add_token_usage(&c.tenant_id, &month, run.input_tokens, run.output_tokens, messages).await?;

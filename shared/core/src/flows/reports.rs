@@ -98,9 +98,7 @@ impl ReportService {
                     let month = crate::domain::model::month_of(now_ms());
                     let (input_tokens, output_tokens) = (run.input_tokens, run.output_tokens);
                     // A run that sent no answer marks every message it took (checked above).
-                    let distinct: std::collections::HashSet<&str> =
-                        run.answered.iter().map(|(_, id)| id.as_str()).collect();
-                    let messages = u64::try_from(distinct.len()).unwrap_or(u64::MAX);
+                    let messages = run.messages(None);
                     let counted = self
                         .usage
                         .add_run_usage(
