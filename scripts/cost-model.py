@@ -243,6 +243,12 @@ def parse_args(argv):
     p.add_argument("--access-reads", type=float, default=1.0,
                    help="access-check reads per answered message: 1 under DM pairing (a new bot's default) "
                         "or allowlist, 0 for a bot open to anyone")
+    p.add_argument("--rate-counters", type=float, default=0.0,
+                   help="message-rate counters per answered message: 1 or 2 when the tenant sets "
+                        "--messages-per-minute and/or --bot-messages-per-minute (one UpdateItem each), 0 without")
+    p.add_argument("--run-cap", type=float, default=0.0,
+                   help="1 when the tenant caps its concurrent runs: the dispatcher reads and writes the "
+                        "tenant's run slots once per message and the reply function frees the slot; 0 without")
     p.add_argument("--budget-reads", type=float, default=0.0,
                    help="budget-check reads per answered message: 1 when the tenant has a monthly token "
                         "budget (the month's use, read strongly consistent), 0 without one")
@@ -435,6 +441,14 @@ def aws_calls(a, batch, stop_after_answer=False):
     # The budget check: with a monthly token budget set, one strongly consistent read of the
     # month's use (the budget itself is cached with the bot records).
     add("dispatcher", "DynamoDB GetItem (month's token use)", a.budget_reads, "rru", 1)
+    # Message rates: with a rate set, one counter UpdateItem per rate per message.
+    add("dispatcher", "DynamoDB UpdateItem (message-rate counters)", a.rate_counters, "wru", 1)
+    # The concurrent-run cap: the tenant's slots item read (strongly consistent) and written
+    # back (conditional on its version) once per message at least; the reply function frees the
+    # slot when the run ends. Waiting at the cap adds more of these, and is not counted here.
+    add("dispatcher", "DynamoDB GetItem (run slots)", a.run_cap, "rru", 1)
+    add("dispatcher", "DynamoDB PutItem (run slots, conditional)", a.run_cap, "wru", 1)
+    add("reply", "DynamoDB UpdateItem (run slot freed)", a.run_cap, "wru", 1)
     add("dispatcher", "DynamoDB Query (bot record, cache miss)", miss, "rru", bot_rru)
     # The agent: memory layers when its session cache misses, memory saves, its reply.
     add("agent", "S3 GetObject (memory layers, cache miss)", layers, "s3_get")

@@ -89,6 +89,9 @@ pub struct LocalOptions {
     /// Extra environment for the agent processes (after the template's and the passed-through
     /// `CLAWLESS_MODEL_*`/`CLAWLESS_OPENAI_*`/`CLAWLESS_BEDROCK_ENDPOINT`, so these win).
     pub agent_env: Vec<(String, String)>,
+    /// Extra environment for every function process (after the template's, so these win):
+    /// tests shorten waits such as `CLAWLESS_RUN_WAIT_SECONDS`.
+    pub function_env: Vec<(String, String)>,
     /// How often the local scheduler looks for due schedules (default 1 s). Its clock can be
     /// moved forward through [`LocalStack::scheduler`] (see [`scheduler::SchedulerClock`]).
     pub scheduler_tick: Duration,
@@ -110,6 +113,7 @@ impl LocalOptions {
             #[cfg(feature = "test-support")]
             count_aws_calls: false,
             agent_env: Vec::new(),
+            function_env: Vec::new(),
             scheduler_tick: Duration::from_secs(1),
         }
     }
@@ -335,6 +339,7 @@ impl LocalStack {
             }
             // Channel APIs point at the stand-ins or the given URLs (later entries win).
             env.extend(channel_env.iter().cloned());
+            env.extend(options.function_env.iter().cloned());
             let spec = FunctionSpec {
                 name: function.logical_id.clone(),
                 binary: options.bin_dir.join(&function.binary),

@@ -16,6 +16,7 @@ mod feishu;
 mod isolation;
 mod limits;
 mod observe;
+mod quotas;
 mod redelivery;
 mod sample_events;
 mod slack;

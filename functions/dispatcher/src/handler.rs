@@ -15,7 +15,7 @@ use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::InboundEnvelope;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::dispatch::{AgentAccess, DispatchPorts, Dispatcher};
-use clawless_core::quota::BudgetGate;
+use clawless_core::quota::{Quotas, RunSettings};
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn build() -> Result<Dispatcher, Error> {
@@ -30,8 +30,15 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let access = AgentAccess { credentials: Arc::new(CredentialVendor::from_env(&aws)?), scope: approvals.scope_key() };
     // The access check reads the bot again (a group allowlist) and the access items, fresh.
     let gate = AccessGate::new(store.clone(), store.clone(), approvals.clone());
-    // The tenant's budget is cached like the bot records; the month's use is read fresh.
-    let budget = BudgetGate::new(store.clone(), approvals.clone(), platform.cache_ttl);
+    // The tenant's limits are cached like the bot records; the month's use, the rate counters
+    // and the run slots are read fresh.
+    let defaults = RunSettings::default();
+    let runs = RunSettings {
+        slot: std::time::Duration::from_secs(config::parsed("CLAWLESS_RUN_SLOT_SECONDS", defaults.slot.as_secs())?),
+        wait: std::time::Duration::from_secs(config::parsed("CLAWLESS_RUN_WAIT_SECONDS", defaults.wait.as_secs())?),
+        ..defaults
+    };
+    let quotas = Quotas::new(store.clone(), store.clone(), approvals.clone(), platform.cache_ttl, runs);
     let commands = ChatCommands::new(store.clone(), approvals.clone());
     let ports = DispatchPorts {
         directory,
@@ -44,7 +51,7 @@ pub async fn build() -> Result<Dispatcher, Error> {
         .with_approvals(approvals)
         .with_access(gate)
         .with_commands(commands)
-        .with_budget(budget))
+        .with_quotas(quotas))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

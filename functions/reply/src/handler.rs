@@ -31,10 +31,16 @@ pub async fn build() -> Result<Reply, Error> {
     let http = clawless_aws::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
     let approvals = approval_flow_from_env(&aws, &platform)?;
     let scope = approvals.scope_key();
-    let ports = ReplyPorts { directory, conversations: store.clone(), usage: store.clone(), scope: scope.clone() };
+    let ports = ReplyPorts {
+        directory,
+        conversations: store.clone(),
+        usage: store.clone(),
+        limits: store.clone(),
+        scope: scope.clone(),
+    };
     Ok(Reply {
         replies: ReplyService::new(ports, http, ChannelApis::from_env()),
-        reports: ReportService::new(store.clone(), store, approvals, scope),
+        reports: ReportService::new(store.clone(), store.clone(), store, approvals, scope),
     })
 }
 

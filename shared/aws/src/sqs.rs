@@ -58,6 +58,11 @@ impl InboundQueue for FifoQueue {
         self.send_json(envelope, &envelope.item().conversation.message_group_id(), &envelope.dedup_id()).await
     }
 
+    async fn send_inbound_again(&self, envelope: &InboundEnvelope, attempt: &str) -> Result<String, QueueError> {
+        let dedup = clawless_core::domain::ids::short_digest(&[&envelope.dedup_id(), attempt]);
+        self.send_json(envelope, &envelope.item().conversation.message_group_id(), &dedup).await
+    }
+
     /// One `SendMessage` for one message; several (a WhatsApp notification can carry a few) go in
     /// one `SendMessageBatch` while they fit SQS's batch limits. Entries keep their order, so the
     /// messages of one conversation stay in order in its group.

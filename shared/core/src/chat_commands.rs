@@ -117,7 +117,7 @@ impl ChatCommands {
     async fn usage_text(&self, tenant_id: &TenantId) -> Result<String, ApprovalError> {
         let month = month_of(now_ms());
         let used = self.usage.month_use(tenant_id, &month).await?;
-        let budget = match self.usage.monthly_budget(tenant_id).await? {
+        let budget = match self.usage.quota(tenant_id).await?.monthly_tokens {
             Some(budget) => format!("budget {budget}, {} left", budget.saturating_sub(used.tokens())),
             None => "no monthly budget".to_owned(),
         };

@@ -126,12 +126,37 @@ pub trait UsageRepo: Send + Sync {
     /// The month's use with the messages its runs took, strongly consistent (the budget check
     /// reads it before every run).
     async fn month_use(&self, tenant_id: &TenantId, month: &str) -> Result<crate::domain::usage::MonthUse, StoreError>;
-    /// The tenant's monthly token budget (input + output), if the operator set one.
-    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError>;
-    /// Sets (`Some`) or removes (`None`) the tenant's monthly token budget.
-    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError>;
+    /// The tenant's limits the operator set (strongly consistent; callers cache it).
+    async fn quota(&self, tenant_id: &TenantId) -> Result<crate::domain::usage::TenantQuota, StoreError>;
+    /// Replaces the tenant's limits (a `None` removes that limit).
+    async fn set_quota(
+        &self,
+        tenant_id: &TenantId,
+        quota: &crate::domain::usage::TenantQuota,
+    ) -> Result<(), StoreError>;
     /// Claims the one budget notice of `conversation` on `day` (`yyyy-mm-dd`); `false` if taken.
     async fn claim_budget_notice(&self, conversation: &ConversationRef, day: &str) -> Result<bool, StoreError>;
+}
+
+/// What the quotas count that is not usage: a tenant's runs under way and messages per minute.
+/// Only trusted code reaches these items (agents hold no credentials for the table).
+#[async_trait]
+pub trait LimitRepo: Send + Sync {
+    /// The tenant's runs under way and waiting conversations (strongly consistent).
+    async fn run_slots(&self, tenant_id: &TenantId) -> Result<crate::domain::usage::RunSlots, StoreError>;
+    /// Writes `slots` as version `slots.version + 1` if the stored version is still
+    /// `slots.version`; `false` if another writer came first (read again and retry).
+    async fn put_run_slots(
+        &self,
+        tenant_id: &TenantId,
+        slots: &crate::domain::usage::RunSlots,
+    ) -> Result<bool, StoreError>;
+    /// Frees `conversation`'s slot if the message it holds is one of `answered` (a run's end
+    /// names every message it took); `false` if the slot holds another message or is gone.
+    async fn release_run(&self, conversation: &ConversationRef, answered: &[&str]) -> Result<bool, StoreError>;
+    /// Counts one message against `key` in the minute `minute` (ms since the epoch / 60,000) and
+    /// returns the minute's count so far, this one included.
+    async fn count_message(&self, tenant_id: &TenantId, key: &str, minute: i64) -> Result<u64, StoreError>;
 }
 
 /// Permission requests, their decisions, grants and the tenant's approver.
@@ -242,6 +267,11 @@ pub enum QueueError {
 pub trait InboundQueue: Send + Sync {
     /// Enqueues in the conversation's group, deduplicated by [`InboundEnvelope::dedup_id`].
     async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError>;
+
+    /// Enqueues `envelope` again at the back of its group, as a new queue message (`attempt`
+    /// makes its deduplication id differ from the first's): a message waiting for a run slot
+    /// goes round rather than failing towards the DLQ.
+    async fn send_inbound_again(&self, envelope: &InboundEnvelope, attempt: &str) -> Result<String, QueueError>;
 
     /// Enqueues several messages (those of one webhook request), each as [`InboundQueue::send_inbound`]
     /// would: `Ok` only once every one is in the queue. An adapter that can sends them in one call.

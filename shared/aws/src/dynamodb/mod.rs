@@ -7,6 +7,7 @@ mod access;
 mod approvals;
 mod bots;
 mod conversations;
+mod limits;
 pub mod tasks;
 mod usage;
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use clawless_core::domain::usage::MonthUse;
+use clawless_core::domain::usage::{MonthUse, TenantQuota};
 
 use super::*;
 
@@ -115,8 +115,9 @@ impl UsageRepo for Store {
         })
     }
 
-    /// `{tenant}#USAGE` / `QUOTA`: `monthly_tokens`, written by the operator's CLI only.
-    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {
+    /// `{tenant}#USAGE` / `QUOTA`: `monthly_tokens`, `concurrent_runs`, `messages_per_minute`,
+    /// `bot_messages_per_minute`, each absent when not set; written by the operator's CLI only.
+    async fn quota(&self, tenant_id: &TenantId) -> Result<TenantQuota, StoreError> {
         let out = self
             .client
             .get_item()
@@ -127,30 +128,47 @@ impl UsageRepo for Store {
             .send()
             .await
             .map_err(|e| store_error("GetItem", &e))?;
-        let Some(item) = out.item else { return Ok(None) };
-        match item.get("monthly_tokens").map(|v| v.as_n().ok().and_then(|n| n.parse::<u64>().ok())) {
-            None => Ok(None),
-            Some(Some(tokens)) => Ok(Some(tokens)),
-            Some(None) => {
-                Err(StoreError::Corrupt { what: "quota", detail: "monthly_tokens is not a whole number".into() })
+        let Some(item) = out.item else { return Ok(TenantQuota::default()) };
+        fn number<T: std::str::FromStr>(
+            item: &HashMap<String, AttributeValue>,
+            name: &str,
+        ) -> Result<Option<T>, StoreError> {
+            match item.get(name) {
+                None => Ok(None),
+                Some(v) => v.as_n().ok().and_then(|n| n.parse::<T>().ok()).map(Some).ok_or_else(|| {
+                    StoreError::Corrupt { what: "quota", detail: format!("{name} is not a whole number in range") }
+                }),
             }
         }
+        Ok(TenantQuota {
+            monthly_tokens: number(&item, "monthly_tokens")?,
+            concurrent_runs: number(&item, "concurrent_runs")?,
+            messages_per_minute: number(&item, "messages_per_minute")?,
+            bot_messages_per_minute: number(&item, "bot_messages_per_minute")?,
+        })
     }
 
-    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError> {
-        let update = self
-            .client
-            .update_item()
+    async fn set_quota(&self, tenant_id: &TenantId, quota: &TenantQuota) -> Result<(), StoreError> {
+        let limits = [
+            ("monthly_tokens", quota.monthly_tokens),
+            ("concurrent_runs", quota.concurrent_runs.map(u64::from)),
+            ("messages_per_minute", quota.messages_per_minute.map(u64::from)),
+            ("bot_messages_per_minute", quota.bot_messages_per_minute.map(u64::from)),
+        ];
+        let mut item =
+            HashMap::from([("pk".to_owned(), s(format!("{tenant_id}#USAGE"))), ("sk".to_owned(), s(QUOTA_SK))]);
+        for (name, value) in limits {
+            if let Some(value) = value {
+                item.insert(name.to_owned(), AttributeValue::N(value.to_string()));
+            }
+        }
+        self.client
+            .put_item()
             .table_name(&self.table)
-            .key("pk", s(format!("{tenant_id}#USAGE")))
-            .key("sk", s(QUOTA_SK));
-        let update = match tokens {
-            Some(tokens) => update
-                .update_expression("SET monthly_tokens = :t")
-                .expression_attribute_values(":t", AttributeValue::N(tokens.to_string())),
-            None => update.update_expression("REMOVE monthly_tokens"),
-        };
-        update.send().await.map_err(|e| store_error("UpdateItem", &e))?;
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
         Ok(())
     }
 

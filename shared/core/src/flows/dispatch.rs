@@ -45,7 +45,7 @@ use crate::flows::lost_work::lost_work;
 use crate::ports::{
     AgentCoreError, AgentInvoker, ApprovalRepo, ConversationRepo, CredentialIssuer, ScopeKeys, StoreError,
 };
-use crate::quota::{BudgetCheck, BudgetGate};
+use crate::quota::{BudgetCheck, Quotas, RateCheck, RunCheck};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -79,6 +79,10 @@ pub enum DispatchOutcome {
     Refused(&'static str),
     /// The tenant's monthly token budget is spent: stored, no agent run.
     OverBudget,
+    /// Over a message rate: kept as context, no agent run.
+    OverRate,
+    /// At the tenant's concurrent-run cap: queued again behind its conversation, nothing stored.
+    Waiting,
 }
 
 pub struct Dispatcher {
@@ -90,7 +94,7 @@ pub struct Dispatcher {
     access: AgentAccess,
     approvals: Option<ApprovalFlow>,
     gate: Option<AccessGate>,
-    budget: Option<BudgetGate>,
+    quotas: Option<Quotas>,
     commands: Option<ChatCommands>,
 }
 
@@ -116,7 +120,7 @@ impl Dispatcher {
             access,
             approvals: None,
             gate: None,
-            budget: None,
+            quotas: None,
             commands: None,
         }
     }
@@ -128,10 +132,10 @@ impl Dispatcher {
         self
     }
 
-    /// The tenant's monthly token budget is enforced here, before any agent run
-    /// ([`crate::quota`]); without a gate nothing is budgeted (unit tests of other parts).
-    pub fn with_budget(mut self, gate: BudgetGate) -> Self {
-        self.budget = Some(gate);
+    /// The tenant's quotas (budget, message rates, concurrent runs) are enforced here, before
+    /// any agent run ([`crate::quota`]); without them nothing is limited (unit tests of other parts).
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = Some(quotas);
         self
     }
 
@@ -155,9 +159,9 @@ impl Dispatcher {
     }
 
     async fn dispatch_in_span(&self, envelope: InboundEnvelope) -> Result<DispatchOutcome, DispatchError> {
-        let (item, scheduled, isolated) = match envelope {
-            InboundEnvelope::ChannelMessage { item, .. } => (item, false, false),
-            InboundEnvelope::ScheduledTask { item, isolated, .. } => (item, true, isolated),
+        let (item, scheduled, isolated) = match &envelope {
+            InboundEnvelope::ChannelMessage { item, .. } => (item.clone(), false, false),
+            InboundEnvelope::ScheduledTask { item, isolated, .. } => (item.clone(), true, *isolated),
         };
         let conversation = &item.conversation;
         let Some(record) = self.directory.bot(&conversation.bot_id).await? else {
@@ -218,6 +222,21 @@ impl Dispatcher {
             tracing::info!(event = "approval_command", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, message_id = %item.message.message_id, outcome = ?outcome);
             return Ok(DispatchOutcome::Dispatched);
         }
+        // Message rates: every message someone sends past this point counts, run or not.
+        if !scheduled
+            && !platform
+            && let Some(quotas) = &self.quotas
+            && let RateCheck::Over { .. } = quotas.check_rate(&item).await?
+        {
+            // Kept as context (no dispatched mark): it was said, the agent sees it with the
+            // next message it answers, and it is never taken up as lost work.
+            if self.conversations.store_inbound(&item).await? == crate::domain::records::StoreOutcome::Stored
+                && message_in
+            {
+                crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &conversation.tenant_id);
+            }
+            return Ok(DispatchOutcome::OverRate);
+        }
         // Chat commands, answered without an agent. Stored after the answer, like approval
         // commands: a failure in between answers again, which changes nothing.
         if !scheduled
@@ -238,11 +257,17 @@ impl Dispatcher {
         }
         // No agent run (so no model call) once the month's budget is spent; approval and chat
         // commands, handled above, still work.
-        if let Some(budget) = &self.budget
-            && let BudgetCheck::Spent { .. } = budget.check(&item).await?
+        if let Some(quotas) = &self.quotas
+            && let BudgetCheck::Spent { .. } = quotas.check_budget(&item).await?
         {
             self.store_dispatched(&item, message_in).await?;
             return Ok(DispatchOutcome::OverBudget);
+        }
+        // A run slot, last: held from here until the run's end, so nothing above holds one.
+        if let Some(quotas) = &self.quotas
+            && quotas.take_run_slot(&envelope).await? == RunCheck::Waiting
+        {
+            return Ok(DispatchOutcome::Waiting);
         }
         // An isolated scheduled task runs without the conversation's history. Without its own
         // line the read holds one line more than the limit: the newest `history_limit` are kept.

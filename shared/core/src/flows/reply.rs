@@ -20,7 +20,7 @@ use crate::domain::secrets::SecretsError;
 use crate::flows::directory::BotDirectory;
 use crate::flows::reports::security_violation;
 use crate::ports::StoreError;
-use crate::ports::{ConversationRepo, ScopeKeys, UsageRepo};
+use crate::ports::{ConversationRepo, LimitRepo, ScopeKeys, UsageRepo};
 
 /// Longest total wait for a channel's `retry_after` inside one invocation; longer waits go back
 /// to the queue (the message returns after its visibility timeout).
@@ -81,6 +81,7 @@ pub struct ReplyService {
     scope: Arc<dyn ScopeKeys>,
     conversations: Arc<dyn ConversationRepo>,
     usage: Arc<dyn UsageRepo>,
+    limits: Arc<dyn LimitRepo>,
 }
 
 /// The ports the reply function works through.
@@ -88,14 +89,16 @@ pub struct ReplyPorts {
     pub directory: BotDirectory,
     pub conversations: Arc<dyn ConversationRepo>,
     pub usage: Arc<dyn UsageRepo>,
+    /// Where a run's end frees its concurrent-run slot.
+    pub limits: Arc<dyn LimitRepo>,
     pub scope: Arc<dyn ScopeKeys>,
 }
 
 impl ReplyService {
     pub fn new(ports: ReplyPorts, http: reqwest::Client, apis: ChannelApis) -> Self {
-        let ReplyPorts { directory, conversations, usage, scope } = ports;
+        let ReplyPorts { directory, conversations, usage, limits, scope } = ports;
         let tokens = TtlCache::new(Duration::from_secs(30 * 60), 1000);
-        Self { directory, http, apis, tokens, scope, conversations, usage }
+        Self { directory, http, apis, tokens, scope, conversations, usage, limits }
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
@@ -201,7 +204,7 @@ impl ReplyService {
     /// Records the summary a run's final answer carries, after its line is written: token use
     /// (one `ADD`; a redelivery finds the line done and does not come here again, so a crash
     /// between the two writes can lose one run's count but never count it twice) and answered
-    /// marks. Its scope token was checked before anything was sent.
+    /// marks, and the run's slot freed. Its scope token was checked before anything was sent.
     async fn record_run(&self, reply: &ReplyEnvelope) -> Result<(), DeliveryError> {
         let Some(run) = &reply.run else { return Ok(()) };
         let c = &reply.conversation;
@@ -212,6 +215,7 @@ impl ReplyService {
             crate::observe::metrics::tokens(&c.tenant_id, run.input_tokens, run.output_tokens);
         }
         crate::flows::reports::mark_answered(self.conversations.as_ref(), c, run).await?;
+        crate::flows::reports::release_run(self.limits.as_ref(), c, &reply.in_reply_to, run).await?;
         Ok(())
     }
 }

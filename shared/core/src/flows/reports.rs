@@ -11,13 +11,13 @@ use std::sync::Arc;
 use crate::approvals::caps::held_back;
 use crate::approvals::{ApprovalError, ApprovalFlow};
 use crate::domain::envelope::{AgentReport, RunSummary};
-use crate::domain::ids::ConversationRef;
+use crate::domain::ids::{ConversationRef, MessageId};
 use crate::domain::model::{InboundMessage, Sender, now_ms};
 use crate::domain::permissions::{
     MAX_REQUEST_ARGUMENTS_BYTES, PermissionProfile, PermissionRequest, REQUEST_TTL_MS, ToolDecision,
 };
 use crate::domain::scope::ScopeError;
-use crate::ports::{ConversationRepo, ScopeKeys, StoreError, UsageRepo};
+use crate::ports::{ConversationRepo, LimitRepo, ScopeKeys, StoreError, UsageRepo};
 
 /// Most answered marks one report may ask for (a run answers at most a batch plus its lost work).
 pub const MAX_ANSWERED_PER_REPORT: usize = 64;
@@ -43,6 +43,7 @@ pub enum ReportOutcome {
 pub struct ReportService {
     conversations: Arc<dyn ConversationRepo>,
     usage: Arc<dyn UsageRepo>,
+    limits: Arc<dyn LimitRepo>,
     approvals: ApprovalFlow,
     scope: Arc<dyn ScopeKeys>,
 }
@@ -70,10 +71,11 @@ impl ReportService {
     pub fn new(
         conversations: Arc<dyn ConversationRepo>,
         usage: Arc<dyn UsageRepo>,
+        limits: Arc<dyn LimitRepo>,
         approvals: ApprovalFlow,
         scope: Arc<dyn ScopeKeys>,
     ) -> Self {
-        Self { conversations, usage, approvals, scope }
+        Self { conversations, usage, limits, approvals, scope }
     }
 
     pub async fn handle(&self, report: AgentReport) -> Result<ReportOutcome, ReportError> {
@@ -116,6 +118,7 @@ impl ReportService {
                     tracing::info!(event = "usage_recorded", tenant_id = %conversation.tenant_id, bot_id = %conversation.bot_id, input_tokens, output_tokens, duplicate = !counted);
                 }
                 mark_answered(self.conversations.as_ref(), &conversation, &run).await?;
+                release_run(self.limits.as_ref(), &conversation, &in_reply_to, &run).await?;
                 Ok(ReportOutcome::Done)
             }
         }
@@ -191,3 +194,19 @@ pub async fn mark_answered(
 
 #[cfg(test)]
 mod tests;
+
+/// Frees the conversation's run slot ([`crate::quota`]) if the run took the message the slot
+/// waits for: the message answered or any it marks. A slot that waits for a later message (one
+/// handed over during this run) stays until that message's run ends.
+pub async fn release_run(
+    limits: &dyn LimitRepo,
+    conversation: &ConversationRef,
+    in_reply_to: &MessageId,
+    run: &RunSummary,
+) -> Result<(), StoreError> {
+    let taken: Vec<&str> =
+        std::iter::once(in_reply_to.as_str()).chain(run.answered.iter().map(|(_, id)| id.as_str())).collect();
+    let freed = limits.release_run(conversation, &taken).await?;
+    tracing::debug!(event = "run_slot", tenant_id = %conversation.tenant_id, freed);
+    Ok(())
+}

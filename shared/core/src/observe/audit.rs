@@ -29,6 +29,10 @@ pub enum AuditKind {
     SecurityViolation,
     AccessRefused,
     BudgetExhausted,
+    /// A message over a rate: no run.
+    RateLimited,
+    /// A message at the tenant's concurrent-run cap went round its queue group to wait.
+    RunWaiting,
 }
 
 impl AuditKind {
@@ -40,6 +44,8 @@ impl AuditKind {
             AuditKind::SecurityViolation => "security_violation",
             AuditKind::AccessRefused => "access_refused",
             AuditKind::BudgetExhausted => "budget_exhausted",
+            AuditKind::RateLimited => "rate_limited",
+            AuditKind::RunWaiting => "run_waiting",
         }
     }
 }

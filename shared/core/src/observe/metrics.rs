@@ -41,6 +41,10 @@ pub enum Metric {
     AccessRefused,
     /// A message the tenant's spent monthly token budget kept from an agent run.
     BudgetExhausted,
+    /// Messages refused for a message rate.
+    RateLimited,
+    /// Times a message at the concurrent-run cap went round its group to wait.
+    RunsWaiting,
 }
 
 impl Metric {
@@ -58,6 +62,8 @@ impl Metric {
             Metric::ApprovalsDecided => "ApprovalsDecided",
             Metric::AccessRefused => "AccessRefused",
             Metric::BudgetExhausted => "BudgetExhausted",
+            Metric::RateLimited => "RateLimited",
+            Metric::RunsWaiting => "RunsWaiting",
         }
     }
 

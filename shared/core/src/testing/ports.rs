@@ -75,7 +75,9 @@ pub struct MemoryStore {
     lines: Mutex<BTreeMap<(String, String), MessageItem>>,
     usage: Mutex<Usage>,
     runs: Mutex<HashSet<String>>,
-    budgets: Mutex<HashMap<TenantId, u64>>,
+    quotas: Mutex<HashMap<TenantId, crate::domain::usage::TenantQuota>>,
+    run_slots: Mutex<HashMap<TenantId, crate::domain::usage::RunSlots>>,
+    rates: Mutex<HashMap<(TenantId, String, i64), u64>>,
     budget_notices: Mutex<HashSet<String>>,
     approvers: Mutex<HashMap<TenantId, ApproverConfig>>,
     requests: Mutex<BTreeMap<(TenantId, String), PermissionRequest>>,
@@ -286,23 +288,72 @@ impl UsageRepo for MemoryStore {
         Ok(crate::domain::usage::MonthUse { input_tokens, output_tokens, runs, messages })
     }
 
-    async fn monthly_budget(&self, tenant_id: &TenantId) -> Result<Option<u64>, StoreError> {
-        self.fail.store("monthly_budget")?;
-        Ok(lock(&self.budgets).get(tenant_id).copied())
+    async fn quota(&self, tenant_id: &TenantId) -> Result<crate::domain::usage::TenantQuota, StoreError> {
+        self.fail.store("quota")?;
+        Ok(lock(&self.quotas).get(tenant_id).copied().unwrap_or_default())
     }
 
-    async fn set_monthly_budget(&self, tenant_id: &TenantId, tokens: Option<u64>) -> Result<(), StoreError> {
-        self.fail.store("set_monthly_budget")?;
-        match tokens {
-            Some(tokens) => lock(&self.budgets).insert(tenant_id.clone(), tokens),
-            None => lock(&self.budgets).remove(tenant_id),
-        };
+    async fn set_quota(
+        &self,
+        tenant_id: &TenantId,
+        quota: &crate::domain::usage::TenantQuota,
+    ) -> Result<(), StoreError> {
+        self.fail.store("set_quota")?;
+        lock(&self.quotas).insert(tenant_id.clone(), *quota);
         Ok(())
     }
 
     async fn claim_budget_notice(&self, conversation: &ConversationRef, day: &str) -> Result<bool, StoreError> {
         self.fail.store("claim_budget_notice")?;
         Ok(lock(&self.budget_notices).insert(format!("{}#{day}", conversation.partition_key())))
+    }
+}
+
+/// The table's rules: slots written whole under their version, a release only of the message
+/// the slot holds (and it moves the version on), counters per key and minute.
+#[async_trait]
+impl crate::ports::LimitRepo for MemoryStore {
+    async fn run_slots(&self, tenant_id: &TenantId) -> Result<crate::domain::usage::RunSlots, StoreError> {
+        self.fail.store("run_slots")?;
+        Ok(lock(&self.run_slots).get(tenant_id).cloned().unwrap_or_default())
+    }
+
+    async fn put_run_slots(
+        &self,
+        tenant_id: &TenantId,
+        slots: &crate::domain::usage::RunSlots,
+    ) -> Result<bool, StoreError> {
+        self.fail.store("put_run_slots")?;
+        let mut all = lock(&self.run_slots);
+        let stored = all.get(tenant_id).map(|s| s.version).unwrap_or(0);
+        if stored != slots.version {
+            return Ok(false);
+        }
+        let mut next = slots.clone();
+        next.version += 1;
+        all.insert(tenant_id.clone(), next);
+        Ok(true)
+    }
+
+    async fn release_run(&self, conversation: &ConversationRef, answered: &[&str]) -> Result<bool, StoreError> {
+        self.fail.store("release_run")?;
+        let mut all = lock(&self.run_slots);
+        let Some(slots) = all.get_mut(&conversation.tenant_id) else { return Ok(false) };
+        let digest = crate::quota::conversation_digest(conversation);
+        let holds = slots.runs.get(&digest).is_some_and(|run| answered.contains(&run.message_id.as_str()));
+        if holds {
+            slots.runs.remove(&digest);
+            slots.version += 1;
+        }
+        Ok(holds)
+    }
+
+    async fn count_message(&self, tenant_id: &TenantId, key: &str, minute: i64) -> Result<u64, StoreError> {
+        self.fail.store("count_message")?;
+        let mut rates = lock(&self.rates);
+        let n = rates.entry((tenant_id.clone(), key.to_owned(), minute)).or_default();
+        *n += 1;
+        Ok(*n)
     }
 }
 
@@ -507,6 +558,15 @@ impl InboundQueue for MemoryQueue {
     async fn send_inbound(&self, envelope: &InboundEnvelope) -> Result<String, QueueError> {
         self.check()?;
         Ok(self.push_inbound(envelope))
+    }
+
+    async fn send_inbound_again(&self, envelope: &InboundEnvelope, attempt: &str) -> Result<String, QueueError> {
+        self.check()?;
+        let id = crate::domain::ids::short_digest(&[&envelope.dedup_id(), attempt]);
+        if lock(&self.seen).insert(id.clone()) {
+            lock(&self.inbound).push(envelope.clone());
+        }
+        Ok(id)
     }
 
     async fn send_inbound_all(&self, envelopes: &[InboundEnvelope]) -> Result<(), QueueError> {

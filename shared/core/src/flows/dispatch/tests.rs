@@ -24,6 +24,7 @@ mod access;
 mod approvals;
 mod budget;
 mod commands;
+mod quotas;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,8 +64,9 @@ impl Harness {
         Self::build(record, 20, true, true, false)
     }
 
-    /// A dispatcher that handles approval commands and enforces the tenant's token budget.
-    pub fn with_budget(record: BotRecord) -> Self {
+    /// A dispatcher that handles approval commands and enforces the tenant's quotas (slots
+    /// waited for without a pause, so a test never sleeps).
+    pub fn with_quotas(record: BotRecord) -> Self {
         Self::build(record, 20, true, false, true)
     }
 
@@ -98,8 +100,19 @@ impl Harness {
                     dispatcher.with_access(crate::access::AccessGate::new(store.clone(), store.clone(), flow.clone()));
             }
             if budget {
-                let gate = crate::quota::BudgetGate::new(store.clone(), flow.clone(), Duration::from_secs(60));
-                dispatcher = dispatcher.with_budget(gate);
+                let runs = crate::quota::RunSettings {
+                    wait: Duration::ZERO,
+                    poll: Duration::ZERO,
+                    ..crate::quota::RunSettings::default()
+                };
+                let quotas = crate::quota::Quotas::new(
+                    store.clone(),
+                    store.clone(),
+                    flow.clone(),
+                    Duration::from_secs(60),
+                    runs,
+                );
+                dispatcher = dispatcher.with_quotas(quotas);
             }
             let commands = crate::chat_commands::ChatCommands::new(store.clone(), flow.clone());
             dispatcher = dispatcher.with_approvals(flow).with_commands(commands);

@@ -58,6 +58,7 @@ impl Harness {
             directory: BotDirectory::new(store.clone(), Some(secrets.clone()), Duration::from_secs(60)),
             conversations: store.clone(),
             usage: store.clone(),
+            limits: store.clone(),
             scope: scope.clone(),
         };
         let apis = ChannelApis::with(ChannelKind::Telegram, api.server.uri());

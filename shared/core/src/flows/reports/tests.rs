@@ -51,7 +51,7 @@ impl Harness {
             timeouts: Some(timeouts.clone()),
         };
         let flow = ApprovalFlow::new(ports, scope.clone());
-        let service = ReportService::new(store.clone(), store.clone(), flow, scope.clone());
+        let service = ReportService::new(store.clone(), store.clone(), store.clone(), flow, scope.clone());
         Self { store, queue, timeouts, scope, service }
     }
 

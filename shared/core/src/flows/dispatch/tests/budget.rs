@@ -9,6 +9,7 @@
 
 use super::*;
 use crate::domain::model::month_of;
+use crate::domain::usage::TenantQuota;
 use crate::ports::UsageRepo;
 use crate::quota::BUDGET_SPENT_ANSWER;
 
@@ -18,7 +19,7 @@ async fn spend(h: &Harness, tokens: u64) {
 
 #[tokio::test]
 async fn without_a_budget_every_message_runs() {
-    let h = Harness::with_budget(bot_record());
+    let h = Harness::with_quotas(bot_record());
     spend(&h, 1_000_000).await;
     let item = message("4242", "1001", "hello", NOW);
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.unwrap(), DispatchOutcome::Dispatched);
@@ -28,8 +29,8 @@ async fn without_a_budget_every_message_runs() {
 
 #[tokio::test]
 async fn a_spent_budget_stops_runs_with_one_answer_per_conversation() {
-    let h = Harness::with_budget(bot_record());
-    h.store.set_monthly_budget(&tenant(), Some(1_000)).await.unwrap();
+    let h = Harness::with_quotas(bot_record());
+    h.store.set_quota(&tenant(), &TenantQuota { monthly_tokens: Some(1_000), ..Default::default() }).await.unwrap();
     spend(&h, 999).await;
     let first = message("4242", "1001", "hello", NOW);
     assert_eq!(h.dispatcher.dispatch(channel(&first)).await.unwrap(), DispatchOutcome::Dispatched);
@@ -65,9 +66,9 @@ async fn a_spent_budget_stops_runs_with_one_answer_per_conversation() {
 
 #[tokio::test]
 async fn a_failed_read_runs_nothing() {
-    for port in ["monthly_budget", "token_usage"] {
-        let h = Harness::with_budget(bot_record());
-        h.store.set_monthly_budget(&tenant(), Some(1_000)).await.unwrap();
+    for port in ["quota", "token_usage"] {
+        let h = Harness::with_quotas(bot_record());
+        h.store.set_quota(&tenant(), &TenantQuota { monthly_tokens: Some(1_000), ..Default::default() }).await.unwrap();
         h.store.fail.on(port);
         let item = message("4242", "1001", "hello", NOW);
         assert!(h.dispatcher.dispatch(channel(&item)).await.is_err(), "{port}");

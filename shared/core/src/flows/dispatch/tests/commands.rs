@@ -11,12 +11,13 @@
 use super::*;
 use crate::chat_commands::{NEW_ANSWER, RESET_ANSWER};
 use crate::domain::model::month_of;
+use crate::domain::usage::TenantQuota;
 use crate::ports::UsageRepo;
 
 #[tokio::test]
 async fn commands_are_answered_without_an_agent() {
-    let h = Harness::with_budget(bot_record());
-    h.store.set_monthly_budget(&tenant(), Some(1_000)).await.unwrap();
+    let h = Harness::with_quotas(bot_record());
+    h.store.set_quota(&tenant(), &TenantQuota { monthly_tokens: Some(1_000), ..Default::default() }).await.unwrap();
     h.store.add_token_usage(&tenant(), &month_of(now_ms()), 300, 100, 1).await.unwrap();
     let commands = [("1001", "/help"), ("1002", "/status@clawd_bot"), ("1003", "/usage"), ("1004", "/reset")];
     for (n, (id, text)) in commands.iter().enumerate() {
@@ -44,8 +45,8 @@ async fn commands_are_answered_without_an_agent() {
 
 #[tokio::test]
 async fn usage_is_answered_over_budget() {
-    let h = Harness::with_budget(bot_record());
-    h.store.set_monthly_budget(&tenant(), Some(10)).await.unwrap();
+    let h = Harness::with_quotas(bot_record());
+    h.store.set_quota(&tenant(), &TenantQuota { monthly_tokens: Some(10), ..Default::default() }).await.unwrap();
     h.store.add_token_usage(&tenant(), &month_of(now_ms()), 10, 5, 1).await.unwrap();
     let item = message("4242", "1001", "/usage", NOW);
     assert_eq!(h.dispatcher.dispatch(channel(&item)).await.unwrap(), DispatchOutcome::Dispatched);
@@ -56,7 +57,7 @@ async fn usage_is_answered_over_budget() {
 
 #[tokio::test]
 async fn new_starts_the_next_run_afresh() {
-    let h = Harness::with_budget(bot_record());
+    let h = Harness::with_quotas(bot_record());
     let before = message("4242", "1001", "remember the blue door", NOW - 10 * MIN);
     let lost = message("4242", "1002", "never answered", NOW - 5 * MIN);
     h.dispatched(&before).await;

@@ -1,6 +1,6 @@
-//! A tenant's monthly token budget, enforced by the dispatcher before any agent run.
+//! A tenant's monthly token budget.
 //!
-//! The budget (`{tenant}#USAGE` / `QUOTA`) is set by the operator (`clawless quota set`); the
+//! The budget (`monthly_tokens` in the tenant's limits) is set by the operator; the
 //! month's use (`{tenant}#USAGE` / `MONTH#{yyyy-mm}`) is added by the reply function from each
 //! run's summary, every turn counted, replies or not. Agents hold no credentials for either item
 //! (their role has no DynamoDB access), so neither can be raised or reset from inside a microVM.
@@ -11,18 +11,12 @@
 //! each refusal counts `BudgetExhausted` for the operator. Runs already under way finish, so the
 //! month can end a few runs over budget, never more than the runs in flight.
 //!
-//! Calls: the budget is read once per tenant per `CLAWLESS_CACHE_SECONDS` (60) and process;
-//! with a budget set, each message reads the month's use once more (strongly consistent).
+//! Calls: with a budget set, each message reads the month's use once (strongly consistent).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use crate::approvals::{ApprovalError, ApprovalFlow};
-use crate::cache::TtlCache;
-use crate::domain::ids::TenantId;
+use super::Quotas;
+use crate::approvals::ApprovalError;
 use crate::domain::model::{ConversationMessage, month_of, now_ms};
 use crate::observe::{audit, metrics};
-use crate::ports::UsageRepo;
 
 /// What a message gets once its tenant's monthly budget is spent (once per conversation a day).
 pub const BUDGET_SPENT_ANSWER: &str = "This assistant has used its token budget for this month, so it cannot answer \
@@ -44,32 +38,12 @@ pub fn day_of(ms: i64) -> String {
         .unwrap_or_else(|_| "out-of-range".to_owned())
 }
 
-/// The dispatcher's budget check.
-pub struct BudgetGate {
-    usage: Arc<dyn UsageRepo>,
-    /// The reply queue and scope key for the notice, built when first needed.
-    flow: ApprovalFlow,
-    budgets: TtlCache<TenantId, Option<u64>>,
-}
-
-impl BudgetGate {
-    pub fn new(usage: Arc<dyn UsageRepo>, flow: ApprovalFlow, cache_ttl: Duration) -> Self {
-        Self { usage, flow, budgets: TtlCache::new(cache_ttl, 1024) }
-    }
-
+impl Quotas {
     /// Checks `item`'s tenant against its budget; when spent, answers the conversation's first
     /// refused message of the day and counts the refusal.
-    pub async fn check(&self, item: &ConversationMessage) -> Result<BudgetCheck, ApprovalError> {
+    pub async fn check_budget(&self, item: &ConversationMessage) -> Result<BudgetCheck, ApprovalError> {
         let c = &item.conversation;
-        let budget = match self.budgets.get(&c.tenant_id) {
-            Some(budget) => budget,
-            None => {
-                let budget = self.usage.monthly_budget(&c.tenant_id).await?;
-                self.budgets.insert(c.tenant_id.clone(), budget);
-                budget
-            }
-        };
-        let Some(budget) = budget else { return Ok(BudgetCheck::Within) };
+        let Some(budget) = self.quota(&c.tenant_id).await?.monthly_tokens else { return Ok(BudgetCheck::Within) };
         let now = now_ms();
         let used = self.usage.month_use(&c.tenant_id, &month_of(now)).await?;
         if used.tokens() < budget {
@@ -94,6 +68,3 @@ impl BudgetGate {
         Ok(BudgetCheck::Spent { answered })
     }
 }
-
-#[cfg(test)]
-mod tests;
