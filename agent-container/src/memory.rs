@@ -115,10 +115,7 @@ pub fn memory_key(c: &clawless_core::domain::ids::ConversationRef, layer: Memory
     match layer {
         MemoryLayer::Tenant => format!("tenants/{}/shared.md", c.tenant_id),
         MemoryLayer::Bot => format!("tenants/{}/bots/{}/memory.md", c.tenant_id, c.bot_id),
-        MemoryLayer::Conversation => format!(
-            "tenants/{}/bots/{}/conversations/{}/{}/memory.md",
-            c.tenant_id, c.bot_id, c.channel, c.conversation_id
-        ),
+        MemoryLayer::Conversation => clawless_core::domain::memory::conversation_memory_key(c),
     }
 }
 

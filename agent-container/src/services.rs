@@ -55,6 +55,9 @@ pub trait TenantServices: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Drops any cached copy of the conversation's memory layer (after a `/reset` erased it).
+    fn forget_memory(&self, _conversation: &ConversationRef) {}
+
     /// Drops a cached profile (a resumed run after a persistent approval must see the change).
     fn forget_profile(&self, _conversation: &ConversationRef, _user: &UserRef) {}
 

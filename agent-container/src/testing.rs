@@ -68,6 +68,7 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
         credentials: None,
         grant: None,
         trace_id: None,
+        memory_reset_at_ms: None,
     }
 }
 

@@ -250,6 +250,20 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'webhook writes an access item', as: 'WebhookFunctionRole', action: 'dynamodb:DeleteItem', resource: TABLE, context: leading(`${TENANT}#ACCESS#${BOT}`), expect: 'Denied' })
 }
 
+// --- the dispatcher erases a conversation's memory layer for /reset, and nothing else there.
+{
+  const g = 'dispatcher: /reset'
+  const as = 'DispatcherFunctionRole'
+  const tls = { 'aws:SecureTransport': 'true' }
+  add(g, { name: "DeleteObject on a conversation's memory layer", as, action: 's3:DeleteObject', resource: OWN_CONVERSATION_MEMORY, context: tls, expect: 'Allowed' })
+  add(g, { name: "DeleteObject on a bot's memory layer", as, action: 's3:DeleteObject', resource: OWN_BOT_MEMORY, context: tls, expect: 'Denied' })
+  add(g, { name: "DeleteObject on a tenant's shared layer", as, action: 's3:DeleteObject', resource: mem(`${TENANT}/shared.md`), context: tls, expect: 'Denied' })
+  add(g, { name: 'DeleteObject on another object under a conversation', as, action: 's3:DeleteObject', resource: mem(`${TENANT}/bots/${BOT}/conversations/${CHANNEL}/${CONVERSATION}/notes.md`), context: tls, expect: 'Denied' })
+  add(g, { name: "GetObject on a conversation's memory layer", as, action: 's3:GetObject', resource: OWN_CONVERSATION_MEMORY, context: tls, expect: 'Denied' })
+  add(g, { name: "PutObject on a conversation's memory layer", as, action: 's3:PutObject', resource: OWN_CONVERSATION_MEMORY, context: tls, expect: 'Denied' })
+  add(g, { name: "DeleteObject on a conversation's memory layer over plain HTTP", as, action: 's3:DeleteObject', resource: OWN_CONVERSATION_MEMORY, context: { 'aws:SecureTransport': 'false' }, expect: 'Denied' })
+}
+
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.
 {
   const g = 'tenant-access trust policy'

@@ -156,6 +156,10 @@ async fn answer(
         deps.services.forget_profile(conversation, &user);
     }
     let profile = deps.services.profile(conversation, &user).await;
+    // A `/reset` erased the conversation's layer: a copy cached before it must not come back.
+    if batch.iter().any(|inv| inv.memory_reset_at_ms.is_some()) {
+        deps.services.forget_memory(conversation);
+    }
     let memory = deps.services.memory(conversation);
     let mut layers = Vec::new();
     for layer in MemoryLayer::ALL {

@@ -213,6 +213,10 @@ impl TenantServices for AwsTenantServices {
         }
     }
 
+    fn forget_memory(&self, conversation: &ConversationRef) {
+        self.memory.invalidate(&clawless_core::domain::memory::conversation_memory_key(conversation));
+    }
+
     async fn temporary_grant(&self, wanted: &PermissionRequest) -> Result<Option<Grant>, ServiceError> {
         let clients = self.clients(&wanted.conversation.tenant_id)?;
         clients.store.temporary_grant(wanted, now_ms()).await.map_err(|e| storage("looking for an approval", e))

@@ -2,7 +2,7 @@
 //! dispatcher without a model call, and `/new` empties the next run's history.
 
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
-use clawless_core::chat_commands::NEW_ANSWER;
+use clawless_core::chat_commands::{NEW_ANSWER, RESET_DONE};
 use serde_json::Value;
 
 use crate::support::*;
@@ -71,4 +71,55 @@ async fn help_and_status_make_no_model_call_and_new_empties_the_next_runs_histor
     }
     let sent = sent_messages(&telegram).await;
     assert_eq!(texts_to(&sent, ADA).len(), 5, "one answer each");
+}
+
+/// The conversation memory layer's object in the stack's memory bucket, if there is one.
+async fn conversation_memory(stack: &clawless_local::LocalStack, bot: &TelegramBot) -> Option<String> {
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
+    let key = format!("tenants/{}/bots/{}/conversations/telegram/{ADA}/memory.md", bot.tenant_id, bot.bot_id);
+    let bucket = &stack.resources.buckets["MemoryBucket"];
+    let object = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+    let bytes = object.body.collect().await.ok()?.into_bytes();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reset_erases_the_conversation_memory_and_the_next_run_sees_none_of_it() {
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::ToolCall {
+            name: "memory_write".into(),
+            input: serde_json::json!({"layer": "conversation", "content": "Ada likes green tea.", "mode": "replace"}),
+        },
+        ScriptedTurn::Text("Saved.".into()),
+        ScriptedTurn::Text("You like green tea.".into()),
+        ScriptedTurn::Text("I do not know yet.".into()),
+    ])
+    .await;
+    let telegram = telegram_stand_in().await;
+    let stack = start_bedrock_stack(&telegram, &model).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+
+    say(&bot, 1, ADA, "remember that I like green tea").await;
+    wait_for_text_to(&telegram, ADA, "Saved.").await;
+    assert_eq!(conversation_memory(&stack, &bot).await.as_deref(), Some("Ada likes green tea."));
+    say(&bot, 2, ADA, "what do I like?").await;
+    wait_for_text_to(&telegram, ADA, "You like green tea.").await;
+    assert!(model.requests()[2]["system"].to_string().contains("green tea"), "the layer is in the prompt");
+
+    // `/reset`: answered without a model call, the layer erased.
+    say(&bot, 3, ADA, "/reset").await;
+    wait_for_text_to(&telegram, ADA, RESET_DONE).await;
+    assert_eq!(model.requests().len(), 3, "no model call for /reset");
+    assert_eq!(conversation_memory(&stack, &bot).await, None, "the conversation's layer is gone");
+
+    // The same agent session, within its memory cache time: neither the layer nor the history.
+    say(&bot, 4, ADA, "what do I like now?").await;
+    wait_for_text_to(&telegram, ADA, "I do not know yet.").await;
+    let last = model.requests()[3].clone();
+    assert!(!last["system"].to_string().contains("green tea"), "{}", last["system"]);
+    let seen = request_text(&last);
+    assert!(!seen.contains("remember that I like") && !seen.contains("what do I like?"), "{seen}");
+    let sent = sent_messages(&telegram).await;
+    assert_eq!(texts_to(&sent, ADA).len(), 4);
 }

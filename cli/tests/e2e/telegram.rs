@@ -383,7 +383,7 @@ async fn channel_add_can_register_the_telegram_webhook() {
     let menu: Value = serde_json::from_slice(&calls[1].body).unwrap();
     let names: Vec<&str> =
         menu["commands"].as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
-    assert_eq!(names, ["help", "new", "status", "usage"]);
+    assert_eq!(names, ["help", "new", "reset", "status", "usage"]);
     let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
     assert_eq!(body["url"], format!("https://example.execute-api.us-east-1.amazonaws.com/webhook/telegram/{bot_id}"));
     assert_eq!(body["secret_token"], TEST_SECRET);

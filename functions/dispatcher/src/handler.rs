@@ -5,6 +5,7 @@ use clawless_aws::agentcore::{AgentCoreClient, AgentRuntime};
 use std::sync::Arc;
 
 use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::s3::{MemoryBucket, S3Client};
 use clawless_aws::sqs_batch::run_fifo_batch;
 use clawless_aws::sts::CredentialVendor;
 use clawless_aws::wiring::approval_flow_from_env;
@@ -39,7 +40,9 @@ pub async fn build() -> Result<Dispatcher, Error> {
         ..defaults
     };
     let quotas = Quotas::new(store.clone(), store.clone(), approvals.clone(), platform.cache_ttl, runs);
-    let commands = ChatCommands::new(store.clone(), approvals.clone());
+    // `/reset` erases the conversation's memory layer in the bucket the agents' memory lives in.
+    let memory = MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?);
+    let commands = ChatCommands::new(store.clone(), approvals.clone()).with_memory(Arc::new(memory));
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),

@@ -13,6 +13,7 @@
 
 pub mod agentcore;
 pub mod dynamodb;
+pub mod s3;
 pub mod scheduler;
 pub mod sdk;
 pub mod secrets_manager;

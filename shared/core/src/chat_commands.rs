@@ -5,8 +5,11 @@
 //! its usage.
 //!
 //! `/new` stores its own line marked as a fresh start: the next run's history, and the lost work
-//! the dispatcher hands over, begin after it. The agent's memory layers stay. `/reset`, which
-//! would also clear the conversation's memory layer, is answered with what it cannot do yet.
+//! the dispatcher hands over, begin after it. The agent's memory layers stay. `/reset` does the
+//! same and first erases the conversation's own memory layer (the bot's and the tenant's stay);
+//! the next invocations tell the agent to drop any copy of that layer it cached
+//! ([`crate::domain::envelope::AgentInvocation::memory_reset_at_ms`]). Without a memory bucket
+//! to erase from (a unit test's dispatcher), `/reset` answers that it is not available.
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use crate::approvals::{ApprovalError, ApprovalFlow, command_verb};
 use crate::domain::ids::TenantId;
 use crate::domain::model::{Bot, ConversationMessage, month_of, now_ms};
 use crate::domain::permissions::UserRef;
-use crate::ports::UsageRepo;
+use crate::ports::{MemoryEraser, UsageRepo};
 
 /// A chat command the platform answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,7 @@ pub fn parse_chat_command(text: &str) -> Option<ChatCommand> {
 pub const COMMAND_MENU: &[(&str, &str)] = &[
     ("help", "What you can do here"),
     ("new", "Start a fresh conversation"),
+    ("reset", "Start afresh and forget this conversation's memory"),
     ("status", "Model, tools, usage and pending requests"),
     ("usage", "This month's token use"),
 ];
@@ -49,9 +53,13 @@ pub const COMMAND_MENU: &[(&str, &str)] = &[
 pub const NEW_ANSWER: &str = "Fresh start: I will not see the messages before this one. What I saved to memory stays.";
 
 pub const RESET_ANSWER: &str = "/reset (a fresh start that also forgets this conversation's memory) is not available \
-     yet. /new starts a fresh conversation; what was saved to memory stays.";
+     here. /new starts a fresh conversation; what was saved to memory stays.";
+
+pub const RESET_DONE: &str = "Fresh start: I will not see the messages before this one, and I forgot what I had saved \
+     about this conversation. What I know about you from other conversations stays.";
 
 const HELP: &str = "/new: start a fresh conversation (earlier messages are not shown to me again)\n\
+     /reset: the same, and I forget what I saved about this conversation\n\
      /status: the model, the tools I may use for you, this month's usage and pending requests\n\
      /usage: this month's token use\n\
      /help: this list";
@@ -76,11 +84,18 @@ pub enum Handled {
 pub struct ChatCommands {
     usage: Arc<dyn UsageRepo>,
     flow: ApprovalFlow,
+    memory: Option<Arc<dyn MemoryEraser>>,
 }
 
 impl ChatCommands {
     pub fn new(usage: Arc<dyn UsageRepo>, flow: ApprovalFlow) -> Self {
-        Self { usage, flow }
+        Self { usage, flow, memory: None }
+    }
+
+    /// `/reset` erases conversations' memory layers through `memory`.
+    pub fn with_memory(mut self, memory: Arc<dyn MemoryEraser>) -> Self {
+        self.memory = Some(memory);
+        self
     }
 
     /// Answers `item` if it is a chat command of `bot`'s conversation.
@@ -91,7 +106,16 @@ impl ChatCommands {
             ChatCommand::Help if self.flow.sent_by_approver(item).await? => format!("{HELP}{APPROVER_HELP}"),
             ChatCommand::Help => HELP.to_owned(),
             ChatCommand::New => NEW_ANSWER.to_owned(),
-            ChatCommand::Reset => RESET_ANSWER.to_owned(),
+            ChatCommand::Reset => match &self.memory {
+                // Erased before the answer and the fresh start are stored: a failure here is
+                // retried whole, and erasing twice is the same as once.
+                Some(memory) => {
+                    memory.erase_conversation_memory(c).await?;
+                    tracing::info!(event = "memory_reset", tenant_id = %c.tenant_id, bot_id = %c.bot_id, conversation_id = %c.conversation_id);
+                    RESET_DONE.to_owned()
+                }
+                None => RESET_ANSWER.to_owned(),
+            },
             ChatCommand::Usage => self.usage_text(&c.tenant_id).await?,
             ChatCommand::Status => {
                 let model = format!(
@@ -110,7 +134,8 @@ impl ChatCommands {
         };
         self.flow.answer(item, &text).await?;
         tracing::info!(event = "chat_command", tenant_id = %c.tenant_id, bot_id = %c.bot_id, message_id = %item.message.message_id, command = ?command);
-        Ok(if command == ChatCommand::New { Handled::FreshStart } else { Handled::Answered(command) })
+        let fresh = command == ChatCommand::New || (command == ChatCommand::Reset && self.memory.is_some());
+        Ok(if fresh { Handled::FreshStart } else { Handled::Answered(command) })
     }
 
     /// This month's token use against the tenant's budget.

@@ -23,6 +23,8 @@ use crate::domain::secrets::{ChannelSecrets, SecretsError};
 pub enum StoreError {
     #[error("DynamoDB {operation} failed: {detail}")]
     Aws { operation: &'static str, detail: String },
+    #[error("S3 {operation} failed: {detail}")]
+    Bucket { operation: &'static str, detail: String },
     #[error("stored item is malformed ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("{0} does not exist")]
@@ -157,6 +159,14 @@ pub trait LimitRepo: Send + Sync {
     /// Counts one message against `key` in the minute `minute` (ms since the epoch / 60,000) and
     /// returns the minute's count so far, this one included.
     async fn count_message(&self, tenant_id: &TenantId, key: &str, minute: i64) -> Result<u64, StoreError>;
+}
+
+/// The memory bucket, as trusted code reaches it: only to erase a conversation's own layer
+/// (`/reset`). Agents read and write memory with the credentials handed to them instead.
+#[async_trait]
+pub trait MemoryEraser: Send + Sync {
+    /// Deletes the conversation's memory layer; erasing one that is not there succeeds.
+    async fn erase_conversation_memory(&self, conversation: &ConversationRef) -> Result<(), StoreError>;
 }
 
 /// Permission requests, their decisions, grants and the tenant's approver.

@@ -100,7 +100,16 @@ pub struct AgentInvocation {
     /// through SQS), so the agent's lines and its replies carry the message's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// When the conversation's `/reset` (its newest fresh start, if that was a reset in the last
+    /// [`MEMORY_RESET_WINDOW_MS`]) erased its memory layer: the agent drops any copy of that
+    /// layer it cached, so no run after the reset sees, or writes back, what was erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reset_at_ms: Option<i64>,
 }
+
+/// How long after a `/reset` invocations tell the agent about it: well past the agent's memory
+/// cache time (30 s), so every cached copy from before it is dropped.
+pub const MEMORY_RESET_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// One approved call: exactly this tool with exactly these arguments, for this requester.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,6 +384,7 @@ mod tests {
             credentials: None,
             grant: None,
             trace_id: None,
+            memory_reset_at_ms: None,
         };
         let json = serde_json::to_value(&inv).unwrap();
         assert_eq!(json["unanswered"][0]["message_id"], "1000");

@@ -321,6 +321,7 @@ impl Dispatcher {
             credentials: Some(credentials),
             grant,
             trace_id: crate::observe::trace_id(),
+            memory_reset_at_ms: memory_reset_at(&stored, &key, now_ms()),
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         if !self.store_dispatched(&item, message_in).await? {
@@ -380,6 +381,19 @@ impl Dispatcher {
         }
         Ok(stored)
     }
+}
+
+/// When the newest fresh start before `key` was a `/reset` handled within
+/// [`crate::domain::envelope::MEMORY_RESET_WINDOW_MS`] of `now`: the agent must drop its cached
+/// copy of the memory layer that reset erased.
+fn memory_reset_at(stored: &[MessageItem], key: &str, now: i64) -> Option<i64> {
+    let newest = stored.iter().rev().find(|m| m.fresh_start && m.sk.as_str() < key)?;
+    let reset =
+        crate::chat_commands::parse_chat_command(&newest.text) == Some(crate::chat_commands::ChatCommand::Reset);
+    // When the dispatcher handled it (the agent's cache runs on this clock), not the channel's
+    // send time.
+    let at = newest.dispatched_at_ms.unwrap_or(newest.at_ms);
+    (reset && now - at <= crate::domain::envelope::MEMORY_RESET_WINDOW_MS).then_some(at)
 }
 
 #[cfg(test)]
