@@ -46,6 +46,11 @@ pub const COMMAND_MENU: &[(&str, &str)] = &[
     ("usage", "This month's token use"),
 ];
 
+/// `/reset` as a menu lists it. Discord's commands include it (a slash command has to be
+/// registered to be typed at all); Telegram's menu leaves it out while it only says what it
+/// cannot do yet.
+pub const RESET_MENU_ENTRY: (&str, &str) = ("reset", "Start fresh and forget this conversation's memory");
+
 pub const NEW_ANSWER: &str = "Fresh start: I will not see the messages before this one. What I saved to memory stays.";
 
 pub const RESET_ANSWER: &str = "/reset (a fresh start that also forgets this conversation's memory) is not available \
