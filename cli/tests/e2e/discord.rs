@@ -35,7 +35,7 @@ pub(crate) fn onboard_discord_bot(stack: &clawless_local::LocalStack) -> Onboard
     onboard_bot(stack, "discord", &settings)
 }
 
-fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
+pub(crate) fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
@@ -89,7 +89,7 @@ async fn post_signed(url: &str, signature: &str, timestamp: &str, body: &str) ->
 }
 
 /// POSTs `body` as Discord does: signed with the test key at the current time.
-async fn post_interaction(url: &str, body: &str) -> reqwest::Response {
+pub(crate) async fn post_interaction(url: &str, body: &str) -> reqwest::Response {
     let ts = now_secs();
     post_signed(url, &sign_request(&TEST_SEED, &ts, body.as_bytes()), &ts, body).await
 }

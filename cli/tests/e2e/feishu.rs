@@ -159,11 +159,15 @@ fn store(stack: &clawless_local::LocalStack) -> Store {
 }
 
 fn conversation(bot: &Onboarded) -> ConversationRef {
+    conversation_of(bot, CHAT_ID)
+}
+
+pub(crate) fn conversation_of(bot: &Onboarded, id: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
         channel: ChannelKind::Feishu,
-        conversation_id: ConversationId::parse(CHAT_ID).unwrap(),
+        conversation_id: ConversationId::parse(id).unwrap(),
     }
 }
 
