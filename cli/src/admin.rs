@@ -348,14 +348,15 @@ impl Admin {
                 .map_err(|e| AdminError::Invalid(e.to_string()))?;
             let api_base = channels::api_base(channel);
             registration.register_webhook(&http, &api_base, &secrets, &webhook_url).await.map_err(|e| {
-                AdminError::Invalid(format!("the channel is stored, but registering the webhook failed: {e}"))
+                AdminError::Invalid(format!("the channel is stored, but registering it with {kind} failed: {e}"))
             })?;
         }
         Ok(ChannelAdded { bot_id: bot_id.to_string(), channel: kind.to_string(), webhook_url, registered: register })
     }
 }
 
-/// The channels whose webhook URL `--register` can register, for the error that names them.
+/// The channels `--register` can register with (Telegram's webhook and command menu, Discord's
+/// application commands), for the error that names them.
 fn registering_channels() -> String {
     let names: Vec<&str> = ChannelKind::ALL
         .into_iter()

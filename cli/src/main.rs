@@ -265,8 +265,11 @@ enum ChannelAction {
         /// Base URL of the API, for the printed webhook URL (default: the one the stack recorded).
         #[arg(long, env = "CLAWLESS_API_URL")]
         api_url: Option<String>,
-        /// Telegram only: also register the webhook with `setWebhook` and the secret token, and the
-        /// command menu (`/help`, `/new`, `/status`, `/usage`) with `setMyCommands`.
+        /// Also register with the channel's API. Telegram: the webhook (`setWebhook` with the
+        /// secret token) and the command menu (`/help`, `/new`, `/status`, `/usage`) with
+        /// `setMyCommands`. Discord: the application's slash commands (`/ask`, `/help`, `/new`,
+        /// `/status`, `/usage`, `/reset`, one bulk overwrite); its Interactions Endpoint URL is
+        /// still entered in the Developer Portal.
         #[arg(long)]
         register: bool,
     },

@@ -36,6 +36,8 @@ pub struct Outbox {
     /// Feishu's request de-duplication: the message each `uuid` created (Feishu keeps one for an
     /// hour; the stand-in for its lifetime).
     feishu_uuids: Mutex<std::collections::HashMap<String, i64>>,
+    /// Each Discord application's global commands, as the last bulk overwrite put them.
+    discord_commands: Mutex<std::collections::HashMap<String, Value>>,
     /// Stretches of refused sends a soak test asks for.
     #[cfg(feature = "test-support")]
     pub faults: crate::faults::ChannelFaults,
@@ -44,6 +46,11 @@ pub struct Outbox {
 impl Outbox {
     pub async fn sent(&self) -> Vec<SentMessage> {
         self.sent.lock().await.clone()
+    }
+
+    /// The global commands Discord application `application_id` has, if any were put.
+    pub async fn discord_commands(&self, application_id: &str) -> Option<Value> {
+        self.discord_commands.lock().await.get(application_id).cloned()
     }
 
     async fn record(&self, channel: &'static str, chat_id: Value, text: &str) -> i64 {
@@ -199,9 +206,16 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let Some(text) = text.filter(|_| request.get("msg_type").and_then(Value::as_str) == Some("text")) else {
         return error(StatusCode::BAD_REQUEST, 230001, "invalid message content");
     };
-    // A reply names the message it answers, not the chat; the outbox shows which message.
+    // A reply names the message it answers, not the chat; the outbox shows which message, and
+    // whether the reply went into the message's thread (`reply_in_thread`).
     let chat = match messages.strip_prefix('/').and_then(|rest| rest.strip_suffix("/reply")) {
-        Some(message_id) if !message_id.is_empty() && !message_id.contains('/') => json!({"reply_to": message_id}),
+        Some(message_id) if !message_id.is_empty() && !message_id.contains('/') => {
+            match request.get("reply_in_thread") {
+                None | Some(Value::Bool(false)) => json!({"reply_to": message_id}),
+                Some(Value::Bool(true)) => json!({"reply_to": message_id, "in_thread": true}),
+                Some(_) => return error(StatusCode::BAD_REQUEST, 99992402, "reply_in_thread must be a boolean"),
+            }
+        }
         Some(_) => return error(StatusCode::NOT_FOUND, 404, "not found"),
         None if messages.is_empty() => match request.get("receive_id").and_then(Value::as_str) {
             Some(chat_id) => json!(chat_id),
@@ -299,16 +313,30 @@ async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
 }
 
 /// Discord REST API (v10): interaction follow-ups (`POST /webhooks/<application>/<token>`, no
-/// authorization) and channel messages (`POST /channels/<id>/messages`, `Authorization: Bot …`).
-/// Both answer with the message object; errors are `{"message", "code"}`.
+/// authorization), channel messages (`POST /channels/<id>/messages`, `Authorization: Bot …`; a
+/// thread is a channel), and the application's global commands (`PUT
+/// /applications/<application>/commands`, a bulk overwrite, and `GET` of the same path). Messages
+/// are answered with the message object; errors are `{"message", "code"}`.
 async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
     let error = |status: StatusCode, code: u32, message: &str| {
         (status, axum::Json(json!({"message": message, "code": code}))).into_response()
     };
+    let segments: Vec<&str> = call.path.split('/').collect();
+    let authorized = call
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bot "))
+        .is_some_and(|token| !token.trim().is_empty());
+    if let ["applications", application, "commands"] = segments.as_slice() {
+        if !authorized {
+            return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+        }
+        return discord_commands(outbox, &call, application).await;
+    }
     if call.method != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed");
     }
-    let segments: Vec<&str> = call.path.split('/').collect();
     let mut interaction = None;
     let (target, channel_id) = match segments.as_slice() {
         ["webhooks", application, token] if !application.is_empty() && !token.is_empty() => {
@@ -317,12 +345,6 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
             (json!(format!("interaction of application {application}")), Value::Null)
         }
         ["channels", channel, "messages"] if !channel.is_empty() => {
-            let authorized = call
-                .headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bot "))
-                .is_some_and(|token| !token.trim().is_empty());
             if !authorized {
                 return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
             }
@@ -352,4 +374,46 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
         "mentions": [],
     }))
     .into_response()
+}
+
+/// `PUT` replaces the application's global commands with the array given (each a slash command
+/// with a name and a description, as Discord requires) and answers them with ids; `GET` lists them.
+async fn discord_commands(outbox: &Outbox, call: &Call<'_>, application: &str) -> Response {
+    let invalid = |message: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": format!("Invalid Form Body ({message})"), "code": 50035})),
+        )
+            .into_response()
+    };
+    if application.is_empty() || !application.bytes().all(|b| b.is_ascii_digit()) {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Application", "code": 10002})))
+            .into_response();
+    }
+    match call.method {
+        Method::GET => axum::Json(outbox.discord_commands(application).await.unwrap_or(json!([]))).into_response(),
+        Method::PUT => {
+            let Ok(Value::Array(commands)) = serde_json::from_slice::<Value>(&call.body) else {
+                return invalid("the body must be an array of commands");
+            };
+            let mut stored = Vec::with_capacity(commands.len());
+            for (i, mut command) in commands.into_iter().enumerate() {
+                let text = |key: &str, most: usize| {
+                    command.get(key).and_then(Value::as_str).is_some_and(|v| (1..=most).contains(&v.chars().count()))
+                };
+                if !text("name", 32) || !text("description", 100) {
+                    return invalid("each command needs a name (1-32) and a description (1-100)");
+                }
+                command["id"] = json!(format!("{}", 1_300_000_000_000_000_000u64 + i as u64));
+                command["application_id"] = json!(application);
+                stored.push(command);
+            }
+            let stored = Value::Array(stored);
+            eprintln!("\n  discord → application {application}: {} commands\n", stored.as_array().map_or(0, Vec::len));
+            outbox.discord_commands.lock().await.insert(application.to_owned(), stored.clone());
+            axum::Json(stored).into_response()
+        }
+        _ => (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"message": "405: Method Not Allowed", "code": 0})))
+            .into_response(),
+    }
 }

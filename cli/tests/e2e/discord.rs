@@ -21,8 +21,8 @@ pub(crate) const TEST_SEED: [u8; 32] = [
     0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5,
     0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
 ];
-const TEST_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const APPLICATION_ID: &str = "1100000000000000001";
+pub(crate) const TEST_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+pub(crate) const APPLICATION_ID: &str = "1100000000000000001";
 const FOLLOW_UP_ID: &str = "1441458133401609999";
 const FOLLOW_UPS: &str = r"^/webhooks/1100000000000000001/[A-Za-z0-9_.=+~-]+$";
 
@@ -35,7 +35,7 @@ pub(crate) fn onboard_discord_bot(stack: &clawless_local::LocalStack) -> Onboard
     onboard_bot(stack, "discord", &settings)
 }
 
-fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
+pub(crate) fn conversation(bot: &Onboarded, channel: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
@@ -89,7 +89,7 @@ async fn post_signed(url: &str, signature: &str, timestamp: &str, body: &str) ->
 }
 
 /// POSTs `body` as Discord does: signed with the test key at the current time.
-async fn post_interaction(url: &str, body: &str) -> reqwest::Response {
+pub(crate) async fn post_interaction(url: &str, body: &str) -> reqwest::Response {
     let ts = now_secs();
     post_signed(url, &sign_request(&TEST_SEED, &ts, body.as_bytes()), &ts, body).await
 }

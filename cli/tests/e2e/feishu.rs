@@ -159,11 +159,15 @@ fn store(stack: &clawless_local::LocalStack) -> Store {
 }
 
 fn conversation(bot: &Onboarded) -> ConversationRef {
+    conversation_of(bot, CHAT_ID)
+}
+
+pub(crate) fn conversation_of(bot: &Onboarded, id: &str) -> ConversationRef {
     ConversationRef {
         tenant_id: TenantId::parse(&bot.tenant_id).unwrap(),
         bot_id: BotId::parse(&bot.bot_id).unwrap(),
         channel: ChannelKind::Feishu,
-        conversation_id: ConversationId::parse(CHAT_ID).unwrap(),
+        conversation_id: ConversationId::parse(id).unwrap(),
     }
 }
 
@@ -330,7 +334,11 @@ async fn a_hostile_answer_reaches_feishu_neutralised() {
         in_reply_to_at_ms: 1,
         seq: 1,
         text: r#"<at user_id="all">所有人</at> 请重新登录 [https://open.feishu.cn](https://evil.example) @_all"#.into(),
-        route: ReplyRoute::Feishu { chat_id: CHAT_ID.into(), reply_to_message_id: Some(MESSAGE_ID.into()) },
+        route: ReplyRoute::Feishu {
+            chat_id: CHAT_ID.into(),
+            reply_to_message_id: Some(MESSAGE_ID.into()),
+            thread_root_id: None,
+        },
         buttons: Vec::new(),
         // The agent's own conversation's token: the reply is legitimate, only its text is hostile.
         scope: stack.scope_key().await.unwrap().mint(&conversation),
@@ -374,7 +382,11 @@ async fn a_reply_sent_again_after_its_record_was_lost_is_posted_once() {
         in_reply_to_at_ms: 1,
         seq: 1,
         text: "the one answer".into(),
-        route: ReplyRoute::Feishu { chat_id: CHAT_ID.into(), reply_to_message_id: Some(MESSAGE_ID.into()) },
+        route: ReplyRoute::Feishu {
+            chat_id: CHAT_ID.into(),
+            reply_to_message_id: Some(MESSAGE_ID.into()),
+            thread_root_id: None,
+        },
         buttons: Vec::new(),
         scope: stack.scope_key().await.unwrap().mint(&conversation),
         run: None,

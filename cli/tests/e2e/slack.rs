@@ -88,6 +88,15 @@ pub(crate) async fn post_event(url: &str, body: &str, extra: &[(&str, &str)]) ->
     post_signed(url, SIGNING_SECRET, now_secs(), "application/json", body, extra).await
 }
 
+/// POSTs a slash command as Slack does: form-encoded, signed like an event.
+pub(crate) async fn post_slash_command(url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    // A URL's query pairs are form-encoded, as Slack encodes the body.
+    let mut form = reqwest::Url::parse("http://form.invalid/").unwrap();
+    form.query_pairs_mut().extend_pairs(fields);
+    let body = form.query().unwrap_or_default().to_owned();
+    post_signed(url, SIGNING_SECRET, now_secs(), "application/x-www-form-urlencoded", &body, &[]).await
+}
+
 /// The Events API request carried by the sample API Gateway event.
 fn sample_body() -> String {
     sample_event("webhook-slack.json")["body"].as_str().unwrap().to_owned()

@@ -368,13 +368,13 @@ mod tests {
         assert!(slack.is_direct(&id("D0123")) && !slack.is_direct(&id("C0123")));
 
         let discord = built(ChannelKind::Discord);
-        let in_channel = ReplyRoute::Discord { channel_id: "1100".into(), interaction: None };
+        let in_channel = ReplyRoute::Discord { channel_id: "1100".into(), interaction: None, thread_id: None };
         assert_eq!(discord.standing_route(&id("1100")), Ok(in_channel));
         assert_eq!(discord.direct_route("80351110224678912"), None);
         assert!(!discord.is_direct(&id("1100")));
 
         let feishu = built(ChannelKind::Feishu);
-        let in_chat = ReplyRoute::Feishu { chat_id: "oc_1".into(), reply_to_message_id: None };
+        let in_chat = ReplyRoute::Feishu { chat_id: "oc_1".into(), reply_to_message_id: None, thread_root_id: None };
         assert_eq!(feishu.standing_route(&id("oc_1")), Ok(in_chat));
         assert_eq!(feishu.direct_route("ou_1"), None);
         assert!(!feishu.is_direct(&id("oc_1")));
@@ -389,8 +389,9 @@ mod tests {
             let channel = built(kind);
             assert_eq!(channel.kind(), kind);
             assert!(channel.formatting_hint().starts_with("Format"), "{kind}");
-            // Only Telegram has an API to register the webhook URL with.
-            assert_eq!(channel.webhook_registration().is_some(), kind == ChannelKind::Telegram, "{kind}");
+            // Telegram registers its webhook URL and command menu, Discord its application commands.
+            let registers = matches!(kind, ChannelKind::Telegram | ChannelKind::Discord);
+            assert_eq!(channel.webhook_registration().is_some(), registers, "{kind}");
         }
     }
 

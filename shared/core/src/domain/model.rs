@@ -140,15 +140,24 @@ pub enum ReplyRoute {
         thread_ts: Option<String>,
     },
     Discord {
+        /// The channel; for a thread, its parent channel.
         channel_id: String,
         /// An interaction to follow up (slash commands, buttons); otherwise a channel message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interaction: Option<DiscordInteraction>,
+        /// The thread (a channel of its own, under `channel_id`) the answer goes into.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_id: Option<String>,
     },
     Feishu {
         chat_id: String,
+        /// The message answered (a quote reply to it, outside threads).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to_message_id: Option<String>,
+        /// The root message of the thread (话题) the answer goes into: Feishu reaches a thread
+        /// only by a reply to its root with `reply_in_thread`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root_id: Option<String>,
     },
     Whatsapp {
         /// The person's WhatsApp id (phone number).
@@ -169,23 +178,27 @@ impl ReplyRoute {
     /// Whether this route leads into `conversation` and nowhere else: same channel, and the chat
     /// it names is the conversation's (every channel's conversation id is its chat's id, with the
     /// thread after `:` for a thread's conversation). A thread's conversation is reached only in
-    /// that thread; a whole chat's in any of its threads (the same people read them). A reply or
-    /// task whose route names another chat, or another thread's conversation, is refused with this.
+    /// that thread; a whole chat's in any of its threads where the thread is a place within the
+    /// chat (Slack, Telegram: the same people read them), in none where the thread's id alone
+    /// addresses it (Discord, Feishu). A reply or task whose route names another chat, or another
+    /// thread's conversation, is refused with this.
     pub fn belongs_to(&self, conversation: &crate::domain::ids::ConversationRef) -> bool {
         let id = &conversation.conversation_id;
-        let (chat, thread) = match self {
+        // Whether the thread alone names where the answer goes, whatever the chat: a Discord
+        // thread is a channel of its own, a Feishu reply goes wherever its root message is. Such
+        // a thread must be the conversation's own, never one a whole chat's conversation picks.
+        let (chat, thread, thread_addresses_itself) = match self {
             ReplyRoute::Telegram { chat_id, message_thread_id, .. } => {
-                (chat_id.to_string(), message_thread_id.map(|t| t.to_string()))
+                (chat_id.to_string(), message_thread_id.map(|t| t.to_string()), false)
             }
-            ReplyRoute::Slack { channel_id, thread_ts } => (channel_id.clone(), thread_ts.clone()),
-            ReplyRoute::Discord { channel_id, .. } | ReplyRoute::Feishu { chat_id: channel_id, .. } => {
-                (channel_id.clone(), None)
-            }
-            ReplyRoute::Whatsapp { to, .. } => (to.clone(), None),
+            ReplyRoute::Slack { channel_id, thread_ts } => (channel_id.clone(), thread_ts.clone(), false),
+            ReplyRoute::Discord { channel_id, thread_id, .. } => (channel_id.clone(), thread_id.clone(), true),
+            ReplyRoute::Feishu { chat_id, thread_root_id, .. } => (chat_id.clone(), thread_root_id.clone(), true),
+            ReplyRoute::Whatsapp { to, .. } => (to.clone(), None, false),
         };
         let same_thread = match id.thread_part() {
             Some(own) => thread.as_deref() == Some(own),
-            None => true,
+            None => thread.is_none() || !thread_addresses_itself,
         };
         self.channel() == conversation.channel && chat == id.chat() && same_thread
     }
@@ -302,5 +315,47 @@ mod tests {
             assert!(!other.belongs_to(&thread), "{other:?}");
         }
         assert!(!slack("C1", Some("1700000000.000100")).belongs_to(&topic), "another channel");
+    }
+
+    /// A Discord thread is a channel, a Feishu thread is reached by its root message, wherever
+    /// that is: a whole chat's conversation may not name any thread, or it could post anywhere.
+    #[test]
+    fn threads_that_address_themselves_belong_only_to_their_own_conversation() {
+        let discord = |channel: &str, thread: Option<&str>| ReplyRoute::Discord {
+            channel_id: channel.into(),
+            interaction: None,
+            thread_id: thread.map(str::to_owned),
+        };
+        let thread = conversation(ChannelKind::Discord, "1100:1200");
+        let channel = conversation(ChannelKind::Discord, "1100");
+        assert!(discord("1100", Some("1200")).belongs_to(&thread));
+        assert!(discord("1100", None).belongs_to(&channel));
+        for (route, to) in [
+            (discord("1100", Some("1300")), &thread),
+            (discord("1100", None), &thread),
+            (discord("1000", Some("1200")), &thread),
+            (discord("1100", Some("1200")), &channel),
+            (discord("1100", Some("9999")), &channel),
+        ] {
+            assert!(!route.belongs_to(to), "{route:?} into {to:?}");
+        }
+
+        let feishu = |chat: &str, root: Option<&str>| ReplyRoute::Feishu {
+            chat_id: chat.into(),
+            reply_to_message_id: Some("om_m".into()),
+            thread_root_id: root.map(str::to_owned),
+        };
+        let thread = conversation(ChannelKind::Feishu, "oc_1:om_root");
+        let chat = conversation(ChannelKind::Feishu, "oc_1");
+        assert!(feishu("oc_1", Some("om_root")).belongs_to(&thread));
+        assert!(feishu("oc_1", None).belongs_to(&chat));
+        for (route, to) in [
+            (feishu("oc_1", Some("om_other")), &thread),
+            (feishu("oc_1", None), &thread),
+            (feishu("oc_2", Some("om_root")), &thread),
+            (feishu("oc_1", Some("om_in_another_chat")), &chat),
+        ] {
+            assert!(!route.belongs_to(to), "{route:?} into {to:?}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Interactions as Discord posts them: the endpoint's `PING`, slash commands (their options
-//! rendered as text) and message components (button clicks, menu choices), each acknowledged
-//! with the deferred response Discord needs within 3 seconds.
+//! rendered as text, so the chat commands `/help`, `/new`, `/status`, `/usage`, `/reset` read as
+//! typed) and message components (button clicks, menu choices), each acknowledged with the
+//! deferred response Discord needs within 3 seconds. An interaction from a thread belongs to the
+//! thread's conversation.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,7 +53,14 @@ struct Interaction {
 #[derive(Debug, Deserialize)]
 struct PartialChannel {
     id: String,
+    #[serde(default, rename = "type")]
+    kind: Option<u64>,
+    #[serde(default)]
+    parent_id: Option<String>,
 }
+
+/// Channel types of threads: announcement, public and private.
+const THREAD_TYPES: [u64; 3] = [10, 11, 12];
 
 #[derive(Debug, Deserialize)]
 struct Member {
@@ -155,6 +164,12 @@ pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
     let id = interaction.id.ok_or_else(|| invalid("an id"))?;
     let application_id = interaction.application_id.ok_or_else(|| invalid("an application_id"))?;
     let token = interaction.token.filter(|t| !t.is_empty()).ok_or_else(|| invalid("a token"))?;
+    let thread_parent = match &interaction.channel {
+        Some(PartialChannel { kind: Some(kind), parent_id, .. }) if THREAD_TYPES.contains(kind) => {
+            Some(parent_id.clone().filter(|p| !p.is_empty()).ok_or_else(|| invalid("its thread's parent_id"))?)
+        }
+        _ => None,
+    };
     let channel_id =
         interaction.channel_id.or(interaction.channel.map(|c| c.id)).ok_or_else(|| invalid("a channel"))?;
     let user = interaction.member.and_then(|m| m.user).or(interaction.user).ok_or_else(|| invalid("a user"))?;
@@ -169,9 +184,15 @@ pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
         user.username
     });
     let to_invalid = |e: crate::domain::ids::IdError| ParseError::Invalid(e.to_string());
+    // A thread is a conversation of its own, named under its parent channel (`{parent}:{thread}`),
+    // which is what group allowlists list; answers go into the thread.
+    let (conversation_id, channel_id, thread_id) = match thread_parent {
+        Some(parent) => (ConversationId::thread(&parent, &channel_id).map_err(to_invalid)?, parent, Some(channel_id)),
+        None => (ConversationId::parse(&channel_id).map_err(to_invalid)?, channel_id, None),
+    };
     Ok(Inbound::Deliveries {
         messages: vec![ParsedMessage {
-            conversation_id: ConversationId::parse(&channel_id).map_err(to_invalid)?,
+            conversation_id,
             // A command or a click is addressed to the bot.
             mentions_bot: true,
             message: InboundMessage {
@@ -183,6 +204,7 @@ pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
                 route: ReplyRoute::Discord {
                     channel_id,
                     interaction: Some(DiscordInteraction { application_id, token }),
+                    thread_id,
                 },
             },
         }],

@@ -5,7 +5,11 @@
 //! over Discord's gateway, a websocket the bot must hold open and heartbeat; a Lambda function
 //! cannot hold a connection between invocations, so this channel answers what people address to
 //! the bot as slash commands or button clicks. (Sending to a channel without an interaction, with
-//! the bot token, is supported for answers that are not follow-ups.)
+//! the bot token, is supported for answers that are not follow-ups.) A thread is a channel of its
+//! own with a parent: an interaction from one belongs to the conversation `{parent}:{thread}`.
+//!
+//! The chat commands are application commands (`/help`, `/new`, `/status`, `/usage`, `/reset`,
+//! beside `/ask`): `clawless channel add --register` puts them with one bulk overwrite.
 //!
 //! Buttons under an answer go out as an action row of button components whose `custom_id` is the
 //! button's command; a click comes back as a component interaction whose text is that `custom_id`.
@@ -23,7 +27,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::{
     Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
-    break_mentions, is_fresh, unmask_links,
+    WebhookRegistration, break_mentions, is_fresh, unmask_links,
 };
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
@@ -163,13 +167,23 @@ impl Channel for Discord {
         false
     }
 
+    /// A thread's conversation (`{parent}:{thread}`) is answered in its thread.
     fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
-        Ok(ReplyRoute::Discord { channel_id: conversation.as_str().to_owned(), interaction: None })
+        Ok(ReplyRoute::Discord {
+            channel_id: conversation.chat().to_owned(),
+            interaction: None,
+            thread_id: conversation.thread_part().map(str::to_owned),
+        })
     }
 
     /// A DM has its own channel id, which the user id does not give.
     fn direct_route(&self, _user_id: &str) -> Option<ReplyRoute> {
         None
+    }
+
+    /// The chat commands (and `ask`) as the application's slash commands.
+    fn webhook_registration(&self) -> Option<&dyn WebhookRegistration> {
+        Some(self)
     }
 
     async fn send(
@@ -180,5 +194,21 @@ impl Channel for Discord {
         buttons: &[Button],
     ) -> Result<String, SendError> {
         send::post_message(ctx, route, text, buttons).await
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookRegistration for Discord {
+    /// Registers the application's commands only: Discord takes the Interactions Endpoint URL
+    /// after it has checked it with a signed `PING`, so the operator enters it in the Developer
+    /// Portal once the channel is stored.
+    async fn register_webhook(
+        &self,
+        http: &reqwest::Client,
+        api_base: &str,
+        secrets: &ChannelSecrets,
+        _webhook_url: &str,
+    ) -> Result<(), SendError> {
+        send::register_commands(http, api_base, secrets).await
     }
 }

@@ -1,5 +1,6 @@
-//! Messages out: an interaction's follow-up (or a channel message with the bot token), buttons
-//! as action rows, and what Discord's answers mean.
+//! Messages out: an interaction's follow-up (or a channel message with the bot token, into a
+//! thread where the route names one), buttons as action rows, the application's commands, and
+//! what Discord's answers mean.
 
 use std::time::Duration;
 
@@ -7,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::is_snowflake;
-use crate::channels::api::{Refusal, exchange};
+use crate::channels::api::{ApiAnswer, Refusal, exchange};
 use crate::channels::{SendContext, SendError};
 use crate::domain::envelope::Button;
 use crate::domain::model::{ChannelKind, DiscordInteraction, ReplyRoute};
+use crate::domain::secrets::{ChannelSecrets, Secret};
 
 /// Message flag: no link previews.
 const SUPPRESS_EMBEDS: u64 = 1 << 2;
@@ -23,6 +25,9 @@ const MAX_CUSTOM_ID_CHARS: usize = 100;
 const MAX_LABEL_CHARS: usize = 80;
 const BUTTONS_PER_ROW: usize = 5;
 const MAX_ROWS: usize = 5;
+/// Application command type (a slash command) and option type (a string).
+const CHAT_INPUT: u64 = 1;
+const STRING_OPTION: u64 = 3;
 
 /// Action rows of buttons (five to a row, at most five rows), each button's `custom_id` its
 /// command; a button whose command is longer than a `custom_id` may be is dropped.
@@ -62,7 +67,7 @@ pub(super) async fn post_message(
     text: &str,
     buttons: &[Button],
 ) -> Result<String, SendError> {
-    let ReplyRoute::Discord { channel_id, interaction } = route else {
+    let ReplyRoute::Discord { channel_id, interaction, thread_id } = route else {
         return Err(SendError::Permanent("not a Discord route".into()));
     };
     let base = ctx.api_base.trim_end_matches('/');
@@ -88,16 +93,15 @@ pub(super) async fn post_message(
             ctx.http.post(format!("{base}/webhooks/{application_id}/{token}?wait=true"))
         }
         None => {
-            if !is_snowflake(channel_id) {
+            // A thread is a channel: a message to it goes into the thread. (A follow-up goes
+            // where its interaction was, the thread included.)
+            let target = thread_id.as_ref().unwrap_or(channel_id);
+            if !is_snowflake(channel_id) || !is_snowflake(target) {
                 return Err(SendError::Permanent("malformed channel id in the route".into()));
             }
-            let token = ctx
-                .secrets
-                .get("bot_token")
-                .ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
             ctx.http
-                .post(format!("{base}/channels/{channel_id}/messages"))
-                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose()))
+                .post(format!("{base}/channels/{target}/messages"))
+                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", bot_token(ctx.secrets)?.expose()))
         }
     };
     let answer = exchange(ChannelKind::Discord, request.json(&body)).await?;
@@ -108,6 +112,49 @@ pub(super) async fn post_message(
         });
         return Ok(id.unwrap_or_default());
     }
+    Err(refusal(&answer))
+}
+
+fn bot_token(secrets: &ChannelSecrets) -> Result<&Secret, SendError> {
+    secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))
+}
+
+/// The application's global commands: the chat commands the platform answers itself, and `ask`
+/// (one string option, `question`), which reaches the agent as `/ask {question}`.
+pub(super) fn application_commands() -> Value {
+    let chat = crate::chat_commands::COMMAND_MENU.iter().copied();
+    let mut commands = vec![json!({
+        "name": "ask", "type": CHAT_INPUT, "description": "Ask the assistant",
+        "options": [{"type": STRING_OPTION, "name": "question", "description": "What to ask", "required": true}],
+    })];
+    commands
+        .extend(chat.map(|(name, description)| json!({"name": name, "type": CHAT_INPUT, "description": description})));
+    Value::Array(commands)
+}
+
+/// Puts [`application_commands`] as the application's global commands (`PUT
+/// /applications/{id}/commands`, a bulk overwrite: commands not listed are deleted, so running it
+/// again changes nothing).
+pub(super) async fn register_commands(
+    http: &reqwest::Client,
+    api_base: &str,
+    secrets: &ChannelSecrets,
+) -> Result<(), SendError> {
+    let application_id = secrets.get("application_id").map(|s| s.expose()).unwrap_or_default();
+    if !is_snowflake(application_id) {
+        return Err(SendError::Permanent("application_id is not configured as an application id".into()));
+    }
+    let url = format!("{}/applications/{application_id}/commands", api_base.trim_end_matches('/'));
+    let request = http
+        .put(url)
+        .header(reqwest::header::AUTHORIZATION, format!("Bot {}", bot_token(secrets)?.expose()))
+        .json(&application_commands());
+    let answer = exchange(ChannelKind::Discord, request).await?;
+    if answer.status.is_success() { Ok(()) } else { Err(refusal(&answer)) }
+}
+
+/// What a refused call means (the body's message and code, its wait when rate limited).
+fn refusal(answer: &ApiAnswer) -> SendError {
     let error = answer.body_as::<ApiError>();
     // A rate limit's wait is in the body (fractional seconds) and in `Retry-After`.
     let body_wait = error
@@ -123,5 +170,5 @@ pub(super) async fn post_message(
     };
     // 401/403 (bad token, no access), 404 (unknown channel, interaction expired), 400: permanent.
     let refusal = Refusal::new(answer.status, format!("Discord HTTP {}: {detail}", answer.status));
-    Err(refusal.retry_after(body_wait.or(answer.retry_after())).into_error())
+    refusal.retry_after(body_wait.or(answer.retry_after())).into_error()
 }

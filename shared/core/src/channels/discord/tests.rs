@@ -206,7 +206,8 @@ fn guild_slash_command_is_deferred_and_routed_to_its_follow_up() {
             interaction: Some(DiscordInteraction {
                 application_id: "1100000000000000001".into(),
                 token: "aW50ZXJhY3Rpb246MTE3OTU1MTA2MzgyOTM5NzUwNDp0b2tlbg".into()
-            })
+            }),
+            thread_id: None,
         }
     );
 }
@@ -300,6 +301,7 @@ fn interaction_route() -> ReplyRoute {
             application_id: "1100000000000000001".into(),
             token: "tok-en_1.x".into(),
         }),
+        thread_id: None,
     }
 }
 
@@ -377,7 +379,7 @@ async fn send_follows_up_the_interaction_without_mentions() {
     assert!(follow_up.headers.get("authorization").is_none(), "a follow-up needs no bot token");
     assert_eq!(serde_json::from_slice::<Value>(&follow_up.body).unwrap(), body);
     // A channel message carries the same body: no pings either way.
-    let channel = ReplyRoute::Discord { channel_id: "1000000000000000002".into(), interaction: None };
+    let channel = ReplyRoute::Discord { channel_id: "1000000000000000002".into(), interaction: None, thread_id: None };
     assert_eq!(Discord.send(&ctx, &channel, &text, &[]).await.unwrap(), "42");
     let message = &server.received_requests().await.unwrap()[1];
     assert_eq!(serde_json::from_slice::<Value>(&message.body).unwrap(), body);
@@ -385,9 +387,10 @@ async fn send_follows_up_the_interaction_without_mentions() {
     let sneaky = ReplyRoute::Discord {
         channel_id: "1".into(),
         interaction: Some(DiscordInteraction { application_id: "1".into(), token: "../../channels/2".into() }),
+        thread_id: None,
     };
     assert!(matches!(Discord.send(&ctx, &sneaky, "x", &[]).await, Err(SendError::Permanent(_))));
-    let sneaky = ReplyRoute::Discord { channel_id: "1/../2".into(), interaction: None };
+    let sneaky = ReplyRoute::Discord { channel_id: "1/../2".into(), interaction: None, thread_id: None };
     assert!(matches!(Discord.send(&ctx, &sneaky, "x", &[]).await, Err(SendError::Permanent(_))));
 }
 
@@ -483,4 +486,131 @@ async fn send_puts_buttons_in_an_action_row() {
     let (parsed, ack) = delivery(parse(&click).unwrap());
     assert_eq!(parsed.message.text, "/reject pr1");
     assert_eq!(ack, json!({"type": 6}));
+}
+
+/// A command from a thread: the interaction's `channel` is the thread, with its parent.
+fn in_thread(kind: u64, parent: Option<&str>) -> Value {
+    let mut interaction = command(json!([{"name": "question", "type": 3, "value": "hi"}]));
+    interaction["channel_id"] = json!("1200000000000000001");
+    interaction["channel"] = json!({"id": "1200000000000000001", "type": kind, "parent_id": parent,
+                                    "guild_id": "1000000000000000001", "name": "a thread"});
+    interaction
+}
+
+#[test]
+fn a_thread_is_a_conversation_of_its_own_under_its_parent() {
+    for kind in [10, 11, 12] {
+        let (parsed, _) = delivery(parse(&in_thread(kind, Some("1000000000000000002"))).unwrap());
+        assert_eq!(parsed.conversation_id.as_str(), "1000000000000000002:1200000000000000001", "type {kind}");
+        assert_eq!(parsed.conversation_id.chat(), "1000000000000000002", "allowlists list the parent");
+        let ReplyRoute::Discord { channel_id, interaction, thread_id } = &parsed.message.route else {
+            panic!("{:?}", parsed.message.route)
+        };
+        assert_eq!((channel_id.as_str(), thread_id.as_deref()), ("1000000000000000002", Some("1200000000000000001")));
+        assert!(interaction.is_some(), "answered by the interaction's follow-up, which lands in the thread");
+        // A scheduled answer goes into the thread too; the route is the conversation's own.
+        let standing = Discord.standing_route(&parsed.conversation_id).unwrap();
+        assert_eq!(
+            standing,
+            ReplyRoute::Discord {
+                channel_id: "1000000000000000002".into(),
+                interaction: None,
+                thread_id: Some("1200000000000000001".into())
+            }
+        );
+    }
+    // A text channel (type 0) with a parent (its category) is no thread.
+    let (parsed, _) = delivery(parse(&in_thread(0, Some("1000000000000000009"))).unwrap());
+    assert_eq!(parsed.conversation_id.as_str(), "1200000000000000001");
+    assert!(matches!(
+        &parsed.message.route,
+        ReplyRoute::Discord { channel_id, interaction: Some(_), thread_id: None } if channel_id == "1200000000000000001"
+    ));
+    // A thread without its parent cannot be placed: refused, not filed under the thread alone.
+    assert!(matches!(parse(&in_thread(11, None)), Err(ParseError::Invalid(_))));
+}
+
+#[test]
+fn chat_commands_arrive_as_their_text() {
+    for name in ["help", "new", "status", "usage", "reset"] {
+        let mut interaction = command(json!([]));
+        interaction["data"]["name"] = json!(name);
+        let (parsed, ack) = delivery(parse(&interaction).unwrap());
+        assert_eq!(ack, json!({"type": 5}), "deferred, then answered by the dispatcher's follow-up");
+        assert_eq!(parsed.message.text, format!("/{name}"));
+        assert!(crate::chat_commands::parse_chat_command(&parsed.message.text).is_some(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_threads_channel_message_goes_into_the_thread() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/channels/1200000000000000001/messages"))
+        .and(header("authorization", "Bot MTE.x.y"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "43"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = secrets(&[("bot_token", "MTE.x.y")]);
+    let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
+    let thread = ConversationId::parse("1000000000000000002:1200000000000000001").unwrap();
+    let route = Discord.standing_route(&thread).unwrap();
+    assert_eq!(Discord.send(&ctx, &route, "scheduled", &[]).await.unwrap(), "43");
+    let sneaky = ReplyRoute::Discord {
+        channel_id: "1000000000000000002".into(),
+        interaction: None,
+        thread_id: Some("1/../../guilds".into()),
+    };
+    assert!(matches!(Discord.send(&ctx, &sneaky, "x", &[]).await, Err(SendError::Permanent(_))));
+}
+
+#[tokio::test]
+async fn register_puts_the_chat_commands_and_ask_in_one_overwrite() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/applications/1100000000000000001/commands"))
+        .and(header("authorization", "Bot MTE.x.y"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = secrets(&[("application_id", "1100000000000000001"), ("bot_token", "MTE.x.y")]);
+    let registration = Discord.webhook_registration().unwrap();
+    let http = reqwest::Client::new();
+    registration.register_webhook(&http, &server.uri(), &s, "https://example.test/webhook/discord/b").await.unwrap();
+    let put = &server.received_requests().await.unwrap()[0];
+    let commands: Value = serde_json::from_slice(&put.body).unwrap();
+    let names: Vec<&str> = commands.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ask", "help", "new", "reset", "status", "usage"]);
+    assert_eq!(
+        commands[0]["options"],
+        json!([{"type": 3, "name": "question", "description": "What to ask", "required": true}]),
+        "the existing /ask keeps its question"
+    );
+    for command in commands.as_array().unwrap() {
+        assert_eq!(command["type"], 1, "slash commands");
+        let description = command["description"].as_str().unwrap();
+        assert!((1..=100).contains(&description.chars().count()), "Discord's limit: {description}");
+    }
+
+    // Refusals keep their meaning; a missing token or application id sends nothing.
+    let refusing = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "401: Unauthorized", "code": 0})))
+        .mount(&refusing)
+        .await;
+    let err = registration.register_webhook(&http, &refusing.uri(), &s, "").await.unwrap_err();
+    assert!(matches!(err, SendError::Permanent(ref e) if e.contains("401")), "{err:?}");
+    let no_token = secrets(&[("application_id", "1100000000000000001")]);
+    let no_app = secrets(&[("application_id", "../x"), ("bot_token", "MTE.x.y")]);
+    for bad in [no_token, no_app] {
+        assert!(matches!(
+            registration.register_webhook(&http, &refusing.uri(), &bad, "").await,
+            Err(SendError::Permanent(_))
+        ));
+    }
+    assert_eq!(refusing.received_requests().await.unwrap().len(), 1);
 }

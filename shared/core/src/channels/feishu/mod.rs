@@ -35,6 +35,10 @@
 //! that @mention the bot; so when the optional `bot_open_id` is not set, any mention in a group
 //! counts as addressing the bot. With `bot_open_id` set, only a mention of that open_id does.
 //!
+//! **Threads.** A message in a thread (话题: it carries a `thread_id`) belongs to the thread's
+//! conversation, `{chat}:{root message id}`, and is answered in the thread: a reply to the root
+//! with `reply_in_thread: true`.
+//!
 //! Events carry no display name for the sender (looking it up needs the contact scope and an API
 //! call), so the sender's name is their `open_id`.
 
@@ -200,8 +204,13 @@ impl Channel for Feishu {
         false
     }
 
+    /// A thread's conversation (`{chat}:{root message}`) is answered in its thread.
     fn standing_route(&self, conversation: &ConversationId) -> Result<ReplyRoute, NoRoute> {
-        Ok(ReplyRoute::Feishu { chat_id: conversation.as_str().to_owned(), reply_to_message_id: None })
+        Ok(ReplyRoute::Feishu {
+            chat_id: conversation.chat().to_owned(),
+            reply_to_message_id: None,
+            thread_root_id: conversation.thread_part().map(str::to_owned),
+        })
     }
 
     /// A one-to-one chat has its own chat id, which the user's id does not give.

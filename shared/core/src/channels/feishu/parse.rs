@@ -74,7 +74,13 @@ struct UserIds {
 #[derive(Debug, Deserialize)]
 struct EventMessage {
     message_id: String,
+    /// The first message of the reply tree; in a thread (话题), its root.
+    #[serde(default)]
+    root_id: Option<String>,
     chat_id: String,
+    /// Set (`omt_…`) on messages in a thread; a quote reply outside threads has none.
+    #[serde(default)]
+    thread_id: Option<String>,
     #[serde(default)]
     chat_type: Option<String>,
     message_type: String,
@@ -136,6 +142,18 @@ fn with_mention_names(text: &str, mentions: &[Mention]) -> String {
     named
 }
 
+/// The thread a message is in, named by its root message: a thread is a conversation of its own
+/// (`{chat}:{root}`). By the root, not the `omt_` thread id, because Feishu's send API cannot
+/// address a thread by its id: an answer reaches it only as a reply to its root with
+/// `reply_in_thread`, and a scheduled answer has only the conversation id to go by. In a thread
+/// every message's `root_id` is the root (Feishu's rule); the root itself, opening a topic in a
+/// topic group, has the thread id but no `root_id`. A quote reply outside threads (`root_id`
+/// without `thread_id`) stays in its chat's conversation.
+fn thread_root(msg: &EventMessage) -> Option<String> {
+    msg.thread_id.as_deref().filter(|t| !t.is_empty())?;
+    Some(msg.root_id.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| msg.message_id.clone()))
+}
+
 fn ignored(why: &str) -> Inbound {
     Inbound::Deliveries { messages: vec![], ack: HttpAnswer::json(200, &json!({ "ignored": why })) }
 }
@@ -195,7 +213,12 @@ pub(super) fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i6
         .ok_or_else(|| ParseError::Invalid("message without sender id".into()))?;
     let event_id = header.event_id.ok_or_else(|| ParseError::Invalid("event without header.event_id".into()))?;
     let message_id = MessageId::parse(&event_id).map_err(|e| ParseError::Invalid(e.to_string()))?;
-    let conversation_id = ConversationId::parse(&msg.chat_id).map_err(|e| ParseError::Invalid(e.to_string()))?;
+    let thread_root_id = thread_root(&msg);
+    let conversation_id = match &thread_root_id {
+        Some(root) => ConversationId::thread(&msg.chat_id, root),
+        None => ConversationId::parse(&msg.chat_id),
+    }
+    .map_err(|e| ParseError::Invalid(e.to_string()))?;
     let is_direct = msg.chat_type.as_deref() == Some("p2p");
     let mentions_bot = match secrets.get("bot_open_id") {
         Some(bot) => msg
@@ -217,7 +240,11 @@ pub(super) fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i6
                 sender: Sender { id: sender_id.clone(), name: sender_id, is_bot: false },
                 text,
                 is_direct,
-                route: ReplyRoute::Feishu { chat_id: msg.chat_id, reply_to_message_id: Some(msg.message_id) },
+                route: ReplyRoute::Feishu {
+                    chat_id: msg.chat_id,
+                    reply_to_message_id: Some(msg.message_id),
+                    thread_root_id,
+                },
             },
         }],
         ack: HttpAnswer::ok(),

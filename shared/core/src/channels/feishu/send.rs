@@ -100,10 +100,11 @@ pub(super) fn send_uuid(send_key: &str) -> String {
     hex::encode(Sha256::digest(send_key.as_bytes()))[..32].to_owned()
 }
 
-/// Sends one text message: a reply to the route's message where it names one, else a message
-/// in its chat.
+/// Sends one text message: into the route's thread (a reply to its root with
+/// `reply_in_thread`), else a reply to the route's message where it names one, else a message in
+/// its chat.
 pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
-    let ReplyRoute::Feishu { chat_id, reply_to_message_id } = route else {
+    let ReplyRoute::Feishu { chat_id, reply_to_message_id, thread_root_id } = route else {
         return Err(SendError::Permanent("not a Feishu route".into()));
     };
     let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
@@ -111,11 +112,22 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
         ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
     let base = ctx.api_base.trim_end_matches('/');
     let content = json!({ "text": text }).to_string();
-    let (url, mut body) = match reply_to_message_id {
+    // In a thread every answer is a reply to its root, kept in the thread: the root is what the
+    // conversation names, so a thread's route reaches no other message (and inside a thread
+    // Feishu makes every reply one to the root anyway).
+    let (reply_to, in_thread) = match thread_root_id {
+        Some(root) => (Some(root), true),
+        None => (reply_to_message_id.as_ref(), false),
+    };
+    let (url, mut body) = match reply_to {
         Some(id) if is_plain_id(id) => {
-            (format!("{base}/open-apis/im/v1/messages/{id}/reply"), json!({ "msg_type": "text", "content": content }))
+            let mut body = json!({ "msg_type": "text", "content": content });
+            if in_thread {
+                body["reply_in_thread"] = Value::Bool(true);
+            }
+            (format!("{base}/open-apis/im/v1/messages/{id}/reply"), body)
         }
-        Some(_) => return Err(SendError::Permanent("reply_to_message_id is not a Feishu message id".into())),
+        Some(_) => return Err(SendError::Permanent("the route's message id is not a Feishu message id".into())),
         None => (
             format!("{base}/open-apis/im/v1/messages?receive_id_type=chat_id"),
             json!({ "receive_id": chat_id, "msg_type": "text", "content": content }),

@@ -337,6 +337,7 @@ fn parses_a_direct_text_message() {
         ReplyRoute::Feishu {
             chat_id: "oc_5ce6d572455d361153b7xx51da133945".into(),
             reply_to_message_id: Some("om_5ce6d572455d361153b7cb51da133945".into()),
+            thread_root_id: None,
         }
     );
 }
@@ -447,7 +448,7 @@ fn the_sample_event_verifies_with_the_documented_test_key() {
 }
 
 fn route() -> ReplyRoute {
-    ReplyRoute::Feishu { chat_id: "oc_chat".into(), reply_to_message_id: Some("om_msg".into()) }
+    ReplyRoute::Feishu { chat_id: "oc_chat".into(), reply_to_message_id: Some("om_msg".into()), thread_root_id: None }
 }
 
 async fn mount_token(server: &MockServer, token: &str, times: u64) {
@@ -503,7 +504,7 @@ async fn sends_replies_and_caches_the_token() {
         .await;
     let tokens = TtlCache::new(Duration::from_secs(1800), 10);
     assert_eq!(send(&server, &tokens, &route()).await, Ok("om_sent".into()));
-    let plain = ReplyRoute::Feishu { chat_id: "oc_chat".into(), reply_to_message_id: None };
+    let plain = ReplyRoute::Feishu { chat_id: "oc_chat".into(), reply_to_message_id: None, thread_root_id: None };
     assert_eq!(send(&server, &tokens, &plain).await, Ok("om_new".into()));
     assert_eq!(token_requests(&server.received_requests().await.unwrap()), 1, "two sends, one token");
 }
@@ -591,7 +592,11 @@ async fn maps_send_errors() {
     let tokens = TtlCache::new(Duration::from_secs(1800), 10);
     assert!(matches!(send(&server, &tokens, &route()).await, Err(SendError::Permanent(_))));
     // A message id that would change the URL is refused before any request.
-    let odd = ReplyRoute::Feishu { chat_id: "oc_chat".into(), reply_to_message_id: Some("../x".into()) };
+    let odd = ReplyRoute::Feishu {
+        chat_id: "oc_chat".into(),
+        reply_to_message_id: Some("../x".into()),
+        thread_root_id: None,
+    };
     assert!(matches!(send(&server, &tokens, &odd).await, Err(SendError::Permanent(_))));
 }
 
@@ -723,4 +728,85 @@ async fn a_send_key_goes_out_as_the_same_uuid_on_every_attempt() {
     assert_eq!(uuids[0], uuids[1], "a retry of one piece carries its uuid again");
     assert_ne!(uuids[0], uuids[2], "another piece has its own");
     assert!(uuids.iter().all(|u| u.len() == 32 && u.bytes().all(|b| b.is_ascii_hexdigit())), "{uuids:?}");
+}
+
+/// A message as Feishu sends it from a thread (话题): its thread id, and the thread's root.
+fn thread_event(message_id: &str, root_id: &str, thread_id: &str) -> Value {
+    let mut event = event("user", "group", "@_user_1 hi", json!([]));
+    event["event"]["message"]["message_id"] = json!(message_id);
+    event["event"]["message"]["root_id"] = json!(root_id);
+    event["event"]["message"]["parent_id"] = json!(root_id);
+    event["event"]["message"]["thread_id"] = json!(thread_id);
+    event
+}
+
+fn parsed(event: &Value) -> ParsedMessage {
+    let body = encrypted_body(KEY, event);
+    let headers = signed_headers(&body, KEY);
+    only(Feishu.parse(&full(), &input(&headers, &body)).unwrap())
+}
+
+#[test]
+fn a_thread_is_a_conversation_of_its_own_named_by_its_root() {
+    const CHAT: &str = "oc_5ce6d572455d361153b7xx51da133945";
+    let reply = parsed(&thread_event("om_reply2", "om_root", "omt_1a2b3c"));
+    assert_eq!(reply.conversation_id.as_str(), format!("{CHAT}:om_root"));
+    assert_eq!(reply.conversation_id.chat(), CHAT, "allowlists list the chat");
+    assert_eq!(
+        reply.message.route,
+        ReplyRoute::Feishu {
+            chat_id: CHAT.into(),
+            reply_to_message_id: Some("om_reply2".into()),
+            thread_root_id: Some("om_root".into()),
+        }
+    );
+    // The message that opened the topic (a topic group's new topic) has the thread but no root:
+    // it is the root, so it and the replies under it share one conversation.
+    let opening = parsed(&thread_event("om_root", "", "omt_1a2b3c"));
+    assert_eq!(opening.conversation_id, reply.conversation_id);
+    // A scheduled answer goes back into the thread.
+    assert_eq!(
+        Feishu.standing_route(&reply.conversation_id).unwrap(),
+        ReplyRoute::Feishu { chat_id: CHAT.into(), reply_to_message_id: None, thread_root_id: Some("om_root".into()) }
+    );
+    // A quote reply outside threads (a root, no thread id) stays in its chat's conversation.
+    let mut quote = thread_event("om_quote", "om_root", "");
+    quote["event"]["message"].as_object_mut().unwrap().remove("thread_id");
+    let quote = parsed(&quote);
+    assert_eq!(quote.conversation_id.as_str(), CHAT);
+    assert_eq!(parsed(&thread_event("om_q2", "om_root", "")).conversation_id.as_str(), CHAT);
+}
+
+#[tokio::test]
+async fn a_threads_answers_are_replies_to_its_root_kept_in_the_thread() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-first", 1).await;
+    Mock::given(method("POST"))
+        .and(path("/open-apis/im/v1/messages/om_root/reply"))
+        .and(body_json(
+            json!({"msg_type": "text", "content": "{\"text\":\"hi \\\"there\\\"\"}", "reply_in_thread": true}),
+        ))
+        .respond_with(ok_reply("om_in_thread"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let tokens = TtlCache::new(Duration::from_secs(1800), 10);
+    // An answer to a message in the thread, and a scheduled one with no message: both to the root.
+    let answer = ReplyRoute::Feishu {
+        chat_id: "oc_chat".into(),
+        reply_to_message_id: Some("om_reply2".into()),
+        thread_root_id: Some("om_root".into()),
+    };
+    assert_eq!(send(&server, &tokens, &answer).await, Ok("om_in_thread".into()));
+    let standing = Feishu.standing_route(&ConversationId::parse("oc_chat:om_root").unwrap()).unwrap();
+    assert_eq!(send(&server, &tokens, &standing).await, Ok("om_in_thread".into()));
+    // A root that would leave the URL path is refused before anything is sent.
+    let odd = ReplyRoute::Feishu {
+        chat_id: "oc_chat".into(),
+        reply_to_message_id: None,
+        thread_root_id: Some("../x".into()),
+    };
+    assert!(matches!(send(&server, &tokens, &odd).await, Err(SendError::Permanent(_))));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.iter().filter(|r| r.url.path().ends_with("/reply")).count(), 2);
 }

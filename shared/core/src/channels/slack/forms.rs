@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{id, ts_millis};
 use crate::channels::{HttpAnswer, Inbound, ParseError, ParsedMessage, WebhookInput};
+use crate::chat_commands::parse_chat_command;
 use crate::domain::ids::{ConversationId, MessageId};
 use crate::domain::model::{InboundMessage, ReplyRoute, Sender};
 
@@ -16,7 +17,24 @@ fn empty_ack() -> HttpAnswer {
     HttpAnswer::text(200, "")
 }
 
-/// A slash command: addressed to the bot, so it always triggers an answer.
+/// The message a slash command is: `{command} {text}`, so an app's `/help`, `/new`, `/usage` and
+/// `/reset` read as the chat commands they name. Slack keeps `/status` for itself (an app cannot
+/// register it), so a command whose whole text is one chat command's name is that command:
+/// `/clawless status` is `/status` (and `/ask help` is `/help`).
+fn slash_command_text(command: &str, text: &str) -> String {
+    let word = text.trim().trim_start_matches('/');
+    let named = format!("/{word}");
+    let is_command_name = !word.is_empty() && !word.contains(char::is_whitespace) && !word.contains('@');
+    if parse_chat_command(command).is_none() && is_command_name && parse_chat_command(&named).is_some() {
+        return named.to_ascii_lowercase();
+    }
+    format!("{command} {text}").trim().to_owned()
+}
+
+/// A slash command: addressed to the bot, so it always triggers an answer. Slack runs an app's
+/// slash commands outside threads only, so it is the channel's (or DM's) conversation; direct
+/// only in a DM (`D…`), so a slash command in a channel meets the group policy, as a message there
+/// would, and a DM pairing never admits anyone in a channel.
 fn parse_slash_command(fields: &HashMap<String, String>, sent_at_ms: i64) -> Result<Inbound, ParseError> {
     let field = |name: &'static str| {
         fields
@@ -28,7 +46,7 @@ fn parse_slash_command(fields: &HashMap<String, String>, sent_at_ms: i64) -> Res
     let user_id = field("user_id")?;
     let channel_id = field("channel_id")?;
     let trigger_id = field("trigger_id")?;
-    let text = format!("{command} {}", fields.get("text").map(String::as_str).unwrap_or_default()).trim().to_owned();
+    let text = slash_command_text(command, fields.get("text").map(String::as_str).unwrap_or_default());
     let name = fields.get("user_name").filter(|n| !n.is_empty()).unwrap_or(user_id).clone();
     Ok(Inbound::Deliveries {
         messages: vec![ParsedMessage {
@@ -39,7 +57,7 @@ fn parse_slash_command(fields: &HashMap<String, String>, sent_at_ms: i64) -> Res
                 sent_at_ms,
                 sender: Sender { id: user_id.clone(), name, is_bot: false },
                 text,
-                is_direct: true,
+                is_direct: channel_id.starts_with('D'),
                 route: ReplyRoute::Slack { channel_id: channel_id.clone(), thread_ts: None },
             },
         }],

@@ -9,6 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::*;
 use crate::cache::TtlCache;
 use crate::channels::{HttpAnswer, ParsedMessage};
+use crate::chat_commands::parse_chat_command;
 use crate::domain::model::Sender;
 use crate::domain::secrets::Secret;
 
@@ -255,7 +256,8 @@ fn slash_commands_are_addressed_to_the_bot_and_answered_with_an_empty_200() {
     assert_eq!(parsed.message.sent_at_ms, DOC_TIMESTAMP * 1000, "the signed request time");
     assert_eq!(parsed.message.sender.name, "roadrunner");
     assert_eq!(parsed.message.sender.id, "U2CERLKJA");
-    assert!(parsed.mentions_bot && parsed.message.is_direct);
+    assert!(parsed.mentions_bot);
+    assert!(!parsed.message.is_direct, "a channel's slash command meets the group policy");
     assert_eq!(parsed.conversation_id.as_str(), "G8PSS9T3V");
     assert_eq!(parsed.message.route, ReplyRoute::Slack { channel_id: "G8PSS9T3V".into(), thread_ts: None });
 
@@ -272,6 +274,45 @@ fn slash_commands_are_addressed_to_the_bot_and_answered_with_an_empty_200() {
     assert!(matches!(Slack.parse(&doc_secrets(), &input(&h, unknown, DOC_TIMESTAMP)), Err(ParseError::Invalid(_))));
     let ssl = Slack.parse(&doc_secrets(), &input(&h, b"ssl_check=1&token=x", DOC_TIMESTAMP)).unwrap();
     assert!(matches!(ssl, Inbound::Answer(HttpAnswer { status: 200, .. })));
+}
+
+#[test]
+fn slash_commands_are_the_chat_commands_they_name() {
+    let h = signed(DOC_TIMESTAMP, DOC_SIGNATURE);
+    let text_of = |command: &str, text: &str, channel: &str| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("channel_id", channel)
+            .append_pair("user_id", "U2CERLKJA")
+            .append_pair("command", command)
+            .append_pair("text", text)
+            .append_pair("trigger_id", "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+            .finish();
+        let parsed = only(Slack.parse(&doc_secrets(), &input(&h, body.as_bytes(), DOC_TIMESTAMP)).unwrap());
+        (parsed.message.text, parsed.message.is_direct)
+    };
+    // The app's own /help, /new, /usage, /reset are the chat commands as they are.
+    for command in ["/help", "/new", "/usage", "/reset"] {
+        let (text, _) = text_of(command, "", "C1");
+        assert_eq!(text, command);
+        assert!(parse_chat_command(&text).is_some());
+    }
+    // Slack keeps /status: an umbrella command names it (and the others) in its text.
+    assert_eq!(text_of("/clawless", "status", "C1").0, "/status");
+    assert_eq!(text_of("/clawless", " /Usage ", "C1").0, "/usage");
+    assert_eq!(text_of("/ask", "help", "C1").0, "/help");
+    // Anything more, or nothing that names a command, reaches the agent as written.
+    for (command, text, expected) in [
+        ("/ask", "status of the build", "/ask status of the build"),
+        ("/ask", "statuses", "/ask statuses"),
+        ("/ask", "status@otherbot", "/ask status@otherbot"),
+        ("/clawless", "", "/clawless"),
+        ("/help", "status", "/help status"),
+    ] {
+        assert_eq!(text_of(command, text, "C1").0, expected, "{command} {text}");
+    }
+    // Direct only in a DM.
+    assert!(text_of("/help", "", "D024BE91L").1);
+    assert!(!text_of("/help", "", "C024BE91L").1 && !text_of("/help", "", "G8PSS9T3V").1);
 }
 
 fn form(payload: &serde_json::Value) -> Vec<u8> {
