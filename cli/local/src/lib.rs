@@ -91,7 +91,7 @@ pub struct LocalOptions {
     pub agent_env: Vec<(String, String)>,
     /// Extra environment for every function (after the template's, the channel APIs' and the
     /// passed-through `CLAWLESS_BEDROCK_ENDPOINT`, so these win), e.g. a shorter
-    /// `CLAWLESS_NOTICE_CACHE_SECS`.
+    /// `CLAWLESS_NOTICE_CACHE_SECONDS`.
     pub function_env: Vec<(String, String)>,
     /// How often the local scheduler looks for due schedules (default 1 s). Its clock can be
     /// moved forward through [`LocalStack::scheduler`] (see [`scheduler::SchedulerClock`]).

@@ -102,7 +102,7 @@ async fn requester_says(bot: &TelegramBot, update_id: i64, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenants_template_words_the_notice_and_an_edit_shows_without_a_restart() {
     let (stack, telegram, bot, _model) =
-        stack_with_approver_and(asks_for(&["Q3", "Q4"]), vec![("CLAWLESS_NOTICE_CACHE_SECS", "1".into())]).await;
+        stack_with_approver_and(asks_for(&["Q3", "Q4"]), vec![("CLAWLESS_NOTICE_CACHE_SECONDS", "1".into())]).await;
     let tenant = bot.tenant_id.as_str();
 
     // Refused templates change nothing.
@@ -158,7 +158,7 @@ async fn the_summary_comes_from_the_model_with_the_fixed_prompt_and_decides_noth
     .await;
     let (stack, telegram, bot, _model) = stack_with_approver_and(
         asks_for(&["Q3"]),
-        vec![("CLAWLESS_BEDROCK_ENDPOINT", summary.url()), ("CLAWLESS_NOTICE_CACHE_SECS", "1".into())],
+        vec![("CLAWLESS_BEDROCK_ENDPOINT", summary.url()), ("CLAWLESS_NOTICE_CACHE_SECONDS", "1".into())],
     )
     .await;
     let tenant = bot.tenant_id.as_str();
@@ -202,7 +202,7 @@ async fn a_failing_summary_model_leaves_the_summary_out_and_the_notice_still_arr
         .await;
     let (stack, telegram, bot, _model) = stack_with_approver_and(
         asks_for(&["Q3"]),
-        vec![("CLAWLESS_BEDROCK_ENDPOINT", failing.uri()), ("CLAWLESS_NOTICE_CACHE_SECS", "1".into())],
+        vec![("CLAWLESS_BEDROCK_ENDPOINT", failing.uri()), ("CLAWLESS_NOTICE_CACHE_SECONDS", "1".into())],
     )
     .await;
     let tenant = bot.tenant_id.as_str();

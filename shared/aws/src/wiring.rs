@@ -65,7 +65,7 @@ pub fn approval_flow_from_env(sdk: &SdkConfig, platform: &PlatformConfig) -> Res
 }
 
 /// How the reply function words approver notices per tenant, from the environment:
-/// `CLAWLESS_NOTICE_CACHE_SECS` (how long a tenant's settings are cached; default and most 60),
+/// `CLAWLESS_NOTICE_CACHE_SECONDS` (how long a tenant's settings are cached; default and most 60),
 /// `CLAWLESS_NOTICE_SUMMARY_MODEL` (the summary's Bedrock model; empty: no summaries) and
 /// `CLAWLESS_BEDROCK_ENDPOINT` (optional). `ssm` is the function's SSM client (shared).
 pub fn notice_wording_from_env(
@@ -73,7 +73,7 @@ pub fn notice_wording_from_env(
     platform: &PlatformConfig,
     ssm: aws_sdk_ssm::Client,
 ) -> Result<NoticeWording, ConfigError> {
-    let cache_secs: u64 = parsed("CLAWLESS_NOTICE_CACHE_SECS", clawless_core::approvals::wording::MAX_CACHE_SECS)?;
+    let cache_secs: u64 = parsed("CLAWLESS_NOTICE_CACHE_SECONDS", clawless_core::approvals::wording::MAX_CACHE_SECS)?;
     let summarizer = BedrockSummarizer::from_env(sdk).map(|s| Arc::new(s) as Arc<dyn NoticeSummarizer>);
     Ok(NoticeWording::new(
         Arc::new(NoticeStore::new(ssm, &platform.parameter_prefix)),
