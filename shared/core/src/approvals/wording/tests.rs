@@ -85,7 +85,7 @@ fn what_a_template_may_not_hold_is_refused_with_the_reason() {
     assert_eq!(refused(" \n\n"), TemplateError::Empty);
     assert!(matches!(refused(&"x".repeat(MAX_TEMPLATE_CHARS + 1)), TemplateError::TooLong { .. }));
     assert!(matches!(refused(&"€".repeat(MAX_TEMPLATE_BYTES / 3 + 1)), TemplateError::TooLong { .. }));
-    assert_eq!(refused(&"a\n".repeat(MAX_TEMPLATE_LINES + 1).trim_end().to_owned()), TemplateError::TooManyLines(13));
+    assert_eq!(refused("a\n".repeat(MAX_TEMPLATE_LINES + 1).trim_end()), TemplateError::TooManyLines(13));
     let unknown = refused("Hi {user}");
     assert!(matches!(&unknown, TemplateError::UnknownPlaceholder { line: 1, name, .. } if name == "user"));
     assert!(unknown.to_string().contains("{request_id}, {tool}"), "{unknown}");
