@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use clawless_aws::dynamodb::tasks::TaskStore;
 use clawless_aws::dynamodb::{DynamoClient, Store};
 use clawless_aws::scheduler::{SchedulerClient, Schedules};
+use clawless_aws::ssm::notices::NoticeStore;
 use clawless_aws::ssm::profiles::ProfileStore;
 use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
 use clawless_core::approvals::ApproverConfig;
@@ -53,6 +54,8 @@ pub struct Admin {
     store: Store,
     secrets: SecretStore,
     profiles: ProfileStore,
+    /// Each tenant's approval-notice wording (`approvals notice`).
+    notices: NoticeStore,
     /// A bot's scheduled tasks; the schedule group is named after the stack (template.yaml).
     tasks: TaskManager,
     platform: PlatformConfig,
@@ -99,6 +102,7 @@ impl Admin {
             store: Store::new(DynamoClient::new(sdk), &platform.table),
             secrets: SecretStore::new(SsmClient::new(sdk), &platform.parameter_prefix),
             profiles: ProfileStore::new(SsmClient::new(sdk), &platform.parameter_prefix),
+            notices: NoticeStore::new(SsmClient::new(sdk), &platform.parameter_prefix),
             // Operators list and change tasks; only agents create them (no scheduler target here).
             tasks: TaskManager::new(
                 std::sync::Arc::new(TaskStore::new(DynamoClient::new(sdk), &platform.table)),
@@ -111,6 +115,10 @@ impl Admin {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn notices(&self) -> &NoticeStore {
+        &self.notices
     }
 
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, AdminError> {

@@ -181,6 +181,11 @@ enum ApprovalsAction {
         #[arg(long)]
         status: Option<String>,
     },
+    /// How the tenant's approver notices are worded: a template, and an optional model-written summary.
+    Notice {
+        #[command(subcommand)]
+        action: clawless_cli::notice::NoticeAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -449,6 +454,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .collect();
             let text = if lines.is_empty() { "no permission requests".to_owned() } else { lines.join("\n") };
             print(cli.json, json!({"tenant_id": tenant, "requests": requests}), text);
+        }
+        Command::Approvals { action: ApprovalsAction::Notice { action } } => {
+            let (shown, text) = clawless_cli::notice::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
         }
         Command::Tasks { action: TasksAction::List { bot } } => {
             let tasks = admin.list_tasks(&bot).await.map_err(err)?;

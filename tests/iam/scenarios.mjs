@@ -57,6 +57,8 @@ export const OTHER_CONVERSATION_MEMORY = mem(`${TENANT}/bots/${BOT}/conversation
 export const OWN_PROFILE = param(`tenants/${TENANT}/profile`)
 export const OWN_USER_PROFILE = param(`tenants/${TENANT}/users/u123456/profile`)
 export const OWN_CHANNEL_SECRET = param(`tenants/${TENANT}/bots/${BOT}/channels/${CHANNEL}`)
+export const OWN_NOTICE = param(`tenants/${TENANT}/approvals/notice`)
+export const OTHER_MODEL = `arn:aws:bedrock:${REGION}::foundation-model/anthropic.claude-3-opus-20240229-v1:0`
 
 export const leading = (...keys) => ({ 'dynamodb:LeadingKeys': keys })
 export const requestTags = (tags) => ({
@@ -202,6 +204,8 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'PutParameter on own tenant profile', as, action: 'ssm:PutParameter', resource: OWN_PROFILE, expect: 'Denied' })
   add(g, { name: "GetParameter on another tenant's profile", as, action: 'ssm:GetParameter', resource: param(`tenants/${OTHER_TENANT}/profile`), expect: 'Denied' })
   add(g, { name: "GetParameter on own bot's channel secret", as, action: 'ssm:GetParameter', resource: OWN_CHANNEL_SECRET, expect: 'Denied' })
+  add(g, { name: "GetParameter on own tenant's notice wording", as, action: 'ssm:GetParameter', resource: OWN_NOTICE, expect: 'Denied' })
+  add(g, { name: "PutParameter on own tenant's notice wording", as, action: 'ssm:PutParameter', resource: OWN_NOTICE, expect: 'Denied' })
   add(g, { name: "GetParametersByPath on own tenant's tree", as, action: 'ssm:GetParametersByPath', resource: param(`tenants/${TENANT}`), expect: 'Denied' })
   add(g, { name: 'GetSecretValue on the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
   // A key whose key policy delegates to IAM (the default key policy), so IAM policies decide.
@@ -304,6 +308,18 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'webhook reads a channel secret', as: 'WebhookFunctionRole', action: 'ssm:GetParameter', resource: OWN_CHANNEL_SECRET, expect: 'Allowed' })
   add(g, { name: 'webhook reads a tenant profile', as: 'WebhookFunctionRole', action: 'ssm:GetParameter', resource: OWN_PROFILE, expect: 'Denied' })
   add(g, { name: 'reply function reads a tenant profile', as: 'ReplyFunctionRole', action: 'ssm:GetParameter', resource: OWN_PROFILE, expect: 'Denied' })
+  // Approval notices worded per tenant: the reply function reads the wording, and only it asks
+  // the summary model, that model only.
+  add(g, { name: "reply function reads a tenant's notice wording", as: 'ReplyFunctionRole', action: 'ssm:GetParameter', resource: OWN_NOTICE, expect: 'Allowed' })
+  add(g, { name: "reply function writes a tenant's notice wording", as: 'ReplyFunctionRole', action: 'ssm:PutParameter', resource: OWN_NOTICE, expect: 'Denied' })
+  add(g, { name: 'reply function reads another path under approvals', as: 'ReplyFunctionRole', action: 'ssm:GetParameter', resource: param(`tenants/${TENANT}/approvals/other`), expect: 'Denied' })
+  add(g, { name: 'reply function asks the notice summary model', as: 'ReplyFunctionRole', action: 'bedrock:InvokeModel', resource: FOUNDATION_MODEL, expect: 'Allowed' })
+  add(g, { name: 'reply function asks another model', as: 'ReplyFunctionRole', action: 'bedrock:InvokeModel', resource: OTHER_MODEL, expect: 'Denied' })
+  add(g, { name: 'reply function streams from the notice summary model', as: 'ReplyFunctionRole', action: 'bedrock:InvokeModelWithResponseStream', resource: FOUNDATION_MODEL, expect: 'Denied' })
+  for (const fn of ['WebhookFunctionRole', 'DispatcherFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole']) {
+    add(g, { name: `${fn} asks the notice summary model`, as: fn, action: 'bedrock:InvokeModel', resource: FOUNDATION_MODEL, expect: 'Denied' })
+    add(g, { name: `${fn} reads a tenant's notice wording`, as: fn, action: 'ssm:GetParameter', resource: OWN_NOTICE, expect: 'Denied' })
+  }
   for (const fn of ['ReplyFunctionRole', 'DispatcherFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole'])
     add(g, { name: `${fn} reads the scope key`, as: fn, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Allowed' })
   for (const r of ['SchedulerRole', 'ApprovalSchedulerRole'])

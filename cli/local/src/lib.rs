@@ -89,8 +89,9 @@ pub struct LocalOptions {
     /// Extra environment for the agent processes (after the template's and the passed-through
     /// `CLAWLESS_MODEL_*`/`CLAWLESS_OPENAI_*`/`CLAWLESS_BEDROCK_ENDPOINT`, so these win).
     pub agent_env: Vec<(String, String)>,
-    /// Extra environment for every function process (after the template's, so these win):
-    /// tests shorten waits such as `CLAWLESS_RUN_WAIT_SECONDS`.
+    /// Extra environment for every function (after the template's, the channel APIs' and the
+    /// passed-through `CLAWLESS_BEDROCK_ENDPOINT`, so these win): tests shorten waits such as
+    /// `CLAWLESS_RUN_WAIT_SECONDS` or `CLAWLESS_NOTICE_CACHE_SECONDS`.
     pub function_env: Vec<(String, String)>,
     /// How often the local scheduler looks for due schedules (default 1 s). Its clock can be
     /// moved forward through [`LocalStack::scheduler`] (see [`scheduler::SchedulerClock`]).
@@ -339,6 +340,11 @@ impl LocalStack {
             }
             // Channel APIs point at the stand-ins or the given URLs (later entries win).
             env.extend(channel_env.iter().cloned());
+            // The reply function's notice summary calls Bedrock like the agent does: at the
+            // endpoint the environment names (the local stand-in), not at the AWS emulator.
+            if let Ok(endpoint) = std::env::var("CLAWLESS_BEDROCK_ENDPOINT") {
+                env.push(("CLAWLESS_BEDROCK_ENDPOINT".into(), endpoint));
+            }
             env.extend(options.function_env.iter().cloned());
             let spec = FunctionSpec {
                 name: function.logical_id.clone(),

@@ -16,10 +16,10 @@ use crate::telegram::{post_update, sent_messages, telegram_stand_in};
 
 const WAIT: Duration = Duration::from_secs(45);
 pub(crate) const REQUESTER: i64 = 4242;
-const APPROVER: i64 = 9001;
+pub(crate) const APPROVER: i64 = 9001;
 
 /// A private-chat Telegram update from `user`.
-fn update(update_id: i64, user: i64, text: &str) -> String {
+pub(crate) fn update(update_id: i64, user: i64, text: &str) -> String {
     json!({
         "update_id": update_id,
         "message": {
@@ -278,9 +278,17 @@ fn update_named(update_id: i64, first_name: &str, text: &str) -> String {
 async fn stack_with_approver(
     script: Vec<ScriptedTurn>,
 ) -> (LocalStack, wiremock::MockServer, TelegramBot, ModelStandIn) {
+    stack_with_approver_and(script, Vec::new()).await
+}
+
+/// [`stack_with_approver`], with `function_env` added to every function's environment.
+pub(crate) async fn stack_with_approver_and(
+    script: Vec<ScriptedTurn>,
+    function_env: Vec<(&str, String)>,
+) -> (LocalStack, wiremock::MockServer, TelegramBot, ModelStandIn) {
     let model = ModelStandIn::bedrock(script).await;
     let telegram = telegram_stand_in().await;
-    let stack = start_bedrock_stack(&telegram, &model).await;
+    let stack = start_bedrock_stack_with(&telegram, &model, function_env).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);
     let approver = APPROVER.to_string();
     let args = [

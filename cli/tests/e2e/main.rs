@@ -15,6 +15,7 @@ mod dlq;
 mod feishu;
 mod isolation;
 mod limits;
+mod notice;
 mod observe;
 mod quotas;
 mod redelivery;

@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use clawless_aws::dynamodb::{DynamoClient, Store};
 use clawless_aws::sqs_batch::run_fifo_batch;
 use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
-use clawless_aws::wiring::approval_flow_from_env;
+use clawless_aws::wiring::{approval_flow_from_env, notice_wording_from_env};
 use clawless_core::approvals::ReplyQueueMessage;
 use clawless_core::config::PlatformConfig;
 use clawless_core::flows::directory::BotDirectory;
@@ -25,11 +25,14 @@ pub async fn build() -> Result<Reply, Error> {
     let platform = PlatformConfig::from_env()?;
     let aws = clawless_aws::sdk::load_sdk_config().await;
     let store = Arc::new(Store::new(DynamoClient::new(&aws), &platform.table));
-    let secrets = Arc::new(SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix));
+    let ssm = SsmClient::new(&aws);
+    let secrets = Arc::new(SecretStore::new(ssm.clone(), &platform.parameter_prefix));
     let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
     // The channel APIs, trusting the same roots as the SDK client (`clawless_aws::tls`).
     let http = clawless_aws::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
     let approvals = approval_flow_from_env(&aws, &platform)?;
+    // Each tenant's wording of its approver's notices (cached), and the optional summary model.
+    let wording = Arc::new(notice_wording_from_env(&aws, &platform, ssm)?);
     let scope = approvals.scope_key();
     let ports = ReplyPorts {
         directory,
@@ -40,7 +43,7 @@ pub async fn build() -> Result<Reply, Error> {
     };
     Ok(Reply {
         replies: ReplyService::new(ports, http, ChannelApis::from_env()),
-        reports: ReportService::new(store.clone(), store.clone(), store, approvals, scope),
+        reports: ReportService::new(store.clone(), store.clone(), store, approvals, scope).with_notice_wording(wording),
     })
 }
 

@@ -4,7 +4,8 @@
 //! - [`dynamodb`]: the platform table (bots, conversations, usage, approvals, tasks).
 //! - [`sqs`]: the inbound and reply FIFO queues; [`sqs_batch`] runs a Lambda SQS batch;
 //!   [`sqs_dlq`] looks into dead-letter queues and moves their messages back.
-//! - [`ssm`]: channel secrets and permission profiles in Parameter Store.
+//! - [`ssm`]: channel secrets, permission profiles and approval-notice settings in Parameter Store.
+//! - [`bedrock`]: the model behind the approval notices' optional summary.
 //! - [`scheduler`]: EventBridge Scheduler (task schedules, approval timeouts).
 //! - [`agentcore`]: invoking the agent runtime.
 //! - [`sts`]: tenant-scoped credentials; [`secrets_manager`]: the scope key.
@@ -12,6 +13,7 @@
 //! - [`wiring`]: the flows assembled from these adapters, as the functions build them.
 
 pub mod agentcore;
+pub mod bedrock;
 pub mod dynamodb;
 pub mod s3;
 pub mod scheduler;

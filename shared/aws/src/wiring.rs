@@ -4,14 +4,17 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use clawless_core::approvals::{ApprovalFlow, ApprovalPorts};
-use clawless_core::config::{ConfigError, PlatformConfig, optional, required};
+use clawless_core::approvals::wording::NoticeSummarizer;
+use clawless_core::approvals::{ApprovalFlow, ApprovalPorts, NoticeWording};
+use clawless_core::config::{ConfigError, PlatformConfig, optional, parsed, required};
 use clawless_core::ports::{InboundQueue, ScopeKeys, TimeoutScheduler};
 
+use crate::bedrock::BedrockSummarizer;
 use crate::dynamodb::Store;
 use crate::scheduler::TimeoutSchedules;
 use crate::secrets_manager::ScopeKeySource;
 use crate::sqs::FifoQueue;
+use crate::ssm::notices::NoticeStore;
 use crate::ssm::profiles::ProfileStore;
 
 /// The approval flow from the environment: `CLAWLESS_SCOPE_KEY_SECRET` and
@@ -59,4 +62,22 @@ pub fn approval_flow_from_env(sdk: &SdkConfig, platform: &PlatformConfig) -> Res
             }),
         }
     }))
+}
+
+/// How the reply function words approver notices per tenant, from the environment:
+/// `CLAWLESS_NOTICE_CACHE_SECONDS` (how long a tenant's settings are cached; default and most 60),
+/// `CLAWLESS_NOTICE_SUMMARY_MODEL` (the summary's Bedrock model; empty: no summaries) and
+/// `CLAWLESS_BEDROCK_ENDPOINT` (optional). `ssm` is the function's SSM client (shared).
+pub fn notice_wording_from_env(
+    sdk: &SdkConfig,
+    platform: &PlatformConfig,
+    ssm: aws_sdk_ssm::Client,
+) -> Result<NoticeWording, ConfigError> {
+    let cache_secs: u64 = parsed("CLAWLESS_NOTICE_CACHE_SECONDS", clawless_core::approvals::wording::MAX_CACHE_SECS)?;
+    let summarizer = BedrockSummarizer::from_env(sdk).map(|s| Arc::new(s) as Arc<dyn NoticeSummarizer>);
+    Ok(NoticeWording::new(
+        Arc::new(NoticeStore::new(ssm, &platform.parameter_prefix)),
+        summarizer,
+        std::time::Duration::from_secs(cache_secs),
+    ))
 }

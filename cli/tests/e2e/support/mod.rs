@@ -41,11 +41,21 @@ pub async fn start_bedrock_stack(
     telegram: &wiremock::MockServer,
     model: &clawless_agent::stand_ins::ModelStandIn,
 ) -> LocalStack {
-    start_stack_with_agent_env(
-        telegram.uri(),
-        vec![("CLAWLESS_MODEL_PROVIDER", "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT", model.url())],
-    )
-    .await
+    start_bedrock_stack_with(telegram, model, Vec::new()).await
+}
+
+/// [`start_bedrock_stack`], with `function_env` added to every function's environment.
+pub async fn start_bedrock_stack_with(
+    telegram: &wiremock::MockServer,
+    model: &clawless_agent::stand_ins::ModelStandIn,
+    function_env: Vec<(&str, String)>,
+) -> LocalStack {
+    let mut options = LocalOptions::new(repo_root(), default_bin_dir());
+    options.channel_apis = [("telegram".to_owned(), telegram.uri())].into();
+    options.agent_env =
+        vec![("CLAWLESS_MODEL_PROVIDER".into(), "bedrock".into()), ("CLAWLESS_BEDROCK_ENDPOINT".into(), model.url())];
+    options.function_env = function_env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
 
 /// Runs `clawless --json ARGS` against the stack through the standard AWS environment variables.

@@ -1,4 +1,6 @@
-//! SSM Parameter Store: channel secrets (SecureString) and permission profiles (String).
+//! SSM Parameter Store: channel secrets (SecureString), permission profiles and approval-notice
+//! settings (String).
 
+pub mod notices;
 pub mod profiles;
 pub mod secrets;

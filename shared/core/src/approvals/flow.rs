@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::notice::{requester, reviewable, short_hash, too_long_text};
+use super::wording::NoticeWording;
 use super::*;
 use crate::domain::envelope::{Button, ENVELOPE_VERSION, InboundEnvelope};
 use crate::domain::ids::{MessageId, TenantId};
@@ -294,6 +295,16 @@ impl ApprovalFlow {
     /// The reply function, once it stored a request: tells the approver and starts the timeout.
     /// `false` if nothing was sent (no approver, already decided, already told).
     pub async fn notice(&self, tenant: &TenantId, request_id: &str) -> Result<bool, ApprovalError> {
+        self.notice_worded(tenant, request_id, None).await
+    }
+
+    /// [`ApprovalFlow::notice`], worded as the tenant asked (`None`: the platform's wording).
+    pub async fn notice_worded(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        wording: Option<&NoticeWording>,
+    ) -> Result<bool, ApprovalError> {
         let Some(request) = self.ports().approvals.request(tenant, request_id).await? else {
             tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %request_id, reason = "no such request");
             return Ok(false);
@@ -308,10 +319,16 @@ impl ApprovalFlow {
             tracing::warn!(event = "approval_notice_dropped", tenant_id = %tenant, request_id = %request_id, reason = "the tenant has no approver; the request will expire");
             return Ok(false);
         };
+        // Worded before the notice is marked sent (reading the wording and asking for a summary
+        // are bounded and never fail), so no slow step sits between the mark and the send.
+        let text = match wording {
+            Some(wording) => wording.notice_text(&request).await,
+            None => notice_text(&request),
+        };
         if !self.ports().approvals.mark_noticed(tenant, &request.request_id).await? {
             return Ok(false);
         }
-        self.tell_approver(&approver, &request, 1, &notice_text(&request), notice_buttons(&request)).await?;
+        self.tell_approver(&approver, &request, 1, &text, notice_buttons(&request)).await?;
         Ok(true)
     }
 

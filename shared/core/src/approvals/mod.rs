@@ -31,6 +31,7 @@ pub mod commands;
 pub mod flow;
 pub mod grants;
 pub mod notice;
+pub mod wording;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,7 @@ pub use commands::{ApprovalCommand, ApproverConfig, Scope, USAGE, command_verb, 
 pub use flow::{ApprovalFlow, ApprovalPorts, CommandOutcome};
 pub use grants::{Decided, Grant, consume_once_grant, once_grant_usable};
 pub use notice::{notice_buttons, notice_text};
+pub use wording::{NoticeSettings, NoticeTemplate, NoticeWording};
 
 use crate::domain::envelope::{AgentReport, ReplyEnvelope};
 use crate::domain::profiles::ProfileStoreError;

@@ -16,6 +16,7 @@
 //!   piece only, so they appear once the whole text is there. Arguments longer than
 //!   [`MAX_NOTICE_ARGUMENT_CHARS`] are not shown and cannot be approved: the notice offers Reject.
 
+use crate::approvals::wording::NoticeTemplate;
 use crate::domain::envelope::Button;
 use crate::domain::permissions::PermissionRequest;
 use crate::domain::visible::{Shown, quoted, shown};
@@ -106,20 +107,66 @@ fn fmt_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 
-/// The notice the approver reads (also each request's entry in `/pending`). See the module docs.
+/// The notice the approver reads (also each request's entry in `/pending`), in the platform's
+/// wording. See the module docs.
 pub fn notice_text(r: &PermissionRequest) -> String {
-    let id = &r.request_id;
-    let hash = short_hash(r);
-    let mut out = format!(
-        "Permission request {id}\nTool: `{tool}` (risk: {risk})\nRequester: {who}\nTheir message: {reason}\nExpires: {exp}\nArguments: {chars} characters, {bytes} bytes, SHA-256 {hash} (an approve-once covers exactly these arguments)\n",
-        tool = r.tool,
-        risk = r.risk.as_str(),
+    worded_notice(r, None, None)
+}
+
+/// What the platform's wording says between the trusted head and the arguments: who asked, with
+/// what message, until when. The same as [`crate::approvals::wording::DEFAULT_TEMPLATE`] rendered.
+pub(crate) fn default_middle(r: &PermissionRequest) -> String {
+    format!(
+        "Requester: {who}\nTheir message: {reason}\nExpires: {exp}\n",
         who = requester(r),
         reason = quoted(&r.reason, MAX_REASON_CHARS),
         exp = fmt_time(r.expires_at_ms),
+    )
+}
+
+/// The value of each placeholder a tenant's template may use, shown as the platform shows it
+/// (quoted and capped where the requester chose it; never a line break).
+pub(crate) fn placeholder_value(r: &PermissionRequest, p: crate::approvals::wording::Placeholder) -> String {
+    use crate::approvals::wording::Placeholder;
+    match p {
+        Placeholder::RequestId => r.request_id.to_string(),
+        Placeholder::Tool => crate::domain::visible::visible(&r.tool),
+        Placeholder::Risk => r.risk.as_str().to_owned(),
+        Placeholder::Requester => requester(r),
+        Placeholder::Reason => quoted(&r.reason, MAX_REASON_CHARS),
+        Placeholder::Expires => fmt_time(r.expires_at_ms),
+    }
+}
+
+/// The label of the model-written summary's line: trusted code puts it there, so neither the
+/// template nor the model can present the summary as the platform's own words.
+pub const SUMMARY_LABEL: &str =
+    "Model-written summary (unchecked, decides nothing; the arguments below are what runs):";
+
+/// Characters of a model-written summary shown (escapes count as what they take).
+pub const MAX_SUMMARY_CHARS: usize = 300;
+
+/// The notice with its middle worded by a tenant's `template` (`None`: the platform's wording) and
+/// a model-written `summary`. Whatever the template says, the notice starts with the request's id
+/// and tool and ends with the trusted part exactly as the platform words it: the arguments' length
+/// and hash, the arguments in full between `│` marks, and the commands.
+pub fn worded_notice(r: &PermissionRequest, template: Option<&NoticeTemplate>, summary: Option<&str>) -> String {
+    let id = &r.request_id;
+    let hash = short_hash(r);
+    let mut out =
+        format!("Permission request {id}\nTool: `{tool}` (risk: {risk})\n", tool = r.tool, risk = r.risk.as_str());
+    match template.and_then(|t| t.render(r)) {
+        Some(middle) => out.push_str(&middle),
+        None => out.push_str(&default_middle(r)),
+    }
+    if let Some(summary) = summary {
+        out.push_str(&format!("{SUMMARY_LABEL} {}\n", quoted(summary.trim(), MAX_SUMMARY_CHARS)));
+    }
+    out.push_str(&format!(
+        "Arguments: {chars} characters, {bytes} bytes, SHA-256 {hash} (an approve-once covers exactly these arguments)\n",
         chars = r.arguments.chars().count(),
         bytes = r.arguments.len(),
-    );
+    ));
     if !reviewable(r) {
         out.push_str(&format!(
             "Too long to review in chat: the arguments take {} characters to show, more than {MAX_NOTICE_ARGUMENT_CHARS}. They are not shown, and this request cannot be approved.\n\nReply /reject {id} [reason]",

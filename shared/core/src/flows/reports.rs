@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::approvals::caps::held_back;
-use crate::approvals::{ApprovalError, ApprovalFlow};
+use crate::approvals::{ApprovalError, ApprovalFlow, NoticeWording};
 use crate::domain::envelope::{AgentReport, RunSummary};
 use crate::domain::ids::{ConversationRef, MessageId};
 use crate::domain::model::{InboundMessage, Sender, now_ms};
@@ -46,6 +46,8 @@ pub struct ReportService {
     limits: Arc<dyn LimitRepo>,
     approvals: ApprovalFlow,
     scope: Arc<dyn ScopeKeys>,
+    /// How each tenant words its approver's notices; `None`: the platform's wording.
+    wording: Option<Arc<NoticeWording>>,
 }
 
 /// Logs a refused agent message as a security event: the agent claimed something trusted code
@@ -75,7 +77,13 @@ impl ReportService {
         approvals: ApprovalFlow,
         scope: Arc<dyn ScopeKeys>,
     ) -> Self {
-        Self { conversations, usage, limits, approvals, scope }
+        Self { conversations, usage, limits, approvals, scope, wording: None }
+    }
+
+    /// Words the approver's notices per tenant (template, summary) with `wording`.
+    pub fn with_notice_wording(mut self, wording: Arc<NoticeWording>) -> Self {
+        self.wording = Some(wording);
+        self
     }
 
     pub async fn handle(&self, report: AgentReport) -> Result<ReportOutcome, ReportError> {
@@ -175,7 +183,7 @@ impl ReportService {
             tracing::info!(event = "approval_requested", tenant_id = %c.tenant_id, bot_id = %c.bot_id, request_id = %request.request_id, tool = %request.tool, risk = request.risk.as_str(), "permission request stored");
         }
         // A redelivery or a redone run finds the request stored: the notice is sent once either way.
-        self.approvals.notice(&c.tenant_id, &request.request_id).await?;
+        self.approvals.notice_worded(&c.tenant_id, &request.request_id, self.wording.as_deref()).await?;
         Ok(ReportOutcome::Done)
     }
 }

@@ -4,10 +4,12 @@
 
 mod access;
 mod events;
+mod notices;
 mod ports;
 mod runtime;
 
 pub use events::{Events, Fields};
+pub use notices::{MemoryNotices, ScriptedSummarizer};
 pub use ports::{FailSwitch, MemoryProfiles, MemoryQueue, MemorySecrets, MemoryStore, MemoryTimeouts};
 pub use runtime::{FixedCredentials, MemoryAgent, MemoryScopeKey};
 
