@@ -8,6 +8,7 @@ use crate::domain::credentials::TenantCredentials;
 use crate::domain::ids::{ConversationRef, MessageId, TaskId};
 use crate::domain::model::{ConversationMessage, HistoryEntry, ReplyRoute};
 use crate::domain::permissions::PermissionRequest;
+use crate::domain::progress::RunProgress;
 use crate::domain::scope::ScopeToken;
 
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -133,6 +134,10 @@ pub enum AgentReport {
         #[serde(flatten)]
         run: RunSummary,
     },
+    /// A run's sign of life (see [`crate::domain::progress`]): the reply function shows the
+    /// channel's typing indicator and, on a long run with tools, one status message edited in
+    /// place. Never retried: a late one is worth nothing.
+    Progress(RunProgress),
 }
 
 /// What a run reports about itself: token use (every run counts, whatever it sent) and the
@@ -162,6 +167,7 @@ impl AgentReport {
         match self {
             AgentReport::PermissionRequest { scope, request, .. } => (&request.conversation, scope),
             AgentReport::RunReport { scope, conversation, .. } => (conversation, scope),
+            AgentReport::Progress(p) => (&p.conversation, &p.scope),
         }
     }
 }

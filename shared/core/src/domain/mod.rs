@@ -6,6 +6,7 @@ pub mod ids;
 pub mod model;
 pub mod permissions;
 pub mod profiles;
+pub mod progress;
 pub mod records;
 pub mod scope;
 pub mod secrets;
