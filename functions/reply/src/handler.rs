@@ -10,9 +10,10 @@ use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
 use clawless_aws::wiring::approval_flow_from_env;
 use clawless_core::approvals::ReplyQueueMessage;
 use clawless_core::config::PlatformConfig;
+use clawless_core::domain::envelope::AgentReport;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::reply::{ChannelApis, ReplyPorts, ReplyService};
-use clawless_core::flows::reports::ReportService;
+use clawless_core::flows::reports::{ReportOutcome, ReportService};
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The reply flow, and what acts on the agents' reports that share the queue.
@@ -31,7 +32,13 @@ pub async fn build() -> Result<Reply, Error> {
     let http = clawless_aws::tls::reqwest_builder().timeout(Duration::from_secs(10)).build()?;
     let approvals = approval_flow_from_env(&aws, &platform)?;
     let scope = approvals.scope_key();
-    let ports = ReplyPorts { directory, conversations: store.clone(), usage: store.clone(), scope: scope.clone() };
+    let ports = ReplyPorts {
+        directory,
+        conversations: store.clone(),
+        usage: store.clone(),
+        scope: scope.clone(),
+        statuses: store.clone(),
+    };
     Ok(Reply {
         replies: ReplyService::new(ports, http, ChannelApis::from_env()),
         reports: ReportService::new(store.clone(), store, approvals, scope),
@@ -52,8 +59,19 @@ pub async fn handle(service: &Reply, event: LambdaEvent<SqsEvent>) -> Result<Sqs
             ReplyQueueMessage::Reply(reply) => {
                 service.replies.deliver(reply).await.map(|_| ()).map_err(ReplyError::from)
             }
+            // Shown or dropped, never retried: a late typing indicator is worth nothing.
+            ReplyQueueMessage::Report(AgentReport::Progress(progress)) => {
+                service.replies.progress(progress).await;
+                Ok(())
+            }
             ReplyQueueMessage::Report(report) => {
-                service.reports.handle(report).await.map(|_| ()).map_err(ReplyError::from)
+                let ended = report.ended_run().is_some().then(|| report.clone());
+                let outcome = service.reports.handle(report).await.map_err(ReplyError::from)?;
+                // A run that sent no answer takes its status message and reaction down here.
+                if let (ReportOutcome::Done, Some(ended)) = (outcome, ended) {
+                    service.replies.end_reported_run(&ended).await;
+                }
+                Ok(())
             }
         }
     })

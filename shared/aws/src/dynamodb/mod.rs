@@ -7,8 +7,8 @@ mod access;
 mod approvals;
 mod bots;
 mod conversations;
-pub mod tasks;
 mod run_status;
+pub mod tasks;
 mod usage;
 
 use std::collections::HashMap;

@@ -37,8 +37,7 @@ impl RunStatusRepo for Store {
         in_reply_to: &str,
     ) -> Result<Option<RunStatus>, StoreError> {
         let sk = run_status_sort_key(in_reply_to_at_ms, in_reply_to);
-        let item: Option<RunStatusItem> =
-            self.get_item("run status", conversation.partition_key(), sk, true).await?;
+        let item: Option<RunStatusItem> = self.get_item("run status", conversation.partition_key(), sk, true).await?;
         Ok(item.map(|item| RunStatus {
             conversation: conversation.clone(),
             in_reply_to: in_reply_to.to_owned(),

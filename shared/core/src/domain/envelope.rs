@@ -170,6 +170,15 @@ impl AgentReport {
             AgentReport::Progress(p) => (&p.conversation, &p.scope),
         }
     }
+
+    /// The run a run report ends: its conversation, the message it answered and when that was
+    /// sent (a run that sent no answer marks every message it took, that one too). `None` for
+    /// other reports, or a run report that does not mark its own message.
+    pub fn ended_run(&self) -> Option<(&ConversationRef, &MessageId, i64)> {
+        let AgentReport::RunReport { conversation, in_reply_to, run, .. } = self else { return None };
+        let (at_ms, _) = run.answered.iter().find(|(_, id)| id == in_reply_to)?;
+        Some((conversation, in_reply_to, *at_ms))
+    }
 }
 
 /// What the agent container answers to an invocation.

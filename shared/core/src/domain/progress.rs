@@ -178,10 +178,17 @@ mod tests {
     #[test]
     fn status_text_shows_only_well_formed_tool_names() {
         let tool = |name: &str| ProgressPhase::Tool { name: name.into() };
-        assert_eq!(progress(tool("web_fetch"), 2, 5_000).status_text(), "Working on it… 2 tool calls so far, now: web_fetch");
+        assert_eq!(
+            progress(tool("web_fetch"), 2, 5_000).status_text(),
+            "Working on it… 2 tool calls so far, now: web_fetch"
+        );
         assert_eq!(progress(tool("file"), 1, 5_000).status_text(), "Working on it… 1 tool call so far, now: file");
         for forged in ["@everyone", "<!here>", "a b", "", &"x".repeat(65), "ok\nSecond line"] {
-            assert_eq!(progress(tool(forged), 1, 5_000).status_text(), "Working on it… 1 tool call so far", "{forged:?}");
+            assert_eq!(
+                progress(tool(forged), 1, 5_000).status_text(),
+                "Working on it… 1 tool call so far",
+                "{forged:?}"
+            );
         }
         assert_eq!(progress(ProgressPhase::Thinking, 0, 5_000).status_text(), "Working on it…");
     }

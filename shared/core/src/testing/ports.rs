@@ -12,6 +12,7 @@ use crate::domain::ids::{BotId, ConversationRef, TenantId};
 use crate::domain::model::{ConversationMessage, now_ms};
 use crate::domain::permissions::{DecisionRecord, PermissionProfile, PermissionRequest, RequestStatus, UserRef};
 use crate::domain::profiles::ProfileStoreError;
+use crate::domain::progress::RunStatus;
 use crate::domain::records::{
     BotRecord, MessageItem, ReplyClaim, ReplyLine, ReplyState, StoreOutcome, inbound_sort_key, reply_sort_key,
 };
@@ -21,7 +22,6 @@ use crate::ports::{
     ApprovalRepo, BotRepo, ConversationRepo, InboundQueue, ProfileRepo, QueueError, ReplyQueue, RunStatusRepo,
     SecretSource, StoreError, TimeoutScheduler, UsageRepo,
 };
-use crate::domain::progress::RunStatus;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

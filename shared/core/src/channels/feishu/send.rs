@@ -160,7 +160,10 @@ const WORKING_EMOJI: &str = "Typing";
 
 /// Adds [`WORKING_EMOJI`] to the message the route replies to (`POST …/messages/{id}/reactions`);
 /// the handle is `{message_id}/{reaction_id}`. A route that names no message marks nothing.
-pub(super) async fn add_working_reaction(ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<Option<String>, SendError> {
+pub(super) async fn add_working_reaction(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+) -> Result<Option<String>, SendError> {
     let ReplyRoute::Feishu { reply_to_message_id: Some(message_id), .. } = route else { return Ok(None) };
     if !is_plain_id(message_id) {
         return Err(SendError::Permanent("reply_to_message_id is not a Feishu message id".into()));
@@ -177,10 +180,8 @@ pub(super) async fn remove_working_reaction(ctx: &SendContext<'_>, mark: &str) -
     let Some((message_id, reaction)) = mark.split_once('/').filter(|(m, r)| is_plain_id(m) && is_plain_id(r)) else {
         return Err(SendError::Permanent("not a Feishu reaction handle".into()));
     };
-    let url = format!(
-        "{}/open-apis/im/v1/messages/{message_id}/reactions/{reaction}",
-        ctx.api_base.trim_end_matches('/')
-    );
+    let url =
+        format!("{}/open-apis/im/v1/messages/{message_id}/reactions/{reaction}", ctx.api_base.trim_end_matches('/'));
     authorized(ctx, "delete reaction", |http, token| http.delete(&url).bearer_auth(token)).await.map(|_| ())
 }
 
@@ -196,7 +197,11 @@ fn status_card(text: &str) -> String {
 
 /// Posts a status card where an answer would go (a reply to the route's message, else in its
 /// chat); returns its message id.
-pub(super) async fn post_status_card(ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+pub(super) async fn post_status_card(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+) -> Result<String, SendError> {
     let ReplyRoute::Feishu { chat_id, reply_to_message_id } = route else {
         return Err(SendError::Permanent("not a Feishu route".into()));
     };

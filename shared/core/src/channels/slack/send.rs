@@ -153,7 +153,11 @@ pub(super) async fn add_working_reaction(
 }
 
 /// `reactions.remove` of what [`add_working_reaction`] put on the message `ts`.
-pub(super) async fn remove_working_reaction(ctx: &SendContext<'_>, route: &ReplyRoute, ts: &str) -> Result<(), SendError> {
+pub(super) async fn remove_working_reaction(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    ts: &str,
+) -> Result<(), SendError> {
     let ReplyRoute::Slack { channel_id, .. } = route else {
         return Err(SendError::Permanent("not a Slack route".into()));
     };

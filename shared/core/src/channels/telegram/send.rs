@@ -75,7 +75,11 @@ pub(super) async fn send_message(
 }
 
 /// Calls the Bot API method `method` with `body`; its `result` on success.
-async fn call(ctx: &SendContext<'_>, method: &str, body: &serde_json::Value) -> Result<Option<serde_json::Value>, SendError> {
+async fn call(
+    ctx: &SendContext<'_>,
+    method: &str,
+    body: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, SendError> {
     let token =
         ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let url = format!("{}/bot{}/{method}", ctx.api_base.trim_end_matches('/'), token.expose());

@@ -98,7 +98,10 @@ pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Re
         return Ok(());
     }
     let message = answer.body.as_ref().and_then(|a| a.pointer("/error/message")).and_then(Value::as_str);
-    Err(Refusal::new(answer.status, format!("WhatsApp typing: HTTP {}: {}", answer.status, message.unwrap_or_default()))
-        .retry_after(answer.retry_after())
-        .into_error())
+    Err(Refusal::new(
+        answer.status,
+        format!("WhatsApp typing: HTTP {}: {}", answer.status, message.unwrap_or_default()),
+    )
+    .retry_after(answer.retry_after())
+    .into_error())
 }
