@@ -29,7 +29,7 @@ pub mod echo;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -74,6 +74,8 @@ struct Script {
     answers: u64,
     /// Token counts every answer reports, instead of the computed ones.
     usage: Option<(u64, u64)>,
+    /// How long each answer takes (a slow model, for runs that last).
+    delay: Duration,
 }
 
 type Shared = Arc<Mutex<Script>>;
@@ -132,6 +134,12 @@ impl ModelStandIn {
     /// would otherwise count past the run's token limit.
     pub fn fix_usage(&self, input: u64, output: u64) {
         lock(&self.shared).usage = Some((input, output));
+    }
+
+    /// Makes every answer take `delay`, as a slow model does (a run that lasts long enough to
+    /// show progress).
+    pub fn delay_answers(&self, delay: Duration) {
+        lock(&self.shared).delay = delay;
     }
 
     /// Stops the server and waits until its port is closed.
@@ -218,6 +226,7 @@ struct Taken {
     /// 1-based number of the (first) tool call, if the turn calls tools.
     tool_call_no: u64,
     usage: Option<(u64, u64)>,
+    delay: Duration,
 }
 
 fn take_turn(shared: &Shared, request: Value) -> Taken {
@@ -231,7 +240,7 @@ fn take_turn(shared: &Shared, request: Value) -> Taken {
         ScriptedTurn::ToolCalls(calls) => calls.len() as u64,
         _ => 0,
     };
-    Taken { turn, answer_no: script.answers, tool_call_no: first_call, usage: script.usage }
+    Taken { turn, answer_no: script.answers, tool_call_no: first_call, usage: script.usage, delay: script.delay }
 }
 
 fn tokens(len: usize) -> u64 {
@@ -260,6 +269,7 @@ async fn bedrock_converse(State(shared): State<Shared>, Path(_model_id): Path<St
     }
     let echo = bedrock_last_tool_result(&request);
     let taken = take_turn(&shared, request);
+    tokio::time::sleep(taken.delay).await;
     let (content, stop_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!([{ "text": text }]), "end_turn"),
         ScriptedTurn::EchoLastToolResult { prefix } => (json!([{ "text": format!("{prefix}{echo}") }]), "end_turn"),
@@ -338,6 +348,7 @@ async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
     let model = request.get("model").and_then(Value::as_str).unwrap_or("stand-in").to_owned();
     let echo = openai_last_tool_result(&request);
     let taken = take_turn(&shared, request);
+    tokio::time::sleep(taken.delay).await;
     let (message, finish_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!({ "role": "assistant", "content": text }), "stop"),
         ScriptedTurn::EchoLastToolResult { prefix } => {

@@ -15,6 +15,7 @@ mod dlq;
 mod feishu;
 mod isolation;
 mod limits;
+mod liveness;
 mod observe;
 mod redelivery;
 mod sample_events;
