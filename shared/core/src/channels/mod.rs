@@ -339,6 +339,9 @@ pub fn api_base(channel: &dyn Channel) -> String {
 }
 
 #[cfg(test)]
+mod liveness_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
