@@ -43,6 +43,8 @@ pub enum ProgressPhase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunProgress {
     pub v: u32,
+    /// Missing reads as no token: refused like a wrong one (not unreadable, so not retried).
+    #[serde(default)]
     pub scope: ScopeToken,
     #[serde(flatten)]
     pub conversation: ConversationRef,
