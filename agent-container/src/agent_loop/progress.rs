@@ -1,5 +1,5 @@
-//! The run's signs of life for trusted code: a progress report on the reply queue at the run's
-//! start, every `progress_every` while it lasts and when a tool starts, so the reply function
+//! The run's signs of life for trusted code: a progress report on the reply queue once the run
+//! has lasted [`FIRST_AFTER`], then every `progress_every` while it lasts and when a tool starts, so the reply function
 //! can show the channel's typing indicator and a status message (the agent holds no channel
 //! token). Best effort: one try each, bounded, never in the way of the answer. [`Heartbeat::stop`]
 //! comes before the final answer is queued, so no report follows it on the FIFO.
@@ -15,6 +15,10 @@ use tokio::task::JoinHandle;
 
 use crate::reply_sink::ReplySink;
 
+/// The first report waits this long (or `progress_every`, if shorter): an answer quicker than
+/// that needs no typing indicator, and costs no report (each is a queue message and a
+/// reply-function invocation).
+pub(super) const FIRST_AFTER: Duration = Duration::from_millis(1500);
 /// A tool start closer than this to the last report waits for the next heartbeat, which
 /// carries it: a response calling many tools at once sends one report, not one per tool.
 const MIN_GAP: Duration = Duration::from_secs(1);
@@ -25,7 +29,8 @@ struct State {
     seq: u32,
     tools_used: u32,
     phase: ProgressPhase,
-    last_sent: Instant,
+    /// `None` until the first report.
+    last_sent: Option<Instant>,
     stopped: bool,
 }
 
@@ -45,8 +50,8 @@ pub(super) struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Sends the run's first report and starts the heartbeat, if reports are on (`every`) and
-    /// someone is waiting (not a scheduled run).
+    /// Starts the heartbeat (its first report after [`FIRST_AFTER`]), if reports are on
+    /// (`every`) and someone is waiting (not a scheduled run).
     pub(super) async fn start(
         sink: &Arc<dyn ReplySink>,
         every: Option<Duration>,
@@ -68,8 +73,7 @@ impl Heartbeat {
             tools_used: 0,
             phase: ProgressPhase::Thinking,
         };
-        let state =
-            State { seq: 0, tools_used: 0, phase: ProgressPhase::Thinking, last_sent: Instant::now(), stopped: false };
+        let state = State { seq: 0, tools_used: 0, phase: ProgressPhase::Thinking, last_sent: None, stopped: false };
         let shared = Arc::new(Shared {
             sink: Arc::clone(sink),
             template,
@@ -77,11 +81,14 @@ impl Heartbeat {
             state: Mutex::new(state),
             stop: Notify::new(),
         });
-        shared.emit(&mut *shared.state.lock().await).await;
+        let first = FIRST_AFTER.min(every);
         let beating = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             loop {
-                let wait = every.saturating_sub(beating.state.lock().await.last_sent.elapsed());
+                let wait = match beating.state.lock().await.last_sent {
+                    Some(last) => every.saturating_sub(last.elapsed()),
+                    None => first.saturating_sub(beating.started.elapsed()),
+                };
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = beating.stop.notified() => return,
@@ -90,7 +97,11 @@ impl Heartbeat {
                 if state.stopped {
                     return;
                 }
-                if state.last_sent.elapsed() >= every {
+                let due = match state.last_sent {
+                    Some(last) => last.elapsed() >= every,
+                    None => beating.started.elapsed() >= first,
+                };
+                if due {
                     beating.emit(&mut state).await;
                 }
             }
@@ -98,12 +109,13 @@ impl Heartbeat {
         Some(Self { shared, task: Some(task) })
     }
 
-    /// A tool starts: reported at once unless a report went out within [`MIN_GAP`].
+    /// A tool starts: reported at once once the run has reported at all, unless a report went
+    /// out within [`MIN_GAP`]; before that, the first report carries it.
     pub(super) async fn tool_started(&self, name: &str) {
         let mut state = self.shared.state.lock().await;
         state.tools_used = state.tools_used.saturating_add(1);
         state.phase = ProgressPhase::Tool { name: name.to_owned() };
-        if !state.stopped && state.last_sent.elapsed() >= MIN_GAP {
+        if !state.stopped && state.last_sent.is_some_and(|last| last.elapsed() >= MIN_GAP) {
             self.shared.emit(&mut state).await;
         }
     }
@@ -135,7 +147,7 @@ impl Shared {
     /// Queues one report with the run's state now; one try, within [`SEND_TIMEOUT`].
     async fn emit(&self, state: &mut State) {
         state.seq += 1;
-        state.last_sent = Instant::now();
+        state.last_sent = Some(Instant::now());
         let report = AgentReport::Progress(RunProgress {
             seq: state.seq,
             sent_at_ms: now_ms(),

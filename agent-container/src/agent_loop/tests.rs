@@ -366,13 +366,12 @@ async fn a_run_reports_progress_while_it_lasts_and_never_after_its_answer() {
     let replies = sink.replies();
     assert_eq!(replies.len(), 1);
 
-    // The first at once, thinking; the first tool at once; heartbeats in between.
+    // The first once the run has lasted an interval (the first tool running by then), then
+    // heartbeats and tool starts.
     assert_eq!(reports[0].seq, 1);
-    assert_eq!(reports[0].phase, ProgressPhase::Thinking);
-    assert_eq!(reports[0].tools_used, 0);
-    assert_eq!(reports[1].phase, ProgressPhase::Tool { name: "probe".into() });
-    assert_eq!(reports[1].tools_used, 1);
-    assert!(reports.len() >= 4, "heartbeats during ~750 ms of tools at 200 ms: {reports:?}");
+    assert!(reports[0].elapsed_ms >= 200, "none before the first interval: {reports:?}");
+    assert_eq!((reports[0].phase.clone(), reports[0].tools_used), (ProgressPhase::Tool { name: "probe".into() }, 1));
+    assert!(reports.len() >= 3, "heartbeats during ~750 ms of tools at 200 ms: {reports:?}");
     let seqs: Vec<u32> = reports.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (1..=reports.len() as u32).collect::<Vec<_>>(), "numbered in order, none lost");
     assert_eq!(reports.last().map(|r| r.tools_used), Some(3), "the run's three tool calls counted");
@@ -407,4 +406,11 @@ async fn no_progress_when_off_or_nobody_waits() {
     let session = inv.item.conversation.runtime_session_id();
     assert!(matches!(run(&deps, &session, &[inv]).await, Outcome::Replied { .. }));
     assert!(sink.progress().is_empty(), "a scheduled run has nobody at the keyboard");
+
+    // A run quicker than its first interval reports nothing (and costs nothing).
+    let model = Arc::new(ScriptedProvider::new(vec![probes(1), answer("done")]));
+    let (mut deps, sink) = probe_deps(model, &probe, RunLimits::default());
+    deps.progress_every = Some(Duration::from_secs(4));
+    assert!(matches!(run_once(&deps).await, Outcome::Replied { .. }));
+    assert!(sink.progress().is_empty(), "answered within 1.5 s: no report");
 }

@@ -37,9 +37,10 @@ pub enum ProgressPhase {
     Tool { name: String },
 }
 
-/// A run's report that it is still working: at its start, every few seconds while it lasts, and
-/// when a tool starts; none after its final answer. The reply function checks its scope token
-/// (and its route) like a reply's; everything else in it only shapes what the user sees.
+/// A run's report that it is still working: once it has lasted 1.5 s (a quicker answer needs
+/// none), every few seconds while it lasts, and when a tool starts; none after its final
+/// answer. The reply function checks its scope token (and its route) like a reply's; everything
+/// else in it only shapes what the user sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunProgress {
     pub v: u32,
