@@ -324,6 +324,15 @@ def parse_args(argv):
     p.add_argument("--tokens-out", type=float, default=None, help="model output tokens per message")
     p.add_argument("--price-in", type=float, default=None, help="$ per million input tokens (your model)")
     p.add_argument("--price-out", type=float, default=None, help="$ per million output tokens (your model)")
+    p.add_argument("--progress-per-message", type=float, default=1.0,
+                   help="agent progress reports per answered message (typing and status messages): none before "
+                        "a run has lasted 1.5 s, then one per ProgressSeconds (4 s) and per tool start a second "
+                        "or more after the last; default 1 for the default 5 s run; 0 with ProgressSeconds 0")
+    p.add_argument("--progress-ms", type=float, default=100.0,
+                   help="reply-function billed ms per progress report (one channel call, one status read)")
+    p.add_argument("--status-writes-per-message", type=float, default=0.4,
+                   help="run status item writes per answered message: a long run with tools (default: a fifth "
+                        "of runs) posts its status message (1) and closes it (1); its edits add one each")
     p.add_argument("--json", action="store_true", help="print the result as JSON as well")
     return p.parse_args(argv)
 
@@ -476,6 +485,19 @@ def aws_calls(a, batch, stop_after_answer=False):
     add("dispatcher retry", "DynamoDB GetItem (sender's access item)", retry * a.access_reads, "rru", 1)
     add("dispatcher retry", "DynamoDB GetItem (month's token use)", retry * a.budget_reads, "rru", 1)
     add("dispatcher retry", "DynamoDB PutItem (store + dispatched, conditional)", retry, "wru", wru(msg_item))
+    # Progress reports (typing, the status message): each a queue message the agent sends and the
+    # reply mapping receives and deletes, and a strongly consistent read of the run's status item
+    # (under 1 KB); the final answer reads it too (to close it), and long runs write it.
+    progress = a.progress_per_message if agent else 0.0
+    progress_envelope = 800
+    add("agent", "SQS SendMessage (progress)", progress, "sqs", sqs_chunks(progress_envelope))
+    add("reply mapping", "SQS ReceiveMessage (progress)", progress / batch, "sqs",
+        sqs_chunks(progress_envelope * batch))
+    add("reply mapping", "SQS DeleteMessageBatch (progress)", progress / batch, "sqs")
+    add("reply (progress)", "DynamoDB GetItem (run status)", progress, "rru", 1)
+    add("reply (progress)", "DynamoDB GetItem (run status, at the answer)", 1.0 if progress else 0.0, "rru", 1)
+    add("reply (progress)", "DynamoDB PutItem (run status)", a.status_writes_per_message if progress else 0.0,
+        "wru", 1)
     add("reply retry", "SQS ReceiveMessage", retry, "sqs", sqs_chunks(reply_envelope), own=False)
     add("reply retry", "DynamoDB GetItem (reply line)", retry, "rru", reply_rru)
     add("reply retry", "DynamoDB PutItem (reply line)", retry * pieces, "wru", wru(reply_item))
@@ -523,9 +545,11 @@ def model(a, figures, batch_size=None, stop_after_answer=False):
     gb = a.memory_mb / 1024
     # Invocations per answered message: one webhook invocation per request (the message and its
     # context lines); one per batch on the SQS-driven functions, plus each retry alone.
-    invocations = {"webhook": 1.0 + c, "dispatcher": 1.0 / batch + retry, "reply": 1.0 / batch + retry}
+    progress = 0.0 if a.no_agent_calls else a.progress_per_message
+    invocations = {"webhook": 1.0 + c, "dispatcher": 1.0 / batch + retry,
+                   "reply": (1.0 + progress) / batch + retry}
     ms_per_message = {"webhook": webhook_ms * (1 + c), "dispatcher": dispatcher_ms * (1 + retry),
-                      "reply": reply_ms * (1 + retry)}
+                      "reply": reply_ms * (1 + retry) + progress * a.progress_ms}
     cold_ms = a.cold_start_share * a.init_ms  # per invocation, on average
 
     rows = aws_calls(a, batch, stop_after_answer)
@@ -578,7 +602,8 @@ def model(a, figures, batch_size=None, stop_after_answer=False):
                   f"~{log_bytes / KB:.1f} KB (functions {function_bytes / KB:.1f} {class_note}, "
                   f"agent+API {standard_bytes / KB:.1f})",
                   m * (function_bytes * function_price + standard_bytes * P["logs_ingest_per_gb"]) / GB))
-    out_bytes = 300 * requests + a.pieces_per_reply * 600 + a.reply_bytes  # webhook answers + channel send(s)
+    # Webhook answers, the channel send(s), and a typing call per progress report.
+    out_bytes = 300 * requests + a.pieces_per_reply * 600 + a.reply_bytes + progress * 400
     lines.append(("Data transfer out", f"~{out_bytes / KB:.1f} KB", m * out_bytes / GB * P["data_out_per_gb"]))
 
     platform = sum(d for _, _, d in lines)
@@ -833,7 +858,7 @@ def self_test():
             "--memory-writes-per-message", "0", "--memory-layers", "3", "--batch-size", "1",
             "--message-bytes", "500", "--reply-bytes", "1500", "--item-overhead-bytes", "300",
             "--history-lines", "21", "--pieces-per-reply", "1", "--agent-marks-per-message", "0",
-            "--envelope-bytes", "1500", "--access-reads", "0"]
+            "--envelope-bytes", "1500", "--access-reads", "0", "--progress-per-message", "0"]
 
     def args(*extra):
         return parse_args(base + list(extra))
@@ -906,6 +931,17 @@ def self_test():
     lines = dict((s, d) for s, _, d in two["lines"])
     check("API Gateway $ per 1 M with 2 context lines", lines["API Gateway HTTP API"], 3.00, 1e-9)
     check("Lambda requests $ per 1 M with 2 context lines (5 invocations)", lines["Lambda requests"], 1.00, 1e-9)
+    # Progress: 2 reports, batches of 1 -> 3 SQS requests each; 2 + 1 RRU; 0.4 WRU; 2 more reply invocations.
+    reports = aws_calls(args("--progress-per-message", "2"), 1.0)
+    check("SQS requests per message with 2 progress reports (+6)", meter_total(reports, "sqs") - meter_total(rows, "sqs"),
+          6.0, 1e-12)
+    check("DynamoDB RRU with 2 progress reports (+3: each, and the answer's)",
+          meter_total(reports, "rru") - meter_total(rows, "rru"), 3.0, 1e-12)
+    check("DynamoDB WRU with progress (status writes)", meter_total(reports, "wru") - meter_total(rows, "wru"), 0.4,
+          1e-12)
+    with_reports = dict((s, d) for s, _, d in model(args("--progress-per-message", "2"), {})["lines"])
+    check("Lambda requests $ per 1 M with 2 progress reports (5 invocations)", with_reports["Lambda requests"], 1.00,
+          1e-9)
     # The all-in figure is the platform's plus AgentCore's.
     full = model(a, {})
     check("all-in = platform + AgentCore", full["all_in"], full["platform"] + full["agentcore"]["per_messages"], 1e-9)

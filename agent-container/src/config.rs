@@ -4,6 +4,7 @@ use clawless_core::config::ConfigError;
 
 use std::path::PathBuf;
 
+use clawless_core::domain::progress::DEFAULT_PROGRESS_SECS;
 use clawless_core::domain::secrets::Secret;
 
 use crate::provider::{ModelSettings, ProviderKind};
@@ -42,6 +43,10 @@ pub struct AgentConfig {
     /// tool calls included. Tests shorten it; it cannot grow, because the dispatcher reuses
     /// handed credentials only while more than 5 minutes remain of them.
     pub run_seconds: u64,
+    /// `CLAWLESS_PROGRESS_SECS` (default [`DEFAULT_PROGRESS_SECS`], 0 = off): how often a run
+    /// reports progress while it lasts (the reply function shows typing and a status message
+    /// from them). Each report is one reply-queue message and one reply-function invocation.
+    pub progress_secs: u64,
 }
 
 /// The longest run `CLAWLESS_RUN_SECONDS` may ask for (and its default).
@@ -101,6 +106,13 @@ impl AgentConfig {
         };
         let profile_cache_secs = seconds("CLAWLESS_PROFILE_CACHE_SECONDS", 30)?;
         let memory_cache_secs = seconds("CLAWLESS_MEMORY_CACHE_SECONDS", 30)?;
+        let progress_secs = seconds("CLAWLESS_PROGRESS_SECS", DEFAULT_PROGRESS_SECS)?;
+        if progress_secs > 60 {
+            return Err(ConfigError::Invalid {
+                name: "CLAWLESS_PROGRESS_SECS",
+                reason: "expected 0 (off) to 60 seconds".into(),
+            });
+        }
         let run_seconds = match get("CLAWLESS_RUN_SECONDS") {
             None => MAX_RUN_SECONDS,
             Some(raw) => match raw.trim().parse::<u64>() {
@@ -134,6 +146,7 @@ impl AgentConfig {
             profile_cache_secs,
             memory_cache_secs,
             run_seconds,
+            progress_secs,
             stack,
         })
     }
@@ -169,6 +182,16 @@ mod tests {
         ));
         assert_eq!(c.reply_queue_url, QUEUE.1);
         assert_eq!(c.run_seconds, 300);
+        assert_eq!(c.progress_secs, 4);
+    }
+
+    #[test]
+    fn progress_seconds_may_be_off_and_are_bounded() {
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_PROGRESS_SECS", "0")]).unwrap().progress_secs, 0);
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_PROGRESS_SECS", "1")]).unwrap().progress_secs, 1);
+        for bad in ["61", "-1", "x"] {
+            assert!(config(&[QUEUE, ("CLAWLESS_PROGRESS_SECS", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

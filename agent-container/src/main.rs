@@ -63,6 +63,7 @@ async fn run() -> Result<(), StartupError> {
         workspace_root: config.workspace_root.clone(),
         web: WebSettings::from_config(&config),
         answered: Default::default(),
+        progress_every: (config.progress_secs > 0).then(|| Duration::from_secs(config.progress_secs)),
     };
     let state = AppState::new(deps);
     let listener = TcpListener::bind((config.listen_host, config.port))

@@ -32,12 +32,16 @@ pub trait ReplySink: Send + Sync + 'static {
     async fn report(&self, report: &AgentReport) -> Result<String, SinkError>;
 }
 
-/// The queue's deduplication id of a report: one per request, one per run.
+/// The queue's deduplication id of a report: one per request, one per run, one per progress
+/// report of a run.
 pub fn report_dedup_id(report: &AgentReport) -> String {
     let (c, _) = report.claim();
     match report {
         AgentReport::PermissionRequest { request, .. } => short_digest(&["request", &request.request_id]),
         AgentReport::RunReport { in_reply_to, .. } => short_digest(&["run", &c.partition_key(), in_reply_to.as_str()]),
+        AgentReport::Progress(p) => {
+            short_digest(&["progress", &c.partition_key(), p.in_reply_to.as_str(), &p.seq.to_string()])
+        }
     }
 }
 
@@ -111,13 +115,24 @@ impl MemoryReplySink {
         self.reports.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// The progress reports so far.
+    pub fn progress(&self) -> Vec<clawless_core::domain::progress::RunProgress> {
+        self.reports()
+            .into_iter()
+            .filter_map(|r| match r {
+                AgentReport::Progress(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The permission requests reported so far.
     pub fn requests(&self) -> Vec<clawless_core::domain::permissions::PermissionRequest> {
         self.reports()
             .into_iter()
             .filter_map(|r| match r {
                 AgentReport::PermissionRequest { request, .. } => Some(*request),
-                AgentReport::RunReport { .. } => None,
+                AgentReport::RunReport { .. } | AgentReport::Progress(_) => None,
             })
             .collect()
     }
@@ -127,7 +142,7 @@ impl MemoryReplySink {
         let on_replies = self.replies().into_iter().filter_map(|r| r.run);
         let in_reports = self.reports().into_iter().filter_map(|r| match r {
             AgentReport::RunReport { run, .. } => Some(run),
-            AgentReport::PermissionRequest { .. } => None,
+            AgentReport::PermissionRequest { .. } | AgentReport::Progress(_) => None,
         });
         on_replies.chain(in_reports).collect()
     }

@@ -29,7 +29,7 @@ pub mod echo;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -74,8 +74,8 @@ struct Script {
     answers: u64,
     /// Token counts every answer reports, instead of the computed ones.
     usage: Option<(u64, u64)>,
-    /// How long each answer takes (a run that holds its slot a while).
-    hold: std::time::Duration,
+    /// How long each answer takes (a slow model, for runs that last).
+    delay: Duration,
 }
 
 type Shared = Arc<Mutex<Script>>;
@@ -136,9 +136,10 @@ impl ModelStandIn {
         lock(&self.shared).usage = Some((input, output));
     }
 
-    /// Makes every later answer take `hold` before it is sent.
-    pub fn hold_answers(&self, hold: std::time::Duration) {
-        lock(&self.shared).hold = hold;
+    /// Makes every answer take `delay`, as a slow model does (a run that lasts long enough to
+    /// show progress).
+    pub fn delay_answers(&self, delay: Duration) {
+        lock(&self.shared).delay = delay;
     }
 
     /// Stops the server and waits until its port is closed.
@@ -225,7 +226,7 @@ struct Taken {
     /// 1-based number of the (first) tool call, if the turn calls tools.
     tool_call_no: u64,
     usage: Option<(u64, u64)>,
-    hold: std::time::Duration,
+    delay: Duration,
 }
 
 fn take_turn(shared: &Shared, request: Value) -> Taken {
@@ -239,7 +240,7 @@ fn take_turn(shared: &Shared, request: Value) -> Taken {
         ScriptedTurn::ToolCalls(calls) => calls.len() as u64,
         _ => 0,
     };
-    Taken { turn, answer_no: script.answers, tool_call_no: first_call, usage: script.usage, hold: script.hold }
+    Taken { turn, answer_no: script.answers, tool_call_no: first_call, usage: script.usage, delay: script.delay }
 }
 
 fn tokens(len: usize) -> u64 {
@@ -268,7 +269,7 @@ async fn bedrock_converse(State(shared): State<Shared>, Path(_model_id): Path<St
     }
     let echo = bedrock_last_tool_result(&request);
     let taken = take_turn(&shared, request);
-    tokio::time::sleep(taken.hold).await;
+    tokio::time::sleep(taken.delay).await;
     let (content, stop_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!([{ "text": text }]), "end_turn"),
         ScriptedTurn::EchoLastToolResult { prefix } => (json!([{ "text": format!("{prefix}{echo}") }]), "end_turn"),
@@ -347,7 +348,7 @@ async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
     let model = request.get("model").and_then(Value::as_str).unwrap_or("stand-in").to_owned();
     let echo = openai_last_tool_result(&request);
     let taken = take_turn(&shared, request);
-    tokio::time::sleep(taken.hold).await;
+    tokio::time::sleep(taken.delay).await;
     let (message, finish_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!({ "role": "assistant", "content": text }), "stop"),
         ScriptedTurn::EchoLastToolResult { prefix } => {

@@ -119,6 +119,7 @@ pub fn agent_deps_with(
         workspace_root,
         web: Default::default(),
         answered: Default::default(),
+        progress_every: None,
     }
 }
 

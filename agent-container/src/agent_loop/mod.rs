@@ -13,6 +13,7 @@
 
 mod answered;
 mod limits;
+mod progress;
 mod reply;
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,9 @@ pub struct AgentDeps {
     pub web: WebSettings,
     /// The answers this process sent, per session (see [`AnsweredHere`]).
     pub answered: AnsweredHere,
+    /// How often a run reports progress while it lasts (`CLAWLESS_PROGRESS_SECS`); `None`: no
+    /// reports (see [`progress`]).
+    pub progress_every: Option<std::time::Duration>,
 }
 
 /// How a run ended.
@@ -198,6 +202,8 @@ async fn answer(
         push_message(&mut messages, ChatMessage::user_text(format!("[{}] {}", one_line(&w.sender_name), w.text)));
     }
 
+    // Typing (and for a long run, a status message) from here to the answer.
+    let heartbeat = progress::Heartbeat::start(&deps.sink, deps.progress_every, latest, started).await;
     let provider = deps.providers.get(latest.bot.model_provider.as_deref().and_then(|p| p.parse().ok()));
     let ctx = ToolContext {
         conversation: conversation.clone(),
@@ -212,7 +218,15 @@ async fn answer(
     let mut final_text: Option<String> = None;
     // Everything the run does, tool calls included, ends at this instant.
     let deadline = started + deps.limits.wall_time;
-    let scope = RunScope { deps, ctx: &ctx, profile: &profile, latest, once_grants: &once_grants, deadline };
+    let scope = RunScope {
+        deps,
+        ctx: &ctx,
+        profile: &profile,
+        latest,
+        once_grants: &once_grants,
+        deadline,
+        heartbeat: heartbeat.as_ref(),
+    };
     let mut tool_calls_run = 0u32;
     // Intermediate replies sent so far (the outbox keeps the run's, so its limit is per run).
     let mut relayed = 0usize;
@@ -226,6 +240,9 @@ async fn answer(
             tools: offered.clone(),
             max_output_tokens: deps.limits.max_output_tokens,
         };
+        if let Some(heartbeat) = &heartbeat {
+            heartbeat.thinking().await;
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let response: ModelResponse = match tokio::time::timeout(remaining, provider.complete(&request)).await {
             Ok(Ok(r)) => r,
@@ -280,6 +297,10 @@ async fn answer(
         }
     }
 
+    // No report after this: the run's answer (or its report) is next on the queue.
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.stop().await;
+    }
     let text = match final_text {
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {

@@ -225,6 +225,7 @@ async fn calls_at_and_after_the_deadline_are_cut_off_or_not_run() {
         latest: &inv,
         once_grants: &once_grants,
         deadline: Instant::now() + limits.wall_time,
+        heartbeat: None,
     };
     let calls = (1..=5).map(|i| (format!("c{i}"), "probe".to_owned(), serde_json::json!({}))).collect();
     let mut count = 0;
@@ -348,4 +349,68 @@ async fn a_history_read_before_the_last_answer_was_recorded_shows_that_answer() 
     assert_eq!(seen.len(), 3, "question, this process's answer, new question: {seen:?}");
     assert_eq!(seen[1], (ChatRole::Assistant, "first answer".to_owned()));
     assert!(seen[0].1.ends_with("first question") && seen[2].1.ends_with("second question"));
+}
+
+/// The reports a run sent, in order, with where each stands relative to the replies: (the
+/// number of replies queued before it, the report).
+#[tokio::test]
+async fn a_run_reports_progress_while_it_lasts_and_never_after_its_answer() {
+    use clawless_core::domain::progress::ProgressPhase;
+    // Two tool rounds of 250 ms each (one call, then two at once), then the answer.
+    let model = Arc::new(ScriptedProvider::new(vec![probes(1), probes(2), answer("done")]));
+    let probe = Probe::new(Duration::from_millis(250));
+    let (mut deps, sink) = probe_deps(model, &probe, RunLimits::default());
+    deps.progress_every = Some(Duration::from_millis(200));
+    assert!(matches!(run_once(&deps).await, Outcome::Replied { .. }));
+    let reports = sink.progress();
+    let replies = sink.replies();
+    assert_eq!(replies.len(), 1);
+
+    // The first once the run has lasted an interval (the first tool running by then), then
+    // heartbeats and tool starts.
+    assert_eq!(reports[0].seq, 1);
+    assert!(reports[0].elapsed_ms >= 200, "none before the first interval: {reports:?}");
+    assert_eq!((reports[0].phase.clone(), reports[0].tools_used), (ProgressPhase::Tool { name: "probe".into() }, 1));
+    assert!(reports.len() >= 3, "heartbeats during ~750 ms of tools at 200 ms: {reports:?}");
+    let seqs: Vec<u32> = reports.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=reports.len() as u32).collect::<Vec<_>>(), "numbered in order, none lost");
+    assert_eq!(reports.last().map(|r| r.tools_used), Some(3), "the run's three tool calls counted");
+    assert!(reports.windows(2).all(|w| w[0].elapsed_ms <= w[1].elapsed_ms));
+    let inv = invocation("4242", "1001", "go", Vec::new());
+    for r in &reports {
+        assert_eq!(
+            (&r.conversation, &r.scope, &r.route),
+            (&inv.item.conversation, &inv.scope, &inv.item.message.route)
+        );
+        assert_eq!((r.in_reply_to.as_str(), r.in_reply_to_at_ms), ("1001", inv.item.message.sent_at_ms));
+    }
+
+    // None after the answer: the heartbeat stopped before it was queued.
+    let count = reports.len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.progress().len(), count);
+}
+
+#[tokio::test]
+async fn no_progress_when_off_or_nobody_waits() {
+    let model = Arc::new(ScriptedProvider::new(vec![probes(1), answer("done")]));
+    let probe = Probe::new(Duration::from_millis(50));
+    let (deps, sink) = probe_deps(model, &probe, RunLimits::default());
+    assert!(matches!(run_once(&deps).await, Outcome::Replied { .. }));
+    assert!(sink.progress().is_empty(), "off by default in these deps");
+
+    let model = Arc::new(ScriptedProvider::new(vec![probes(1), answer("done")]));
+    let (mut deps, sink) = probe_deps(model, &probe, RunLimits::default());
+    deps.progress_every = Some(Duration::from_millis(10));
+    let inv = AgentInvocation { scheduled: true, ..invocation("4242", "1001", "go", Vec::new()) };
+    let session = inv.item.conversation.runtime_session_id();
+    assert!(matches!(run(&deps, &session, &[inv]).await, Outcome::Replied { .. }));
+    assert!(sink.progress().is_empty(), "a scheduled run has nobody at the keyboard");
+
+    // A run quicker than its first interval reports nothing (and costs nothing).
+    let model = Arc::new(ScriptedProvider::new(vec![probes(1), answer("done")]));
+    let (mut deps, sink) = probe_deps(model, &probe, RunLimits::default());
+    deps.progress_every = Some(Duration::from_secs(4));
+    assert!(matches!(run_once(&deps).await, Outcome::Replied { .. }));
+    assert!(sink.progress().is_empty(), "answered within 1.5 s: no report");
 }

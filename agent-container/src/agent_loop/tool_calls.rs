@@ -38,6 +38,8 @@ pub(super) struct RunScope<'a> {
     pub(super) once_grants: &'a Mutex<Vec<OnceGrant>>,
     /// Everything the run does ends at this instant.
     pub(super) deadline: Instant,
+    /// The run's progress reports, if on.
+    pub(super) heartbeat: Option<&'a super::progress::Heartbeat>,
 }
 
 /// The results of one model response's tool calls, one per call and in order (the model's
@@ -75,6 +77,9 @@ pub(super) async fn tool_results(
             )
         } else {
             *tool_calls_run += 1;
+            if let Some(heartbeat) = scope.heartbeat {
+                heartbeat.tool_started(&name).await;
+            }
             call_tool(scope, &name, &input).await
         };
         results.push(Block::ToolResult { tool_use_id: id, content, is_error });
@@ -93,7 +98,7 @@ pub(super) fn denied(latest: &AgentInvocation, tool: &str, reason: &str) {
 
 /// Checks and runs one tool call; returns the result text for the model and whether it failed.
 async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, bool) {
-    let RunScope { deps, ctx, profile, latest, once_grants, deadline } = *scope;
+    let RunScope { deps, ctx, profile, latest, once_grants, deadline, .. } = *scope;
     let decision = profile.decide(name);
     if matches!(decision, ToolDecision::Allowed | ToolDecision::NeedsApproval)
         && let Err(e) = validate_input(name, input)

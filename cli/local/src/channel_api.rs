@@ -29,9 +29,25 @@ pub struct SentMessage {
     pub at: std::time::Instant,
 }
 
+/// Something a bot did to a chat besides sending a message: a typing indicator, an edit of a
+/// message it sent, a reaction put on or taken off.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelAction {
+    pub channel: &'static str,
+    /// `typing`, `edit`, `react` or `unreact`.
+    pub kind: &'static str,
+    /// The chat (or, where the API names only a message, the message) it was done to.
+    pub target: Value,
+    /// The message's new text (`edit`), or the emoji (`react`, `unreact`).
+    pub text: String,
+    #[serde(skip)]
+    pub at: std::time::Instant,
+}
+
 #[derive(Default)]
 pub struct Outbox {
     sent: Mutex<Vec<SentMessage>>,
+    actions: Mutex<Vec<ChannelAction>>,
     next_id: AtomicI64,
     /// Feishu's request de-duplication: the message each `uuid` created (Feishu keeps one for an
     /// hour; the stand-in for its lifetime).
@@ -51,6 +67,19 @@ impl Outbox {
     /// The global commands Discord application `application_id` has, if any were put.
     pub async fn discord_commands(&self, application_id: &str) -> Option<Value> {
         self.discord_commands.lock().await.get(application_id).cloned()
+    }
+
+    /// Typing indicators, edits and reactions so far, in order.
+    pub async fn actions(&self) -> Vec<ChannelAction> {
+        self.actions.lock().await.clone()
+    }
+
+    async fn act(&self, channel: &'static str, kind: &'static str, target: Value, text: &str) {
+        if kind != "typing" {
+            eprintln!("\n  {channel} {kind} {target}: {text}\n");
+        }
+        let action = ChannelAction { channel, kind, target, text: text.to_owned(), at: std::time::Instant::now() };
+        self.actions.lock().await.push(action);
     }
 
     async fn record(&self, channel: &'static str, chat_id: Value, text: &str) -> i64 {
@@ -114,6 +143,9 @@ async fn handle(
     if method == Method::GET && path == "/_outbox" {
         return axum::Json(outbox.sent().await).into_response();
     }
+    if method == Method::GET && path == "/_actions" {
+        return axum::Json(outbox.actions().await).into_response();
+    }
     let (prefix, rest) = path.trim_start_matches('/').split_once('/').unwrap_or((path.trim_start_matches('/'), ""));
     // A soak's refused sends (not the token exchange or webhook setup: only sends are refused).
     #[cfg(feature = "test-support")]
@@ -146,6 +178,10 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
         return not_found();
     }
     let _ = &call.headers;
+    let bad_request = |description: &str| {
+        (StatusCode::BAD_REQUEST, axum::Json(json!({"ok": false, "error_code": 400, "description": description})))
+            .into_response()
+    };
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
     match api_method {
         "sendMessage" => {
@@ -165,6 +201,39 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
             )
             .into_response()
         }
+        "sendChatAction" => {
+            let (Some(chat_id), Some(action)) =
+                (request.get("chat_id").cloned(), request.get("action").and_then(Value::as_str))
+            else {
+                return bad_request("Bad Request: chat_id and action are required");
+            };
+            outbox.act("telegram", "typing", chat_id, action).await;
+            axum::Json(json!({"ok": true, "result": true})).into_response()
+        }
+        "editMessageText" => {
+            let (Some(chat_id), Some(message_id), Some(text)) = (
+                request.get("chat_id").cloned(),
+                request.get("message_id").and_then(Value::as_i64),
+                request.get("text").and_then(Value::as_str),
+            ) else {
+                return bad_request("Bad Request: chat_id, message_id and text are required");
+            };
+            let edited = outbox
+                .actions()
+                .await
+                .into_iter()
+                .rev()
+                .find(|a| a.kind == "edit" && a.target == json!({"chat_id": chat_id, "message_id": message_id}));
+            if edited.is_some_and(|a| a.text == text) {
+                return bad_request(
+                    "Bad Request: message is not modified: specified new message content and reply markup are \
+                     exactly the same as a current content and reply markup of the message",
+                );
+            }
+            outbox.act("telegram", "edit", json!({"chat_id": chat_id, "message_id": message_id}), text).await;
+            axum::Json(json!({"ok": true, "result": {"message_id": message_id, "chat": {"id": chat_id}, "text": text}}))
+                .into_response()
+        }
         "setWebhook" | "deleteWebhook" => axum::Json(json!({"ok": true, "result": true})).into_response(),
         _ => not_found(),
     }
@@ -177,11 +246,8 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let error = |status: StatusCode, code: i64, msg: &str| {
         (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
     };
-    if call.method != Method::POST {
-        return error(StatusCode::NOT_FOUND, 404, "not found");
-    }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
-    if call.path == "open-apis/auth/v3/tenant_access_token/internal" {
+    if call.method == Method::POST && call.path == "open-apis/auth/v3/tenant_access_token/internal" {
         let has = |k: &str| request.get(k).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
         if !has("app_id") || !has("app_secret") {
             return error(StatusCode::BAD_REQUEST, 10003, "invalid param");
@@ -198,12 +264,42 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     if call.bearer().is_none_or(|t| !t.starts_with("t-")) {
         return error(StatusCode::BAD_REQUEST, 99991661, "Missing access token for authorization");
     }
-    let text = request
-        .get("content")
-        .and_then(Value::as_str)
-        .and_then(|c| serde_json::from_str::<Value>(c).ok())
-        .and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned));
-    let Some(text) = text.filter(|_| request.get("msg_type").and_then(Value::as_str) == Some("text")) else {
+    let segments: Vec<&str> = messages.trim_start_matches('/').split('/').collect();
+    let ok = |data: Value| axum::Json(json!({"code": 0, "msg": "success", "data": data})).into_response();
+    match (&call.method, segments.as_slice()) {
+        // Reactions: `POST …/messages/{id}/reactions`, `DELETE …/messages/{id}/reactions/{reaction}`.
+        (&Method::POST, [message_id, "reactions"]) if !message_id.is_empty() => {
+            let Some(emoji) = request.pointer("/reaction_type/emoji_type").and_then(Value::as_str) else {
+                return error(StatusCode::BAD_REQUEST, 231001, "reaction type is invalid");
+            };
+            outbox.act("feishu", "react", json!(message_id), emoji).await;
+            let n = outbox.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+            return ok(json!({"reaction_id": format!("reaction_local_{n}"), "reaction_type": {"emoji_type": emoji}}));
+        }
+        (&Method::DELETE, [message_id, "reactions", reaction]) if !message_id.is_empty() && !reaction.is_empty() => {
+            outbox.act("feishu", "unreact", json!(message_id), reaction).await;
+            return ok(json!({"reaction_id": reaction}));
+        }
+        // A shared card patched in place (`PATCH …/messages/{id}`, cards only).
+        (&Method::PATCH, [message_id]) if !message_id.is_empty() => {
+            let card = request.get("content").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok());
+            let Some(text) = card.as_ref().and_then(card_text) else {
+                return error(StatusCode::BAD_REQUEST, 230001, "invalid message content: only cards can be patched");
+            };
+            outbox.act("feishu", "edit", json!(message_id), &text).await;
+            return ok(json!({}));
+        }
+        (&Method::POST, _) => {}
+        _ => return error(StatusCode::NOT_FOUND, 404, "not found"),
+    }
+    let content: Option<Value> =
+        request.get("content").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok());
+    let text = match request.get("msg_type").and_then(Value::as_str) {
+        Some("text") => content.as_ref().and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned)),
+        Some("interactive") => content.as_ref().and_then(card_text),
+        _ => None,
+    };
+    let Some(text) = text else {
         return error(StatusCode::BAD_REQUEST, 230001, "invalid message content");
     };
     // A reply names the message it answers, not the chat; the outbox shows which message, and
@@ -244,6 +340,17 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     .into_response()
 }
 
+/// The plain text of a card's `div` blocks, one line each (what the status cards carry).
+fn card_text(card: &Value) -> Option<String> {
+    let lines: Vec<&str> = card
+        .get("elements")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.pointer("/text/content").and_then(Value::as_str))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 /// WhatsApp Cloud API: `POST [/{version}]/{phone_number_id}/messages` with a bearer token.
 async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
     let error = |status: StatusCode, code: i64, message: &str| {
@@ -264,6 +371,16 @@ async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
         return error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
     }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+    // A read receipt, with the typing indicator when it asks for one.
+    if request.get("status").and_then(Value::as_str) == Some("read") {
+        let Some(message_id) = request.get("message_id").and_then(Value::as_str) else {
+            return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter message_id is required.");
+        };
+        if let Some(kind) = request.pointer("/typing_indicator/type").and_then(Value::as_str) {
+            outbox.act("whatsapp", "typing", json!(message_id), kind).await;
+        }
+        return axum::Json(json!({"success": true})).into_response();
+    }
     let to = request.get("to").and_then(Value::as_str);
     let body = request.pointer("/text/body").and_then(Value::as_str);
     let (Some(to), Some(body)) = (to, body) else {
@@ -307,6 +424,29 @@ async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
             }
             answer(json!({"ok": true, "channel": channel, "ts": ts, "message": message}))
         }
+        (Method::POST, "chat.update") => {
+            let (Some(channel), Some(ts), Some(text)) = (
+                request.get("channel").and_then(Value::as_str),
+                request.get("ts").and_then(Value::as_str),
+                request.get("text").and_then(Value::as_str),
+            ) else {
+                return answer(json!({"ok": false, "error": "invalid_arguments"}));
+            };
+            outbox.act("slack", "edit", json!({"channel": channel, "ts": ts}), text).await;
+            answer(json!({"ok": true, "channel": channel, "ts": ts, "text": text}))
+        }
+        (Method::POST, method @ ("reactions.add" | "reactions.remove")) => {
+            let (Some(channel), Some(ts), Some(name)) = (
+                request.get("channel").and_then(Value::as_str),
+                request.get("timestamp").and_then(Value::as_str),
+                request.get("name").and_then(Value::as_str),
+            ) else {
+                return answer(json!({"ok": false, "error": "invalid_arguments"}));
+            };
+            let kind = if method == "reactions.add" { "react" } else { "unreact" };
+            outbox.act("slack", kind, json!({"channel": channel, "ts": ts}), name).await;
+            answer(json!({"ok": true}))
+        }
         (Method::POST, "auth.test") => answer(json!({"ok": true, "user_id": "U0LOCALBOT", "bot_id": "B0LOCALBOT"})),
         _ => answer(json!({"ok": false, "error": "unknown_method"})),
     }
@@ -333,6 +473,23 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
             return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
         }
         return discord_commands(outbox, &call, application).await;
+    }
+    // An interaction's original response (the deferred "thinking…"), edited in place.
+    if call.method == Method::PATCH {
+        let ["webhooks", application, token, "messages", "@original"] = segments.as_slice() else {
+            return error(StatusCode::NOT_FOUND, 0, "404: Not Found");
+        };
+        if application.is_empty() || token.is_empty() {
+            return error(StatusCode::NOT_FOUND, 0, "404: Not Found");
+        }
+        let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+        let Some(content) = request.get("content").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+            return error(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message");
+        };
+        // The token is a credential: only the application is shown.
+        outbox.act("discord", "edit", json!(format!("original response of application {application}")), content).await;
+        return axum::Json(json!({"id": "0", "type": 0, "content": content, "flags": request.get("flags").cloned().unwrap_or(json!(0))}))
+            .into_response();
     }
     if call.method != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed");

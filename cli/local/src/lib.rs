@@ -294,11 +294,16 @@ impl LocalStack {
                 agent_env.push((key.clone(), resolver.resolve(expr)?));
             }
         }
+        // Progress reports (typing, status messages) are off in the local run unless asked for
+        // (`CLAWLESS_PROGRESS_SECS=4 clawless local up`, or a test's agent env): every other
+        // test counts the messages a run sends, and a slow machine would make status messages.
+        agent_env.push(("CLAWLESS_PROGRESS_SECS".into(), "0".into()));
         // The platform's model settings pass through to the agents, as the runtime's env would.
         for (key, value) in std::env::vars() {
             if key.starts_with("CLAWLESS_MODEL_")
                 || key.starts_with("CLAWLESS_OPENAI_")
                 || key == "CLAWLESS_BEDROCK_ENDPOINT"
+                || key == "CLAWLESS_PROGRESS_SECS"
             {
                 agent_env.push((key, value));
             }

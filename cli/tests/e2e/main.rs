@@ -15,6 +15,7 @@ mod dlq;
 mod feishu;
 mod isolation;
 mod limits;
+mod liveness;
 mod notice;
 mod observe;
 mod quotas;

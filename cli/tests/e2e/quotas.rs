@@ -49,7 +49,7 @@ async fn the_concurrency_cap_delays_a_run_and_never_drops_it() {
     ])
     .await;
     // Ada's run holds the only slot for 4 s; the dispatcher waits 1 s at a time.
-    model.hold_answers(Duration::from_secs(4));
+    model.delay_answers(Duration::from_secs(4));
     let telegram = telegram_stand_in().await;
     let stack = stack(&telegram, &model, 1).await;
     let bot = onboard_telegram_bot(&stack, TEST_SECRET);

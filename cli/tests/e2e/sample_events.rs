@@ -110,6 +110,40 @@ async fn dispatcher_and_reply_events() {
     assert_eq!(stack.outbox.sent().await.len(), 1);
 }
 
+/// The progress sample: refused without its conversation's token; with it (and sent just now),
+/// Telegram's typing action and the run's one status message, not posted again by a second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reply_progress_event_types_and_posts_one_status() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let unsigned = with_bot(&sample_event("reply-progress.json"), &bot);
+    let reply = &stack.functions["ReplyFunction"];
+    let answer: Value = serde_json::from_slice(&reply.invoke(unsigned.clone()).await.unwrap()).unwrap();
+    assert_eq!(answer["batchItemFailures"], Value::Array(vec![]), "refused, not retried: {answer}");
+    assert!(stack.outbox.actions().await.is_empty() && stack.outbox.sent().await.is_empty());
+
+    let mut event: Value = serde_json::from_slice(&unsigned).unwrap();
+    let report: clawless_core::domain::envelope::AgentReport =
+        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    let clawless_core::domain::envelope::AgentReport::Progress(mut progress) = report else {
+        panic!("the sample is a progress report")
+    };
+    progress.scope = stack.scope_key().await.unwrap().mint(&progress.conversation);
+    progress.sent_at_ms = clawless_core::domain::model::now_ms();
+    let body = clawless_core::domain::envelope::AgentReport::Progress(progress);
+    event["Records"][0]["body"] = Value::String(serde_json::to_string(&body).unwrap());
+    let signed = Bytes::from(event.to_string());
+    for _ in 0..2 {
+        let answer: Value = serde_json::from_slice(&reply.invoke(signed.clone()).await.unwrap()).unwrap();
+        assert_eq!(answer["batchItemFailures"], Value::Array(vec![]), "{answer}");
+    }
+    let typing: Vec<_> = stack.outbox.actions().await.into_iter().filter(|a| a.kind == "typing").collect();
+    assert_eq!(typing.len(), 2, "typing on each report");
+    let sent = stack.outbox.sent().await;
+    assert_eq!(sent.len(), 1, "one status message for the run");
+    assert_eq!(sent[0].text, "Working on it… 2 tool calls so far, now: web_fetch");
+}
+
 /// The chat command sample: `/status`, answered by the dispatcher itself (no agent session), once
 /// however often it is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

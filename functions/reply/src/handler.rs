@@ -10,9 +10,10 @@ use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
 use clawless_aws::wiring::{approval_flow_from_env, notice_wording_from_env};
 use clawless_core::approvals::ReplyQueueMessage;
 use clawless_core::config::PlatformConfig;
+use clawless_core::domain::envelope::AgentReport;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::reply::{ChannelApis, ReplyPorts, ReplyService};
-use clawless_core::flows::reports::ReportService;
+use clawless_core::flows::reports::{ReportOutcome, ReportService};
 use lambda_runtime::{Error, LambdaEvent};
 
 /// The reply flow, and what acts on the agents' reports that share the queue.
@@ -40,6 +41,7 @@ pub async fn build() -> Result<Reply, Error> {
         usage: store.clone(),
         limits: store.clone(),
         scope: scope.clone(),
+        statuses: store.clone(),
     };
     Ok(Reply {
         replies: ReplyService::new(ports, http, ChannelApis::from_env()),
@@ -61,8 +63,19 @@ pub async fn handle(service: &Reply, event: LambdaEvent<SqsEvent>) -> Result<Sqs
             ReplyQueueMessage::Reply(reply) => {
                 service.replies.deliver(reply).await.map(|_| ()).map_err(ReplyError::from)
             }
+            // Shown or dropped, never retried: a late typing indicator is worth nothing.
+            ReplyQueueMessage::Report(AgentReport::Progress(progress)) => {
+                service.replies.progress(progress).await;
+                Ok(())
+            }
             ReplyQueueMessage::Report(report) => {
-                service.reports.handle(report).await.map(|_| ()).map_err(ReplyError::from)
+                let ended = report.ended_run().is_some().then(|| report.clone());
+                let outcome = service.reports.handle(report).await.map_err(ReplyError::from)?;
+                // A run that sent no answer takes its status message and reaction down here.
+                if let (ReportOutcome::Done, Some(ended)) = (outcome, ended) {
+                    service.replies.end_reported_run(&ended).await;
+                }
+                Ok(())
             }
         }
     })

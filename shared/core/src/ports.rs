@@ -100,6 +100,23 @@ pub trait ConversationRepo: Send + Sync {
     }
 }
 
+/// What the reply function keeps about a run's signs of life (see
+/// [`crate::domain::progress::RunStatus`]): one item per run, written by trusted code only.
+#[async_trait]
+pub trait RunStatusRepo: Send + Sync {
+    /// The run's status item, read strongly consistent (the run's end may have written it a
+    /// moment ago).
+    async fn run_status(
+        &self,
+        conversation: &ConversationRef,
+        in_reply_to_at_ms: i64,
+        in_reply_to: &str,
+    ) -> Result<Option<crate::domain::progress::RunStatus>, StoreError>;
+    /// Writes `status` whole if the stored item is still the one it was read as (`version - 1`;
+    /// none for version 1). `false` if another write came first: nothing is written.
+    async fn put_run_status(&self, status: &crate::domain::progress::RunStatus) -> Result<bool, StoreError>;
+}
+
 /// Token use per tenant and month.
 #[async_trait]
 pub trait UsageRepo: Send + Sync {

@@ -8,6 +8,7 @@ mod approvals;
 mod bots;
 mod conversations;
 mod limits;
+mod run_status;
 pub mod tasks;
 mod usage;
 
@@ -28,7 +29,7 @@ use clawless_core::domain::records::{
     BotRecord, MessageItem, ReplyClaim, ReplyLine, ReplyState, StoreOutcome, inbound_sort_key, reply_sort_key,
 };
 use clawless_core::domain::trigger::Trigger;
-pub use clawless_core::ports::{ApprovalRepo, BotRepo, ConversationRepo, StoreError, UsageRepo};
+pub use clawless_core::ports::{ApprovalRepo, BotRepo, ConversationRepo, RunStatusRepo, StoreError, UsageRepo};
 
 use crate::sdk::describe_sdk_error;
 

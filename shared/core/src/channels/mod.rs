@@ -243,6 +243,55 @@ pub trait Channel: Send + Sync {
         text: &str,
         buttons: &[Button],
     ) -> Result<String, SendError>;
+
+    // A run's signs of life (see `crate::domain::progress`). Each has a default that does
+    // nothing, for a channel without the feature; the reply flow swallows their errors, so a
+    // failed one never holds back or loses an answer.
+
+    /// Shows the channel's typing indicator in `route`'s chat for a few seconds (the reply
+    /// flow calls it on each of a run's progress reports).
+    async fn typing(&self, _ctx: &SendContext<'_>, _route: &ReplyRoute) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    /// Marks the message a run answers (sent at `message_at_ms`) as being worked on, where the
+    /// channel has no typing indicator and shows that with a reaction; returns what
+    /// [`Channel::unmark_working`] needs to take it down, `None` if nothing was marked.
+    async fn mark_working(
+        &self,
+        _ctx: &SendContext<'_>,
+        _route: &ReplyRoute,
+        _message_at_ms: i64,
+    ) -> Result<Option<String>, SendError> {
+        Ok(None)
+    }
+
+    /// Takes down what [`Channel::mark_working`] put up (`mark` is its handle).
+    async fn unmark_working(&self, _ctx: &SendContext<'_>, _route: &ReplyRoute, _mark: &str) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    /// Posts a status message (already neutralised) that [`Channel::edit_status`] can change;
+    /// returns its id, or `None` where the channel cannot edit a message (nothing is sent then).
+    async fn post_status(
+        &self,
+        _ctx: &SendContext<'_>,
+        _route: &ReplyRoute,
+        _text: &str,
+    ) -> Result<Option<String>, SendError> {
+        Ok(None)
+    }
+
+    /// Changes the status message `status` (an id [`Channel::post_status`] returned) to `text`.
+    async fn edit_status(
+        &self,
+        _ctx: &SendContext<'_>,
+        _route: &ReplyRoute,
+        _status: &str,
+        _text: &str,
+    ) -> Result<(), SendError> {
+        Ok(())
+    }
 }
 
 /// Registering the bot's webhook URL with the channel through its API.
@@ -288,6 +337,9 @@ pub fn api_base(channel: &dyn Channel) -> String {
     let var = format!("CLAWLESS_{}_API", channel.kind().as_str().to_ascii_uppercase());
     std::env::var(&var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| channel.default_api_base().to_owned())
 }
+
+#[cfg(test)]
+mod liveness_tests;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ use crate::domain::credentials::TenantCredentials;
 use crate::domain::ids::{ConversationRef, MessageId, TaskId};
 use crate::domain::model::{ConversationMessage, HistoryEntry, ReplyRoute};
 use crate::domain::permissions::PermissionRequest;
+use crate::domain::progress::RunProgress;
 use crate::domain::scope::ScopeToken;
 
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -142,6 +143,10 @@ pub enum AgentReport {
         #[serde(flatten)]
         run: RunSummary,
     },
+    /// A run's sign of life (see [`crate::domain::progress`]): the reply function shows the
+    /// channel's typing indicator and, on a long run with tools, one status message edited in
+    /// place. Never retried: a late one is worth nothing.
+    Progress(RunProgress),
 }
 
 /// What a run reports about itself: token use (every run counts, whatever it sent) and the
@@ -171,7 +176,17 @@ impl AgentReport {
         match self {
             AgentReport::PermissionRequest { scope, request, .. } => (&request.conversation, scope),
             AgentReport::RunReport { scope, conversation, .. } => (conversation, scope),
+            AgentReport::Progress(p) => (&p.conversation, &p.scope),
         }
+    }
+
+    /// The run a run report ends: its conversation, the message it answered and when that was
+    /// sent (a run that sent no answer marks every message it took, that one too). `None` for
+    /// other reports, or a run report that does not mark its own message.
+    pub fn ended_run(&self) -> Option<(&ConversationRef, &MessageId, i64)> {
+        let AgentReport::RunReport { conversation, in_reply_to, run, .. } = self else { return None };
+        let (at_ms, _) = run.answered.iter().find(|(_, id)| id == in_reply_to)?;
+        Some((conversation, in_reply_to, *at_ms))
     }
 }
 

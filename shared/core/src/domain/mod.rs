@@ -7,6 +7,7 @@ pub mod memory;
 pub mod model;
 pub mod permissions;
 pub mod profiles;
+pub mod progress;
 pub mod records;
 pub mod scope;
 pub mod secrets;

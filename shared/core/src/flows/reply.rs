@@ -20,7 +20,10 @@ use crate::domain::secrets::SecretsError;
 use crate::flows::directory::BotDirectory;
 use crate::flows::reports::security_violation;
 use crate::ports::StoreError;
-use crate::ports::{ConversationRepo, LimitRepo, ScopeKeys, UsageRepo};
+use crate::ports::{ConversationRepo, LimitRepo, RunStatusRepo, ScopeKeys, UsageRepo};
+
+mod progress;
+pub use progress::ProgressOutcome;
 
 /// Longest total wait for a channel's `retry_after` inside one invocation; longer waits go back
 /// to the queue (the message returns after its visibility timeout).
@@ -82,6 +85,7 @@ pub struct ReplyService {
     conversations: Arc<dyn ConversationRepo>,
     usage: Arc<dyn UsageRepo>,
     limits: Arc<dyn LimitRepo>,
+    statuses: Arc<dyn RunStatusRepo>,
 }
 
 /// The ports the reply function works through.
@@ -92,13 +96,57 @@ pub struct ReplyPorts {
     /// Where a run's end frees its concurrent-run slot.
     pub limits: Arc<dyn LimitRepo>,
     pub scope: Arc<dyn ScopeKeys>,
+    /// Runs' signs of life (status message, reaction), see [`ReplyService::progress`].
+    pub statuses: Arc<dyn RunStatusRepo>,
+}
+
+/// Where a conversation's messages go: its channel, the bot's secrets for it and the
+/// channel's API, as [`ReplyService::target`] found them.
+struct Target {
+    channel: &'static dyn Channel,
+    secrets: Arc<crate::domain::secrets::ChannelSecrets>,
+    api_base: String,
+    bot_name: String,
 }
 
 impl ReplyService {
     pub fn new(ports: ReplyPorts, http: reqwest::Client, apis: ChannelApis) -> Self {
-        let ReplyPorts { directory, conversations, usage, limits, scope } = ports;
+        let ReplyPorts { directory, conversations, usage, limits, scope, statuses } = ports;
         let tokens = TtlCache::new(Duration::from_secs(30 * 60), 1000);
-        Self { directory, http, apis, tokens, scope, conversations, usage, limits }
+        Self { directory, http, apis, tokens, scope, conversations, usage, limits, statuses }
+    }
+
+    /// The channel, secrets and API a conversation's messages go out through, or why there are
+    /// none (the bot is gone or not the tenant's, the channel is not bound or has no secrets).
+    async fn target(&self, c: &crate::domain::ids::ConversationRef) -> Result<Result<Target, String>, DeliveryError> {
+        let Some(record) = self.directory.bot(&c.bot_id).await? else {
+            return Ok(Err("bot no longer exists".into()));
+        };
+        // A reply may only speak for the tenant, bot and channel of the conversation it answers.
+        if record.bot.tenant_id != c.tenant_id {
+            return Ok(Err("reply names a tenant that does not own the bot".into()));
+        }
+        let Some(channel) = channels::channel(c.channel) else {
+            return Ok(Err(format!("sending on {} is not supported yet", c.channel)));
+        };
+        let Some(binding) = record.channel(c.channel) else {
+            return Ok(Err(format!("bot has no {} channel", c.channel)));
+        };
+        let Some(secrets) = self.directory.channel_secrets(binding).await? else {
+            return Ok(Err(format!("{} secrets are not configured", c.channel)));
+        };
+        let api_base = self.apis.get(channel);
+        Ok(Ok(Target { channel, secrets, api_base, bot_name: record.bot.name.clone() }))
+    }
+
+    fn send_context<'a>(&'a self, target: &'a Target, send_key: Option<&'a str>) -> SendContext<'a> {
+        SendContext {
+            http: &self.http,
+            api_base: &target.api_base,
+            secrets: &target.secrets,
+            tokens: &self.tokens,
+            send_key,
+        }
     }
 
     pub async fn deliver(&self, reply: ReplyEnvelope) -> Result<DeliveryOutcome, DeliveryError> {
@@ -122,49 +170,35 @@ impl ReplyService {
             security_violation(c, "reply", "route leads outside the conversation");
             return Ok(DeliveryOutcome::Rejected("route leads outside the conversation".into()));
         }
-        let Some(record) = self.directory.bot(&c.bot_id).await? else {
-            return reject("bot no longer exists".into());
-        };
-        // A reply may only speak for the tenant, bot and channel of the conversation it answers.
-        if record.bot.tenant_id != c.tenant_id {
-            return reject("reply names a tenant that does not own the bot".into());
-        }
         if reply.route.channel() != c.channel {
             return reject("reply route is for another channel".into());
         }
-        let Some(channel) = channels::channel(c.channel) else {
-            return reject(format!("sending on {} is not supported yet", c.channel));
+        let target = match self.target(c).await? {
+            Ok(target) => target,
+            Err(why) => return reject(why),
         };
-        let Some(binding) = record.channel(c.channel) else {
-            return reject(format!("bot has no {} channel", c.channel));
-        };
-        let Some(secrets) = self.directory.channel_secrets(binding).await? else {
-            return reject(format!("{} secrets are not configured", c.channel));
-        };
+        let channel = target.channel;
 
         // One read, no claim write (see `Store::reply_progress` for why none is needed); the
         // line is written once, after the last piece (and after each earlier piece of a split
         // answer, so a retry resumes after it).
-        let (claim, line) = self.conversations.reply_progress(&reply, &record.bot.name).await?;
+        let (claim, line) = self.conversations.reply_progress(&reply, &target.bot_name).await?;
         let mut sent_ids = match claim {
-            ReplyClaim::Done(_) => return Ok(DeliveryOutcome::AlreadyDone),
+            ReplyClaim::Done(_) => {
+                // A final answer sent before a crash that came before its run's end was shown.
+                self.end_run_of(&reply, crate::domain::progress::STATUS_DONE_TEXT).await;
+                return Ok(DeliveryOutcome::AlreadyDone);
+            }
             ReplyClaim::New => Vec::new(),
             ReplyClaim::Retry { sent_ids } => sent_ids,
         };
         // Agent answers and platform notices alike: neutralised for the channel, then split.
         let pieces = channels::outbound_pieces(channel, &reply.text);
-        let api_base = self.apis.get(channel);
         let reply_id = reply.reply_id();
         let already = sent_ids.len().min(pieces.len());
         for (i, piece) in pieces.iter().enumerate().skip(already) {
             let send_key = format!("{reply_id}#p{i}");
-            let ctx = SendContext {
-                http: &self.http,
-                api_base: &api_base,
-                secrets: &secrets,
-                tokens: &self.tokens,
-                send_key: Some(&send_key),
-            };
+            let ctx = self.send_context(&target, Some(&send_key));
             match send_with_retry(channel, &ctx, &reply, piece, piece_buttons(&reply.buttons, i, pieces.len())).await {
                 Ok(id) => {
                     sent_ids.push(id);
@@ -178,6 +212,7 @@ impl ReplyService {
                     self.conversations.record_reply(&line, ReplyState::Failed, &sent_ids).await?;
                     // The run happened (and spent tokens) whether or not its answer got through.
                     self.record_run(&reply).await?;
+                    self.end_run_of(&reply, crate::domain::progress::STATUS_ENDED_TEXT).await;
                     return reject(why);
                 }
                 Err(e) => {
@@ -196,6 +231,8 @@ impl ReplyService {
         );
         tracing::info!(event = "reply_sent", tenant_id = %c.tenant_id, bot_id = %c.bot_id, reply_id = %reply.reply_id(), pieces = pieces.len());
         self.record_run(&reply).await?;
+        // After the answer, so the answer never waits for it.
+        self.end_run_of(&reply, crate::domain::progress::STATUS_DONE_TEXT).await;
         Ok(DeliveryOutcome::Sent { pieces: pieces.len() })
     }
 }

@@ -93,11 +93,14 @@ impl ReportService {
             let what = match &report {
                 AgentReport::PermissionRequest { .. } => "permission_request",
                 AgentReport::RunReport { .. } => "run_report",
+                AgentReport::Progress(_) => "progress",
             };
             security_violation(conversation, what, "scope token does not match the conversation");
             return Ok(ReportOutcome::Refused("scope token does not match the conversation"));
         }
         match report {
+            // Shown by the reply flow, which holds the channels ([`crate::flows::reply::ReplyService::progress`]).
+            AgentReport::Progress(_) => Ok(ReportOutcome::Refused("progress is shown by the reply flow")),
             AgentReport::PermissionRequest { request, .. } => self.permission_request(&request).await,
             AgentReport::RunReport { conversation, in_reply_to, run, .. } => {
                 if run.answered.len() > MAX_ANSWERED_PER_REPORT {

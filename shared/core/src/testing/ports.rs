@@ -12,14 +12,15 @@ use crate::domain::ids::{BotId, ConversationRef, TenantId};
 use crate::domain::model::{ConversationMessage, now_ms};
 use crate::domain::permissions::{DecisionRecord, PermissionProfile, PermissionRequest, RequestStatus, UserRef};
 use crate::domain::profiles::ProfileStoreError;
+use crate::domain::progress::RunStatus;
 use crate::domain::records::{
     BotRecord, MessageItem, ReplyClaim, ReplyLine, ReplyState, StoreOutcome, inbound_sort_key, reply_sort_key,
 };
 use crate::domain::secrets::{ChannelSecrets, Secret, SecretsError};
 use crate::domain::trigger::Trigger;
 use crate::ports::{
-    ApprovalRepo, BotRepo, ConversationRepo, InboundQueue, ProfileRepo, QueueError, ReplyQueue, SecretSource,
-    StoreError, TimeoutScheduler, UsageRepo,
+    ApprovalRepo, BotRepo, ConversationRepo, InboundQueue, ProfileRepo, QueueError, ReplyQueue, RunStatusRepo,
+    SecretSource, StoreError, TimeoutScheduler, UsageRepo,
 };
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,6 +85,8 @@ pub struct MemoryStore {
     noticed: Mutex<HashSet<(TenantId, String)>>,
     grants: Mutex<Grants>,
     held: Mutex<HashMap<(String, i64), String>>,
+    /// Run status items by (partition, sort key).
+    run_statuses: Mutex<BTreeMap<(String, String), RunStatus>>,
     bot_loads: AtomicUsize,
 }
 
@@ -238,6 +241,42 @@ impl ConversationRepo for MemoryStore {
         self.fail.store("record_reply")?;
         self.put_line(line.recorded(state, channel_message_ids));
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Every run status item stored so far.
+    pub fn run_statuses(&self) -> Vec<RunStatus> {
+        lock(&self.run_statuses).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl RunStatusRepo for MemoryStore {
+    async fn run_status(
+        &self,
+        conversation: &ConversationRef,
+        in_reply_to_at_ms: i64,
+        in_reply_to: &str,
+    ) -> Result<Option<RunStatus>, StoreError> {
+        self.fail.store("run_status")?;
+        let key = (
+            conversation.partition_key(),
+            crate::domain::progress::run_status_sort_key(in_reply_to_at_ms, in_reply_to),
+        );
+        Ok(lock(&self.run_statuses).get(&key).cloned())
+    }
+
+    async fn put_run_status(&self, status: &RunStatus) -> Result<bool, StoreError> {
+        self.fail.store("put_run_status")?;
+        let mut items = lock(&self.run_statuses);
+        let key = (status.conversation.partition_key(), status.sort_key());
+        let stored = items.get(&key).map(|s| s.version).unwrap_or(0);
+        if stored + 1 != status.version {
+            return Ok(false);
+        }
+        items.insert(key, status.clone());
+        Ok(true)
     }
 }
 

@@ -195,6 +195,27 @@ impl Channel for Discord {
     ) -> Result<String, SendError> {
         send::post_message(ctx, route, text, buttons).await
     }
+
+    /// An interaction's deferred response already shows "thinking…" for the whole run, so
+    /// there is no typing to send; its status is that response, edited in place.
+    async fn post_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        send::edit_original(ctx, route, text).await
+    }
+
+    async fn edit_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        _status: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        send::edit_original(ctx, route, text).await.map(|_| ())
+    }
 }
 
 #[async_trait::async_trait]

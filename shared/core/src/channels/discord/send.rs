@@ -78,19 +78,9 @@ pub(super) async fn post_message(
         body["components"] = json!(rows);
     }
     let request = match interaction {
-        Some(DiscordInteraction { application_id, token }) => {
-            // The ids come from a verified request, but they go into a URL path: nothing that
-            // could leave the path segment (`/`, `?`, `#`, `%`) is let through.
-            let token_ok = !token.is_empty()
-                && token.len() <= 1000
-                && token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'='));
-            if !is_snowflake(application_id) || !token_ok {
-                return Err(SendError::Permanent("malformed interaction in the route".into()));
-            }
+        Some(interaction) => {
             // A follow-up needs no bot token; `wait` makes Discord return the message.
-            ctx.http.post(format!("{base}/webhooks/{application_id}/{token}?wait=true"))
+            ctx.http.post(format!("{}?wait=true", webhook_url(base, interaction)?))
         }
         None => {
             // A thread is a channel: a message to it goes into the thread. (A follow-up goes
@@ -153,7 +143,42 @@ pub(super) async fn register_commands(
     if answer.status.is_success() { Ok(()) } else { Err(refusal(&answer)) }
 }
 
-/// What a refused call means (the body's message and code, its wait when rate limited).
+/// The interaction's webhook (`{base}/webhooks/{application}/{token}`). The ids come from a
+/// verified request, but they go into a URL path: nothing that could leave the path segment
+/// (`/`, `?`, `#`, `%`) is let through.
+fn webhook_url(base: &str, interaction: &DiscordInteraction) -> Result<String, SendError> {
+    let DiscordInteraction { application_id, token } = interaction;
+    let token_ok = !token.is_empty()
+        && token.len() <= 1000
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'='));
+    if !is_snowflake(application_id) || !token_ok {
+        return Err(SendError::Permanent("malformed interaction in the route".into()));
+    }
+    Ok(format!("{base}/webhooks/{application_id}/{token}"))
+}
+
+/// The status of an interaction's run: its original response (the deferred "thinking…" the
+/// webhook answered with), edited in place. A route without an interaction has none.
+pub(super) const ORIGINAL_RESPONSE: &str = "@original";
+
+/// Edits the interaction's original response to `text` (`PATCH …/messages/@original`); nobody
+/// is pinged and no link previewed. `None` for a route without an interaction (nothing sent).
+pub(super) async fn edit_original(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+) -> Result<Option<String>, SendError> {
+    let ReplyRoute::Discord { interaction: Some(interaction), .. } = route else { return Ok(None) };
+    let url = format!("{}/messages/{ORIGINAL_RESPONSE}", webhook_url(ctx.api_base.trim_end_matches('/'), interaction)?);
+    let body = json!({ "content": text, "allowed_mentions": { "parse": [] }, "flags": SUPPRESS_EMBEDS });
+    let answer = exchange(ChannelKind::Discord, ctx.http.patch(url).json(&body)).await?;
+    if answer.status.is_success() {
+        return Ok(Some(ORIGINAL_RESPONSE.to_owned()));
+    }
+    Err(refusal(&answer))
+}
+
+/// What a Discord answer that is not a success means.
 fn refusal(answer: &ApiAnswer) -> SendError {
     let error = answer.body_as::<ApiError>();
     // A rate limit's wait is in the body (fractional seconds) and in `Retry-After`.

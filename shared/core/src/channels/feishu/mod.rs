@@ -228,4 +228,36 @@ impl Channel for Feishu {
     ) -> Result<String, SendError> {
         send::send_text(ctx, route, text).await
     }
+
+    async fn mark_working(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        _message_at_ms: i64,
+    ) -> Result<Option<String>, SendError> {
+        send::add_working_reaction(ctx, route).await
+    }
+
+    async fn unmark_working(&self, ctx: &SendContext<'_>, _route: &ReplyRoute, mark: &str) -> Result<(), SendError> {
+        send::remove_working_reaction(ctx, mark).await
+    }
+
+    async fn post_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        send::post_status_card(ctx, route, text).await.map(Some)
+    }
+
+    async fn edit_status(
+        &self,
+        ctx: &SendContext<'_>,
+        _route: &ReplyRoute,
+        status: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        send::patch_status_card(ctx, status, text).await
+    }
 }

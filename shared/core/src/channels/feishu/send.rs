@@ -107,9 +107,6 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     let ReplyRoute::Feishu { chat_id, reply_to_message_id, thread_root_id } = route else {
         return Err(SendError::Permanent("not a Feishu route".into()));
     };
-    let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
-    let app_secret =
-        ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
     let base = ctx.api_base.trim_end_matches('/');
     let content = json!({ "text": text }).to_string();
     // In a thread every answer is a reply to its root, kept in the thread: the root is what the
@@ -136,14 +133,26 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     if let (Some(key), Some(fields)) = (ctx.send_key, body.as_object_mut()) {
         fields.insert("uuid".into(), Value::String(send_uuid(key)));
     }
+    let answer = authorized(ctx, "send message", |http, token| http.post(&url).bearer_auth(token).json(&body)).await?;
+    Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned())
+}
+
+/// Makes the request `build` gives with the tenant access token, once more with a new token if
+/// Feishu says the cached one is no longer valid; the answer's body when its `code` is 0.
+async fn authorized(
+    ctx: &SendContext<'_>,
+    what: &str,
+    build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+) -> Result<Value, SendError> {
+    let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
+    let app_secret =
+        ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
     let mut refreshed = false;
     loop {
         let token = tenant_token(ctx, app_id.expose(), app_secret.expose()).await?;
-        let answer = exchange(ChannelKind::Feishu, ctx.http.post(&url).bearer_auth(&token).json(&body)).await?;
-        match read_answer(answer, "send message") {
-            Ok(answer) => {
-                return Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned());
-            }
+        let answer = exchange(ChannelKind::Feishu, build(ctx.http, &token)).await?;
+        match read_answer(answer, what) {
+            Ok(answer) => return Ok(answer),
             Err(ApiFailure::TokenInvalid) if !refreshed => {
                 // Expired or revoked before the cache let go of it: get a new one, once.
                 ctx.tokens.invalidate(&token_cache_key(app_id.expose(), app_secret.expose()));
@@ -155,4 +164,90 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
             Err(ApiFailure::Send(e)) => return Err(e),
         }
     }
+}
+
+/// The reaction a message being worked on gets: Feishu's `Typing` emoji, the nearest thing it
+/// has to a typing indicator.
+const WORKING_EMOJI: &str = "Typing";
+
+/// Adds [`WORKING_EMOJI`] to the message the route replies to (`POST …/messages/{id}/reactions`);
+/// the handle is `{message_id}/{reaction_id}`. A route that names no message marks nothing.
+pub(super) async fn add_working_reaction(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+) -> Result<Option<String>, SendError> {
+    let ReplyRoute::Feishu { reply_to_message_id: Some(message_id), .. } = route else { return Ok(None) };
+    if !is_plain_id(message_id) {
+        return Err(SendError::Permanent("reply_to_message_id is not a Feishu message id".into()));
+    }
+    let url = format!("{}/open-apis/im/v1/messages/{message_id}/reactions", ctx.api_base.trim_end_matches('/'));
+    let body = json!({ "reaction_type": { "emoji_type": WORKING_EMOJI } });
+    let answer = authorized(ctx, "add reaction", |http, token| http.post(&url).bearer_auth(token).json(&body)).await?;
+    let reaction = answer.pointer("/data/reaction_id").and_then(Value::as_str).filter(|id| is_plain_id(id));
+    Ok(reaction.map(|reaction| format!("{message_id}/{reaction}")))
+}
+
+/// Deletes the reaction `mark` (`{message_id}/{reaction_id}`, from [`add_working_reaction`]).
+pub(super) async fn remove_working_reaction(ctx: &SendContext<'_>, mark: &str) -> Result<(), SendError> {
+    let Some((message_id, reaction)) = mark.split_once('/').filter(|(m, r)| is_plain_id(m) && is_plain_id(r)) else {
+        return Err(SendError::Permanent("not a Feishu reaction handle".into()));
+    };
+    let url =
+        format!("{}/open-apis/im/v1/messages/{message_id}/reactions/{reaction}", ctx.api_base.trim_end_matches('/'));
+    authorized(ctx, "delete reaction", |http, token| http.delete(&url).bearer_auth(token)).await.map(|_| ())
+}
+
+/// A status card: one plain-text block, shared (`update_multi`), so a patch changes it for
+/// everyone in the chat. Only cards can be patched; a text message cannot.
+fn status_card(text: &str) -> String {
+    json!({
+        "config": { "update_multi": true },
+        "elements": [{ "tag": "div", "text": { "tag": "plain_text", "content": text } }],
+    })
+    .to_string()
+}
+
+/// Posts a status card where an answer would go (in the route's thread, else a reply to the
+/// route's message, else in its chat); returns its message id.
+pub(super) async fn post_status_card(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    text: &str,
+) -> Result<String, SendError> {
+    let ReplyRoute::Feishu { chat_id, reply_to_message_id, thread_root_id } = route else {
+        return Err(SendError::Permanent("not a Feishu route".into()));
+    };
+    let base = ctx.api_base.trim_end_matches('/');
+    let content = status_card(text);
+    // Where the answer goes: in a thread, a reply to its root kept in the thread.
+    let (reply_to, in_thread) = match thread_root_id {
+        Some(root) => (Some(root), true),
+        None => (reply_to_message_id.as_ref(), false),
+    };
+    let (url, body) = match reply_to {
+        Some(id) if is_plain_id(id) => {
+            let mut body = json!({ "msg_type": "interactive", "content": content });
+            if in_thread {
+                body["reply_in_thread"] = Value::Bool(true);
+            }
+            (format!("{base}/open-apis/im/v1/messages/{id}/reply"), body)
+        }
+        Some(_) => return Err(SendError::Permanent("reply_to_message_id is not a Feishu message id".into())),
+        None => (
+            format!("{base}/open-apis/im/v1/messages?receive_id_type=chat_id"),
+            json!({ "receive_id": chat_id, "msg_type": "interactive", "content": content }),
+        ),
+    };
+    let answer = authorized(ctx, "send status", |http, token| http.post(&url).bearer_auth(token).json(&body)).await?;
+    Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned())
+}
+
+/// Patches the status card `message_id` to `text` (`PATCH …/messages/{id}`).
+pub(super) async fn patch_status_card(ctx: &SendContext<'_>, message_id: &str, text: &str) -> Result<(), SendError> {
+    if !is_plain_id(message_id) {
+        return Err(SendError::Permanent("not a Feishu message id".into()));
+    }
+    let url = format!("{}/open-apis/im/v1/messages/{message_id}", ctx.api_base.trim_end_matches('/'));
+    let body = json!({ "content": status_card(text) });
+    authorized(ctx, "patch status", |http, token| http.patch(&url).bearer_auth(token).json(&body)).await.map(|_| ())
 }

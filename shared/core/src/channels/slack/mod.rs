@@ -186,4 +186,36 @@ impl Channel for Slack {
     ) -> Result<String, SendError> {
         send::post_message(ctx, route, text, buttons).await
     }
+
+    async fn mark_working(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        message_at_ms: i64,
+    ) -> Result<Option<String>, SendError> {
+        send::add_working_reaction(ctx, route, message_at_ms).await
+    }
+
+    async fn unmark_working(&self, ctx: &SendContext<'_>, route: &ReplyRoute, mark: &str) -> Result<(), SendError> {
+        send::remove_working_reaction(ctx, route, mark).await
+    }
+
+    async fn post_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        send::post_message(ctx, route, text, &[]).await.map(Some)
+    }
+
+    async fn edit_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        status: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        send::update_message(ctx, route, status, text).await
+    }
 }

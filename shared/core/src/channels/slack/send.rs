@@ -85,8 +85,6 @@ pub(super) async fn post_message(
     let ReplyRoute::Slack { channel_id, thread_ts } = route else {
         return Err(SendError::Permanent("not a Slack route".into()));
     };
-    let token =
-        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let mut body = json!({
         "channel": channel_id,
         // With blocks, Slack shows the blocks and uses this for notifications.
@@ -103,15 +101,81 @@ pub(super) async fn post_message(
     if let Some(blocks) = blocks(text, buttons) {
         body["blocks"] = blocks;
     }
-    let url = format!("{}/chat.postMessage", ctx.api_base.trim_end_matches('/'));
-    let request = ctx.http.post(&url).bearer_auth(token.expose()).json(&body);
+    Ok(call(ctx, "chat.postMessage", &body, &[]).await?.unwrap_or_default())
+}
+
+/// Calls the Web API method `method` with `body`; the answer's `ts` on success. An error named
+/// in `harmless` (the state asked for is there already) counts as success.
+async fn call(
+    ctx: &SendContext<'_>,
+    method: &str,
+    body: &serde_json::Value,
+    harmless: &[&str],
+) -> Result<Option<String>, SendError> {
+    let token =
+        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let url = format!("{}/{method}", ctx.api_base.trim_end_matches('/'));
+    let request = ctx.http.post(&url).bearer_auth(token.expose()).json(body);
     let answer = exchange(ChannelKind::Slack, request).await?;
     let wait = answer.retry_after();
     match answer.body_as::<ApiResponse>() {
-        Some(ApiResponse { ok: true, ts, .. }) => Ok(ts.unwrap_or_default()),
+        Some(ApiResponse { ok: true, ts, .. }) => Ok(ts),
+        Some(ApiResponse { error: Some(error), .. }) if harmless.contains(&error.as_str()) => Ok(None),
         Some(ApiResponse { error, .. }) => {
             Err(refusal(error.as_deref().unwrap_or("unknown_error"), answer.status).retry_after(wait).into_error())
         }
         None => Err(Refusal::unreadable("Slack", answer.status).retry_after(wait).into_error()),
     }
+}
+
+/// The reaction a message being worked on gets (`:eyes:`, Slack's usual "looking at it").
+const WORKING_REACTION: &str = "eyes";
+
+/// The `ts` of the message a run answers, where the route shows it: a channel message is
+/// answered in a thread under itself, so its route's `thread_ts` is its own `ts` (the same
+/// millisecond as the message). A DM outside a thread, or a reply inside one, does not carry it.
+fn message_ts(route: &ReplyRoute, message_at_ms: i64) -> Option<(&str, &str)> {
+    let ReplyRoute::Slack { channel_id, thread_ts: Some(ts) } = route else { return None };
+    (super::ts_millis(ts) == Some(message_at_ms)).then_some((channel_id.as_str(), ts.as_str()))
+}
+
+/// `reactions.add` of [`WORKING_REACTION`] on the message a run answers, where the route shows
+/// its `ts`; the handle is `ts`.
+pub(super) async fn add_working_reaction(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    message_at_ms: i64,
+) -> Result<Option<String>, SendError> {
+    let Some((channel, ts)) = message_ts(route, message_at_ms) else { return Ok(None) };
+    let body = json!({ "channel": channel, "timestamp": ts, "name": WORKING_REACTION });
+    call(ctx, "reactions.add", &body, &["already_reacted"]).await?;
+    Ok(Some(ts.to_owned()))
+}
+
+/// `reactions.remove` of what [`add_working_reaction`] put on the message `ts`.
+pub(super) async fn remove_working_reaction(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    ts: &str,
+) -> Result<(), SendError> {
+    let ReplyRoute::Slack { channel_id, .. } = route else {
+        return Err(SendError::Permanent("not a Slack route".into()));
+    };
+    let body = json!({ "channel": channel_id, "timestamp": ts, "name": WORKING_REACTION });
+    call(ctx, "reactions.remove", &body, &["no_reaction"]).await.map(|_| ())
+}
+
+/// `chat.update` of the bot's message `ts` in the route's channel, as plain (already
+/// neutralised) text.
+pub(super) async fn update_message(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    ts: &str,
+    text: &str,
+) -> Result<(), SendError> {
+    let ReplyRoute::Slack { channel_id, .. } = route else {
+        return Err(SendError::Permanent("not a Slack route".into()));
+    };
+    let body = json!({ "channel": channel_id, "ts": ts, "text": text, "link_names": false, "parse": "none" });
+    call(ctx, "chat.update", &body, &[]).await.map(|_| ())
 }

@@ -123,6 +123,29 @@ impl Channel for Telegram {
     ) -> Result<String, SendError> {
         send::send_message(ctx, route, text, buttons).await
     }
+
+    async fn typing(&self, ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {
+        send::send_typing(ctx, route).await
+    }
+
+    async fn post_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        send::send_message(ctx, route, text, &[]).await.map(Some)
+    }
+
+    async fn edit_status(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        status: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        send::edit_message_text(ctx, route, status, text).await
+    }
 }
 
 #[async_trait::async_trait]

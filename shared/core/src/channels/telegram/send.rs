@@ -60,8 +60,6 @@ pub(super) async fn send_message(
     let ReplyRoute::Telegram { chat_id, message_thread_id, reply_to_message_id } = route else {
         return Err(SendError::Permanent("not a Telegram route".into()));
     };
-    let token =
-        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let mut body = json!({ "chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": true} });
     if let Some(thread) = message_thread_id {
         body["message_thread_id"] = json!(thread);
@@ -72,13 +70,22 @@ pub(super) async fn send_message(
     if let Some(keyboard) = inline_keyboard(buttons) {
         body["reply_markup"] = keyboard;
     }
-    let url = format!("{}/bot{}/sendMessage", ctx.api_base.trim_end_matches('/'), token.expose());
-    let answer = exchange(ChannelKind::Telegram, ctx.http.post(&url).json(&body)).await?;
+    let result = call(ctx, "sendMessage", &body).await?;
+    Ok(result.and_then(|r| r.get("message_id").and_then(|id| id.as_i64())).map(|id| id.to_string()).unwrap_or_default())
+}
+
+/// Calls the Bot API method `method` with `body`; its `result` on success.
+async fn call(
+    ctx: &SendContext<'_>,
+    method: &str,
+    body: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, SendError> {
+    let token =
+        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let url = format!("{}/bot{}/{method}", ctx.api_base.trim_end_matches('/'), token.expose());
+    let answer = exchange(ChannelKind::Telegram, ctx.http.post(&url).json(body)).await?;
     match answer.body_as::<ApiResponse>() {
-        Some(ApiResponse { ok: true, result, .. }) => Ok(result
-            .and_then(|r| r.get("message_id").and_then(|id| id.as_i64()))
-            .map(|id| id.to_string())
-            .unwrap_or_default()),
+        Some(ApiResponse { ok: true, result, .. }) => Ok(result),
         Some(ApiResponse { error_code, description, parameters, .. }) => {
             // Telegram's code is the HTTP status it stands for (400 chat not found, 403 blocked by
             // the user, 401 bad token, 429 with the wait in `parameters`).
@@ -88,6 +95,45 @@ pub(super) async fn send_message(
             Err(Refusal::new(code, detail).retry_after(wait).into_error())
         }
         None => Err(Refusal::unreadable("Telegram", answer.status).into_error()),
+    }
+}
+
+/// `sendChatAction` `typing` in the route's chat (and topic): shown for about 5 seconds, or until
+/// the bot's next message.
+pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {
+    let ReplyRoute::Telegram { chat_id, message_thread_id, .. } = route else {
+        return Err(SendError::Permanent("not a Telegram route".into()));
+    };
+    let mut body = json!({ "chat_id": chat_id, "action": "typing" });
+    if let Some(thread) = message_thread_id {
+        body["message_thread_id"] = json!(thread);
+    }
+    call(ctx, "sendChatAction", &body).await.map(|_| ())
+}
+
+/// `editMessageText` of the bot's message `message_id` in the route's chat. An edit to the
+/// text it already has is no failure (Telegram refuses it as "message is not modified").
+pub(super) async fn edit_message_text(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    message_id: &str,
+    text: &str,
+) -> Result<(), SendError> {
+    let ReplyRoute::Telegram { chat_id, .. } = route else {
+        return Err(SendError::Permanent("not a Telegram route".into()));
+    };
+    let Ok(message_id) = message_id.parse::<i64>() else {
+        return Err(SendError::Permanent("not a Telegram message id".into()));
+    };
+    let body = json!({
+        "chat_id": chat_id,
+        "message_id": message_id,
+        "text": text,
+        "link_preview_options": {"is_disabled": true},
+    });
+    match call(ctx, "editMessageText", &body).await {
+        Err(SendError::Permanent(detail)) if detail.contains("message is not modified") => Ok(()),
+        other => other.map(|_| ()),
     }
 }
 

@@ -149,4 +149,9 @@ impl Channel for Whatsapp {
     ) -> Result<String, SendError> {
         send::send_text(ctx, route, text).await
     }
+
+    /// WhatsApp cannot edit a message, so a run shows only this (no status message).
+    async fn typing(&self, ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {
+        send::send_typing(ctx, route).await
+    }
 }

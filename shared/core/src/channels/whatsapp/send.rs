@@ -71,3 +71,37 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
         .retryable(retryable)
         .into_error())
 }
+
+/// The typing indicator on the message the route replies to: Meta marks that message read and
+/// shows "typing…" for up to 25 seconds or until the next message
+/// (`{"status": "read", "message_id", "typing_indicator": {"type": "text"}}`). A route that names
+/// no message (a scheduled run's) shows nothing.
+pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {
+    let ReplyRoute::Whatsapp { reply_to_message_id: Some(message_id), .. } = route else { return Ok(()) };
+    let token =
+        ctx.secrets.get("access_token").ok_or_else(|| SendError::Permanent("access_token is not configured".into()))?;
+    let phone_number_id = ctx
+        .secrets
+        .get("phone_number_id")
+        .map(|s| s.expose())
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| SendError::Permanent("phone_number_id is not configured".into()))?;
+    let body = json!({
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": message_id,
+        "typing_indicator": { "type": "text" },
+    });
+    let url = format!("{}/{phone_number_id}/messages", ctx.api_base.trim_end_matches('/'));
+    let answer = exchange(ChannelKind::Whatsapp, ctx.http.post(&url).bearer_auth(token.expose()).json(&body)).await?;
+    if answer.status.is_success() {
+        return Ok(());
+    }
+    let message = answer.body.as_ref().and_then(|a| a.pointer("/error/message")).and_then(Value::as_str);
+    Err(Refusal::new(
+        answer.status,
+        format!("WhatsApp typing: HTTP {}: {}", answer.status, message.unwrap_or_default()),
+    )
+    .retry_after(answer.retry_after())
+    .into_error())
+}

@@ -20,6 +20,7 @@
 //! - rate limited within 5 s → waited out inline; longer → error for the queue   `rate_limits_are_waited_out_inline_up_to_a_bound`
 //! - run summary: token use counted and answered marks set once; none without tokens   `the_run_summary_is_recorded_once`
 
+mod progress;
 mod telegram_api;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ impl Harness {
             usage: store.clone(),
             limits: store.clone(),
             scope: scope.clone(),
+            statuses: store.clone(),
         };
         let apis = ChannelApis::with(ChannelKind::Telegram, api.server.uri());
         let service = ReplyService::new(ports, reqwest::Client::new(), apis);

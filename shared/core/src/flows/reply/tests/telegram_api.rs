@@ -33,7 +33,25 @@ impl TelegramApi {
             })
             .mount(&server)
             .await;
+        // A run's signs of life: chat actions and edits succeed.
+        for api_method in ["sendChatAction", "editMessageText"] {
+            Mock::given(method("POST"))
+                .and(path(format!("/bot{TELEGRAM_BOT_TOKEN}/{api_method}")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true})))
+                .mount(&server)
+                .await;
+        }
         Self { server, script }
+    }
+
+    /// The bodies of every call of `api_method` so far, in order.
+    pub async fn calls(&self, api_method: &str) -> Vec<Value> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.url.path().ends_with(&format!("/{api_method}")))
+            .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+            .collect()
     }
 
     /// The next send gets `response` (after those scripted before it).
@@ -43,8 +61,7 @@ impl TelegramApi {
 
     /// The bodies of every `sendMessage` call so far, in order.
     pub async fn sent(&self) -> Vec<Value> {
-        let requests = self.server.received_requests().await.unwrap_or_default();
-        requests.iter().map(|r| serde_json::from_slice(&r.body).expect("a JSON body")).collect()
+        self.calls("sendMessage").await
     }
 
     /// The texts sent so far, in order.
