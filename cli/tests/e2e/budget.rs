@@ -16,15 +16,6 @@ const WAIT: Duration = Duration::from_secs(45);
 const ADA: i64 = 4242;
 const BEA: i64 = 5151;
 
-/// How many `BudgetExhausted` EMF lines the stack's processes wrote for `tenant`.
-fn budget_metrics(tenant: &str) -> usize {
-    clawless_local::output_lines(tenant)
-        .into_iter()
-        .filter_map(|(_, line)| serde_json::from_str::<Value>(&line).ok())
-        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "BudgetExhausted")
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_spent_budget_stops_model_calls_with_one_clear_answer_per_conversation_a_day() {
     let model = ModelStandIn::bedrock(vec![ScriptedTurn::Text("First answer.".into())]).await;
@@ -78,7 +69,7 @@ async fn a_spent_budget_stops_model_calls_with_one_clear_answer_per_conversation
     let sent = sent_messages(&telegram).await;
     assert_eq!(texts_to(&sent, ADA), ["First answer.", BUDGET_SPENT_ANSWER]);
     assert_eq!(texts_to(&sent, BEA), [BUDGET_SPENT_ANSWER]);
-    assert_eq!(budget_metrics(tenant), 4, "each refused message is counted for the operator");
+    assert_eq!(metric_lines(tenant, "BudgetExhausted"), 4, "each refused message is counted for the operator");
     let usage = clawless(&stack, &["usage", "show", "--tenant", tenant]).unwrap();
     assert_eq!((usage["runs"].as_u64(), usage["input_tokens"].as_u64()), (Some(1), Some(30)), "{usage}");
 }

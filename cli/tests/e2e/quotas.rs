@@ -21,15 +21,6 @@ use crate::telegram::{say_directly as say, sent_messages, telegram_stand_in, tex
 const ADA: i64 = 4242;
 const BEA: i64 = 5151;
 
-/// How many EMF lines named `metric` the stack's processes wrote for `tenant`.
-fn metric_lines(tenant: &str, metric: &str) -> usize {
-    clawless_local::output_lines(tenant)
-        .into_iter()
-        .filter_map(|(_, line)| serde_json::from_str::<Value>(&line).ok())
-        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == metric)
-        .count()
-}
-
 /// A stack whose agents call `model` and whose dispatcher waits `wait_seconds` for a run slot
 /// before a message goes round its group.
 async fn stack(telegram: &wiremock::MockServer, model: &ModelStandIn, wait_seconds: u32) -> LocalStack {

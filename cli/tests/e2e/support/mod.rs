@@ -154,3 +154,12 @@ pub async fn quiet(stack: &LocalStack) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// How many EMF lines named `metric` the stack's processes wrote for `tenant`.
+pub fn metric_lines(tenant: &str, metric: &str) -> usize {
+    clawless_local::output_lines(tenant)
+        .into_iter()
+        .filter_map(|(_, line)| serde_json::from_str::<Value>(&line).ok())
+        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == metric)
+        .count()
+}
