@@ -25,14 +25,7 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     let ReplyRoute::Whatsapp { to, reply_to_message_id } = route else {
         return Err(SendError::Permanent("not a WhatsApp route".into()));
     };
-    let token =
-        ctx.secrets.get("access_token").ok_or_else(|| SendError::Permanent("access_token is not configured".into()))?;
-    let phone_number_id = ctx
-        .secrets
-        .get("phone_number_id")
-        .map(|s| s.expose())
-        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| SendError::Permanent("phone_number_id is not configured".into()))?;
+    let (token, phone_number_id) = credentials(ctx)?;
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -78,14 +71,7 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
 /// no message (a scheduled run's) shows nothing.
 pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {
     let ReplyRoute::Whatsapp { reply_to_message_id: Some(message_id), .. } = route else { return Ok(()) };
-    let token =
-        ctx.secrets.get("access_token").ok_or_else(|| SendError::Permanent("access_token is not configured".into()))?;
-    let phone_number_id = ctx
-        .secrets
-        .get("phone_number_id")
-        .map(|s| s.expose())
-        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| SendError::Permanent("phone_number_id is not configured".into()))?;
+    let (token, phone_number_id) = credentials(ctx)?;
     let body = json!({
         "messaging_product": "whatsapp",
         "status": "read",
@@ -104,4 +90,17 @@ pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Re
     )
     .retry_after(answer.retry_after())
     .into_error())
+}
+
+/// The access token and the sending phone number's id (digits only: it goes into the URL path).
+fn credentials<'a>(ctx: &'a SendContext<'_>) -> Result<(&'a crate::domain::secrets::Secret, &'a str), SendError> {
+    let token =
+        ctx.secrets.get("access_token").ok_or_else(|| SendError::Permanent("access_token is not configured".into()))?;
+    let phone_number_id = ctx
+        .secrets
+        .get("phone_number_id")
+        .map(|s| s.expose())
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| SendError::Permanent("phone_number_id is not configured".into()))?;
+    Ok((token, phone_number_id))
 }
