@@ -2,8 +2,9 @@
 # The whole test suite (what .ci/run runs): installs the local tools it needs, then checks
 # formatting and lints, builds every binary and the agent image (arm64, without Docker), runs
 # every test (unit and end-to-end against a fresh moto per test, the image's agent under qemu
-# among them), fuzzes every fuzz target for a few seconds, lints template.yaml, checks it
-# against the Guard rules (policy/guard) and simulates its IAM policies (tests/iam).
+# and the web console in headless chromium among them), fuzzes every fuzz target for a few
+# seconds, lints template.yaml, checks it against the Guard rules (policy/guard) and simulates
+# its IAM policies (tests/iam).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -33,6 +34,18 @@ if ! command -v qemu-aarch64-static >/dev/null; then
   if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+fi
+step "console (npm ci, strict type check and build of console/: the local run serves console/dist)"
+if [ ! -d console/node_modules ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+  npm ci --prefix console --no-audit --no-fund
+fi
+npm run --prefix console build
+# The console's end-to-end test (cli/tests/e2e/console.rs) drives it in Debian's chromium through
+# the playwright-core library (Playwright's own browser download is not used); it fails without.
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 step "tests"
 cargo test --workspace --locked

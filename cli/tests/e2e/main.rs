@@ -10,6 +10,7 @@ mod agent_image;
 mod approvals;
 mod budget;
 mod commands;
+mod console;
 mod discord;
 mod dlq;
 mod feishu;

@@ -55,6 +55,11 @@ export function ApprovalsPage() {
   );
 }
 
+function attemptId(): string {
+  if (typeof crypto !== "undefined" && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 function argumentsText(args: unknown): string {
   if (typeof args === "string") return args;
   return JSON.stringify(args, null, 2) ?? String(args);
@@ -68,7 +73,13 @@ function RequestCard({ request: r, onDecided }: { request: ApprovalRequest; onDe
   const bytes = new TextEncoder().encode(text).length;
   const decide = (choice: (typeof CHOICES)[number]) =>
     action.run(async () => {
-      const body: Record<string, unknown> = { decision: choice.decision };
+      // The hash of the arguments shown: the API refuses the decision if the request's differ.
+      // The attempt names this click, so a retried request is the same decision.
+      const body: Record<string, unknown> = {
+        decision: choice.decision,
+        arguments_hash: r.arguments_hash,
+        attempt: attemptId(),
+      };
       if (choice.hours) body.hours = choice.hours;
       try {
         await api.post<ApprovalRequest>(`/approvals/${seg(r.request_id)}/decision`, body);

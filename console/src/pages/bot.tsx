@@ -211,10 +211,11 @@ function ChannelRow({ bot, channel, onChanged }: { bot: Bot; channel: BotChannel
         <strong>{kind?.label ?? channel.type}</strong>
         <span class="muted small">added {fmtTime(channel.added_at_ms)}</span>
       </div>
-      <label class="small">
-        Webhook URL
-        <input class="webhook-url mono" readOnly value={channel.webhook_url} onFocus={(e) => e.currentTarget.select()} />
-      </label>
+      <div class="small muted">Webhook URL</div>
+      <div class="webhook">
+        <code class="webhook-url">{channel.webhook_url}</code>
+        <CopyButton text={channel.webhook_url} />
+      </div>
       {kind ? (
         <details>
           <summary>Set-up steps</summary>
@@ -281,6 +282,28 @@ function ChannelRow({ bot, channel, onChanged }: { bot: Bot; channel: BotChannel
         />
       ) : null}
     </li>
+  );
+}
+
+function CopyButton({ text }: { text: string }) {
+  const [copied, setCopied] = useState(false);
+  if (!navigator.clipboard) return null;
+  return (
+    <button
+      type="button"
+      class="copy"
+      onClick={() =>
+        navigator.clipboard.writeText(text).then(
+          () => {
+            setCopied(true);
+            window.setTimeout(() => setCopied(false), 2000);
+          },
+          () => setCopied(false),
+        )
+      }
+    >
+      {copied ? "Copied" : "Copy"}
+    </button>
   );
 }
 

@@ -85,6 +85,7 @@ export function BotFields({ form, onChange }: { form: BotForm; onChange: (f: Bot
             <option value="">platform default</option>
             <option value="bedrock">bedrock</option>
             <option value="openai">openai</option>
+            <option value="offline">offline</option>
           </select>
         </label>
         <label>
