@@ -5,8 +5,9 @@
 // At phone width (390 px) it signs in, creates a bot, adds a Telegram channel, sends messages
 // through the webhook exactly as Telegram would, reads them in the history, makes the approver,
 // approves a permission request with one click and sees the chat hear it, disables the bot and
-// sees the next message ignored, then visits the other pages, adds and removes a user and signs
-// out. Screenshots of each page go to CONSOLE_SCREENSHOTS; the phone-width approvals page is also
+// sees the next message ignored, then visits the other pages, adds a member and checks what a
+// member sees (no button that writes), sees a forged token bring back the sign-in, removes the
+// member and signs out. Screenshots of each page go to CONSOLE_SCREENSHOTS; the phone-width approvals page is also
 // copied to CONSOLE_DOCS_SCREENSHOT when that is set.
 //
 // Environment:
@@ -57,6 +58,8 @@ const WEBHOOK_SECRET = `console-${Math.random().toString(36).slice(2, 12)}`;
 // A bot name and a message with markup in them: they must come out as text.
 const BOT_NAME = "Console <i>helper</i>";
 const FIRST_TEXT = "hello <b>console</b> & friends";
+const MEMBER = `member-${Date.now()}@example.com`;
+const MEMBER_PASSWORD = "Member-passw0rd!";
 
 mkdirSync(SHOTS, { recursive: true });
 
@@ -175,6 +178,21 @@ async function open(hash, heading) {
   await page.getByRole("heading", { name: heading, exact: false }).first().waitFor();
 }
 
+/** Signs in from the sign-in form; a first sign-in that must choose a password chooses one. */
+async function signIn(email, password) {
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const nav = page.getByRole("navigation", { name: "Sections" });
+  const newPassword = page.getByLabel("New password");
+  await nav.or(newPassword).first().waitFor();
+  if (await newPassword.isVisible()) {
+    await newPassword.fill(`${password}-2`);
+    await page.getByRole("button", { name: "Set password and sign in" }).click();
+    await nav.waitFor();
+  }
+}
+
 const result = {};
 
 try {
@@ -195,9 +213,7 @@ try {
   await page.getByRole("alert").waitFor();
 
   step("sign in with Cognito");
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Sections" }).waitFor();
+  await signIn(EMAIL, PASSWORD);
   const stored = await page.evaluate(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));
   assert(stored.session.length === 1 && stored.local.length === 0, `session in sessionStorage only: ${JSON.stringify(stored)}`);
 
@@ -342,14 +358,50 @@ try {
   await page.locator(`li[data-email="${EMAIL}"]`).waitFor();
   await page.getByRole("button", { name: "Add user" }).click();
   const addUser = page.getByRole("form", { name: "Add user" });
-  const member = `member-${Date.now()}@example.com`;
-  await addUser.getByLabel("Email").fill(member);
+  await addUser.getByLabel("Email").fill(MEMBER);
   await addUser.locator("select[name=role]").selectOption("member");
-  await addUser.getByLabel("Password").fill("Member-passw0rd!");
+  await addUser.getByLabel("Password").fill(MEMBER_PASSWORD);
   await addUser.getByRole("button", { name: "Add user" }).click();
-  const memberRow = page.locator(`li[data-email="${member}"]`);
-  await memberRow.waitFor();
+  await page.locator(`li[data-email="${MEMBER}"]`).waitFor();
   await shot("10-users");
+
+  step("the member signs in: everything to read, no button that writes");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(MEMBER, MEMBER_PASSWORD);
+  await open("#/me", "Who am I");
+  await page.getByText("member: reads only").waitFor();
+  assert((await page.getByRole("link", { name: "Users" }).count()) === 0, "no Users page for members");
+  await open("#/bots", "Bots");
+  await page.locator(`li[data-bot-id="${botId}"]`).waitFor();
+  assert((await page.getByRole("button", { name: "New bot" }).count()) === 0, "no New bot");
+  await open(`#/bots/${encodeURIComponent(botId)}`, BOT_NAME);
+  await page.locator('li.channel[data-channel="telegram"]').waitFor();
+  for (const name of ["Edit", "Enable", "Disable", "Delete", "Add channel", "Register", "Rotate keys", "Remove"]) {
+    assert((await page.getByRole("button", { name, exact: true }).count()) === 0, `no ${name} button for a member`);
+  }
+  await open("#/approvals", "Pending approvals");
+  await page.locator(`li.request[data-request-id="${requestId}"]`).waitFor();
+  for (const name of ["Approve once", "24 hours", "Always", "Reject", "Set", "Change"]) {
+    assert((await page.getByRole("button", { name, exact: true }).count()) === 0, `no ${name} button for a member`);
+  }
+  await shot("12-member-bot-approvals");
+
+  step("a forged token brings the sign-in form back");
+  await page.evaluate(() => {
+    const key = Object.keys(sessionStorage)[0];
+    const session = JSON.parse(sessionStorage.getItem(key));
+    session.idToken = `${session.idToken.slice(0, -8)}AAAAAAAA`;
+    sessionStorage.setItem(key, JSON.stringify(session));
+  });
+  await page.reload();
+  await page.getByText("Your session has ended; sign in again.").waitFor();
+  await page.getByLabel("Email").waitFor();
+  assert((await page.evaluate(() => sessionStorage.length)) === 0, "the forged session is gone");
+
+  step("the admin signs in again and removes the member");
+  await signIn(EMAIL, PASSWORD);
+  await open("#/users", "Users");
+  const memberRow = page.locator(`li[data-email="${MEMBER}"]`);
   await memberRow.getByRole("button", { name: "Remove" }).click();
   await memberRow.getByRole("button", { name: "Yes, remove" }).click();
   await memberRow.waitFor({ state: "detached" });

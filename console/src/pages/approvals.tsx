@@ -22,6 +22,8 @@ export function ApprovalsPage() {
   const all = requests.data?.requests ?? [];
   const pending = all.filter((r) => r.status === "pending");
   const decided = all.filter((r) => r.status !== "pending").reverse();
+  const [showAll, setShowAll] = useState(false);
+  const shownDecided = showAll ? decided : decided.slice(0, 20);
   return (
     <>
       <Section
@@ -44,10 +46,15 @@ export function ApprovalsPage() {
       {decided.length > 0 ? (
         <Section title="Decided">
           <ul class="list requests" aria-label="Decided requests">
-            {decided.map((r) => (
+            {shownDecided.map((r) => (
               <RequestCard request={r} onDecided={requests.reload} />
             ))}
           </ul>
+          {shownDecided.length < decided.length ? (
+            <button type="button" class="more" onClick={() => setShowAll(true)}>
+              All {decided.length} decided requests
+            </button>
+          ) : null}
         </Section>
       ) : null}
       <ApproverCard />
@@ -143,7 +150,14 @@ function RequestCard({ request: r, onDecided }: { request: ApprovalRequest; onDe
           Warning: {count} invisible character{count === 1 ? "" : "s"} in the arguments, shown as \u{"{…}"}.
         </p>
       ) : null}
-      <pre class="arguments">{shown}</pre>
+      {r.status === "pending" ? (
+        <pre class="arguments">{shown}</pre>
+      ) : (
+        <details>
+          <summary>Arguments</summary>
+          <pre class="arguments">{shown}</pre>
+        </details>
+      )}
       {r.status === "pending" && canWrite ? (
         <div class="decide" role="group" aria-label={`Decide ${r.request_id}`}>
           {CHOICES.map((c) => (
