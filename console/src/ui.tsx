@@ -92,6 +92,23 @@ export function useAction(): {
   return { run, busy, error, clear: () => setError(null) };
 }
 
+/** Calls `tick` every `ms` while the page is visible (and once when it becomes visible again). */
+export function usePoll(tick: () => void, ms: number): void {
+  useEffect(() => {
+    const id = window.setInterval(() => {
+      if (document.visibilityState === "visible") tick();
+    }, ms);
+    const onVisible = () => {
+      if (document.visibilityState === "visible") tick();
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => {
+      window.clearInterval(id);
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+  }, [tick, ms]);
+}
+
 export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

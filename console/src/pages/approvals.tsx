@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 
 import { ApiError, seg } from "../api";
 import type { ApprovalRequest, Approver, Bot } from "../api";
-import { Badge, ErrorNote, Loading, Section, Untrusted, fmtTime, revealInvisible, useAction, useApp, useLoad } from "../ui";
+import { Badge, ErrorNote, Loading, Section, Untrusted, fmtTime, revealInvisible, useAction, useApp, useLoad, usePoll } from "../ui";
 
 type Choice = "once" | "hours" | "always" | "reject";
 
@@ -19,6 +19,8 @@ const CHOICES: { decision: Choice; label: string; hours?: number; cls: string }[
 export function ApprovalsPage() {
   const { api } = useApp();
   const requests = useLoad(() => api.get<{ requests: ApprovalRequest[] }>("/approvals"), []);
+  // New requests show up by themselves: this page is kept open on a phone to decide on the go.
+  usePoll(requests.reload, 15_000);
   const all = requests.data?.requests ?? [];
   const pending = all.filter((r) => r.status === "pending");
   const decided = all.filter((r) => r.status !== "pending").reverse();
@@ -39,7 +41,7 @@ export function ApprovalsPage() {
         {requests.data && pending.length === 0 ? <p class="muted">Nothing waits for a decision.</p> : null}
         <ul class="list requests" aria-label="Pending requests">
           {pending.map((r) => (
-            <RequestCard request={r} onDecided={requests.reload} />
+            <RequestCard key={r.request_id} request={r} onDecided={requests.reload} />
           ))}
         </ul>
       </Section>
@@ -47,7 +49,7 @@ export function ApprovalsPage() {
         <Section title="Decided">
           <ul class="list requests" aria-label="Decided requests">
             {shownDecided.map((r) => (
-              <RequestCard request={r} onDecided={requests.reload} />
+              <RequestCard key={r.request_id} request={r} onDecided={requests.reload} />
             ))}
           </ul>
           {shownDecided.length < decided.length ? (
