@@ -40,7 +40,7 @@ export function clearSession(): void {
 /** What InitiateAuth or RespondToAuthChallenge answered: a session, or a challenge to answer. */
 export type SignIn =
   | { kind: "session"; session: Session }
-  | { kind: "new_password"; email: string; cognitoSession: string };
+  | { kind: "new_password"; email: string; username: string; cognitoSession: string };
 
 interface CognitoAnswer {
   AuthenticationResult?: { IdToken?: string; ExpiresIn?: number };
@@ -95,7 +95,9 @@ function outcome(answer: CognitoAnswer, email: string): SignIn {
     return { kind: "session", session: { idToken: token, expiresAt, email } };
   }
   if (answer.ChallengeName === "NEW_PASSWORD_REQUIRED" && answer.Session) {
-    return { kind: "new_password", email, cognitoSession: answer.Session };
+    // The challenge names the user as the pool knows them, which the answer must repeat.
+    const username = answer.ChallengeParameters?.USERNAME ?? email;
+    return { kind: "new_password", email, username, cognitoSession: answer.Session };
   }
   throw new Error(`Sign-in needs a step this console does not support (${answer.ChallengeName ?? "unknown"}).`);
 }
@@ -111,15 +113,14 @@ export async function signIn(config: Config, email: string, password: string): P
 
 export async function setNewPassword(
   config: Config,
-  email: string,
-  cognitoSession: string,
+  challenge: { email: string; username: string; cognitoSession: string },
   password: string,
 ): Promise<SignIn> {
   const answer = await cognito(config, "RespondToAuthChallenge", {
     ChallengeName: "NEW_PASSWORD_REQUIRED",
     ClientId: config.client_id,
-    Session: cognitoSession,
-    ChallengeResponses: { USERNAME: email, NEW_PASSWORD: password },
+    Session: challenge.cognitoSession,
+    ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: password },
   });
-  return outcome(answer, email);
+  return outcome(answer, challenge.email);
 }

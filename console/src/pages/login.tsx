@@ -8,7 +8,7 @@ import { ErrorNote, message } from "../ui";
 export function Login({ config, notice, onSession }: { config: Config; notice: string | null; onSession: (s: Session) => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [challenge, setChallenge] = useState<{ email: string; cognitoSession: string } | null>(null);
+  const [challenge, setChallenge] = useState<{ email: string; username: string; cognitoSession: string } | null>(null);
   const [newPassword, setNewPasswordValue] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -17,7 +17,7 @@ export function Login({ config, notice, onSession }: { config: Config; notice: s
     if (result.kind === "session") {
       onSession(result.session);
     } else {
-      setChallenge({ email: result.email, cognitoSession: result.cognitoSession });
+      setChallenge({ email: result.email, username: result.username, cognitoSession: result.cognitoSession });
     }
   };
 
@@ -27,7 +27,7 @@ export function Login({ config, notice, onSession }: { config: Config; notice: s
     setError(null);
     try {
       if (challenge) {
-        handle(await setNewPassword(config, challenge.email, challenge.cognitoSession, newPassword));
+        handle(await setNewPassword(config, challenge, newPassword));
       } else {
         handle(await signIn(config, email.trim(), password));
       }
