@@ -17,6 +17,7 @@ import { ConversationsPage, MessagesPage } from "./pages/history";
 import { UsagePage } from "./pages/usage";
 import { UsersPage } from "./pages/users";
 import { MePage } from "./pages/me";
+import { ProfilePage } from "./pages/profile";
 import { href, usePath } from "./router";
 import { Ctx, ErrorNote, Loading, message } from "./ui";
 import type { AppContext } from "./ui";
@@ -70,6 +71,7 @@ export function Root() {
 const NAV: { path: string; label: string; adminOnly?: boolean }[] = [
   { path: "bots", label: "Bots" },
   { path: "approvals", label: "Approvals" },
+  { path: "tools", label: "Tools" },
   { path: "usage", label: "Usage" },
   { path: "users", label: "Users", adminOnly: true },
   { path: "me", label: "Me" },
@@ -171,6 +173,8 @@ function Page({ path, onActAs }: { path: string[]; onActAs: (tenant: string | nu
       return <BotPage botId={id} />;
     case "approvals":
       return <ApprovalsPage />;
+    case "tools":
+      return <ProfilePage />;
     case "usage":
       return <UsagePage />;
     case "users":

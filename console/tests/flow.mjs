@@ -350,6 +350,9 @@ try {
   step("tasks, usage, users");
   await open(`#/bots/${encodeURIComponent(botId)}/tasks`, "Scheduled tasks");
   await shot("08-tasks");
+  await open("#/tools", "Tools the agents may use");
+  await page.getByText("least privilege", { exact: false }).first().waitFor();
+  await shot("09-tools");
   await open("#/usage", "Usage");
   await page.locator(".big").waitFor();
   await page.getByRole("heading", { name: "Limits" }).waitFor();

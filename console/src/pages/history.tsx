@@ -30,7 +30,6 @@ function usePaged<T>(load: (cursor: string | null) => Promise<{ items: T[]; next
   useEffect(() => {
     setItems([]);
     void fetchPage(null, true);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   return {
     items,
