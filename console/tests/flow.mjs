@@ -57,6 +57,7 @@ const BOT_TOKEN = "123456:console-test-token";
 const WEBHOOK_SECRET = `console-${Math.random().toString(36).slice(2, 12)}`;
 // A bot name and a message with markup in them: they must come out as text.
 const BOT_NAME = "Console <i>helper</i>";
+const PERSONA = "You write the quarterly reports.\nBe brief.";
 const FIRST_TEXT = "hello <b>console</b> & friends";
 const MEMBER = `member-${Date.now()}@example.com`;
 const MEMBER_PASSWORD = "Member-passw0rd!";
@@ -238,6 +239,14 @@ try {
   await page.getByRole("heading", { name: BOT_NAME }).waitFor();
   assert((await page.locator("main i").count()) === 0, "the bot's name is text, not markup");
 
+  step("edit the bot: a new persona and a trigger");
+  await page.getByRole("button", { name: "Edit", exact: true }).click();
+  const edit = page.getByRole("form", { name: "Edit bot" });
+  await edit.getByLabel("Persona").fill(PERSONA);
+  await edit.getByLabel("Trigger").fill("^report");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await page.getByText("You write the quarterly reports.").waitFor();
+
   step("add a Telegram channel: its keys are password fields");
   await page.getByRole("button", { name: "Add channel" }).click();
   const add = page.getByRole("form", { name: "Add channel" });
@@ -408,6 +417,21 @@ try {
   await memberRow.getByRole("button", { name: "Remove" }).click();
   await memberRow.getByRole("button", { name: "Yes, remove" }).click();
   await memberRow.waitFor({ state: "detached" });
+
+  step("delete a bot, after a confirmation");
+  await open("#/bots", "Bots");
+  await page.getByRole("button", { name: "New bot" }).click();
+  const temp = page.getByRole("form", { name: "New bot" });
+  await temp.getByLabel("Name").fill("Short-lived");
+  await temp.getByRole("button", { name: "Create bot" }).click();
+  await page.getByRole("heading", { name: "Short-lived" }).waitFor();
+  const tempId = decodeURIComponent(page.url().split("#/bots/")[1]);
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  await page.getByRole("button", { name: "Yes, delete" }).click();
+  await page.waitForURL(/#\/bots$/);
+  await page.locator(`li[data-bot-id="${botId}"]`).waitFor();
+  assert((await page.locator(`li[data-bot-id="${tempId}"]`).count()) === 0, "the deleted bot is gone");
+  result.deleted_bot_id = tempId;
 
   step("the bots page at desktop width");
   await page.setViewportSize({ width: 1200, height: 800 });

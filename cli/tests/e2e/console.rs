@@ -166,7 +166,7 @@ async fn the_console_runs_a_bot_in_a_real_browser() {
     assert_eq!(user["email"], EMAIL, "{user}");
     assert_eq!(user["role"], "admin", "{user}");
 
-    let console_url = stack.endpoints.console_url.clone();
+    let console_url = stack.endpoints.console_url.clone().expect("the local run serves the console");
     assert_eq!(console_url, format!("{}/console/", stack.endpoints.api_url));
     let shots = root.join("target/console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -202,7 +202,11 @@ async fn the_console_runs_a_bot_in_a_real_browser() {
     assert_eq!(bot.bot.tenant_id.to_string(), tenant_id);
     assert_eq!(bot.bot.name, "Console <i>helper</i>");
     assert_eq!(bot.bot.status, BotStatus::Disabled, "the console disabled it");
+    assert_eq!(bot.bot.persona.as_deref(), Some("You write the quarterly reports.\nBe brief."), "the console's edit");
+    assert_eq!(bot.bot.trigger.as_deref(), Some("^report"));
     assert_eq!(bot.channels.len(), 1, "one Telegram channel");
+    let deleted = BotId::parse(result["deleted_bot_id"].as_str().unwrap()).unwrap();
+    assert!(store.load_bot(&deleted).await.unwrap().is_none(), "the bot the console deleted is gone");
 
     let listed = clawless(&stack, &["approvals", "list", "--tenant", &tenant_id]).unwrap();
     let requests = listed["requests"].as_array().unwrap();
