@@ -238,7 +238,9 @@ async fn the_console_runs_a_bot_in_a_real_browser() {
     // refusal), two for the resumed run; none for the message to the disabled bot.
     assert_eq!(model.requests().len(), 5, "{:#?}", model.requests());
 
-    for page in ["01-sign-in", "03-bot", "04-history", "05-approvals-phone", "06-approvals-decided", "09-usage", "10-users"] {
+    for page in
+        ["01-sign-in", "03-bot", "04-history", "05-approvals-phone", "06-approvals-decided", "09-usage", "10-users"]
+    {
         let png = shots.join(format!("{page}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert!(bytes.starts_with(b"\x89PNG"), "{} is a PNG", png.display());
