@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use clawless_cli::admin::{self, Admin, AdminError, TaskAction};
 use clawless_cli::dlq::{self, Dlq, RedriveQueue};
-use clawless_core::domain::model::BotSettings;
+use clawless_core::config::PlatformConfig;
+use clawless_core::domain::model::{BotSettings, BotStatus};
 use clawless_core::domain::visible::visible;
 use clawless_local::{
     AwsTarget, LocalEndpoints, LocalOptions, LocalStack, default_bin_dir, find_repo_root, local_sdk_config,
@@ -76,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         action: clawless_cli::quota::UsageAction,
     },
+    /// Console users: who may sign in to the web console, in which tenant, with which role.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Scheduled tasks of a bot (agents create them with their task tools).
     Tasks {
         #[command(subcommand)]
@@ -126,6 +132,60 @@ enum BotAction {
         /// Groups: mention (default: mentions and the trigger) | allowlist | open (every message) | disabled.
         #[arg(long, value_parser = clawless_cli::access::parse_groups)]
         groups: Option<clawless_core::access::GroupPolicy>,
+    },
+    /// The tenant's bots.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// One bot: its settings and channels (their webhook URLs; never their keys).
+    Show {
+        #[arg(long)]
+        bot: String,
+    },
+    /// Stop answering: messages are kept as history, nothing runs (within the functions' cache time).
+    Disable {
+        #[arg(long)]
+        bot: String,
+    },
+    /// Answer again.
+    Enable {
+        #[arg(long)]
+        bot: String,
+    },
+    /// Delete the bot, its channels' keys and its scheduled tasks (its history expires as usual).
+    Delete {
+        #[arg(long)]
+        bot: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a console login in the tenant (Cognito). Without --password Cognito mails a
+    /// temporary one.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// admin (changes things) | member (reads)
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// The tenant's console users.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Delete a console login of the tenant.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -278,6 +338,22 @@ enum ChannelAction {
         #[arg(long)]
         register: bool,
     },
+    /// Detach a channel and delete its keys.
+    Remove {
+        #[arg(long)]
+        bot: String,
+        #[arg(long = "type")]
+        kind: String,
+    },
+    /// Replace a channel's keys (all the required ones), e.g. after a leaked token.
+    Rotate {
+        #[arg(long)]
+        bot: String,
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long = "set", value_parser = admin::parse_setting)]
+        settings: Vec<(String, String)>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -348,6 +424,33 @@ fn describe_profile(p: &admin::ShownProfile) -> String {
     text
 }
 
+fn describe_bot(v: &admin::BotView) -> String {
+    let b = &v.bot;
+    let channels: Vec<&str> = v.channels.iter().map(|c| c.kind.as_str()).collect();
+    format!(
+        "{}  {}  {:?}  channels: {}",
+        b.bot_id,
+        visible(&b.name),
+        b.status,
+        if channels.is_empty() { "none".to_owned() } else { channels.join(", ") }
+    )
+    .replace("Active", "active")
+    .replace("Disabled", "disabled")
+}
+
+/// The console's user pool in AWS: `CLAWLESS_USER_POOL_ID`, else what the stack recorded in SSM.
+async fn user_pool_id(sdk: &aws_config::SdkConfig, stack: &str) -> Result<String, String> {
+    if let Some(pool) = std::env::var("CLAWLESS_USER_POOL_ID").ok().filter(|p| !p.trim().is_empty()) {
+        return Ok(pool);
+    }
+    let name = format!("{}/platform/user-pool-id", PlatformConfig::for_stack(stack).parameter_prefix);
+    let ssm = clawless_aws::ssm::secrets::SecretStore::new(clawless_aws::ssm::secrets::SsmClient::new(sdk), "");
+    ssm.get_string(&name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user pool recorded at {name}: deploy the stack, or set CLAWLESS_USER_POOL_ID"))
+}
+
 fn print(json_mode: bool, value: serde_json::Value, text: String) {
     if json_mode {
         println!("{value}");
@@ -360,15 +463,28 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Local { action } = cli.command {
         return local_command(action, &cli.stack).await;
     }
-    let (sdk, local_api) = if cli.local {
+    let (sdk, local_api, local_pool) = if cli.local {
         let endpoints = read_local_endpoints()?;
-        (local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await, Some(endpoints.api_url))
+        (
+            local_sdk_config(&endpoints.aws_endpoint_url, &endpoints.region).await,
+            Some(endpoints.api_url),
+            endpoints.cognito_user_pool_id,
+        )
     } else {
         // An operator's machine: the OS trust store unless CLAWLESS_TLS_ROOTS says otherwise.
         let roots = clawless_aws::tls::TrustRoots::from_env(clawless_aws::tls::TrustRoots::Native);
-        (clawless_aws::sdk::load_sdk_config_with(roots).await, None)
+        (clawless_aws::sdk::load_sdk_config_with(roots).await, None, None)
     };
-    let admin = Admin::new(&sdk, &cli.stack);
+    let user_pool = match (&cli.command, local_pool) {
+        (Command::User { .. }, Some(pool)) => Some(pool),
+        (Command::User { .. }, None) => Some(user_pool_id(&sdk, &cli.stack).await?),
+        _ => None,
+    };
+    let api_url = match &cli.command {
+        Command::Channel { action: ChannelAction::Add { api_url: Some(url), .. } } => Some(url.clone()),
+        _ => local_api,
+    };
+    let admin = Admin::with_user_pool(&sdk, &cli.stack, user_pool).with_api_url(api_url);
     let err = |e: AdminError| e.to_string();
     match cli.command {
         Command::Tenant { action: TenantAction::Create { name } } => {
@@ -405,9 +521,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             let (shown, text) = clawless_cli::quota::run_usage(&admin, action).await.map_err(err)?;
             print(cli.json, shown, text);
         }
-        Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url, register } } => {
-            let api_url = api_url.or(local_api);
-            let added = admin.add_channel(&bot, &kind, &settings, api_url.as_deref(), register).await.map_err(err)?;
+        Command::Channel { action: ChannelAction::Add { bot, kind, settings, api_url: _, register } } => {
+            let added = admin.add_channel(&bot, &kind, &settings, register).await.map_err(err)?;
             print(
                 cli.json,
                 json!({"bot_id": added.bot_id, "channel": added.channel, "webhook_url": added.webhook_url, "registered": added.registered}),
@@ -415,6 +530,77 @@ async fn run(cli: Cli) -> Result<(), String> {
                     "{} attached to bot {}.\nRegister this webhook URL with {}:\n  {}",
                     added.channel, added.bot_id, added.channel, added.webhook_url
                 ),
+            );
+        }
+        Command::Channel { action: ChannelAction::Remove { bot, kind } } => {
+            admin.remove_channel(&bot, &kind).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"bot_id": bot, "channel": kind, "removed": true}),
+                format!("{kind} detached from bot {bot}; its keys are deleted."),
+            );
+        }
+        Command::Channel { action: ChannelAction::Rotate { bot, kind, settings } } => {
+            let rotated = admin.rotate_channel(&bot, &kind, &settings).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"bot_id": rotated.bot_id, "channel": rotated.channel, "webhook_url": rotated.webhook_url, "rotated": true}),
+                format!(
+                    "{} keys of bot {} replaced (the functions use them within their cache time).",
+                    rotated.channel, rotated.bot_id
+                ),
+            );
+        }
+        Command::Bot { action: BotAction::List { tenant } } => {
+            let bots = admin.list_bots(&tenant).await.map_err(err)?;
+            let lines: Vec<String> = bots.iter().map(describe_bot).collect();
+            let text = if lines.is_empty() { "no bots".to_owned() } else { lines.join("\n") };
+            print(cli.json, json!({"tenant_id": tenant, "bots": bots}), text);
+        }
+        Command::Bot { action: BotAction::Show { bot } } => {
+            let view = admin.show_bot(&bot).await.map_err(err)?;
+            let mut text = describe_bot(&view);
+            for c in &view.channels {
+                text.push_str(&format!("\n  {}: {}", c.kind, c.webhook_url));
+            }
+            print(cli.json, json!(view), text);
+        }
+        Command::Bot { action: BotAction::Disable { bot } } => {
+            let view = admin.set_bot_status(&bot, BotStatus::Disabled).await.map_err(err)?;
+            print(cli.json, json!(view), format!("bot disabled: {}", describe_bot(&view)));
+        }
+        Command::Bot { action: BotAction::Enable { bot } } => {
+            let view = admin.set_bot_status(&bot, BotStatus::Active).await.map_err(err)?;
+            print(cli.json, json!(view), format!("bot enabled: {}", describe_bot(&view)));
+        }
+        Command::Bot { action: BotAction::Delete { bot } } => {
+            admin.delete_bot(&bot).await.map_err(err)?;
+            print(cli.json, json!({"bot_id": bot, "deleted": true}), format!("bot {bot} deleted"));
+        }
+        Command::User { action: UserAction::Add { tenant, email, role, password } } => {
+            let u = admin.add_user(&tenant, &email, &role, password.as_deref()).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"tenant_id": u.tenant_id, "email": u.email, "role": u.role, "username": u.username}),
+                format!("user {} ({}) added to tenant {}", u.email, u.role, u.tenant_id),
+            );
+        }
+        Command::User { action: UserAction::List { tenant } } => {
+            let users = admin.list_users(&tenant).await.map_err(err)?;
+            let lines: Vec<String> = users.iter().map(|u| format!("{}  {}", visible(&u.email), u.role)).collect();
+            let text = if lines.is_empty() { "no console users".to_owned() } else { lines.join("\n") };
+            let shown: Vec<_> = users
+                .iter()
+                .map(|u| json!({"tenant_id": u.tenant_id, "email": u.email, "role": u.role, "username": u.username}))
+                .collect();
+            print(cli.json, json!({"tenant_id": tenant, "users": shown}), text);
+        }
+        Command::User { action: UserAction::Remove { tenant, email } } => {
+            let u = admin.remove_user(&tenant, &email).await.map_err(err)?;
+            print(
+                cli.json,
+                json!({"tenant_id": u.tenant_id, "email": u.email, "removed": true}),
+                format!("user {} removed from tenant {}", u.email, u.tenant_id),
             );
         }
         Command::Profile { action: ProfileAction::Set { tenant, user, preset, tools } } => {
@@ -519,13 +705,30 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     for (channel, url) in &stack_handle.channel_apis {
         println!("  {channel} API: {url}");
     }
+    if let Some(console) = &endpoints.console_url {
+        println!("  Console:      {console}");
+    }
+    if let Some(admin_api) = &endpoints.admin_api_url {
+        println!("  Admin API:    {admin_api}");
+    }
     println!("  Endpoints written to {}", local_json.display());
     if !no_demo {
-        let script = clawless_cli::demo::seed_demo(&stack_handle, &root.join(".clawless")).await?;
+        let (script, tenant_id) = clawless_cli::demo::seed_demo(&stack_handle, &root.join(".clawless")).await?;
         println!();
         println!("A demo tenant, bot and Telegram channel are ready. Send a message as Telegram would:");
         println!("  {} 'hello bot'", script.display());
         println!("The bot's answer is printed below and listed at {}/_outbox", stack_handle.stand_in_url);
+        if let Some(console) = &endpoints.console_url {
+            match clawless_cli::demo::seed_demo_login(&stack_handle, &tenant_id).await {
+                Ok(login) => {
+                    println!();
+                    println!("Sign in to the console at {console} as the demo tenant's admin:");
+                    println!("  email:    {}", login.email);
+                    println!("  password: {}", login.password);
+                }
+                Err(e) => eprintln!("warning: no demo console login ({e})"),
+            }
+        }
     }
     println!();
     println!("Use the CLI against this stack with --local, e.g. `clawless --local tenant create --name acme`.");

@@ -98,6 +98,6 @@ pub async fn bench_bot(stack: &LocalStack, tenant_name: &str) -> (Tenant, Bot) {
     let bot = admin.create_bot(tenant.tenant_id.as_str(), "bench", settings).await.expect("bot");
     let settings =
         [("bot_token".to_owned(), "1:bench".to_owned()), ("webhook_secret".to_owned(), BENCH_SECRET.to_owned())];
-    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, None, false).await.expect("channel");
+    admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, false).await.expect("channel");
     (tenant, bot)
 }

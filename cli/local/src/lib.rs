@@ -14,6 +14,7 @@ pub mod api_gateway;
 #[cfg(any(test, feature = "test-support"))]
 pub mod aws_counter;
 pub mod channel_api;
+pub mod console;
 pub mod event_source;
 #[cfg(feature = "test-support")]
 pub mod faults;
@@ -126,6 +127,17 @@ pub struct LocalEndpoints {
     pub api_url: String,
     pub aws_endpoint_url: String,
     pub region: String,
+    /// The console's user pool and app client on the emulator (`None`: the template has none).
+    #[serde(default)]
+    pub cognito_user_pool_id: Option<String>,
+    #[serde(default)]
+    pub cognito_client_id: Option<String>,
+    /// `{api_url}/admin/v1`: the admin API.
+    #[serde(default)]
+    pub admin_api_url: Option<String>,
+    /// `{api_url}/console/`: the web console.
+    #[serde(default)]
+    pub console_url: Option<String>,
 }
 
 pub struct LocalStack {
@@ -337,8 +349,16 @@ impl LocalStack {
         let mut routes = Vec::new();
         #[cfg(feature = "test-support")]
         let deliveries = Arc::new(faults::Deliveries::default());
+        // The console's user pool: the admin function fetches its keys from the emulator, where
+        // moto serves them under the pool's id (in AWS: the issuer's well-known path).
+        let user_pool_id = resolver.refs.get("UserPool").cloned();
+        let user_pool_client_id = resolver.refs.get("UserPoolClient").cloned();
+        let jwks_env = user_pool_id.as_ref().map(|pool| {
+            ("CLAWLESS_COGNITO_JWKS_URL".to_owned(), format!("{}/{pool}/.well-known/jwks.json", endpoint.trim_end_matches('/')))
+        });
         for function in &template.functions {
             let mut env = aws_env(&function_endpoint, &options.region);
+            env.extend(jwks_env.iter().cloned());
             env.push(("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE".into(), agentcore_url.clone()));
             for (key, expr) in &function.environment {
                 env.push((key.clone(), resolver.resolve(expr)?));
@@ -406,13 +426,33 @@ impl LocalStack {
             None => None,
         };
 
-        let api = api_gateway::router(routes);
+        let console_config = serde_json::json!({
+            "region": options.region,
+            "user_pool_id": user_pool_id,
+            "client_id": user_pool_client_id,
+            "cognito_endpoint": format!("{}/", endpoint.trim_end_matches('/')),
+            "api_url": api_url,
+        });
+        let api = console::router(
+            options.repo_root.join("console/dist"),
+            console_config,
+            &[endpoint.trim_end_matches('/').to_owned()],
+        )
+        .merge(api_gateway::router(routes));
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(api_listener, api.into_make_service_with_connect_info::<SocketAddr>()).await;
         }));
 
         Ok(LocalStack {
-            endpoints: LocalEndpoints { api_url, aws_endpoint_url: endpoint, region: options.region.clone() },
+            endpoints: LocalEndpoints {
+                admin_api_url: Some(format!("{api_url}/admin/v1")),
+                console_url: Some(format!("{api_url}/console/")),
+                api_url,
+                aws_endpoint_url: endpoint,
+                region: options.region.clone(),
+                cognito_user_pool_id: user_pool_id,
+                cognito_client_id: user_pool_client_id,
+            },
             stack: options.stack.clone(),
             sdk,
             resources: created,

@@ -198,7 +198,7 @@ async fn the_readme_demo_is_answered() {
     let dir =
         std::env::temp_dir().join(format!("clawless-demo-{}-{}", std::process::id(), stack.endpoints.api_url.len()));
     std::fs::create_dir_all(&dir).unwrap();
-    let script = clawless_cli::demo::seed_demo(&stack, &dir).await.unwrap();
+    let (script, _tenant) = clawless_cli::demo::seed_demo(&stack, &dir).await.unwrap();
     let out = std::process::Command::new("bash").arg(&script).arg("hello bot").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     eventually(WAIT, "the demo bot's answer", || async {

@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod admin_api;
 mod agent;
 mod agent_image;
 mod approvals;

@@ -12,6 +12,7 @@
 //! - [`sdk`] and [`tls`]: the SDK configuration and its HTTP client with bundled roots.
 //! - [`wiring`]: the flows assembled from these adapters, as the functions build them.
 
+pub mod cognito;
 pub mod agentcore;
 pub mod bedrock;
 pub mod dynamodb;

@@ -81,3 +81,37 @@ pub fn notice_wording_from_env(
         std::time::Duration::from_secs(cache_secs),
     ))
 }
+
+/// The admin operations over this stack's adapters: the table, the parameters, task schedules
+/// (`stack` names their group), an approval flow for decisions (`flow`; the CLI has none) and the
+/// user pool (`user_pool_id`; `None` where there is none).
+pub fn admin_service(
+    sdk: &SdkConfig,
+    platform: &PlatformConfig,
+    flow: Option<ApprovalFlow>,
+    user_pool_id: Option<String>,
+) -> clawless_core::admin::AdminService {
+    use clawless_core::admin::{AdminPorts, AdminService};
+    use clawless_core::tasks::{TaskManager, TaskSettings};
+
+    let store = Arc::new(Store::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table));
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    AdminService::new(AdminPorts {
+        repo: store.clone(),
+        secrets: Arc::new(crate::ssm::secrets::SecretStore::new(ssm.clone(), &platform.parameter_prefix)),
+        profiles: Arc::new(ProfileStore::new(ssm, &platform.parameter_prefix)),
+        approvals: store.clone(),
+        usage: store.clone(),
+        // Operators and admins list and change tasks; only agents create them (no target here).
+        tasks: TaskManager::new(
+            Arc::new(crate::dynamodb::tasks::TaskStore::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table)),
+            Arc::new(crate::scheduler::Schedules::new(aws_sdk_scheduler::Client::new(sdk), &platform.stack)),
+            TaskSettings::default(),
+        ),
+        flow,
+        users: user_pool_id.map(|pool| {
+            Arc::new(crate::cognito::UserPool::new(aws_sdk_cognitoidentityprovider::Client::new(sdk), pool))
+                as Arc<dyn clawless_core::admin::ports::UserDirectory>
+        }),
+    })
+}

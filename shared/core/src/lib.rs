@@ -12,6 +12,7 @@
 //! - [`access`]: who may talk to a bot (DM pairing and allowlists, group policies).
 
 pub mod access;
+pub mod admin;
 pub mod approvals;
 pub mod cache;
 pub mod channels;

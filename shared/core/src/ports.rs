@@ -43,6 +43,12 @@ pub trait BotRepo: Send + Sync {
 /// A conversation's lines: inbound messages and the replies to them.
 #[async_trait]
 pub trait ConversationRepo: Send + Sync {
+    /// Notes the conversation in its bot's conversation index (first and last seen), which the
+    /// console's history lists. Stores without an index note nothing.
+    async fn note_conversation(&self, _conversation: &ConversationRef, _at_ms: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Stores an inbound message once: a redelivery of the same channel message is a `Duplicate`.
     /// The webhook stores group messages kept only as context this way; the scheduler stores a
     /// task's firing this way before it queues it.

@@ -60,8 +60,20 @@ impl Store {
             },
         };
         let item = BotItem { pk: format!("BOT#{}", bot.bot_id), sk: "BOT".into(), bot: bot.clone() };
-        self.put_guarded(to_item(&item)?, format!("TENANT#{tenant_id}"), "TENANT", format!("tenant {tenant_id}"))
-            .await?;
+        // The tenant's bot index (`admin.rs`) in the same transaction: every bot is listed.
+        let index = to_item(&serde_json::json!({
+            "pk": format!("TENANT#{tenant_id}"),
+            "sk": format!("BOT#{}", bot.bot_id),
+            "bot_id": bot.bot_id,
+            "created_at_ms": bot.created_at_ms,
+        }))?;
+        self.put_guarded_with(
+            vec![to_item(&item)?, index],
+            format!("TENANT#{tenant_id}"),
+            "TENANT",
+            format!("tenant {tenant_id}"),
+        )
+        .await?;
         Ok(bot)
     }
 
@@ -84,6 +96,17 @@ impl Store {
         guard_sk: &str,
         guard_name: String,
     ) -> Result<(), StoreError> {
+        self.put_guarded_with(vec![item], guard_pk, guard_sk, guard_name).await
+    }
+
+    /// Puts `items` only if the item (`guard_pk`, `guard_sk`) exists (one transaction).
+    async fn put_guarded_with(
+        &self,
+        items: Vec<HashMap<String, AttributeValue>>,
+        guard_pk: String,
+        guard_sk: &str,
+        guard_name: String,
+    ) -> Result<(), StoreError> {
         let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
             .key("pk", s(guard_pk))
@@ -91,15 +114,19 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|e| StoreError::Corrupt { what: "condition check", detail: e.to_string() })?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| StoreError::Corrupt { what: "put", detail: e.to_string() })?;
-        self.client
+        let mut request = self
+            .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().condition_check(check).build());
+        for item in items {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Corrupt { what: "put", detail: e.to_string() })?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        request
             .send()
             .await
             .map_err(|e| {

@@ -8,6 +8,10 @@ use super::*;
 
 #[async_trait]
 impl ConversationRepo for Store {
+    async fn note_conversation(&self, conversation: &ConversationRef, at_ms: i64) -> Result<(), StoreError> {
+        Store::note_conversation(self, conversation, at_ms).await
+    }
+
     /// Stores an inbound message once: a redelivery of the same channel message is a `Duplicate`.
     async fn store_inbound(&self, item: &ConversationMessage) -> Result<StoreOutcome, StoreError> {
         let row = MessageItem::inbound(item, now_ms());

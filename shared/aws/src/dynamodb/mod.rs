@@ -4,6 +4,7 @@
 //! One module per kind of item; each implements its port of the core on [`Store`].
 
 mod access;
+mod admin;
 mod approvals;
 mod bots;
 mod conversations;

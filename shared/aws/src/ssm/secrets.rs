@@ -85,3 +85,34 @@ impl SecretSource for SecretStore {
         serde_json::from_str(&raw).map(Some).map_err(|_| SecretsError::Malformed { name: name.to_owned() })
     }
 }
+
+#[async_trait]
+impl clawless_core::admin::ports::ChannelSecretWriter for SecretStore {
+    fn channel_parameter(&self, tenant: &TenantId, bot: &BotId, channel: ChannelKind) -> String {
+        SecretStore::channel_parameter(self, tenant, bot, channel)
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<ChannelSecrets>, SecretsError> {
+        SecretSource::get(self, name).await
+    }
+
+    async fn put(&self, name: &str, secrets: &ChannelSecrets) -> Result<(), SecretsError> {
+        SecretStore::put(self, name, secrets).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), SecretsError> {
+        match self.client.delete_parameter().name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(()),
+            Err(e) => Err(SecretsError::Aws {
+                operation: "DeleteParameter",
+                name: name.to_owned(),
+                detail: describe_sdk_error(&e),
+            }),
+        }
+    }
+
+    async fn api_url(&self) -> Result<Option<String>, SecretsError> {
+        self.get_string(&format!("{}/platform/api-url", self.prefix)).await
+    }
+}

@@ -67,7 +67,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub(crate) fn how(self) -> &'static str {
+    pub fn how(self) -> &'static str {
         match self {
             Scope::Once => "once",
             Scope::Hours(_) => "temporary",

@@ -206,6 +206,22 @@ impl ApprovalFlow {
                 return Ok(CommandOutcome::Refused(text));
             }
         };
+        let approver_text = self.carry_out(&request, &record, status, scope).await?;
+        self.answer(item, &approver_text).await?;
+        Ok(CommandOutcome::Decided { request_id: request.request_id.to_string(), how: record.how })
+    }
+
+    /// What a decision sets off, wherever it was made: the grant, the requester told, an approved
+    /// run resumed. Every step is idempotent. Returns the text for the approver.
+    async fn carry_out(
+        &self,
+        request: &PermissionRequest,
+        record: &DecisionRecord,
+        status: RequestStatus,
+        scope: Option<Scope>,
+    ) -> Result<String, ApprovalError> {
+        let request = request.clone();
+        let tenant = &request.conversation.tenant_id;
         tracing::info!(event = "approval_decision", tenant_id = %tenant, request_id = %request.request_id, tool = %request.tool, how = %record.how, by = %record.by, "permission request decided");
         audit_decision(&request, &record.how);
         match scope {
@@ -253,12 +269,40 @@ impl ApprovalFlow {
                 )
             }
         };
-        self.answer(item, &approver_text).await?;
         self.tell_requester(&request, 200, &requester_text).await?;
         if status == RequestStatus::Approved {
             self.resume(&request).await?;
         }
-        Ok(CommandOutcome::Decided { request_id: request.request_id.to_string(), how: record.how })
+        Ok(approver_text)
+    }
+
+    /// A decision made outside a chat (the admin API): the same single conditional write as
+    /// `/approve` and `/reject`, so a chat decision and this one cannot both win. `record.by`
+    /// names the actor; `record.message_id` names the attempt: the same attempt again redoes the
+    /// idempotent steps, any other finds it `Already` decided.
+    pub async fn decide_elsewhere(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        scope: Option<Scope>,
+        record: DecisionRecord,
+    ) -> Result<Decided, ApprovalError> {
+        let status = if scope.is_some() { RequestStatus::Approved } else { RequestStatus::Rejected };
+        match self.ports().approvals.decide(tenant, request_id, status, &record, false).await? {
+            Decided::Now(request) => {
+                self.carry_out(&request, &record, status, scope).await?;
+                Ok(Decided::Now(request))
+            }
+            // The same attempt again (a retry after a failure part-way): redo the idempotent steps.
+            Decided::Already(request)
+                if request.decision.as_ref().is_some_and(|d| d.message_id == record.message_id) =>
+            {
+                let record = request.decision.clone().unwrap_or(record);
+                self.carry_out(&request, &record, status, scope).await?;
+                Ok(Decided::Now(request))
+            }
+            other => Ok(other),
+        }
     }
 
     /// The approval-timeout function: rejects the request if it is still pending.

@@ -96,7 +96,13 @@ pub struct Dispatcher {
     gate: Option<AccessGate>,
     quotas: Option<Quotas>,
     commands: Option<ChatCommands>,
+    /// Conversations this container noted in the bot's conversation index lately: a warm
+    /// dispatcher writes the index about once an hour per conversation, not once per message.
+    noted: crate::cache::TtlCache<String, ()>,
 }
+
+/// How long a container trusts that it noted a conversation.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The ports the dispatcher works through.
 pub struct DispatchPorts {
@@ -122,6 +128,7 @@ impl Dispatcher {
             gate: None,
             quotas: None,
             commands: None,
+            noted: crate::cache::TtlCache::new(NOTE_EVERY, 10_000),
         }
     }
 
@@ -180,6 +187,10 @@ impl Dispatcher {
             return Ok(DispatchOutcome::Dropped("tenant does not own the bot"));
         }
         if record.bot.status != BotStatus::Active {
+            // Queued before the bot was turned off: kept as history, not run.
+            if let InboundEnvelope::ChannelMessage { .. } = &envelope {
+                self.conversations.store_inbound(&item).await?;
+            }
             return Ok(DispatchOutcome::Dropped("bot is disabled"));
         }
 
@@ -362,6 +373,19 @@ impl Dispatcher {
         self.store_line(item, message_in, false).await
     }
 
+    /// Notes the conversation in its bot's index (the console's history lists it from there).
+    /// Best effort: a failure is logged and the message goes on.
+    async fn note_conversation(&self, conversation: &crate::domain::ids::ConversationRef) {
+        let key = conversation.partition_key();
+        if self.noted.get(&key).is_some() {
+            return;
+        }
+        match self.conversations.note_conversation(conversation, now_ms()).await {
+            Ok(()) => self.noted.insert(key, ()),
+            Err(e) => tracing::warn!(event = "conversation_note_failed", error = %e),
+        }
+    }
+
     /// Stores `item` with its dispatched mark (and, for a `/new`, as a fresh start), counting a
     /// new message in once.
     async fn store_line(
@@ -376,6 +400,9 @@ impl Dispatcher {
             self.conversations.store_dispatched(item).await?
         };
         let platform = item.message.message_id.as_str().ends_with(RESUME_SUFFIX);
+        if stored {
+            self.note_conversation(&item.conversation).await;
+        }
         if stored && message_in && !platform {
             crate::observe::metrics::count(crate::observe::metrics::Metric::MessagesIn, &item.conversation.tenant_id);
         }

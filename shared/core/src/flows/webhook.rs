@@ -109,10 +109,9 @@ impl WebhookService {
             }
             Err(e) => return error(400, e.to_string()),
         };
-        if record.bot.status != BotStatus::Active {
-            // Verified but the bot is off: acknowledge so the channel does not retry.
-            return ack;
-        }
+        // Verified but the bot is off: nothing runs, yet nothing is lost either (kept as history,
+        // acknowledged so the channel does not retry).
+        let disabled = record.bot.status != BotStatus::Active;
         let mut queued = Vec::new();
         for parsed in messages {
             let access = &record.bot.access;
@@ -137,7 +136,7 @@ impl WebhookService {
                 crate::access::gate::refused(&item, reason);
                 continue;
             }
-            if triggers {
+            if triggers && !disabled {
                 queued.push(InboundEnvelope::ChannelMessage { v: ENVELOPE_VERSION, item });
             } else if let Err(answer) = self.keep_as_context(&record, item).await {
                 return answer;

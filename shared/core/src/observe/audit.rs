@@ -33,6 +33,10 @@ pub enum AuditKind {
     RateLimited,
     /// A message at the tenant's concurrent-run cap went round its queue group to wait.
     RunWaiting,
+    /// A write through the admin API (the console), with its actor.
+    AdminAction,
+    /// A platform admin acted on a tenant through the admin API.
+    PlatformAdminAction,
 }
 
 impl AuditKind {
@@ -46,6 +50,8 @@ impl AuditKind {
             AuditKind::BudgetExhausted => "budget_exhausted",
             AuditKind::RateLimited => "rate_limited",
             AuditKind::RunWaiting => "run_waiting",
+            AuditKind::AdminAction => "admin_action",
+            AuditKind::PlatformAdminAction => "platform_admin_action",
         }
     }
 }
@@ -64,6 +70,36 @@ pub fn line(kind: AuditKind, conversation: &ConversationRef, detail: Value, serv
         "detail": detail,
     })
     .to_string()
+}
+
+/// The audit line for `kind` about a tenant (and one of its bots) rather than a conversation:
+/// the admin API's events. Same shape; `session_id` is null.
+pub fn tenant_line(
+    kind: AuditKind,
+    tenant_id: &str,
+    bot_id: Option<&str>,
+    detail: Value,
+    service: &str,
+    at_ms: i64,
+) -> String {
+    json!({
+        "audit": AUDIT_VERSION,
+        "kind": kind.as_str(),
+        "at_ms": at_ms,
+        "service": service,
+        "tenant_id": tenant_id,
+        "bot_id": bot_id,
+        "session_id": Value::Null,
+        "trace_id": super::trace_id(),
+        "detail": detail,
+    })
+    .to_string()
+}
+
+/// Writes one tenant-level audit event on stdout.
+pub fn emit_tenant(kind: AuditKind, tenant_id: &str, bot_id: Option<&str>, detail: Value) {
+    let line = tenant_line(kind, tenant_id, bot_id, detail, super::metrics::service(), now_ms());
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Writes one audit event on stdout.

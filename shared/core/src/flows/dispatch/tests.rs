@@ -5,7 +5,7 @@
 //! - loading the bot fails → error (the queue retries)                       `failures_before_the_invocation_store_nothing`
 //! - bot gone → dropped                                                       `messages_for_gone_disabled_or_foreign_bots_are_dropped`
 //! - the message names a tenant that does not own the bot → dropped, `security_tenant_mismatch`   same
-//! - bot disabled → dropped                                                   same
+//! - bot disabled → dropped, the message kept as history                    same
 //! - reading the lines fails → error                                          `failures_before_the_invocation_store_nothing`
 //! - no line yet (the webhook only queued it) → invoked, then stored with its mark, in two store calls   `a_first_delivery_is_invoked_then_stored_with_its_mark`
 //! - a line without the mark (context the webhook kept, a firing) → invoked, then marked   `a_context_line_that_triggers_later_is_marked`, `scheduled_tasks_are_marked_and_isolated_ones_get_no_history`
@@ -239,7 +239,8 @@ async fn messages_for_gone_disabled_or_foreign_bots_are_dropped() {
     let off = Harness::new(record, 20);
     let item = message("4242", "1003", "hello", NOW);
     assert_eq!(off.dispatcher.dispatch(channel(&item)).await.expect("ok"), DispatchOutcome::Dropped("bot is disabled"));
-    assert!(off.line(&item).is_none());
+    let kept = off.line(&item).expect("queued before the bot was turned off: kept as history");
+    assert!(kept.dispatched_at_ms.is_none(), "kept, not run");
     assert!(off.agent.invocations().is_empty());
 }
 

@@ -13,7 +13,7 @@
 //! - parse error → 400                                                       `malformed_bodies_are_400`
 //! - parse says unauthorized (WhatsApp without `phone_number_id`) → 401      `an_unauthorized_parse_is_401`
 //! - the channel's direct answer (WhatsApp `hub.challenge`) → that answer   `direct_answers_are_returned_and_store_nothing`
-//! - bot disabled → ack once verified, nothing stored or queued             `disabled_bots_are_acknowledged_without_storing`
+//! - bot disabled → ack once verified, kept as history, nothing queued      `disabled_bots_keep_messages_without_queueing`
 //! - direct / mention / trigger pattern → queued only; none → stored only    `trigger_rules_decide_what_is_queued`
 //! - one call per request: one send, or one conditional put                  same, `a_redelivery_is_queued_again_and_left_to_the_dispatcher`
 //! - the tenant comes from the bot record                                     `trigger_rules_decide_what_is_queued`
@@ -315,14 +315,19 @@ async fn direct_answers_are_returned_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn disabled_bots_are_acknowledged_without_storing() {
+async fn disabled_bots_keep_messages_without_queueing() {
     let mut record = bot_record();
     record.bot.status = BotStatus::Disabled;
     let hook = Webhook::new(record);
-    // Verified first: a forged request is refused even for a disabled bot.
+    // Verified first: a forged request is refused (and nothing kept) even for a disabled bot.
     assert_eq!(error_of(&hook.telegram(Some("forged"), private(1, "hi").to_string().as_bytes()).await), unauthorized());
-    assert_eq!(hook.telegram_update(&private(1, "hi")).await, ack(), "acknowledged, so the channel does not retry");
     hook.nothing_stored_or_sent();
+    assert_eq!(hook.telegram_update(&private(1, "hi")).await, ack(), "acknowledged, so the channel does not retry");
+    let lines = hook.store.lines(&conversation("4242"));
+    assert_eq!(lines.len(), 1, "kept as history: a disabled bot loses nothing");
+    assert_eq!(lines[0].text, "hi");
+    assert!(lines[0].dispatched_at_ms.is_none(), "kept, never handed to an agent");
+    assert_eq!(hook.queue.attempts(), 0, "nothing queued: no run");
 }
 
 #[tokio::test]
