@@ -58,6 +58,10 @@ export const OWN_PROFILE = param(`tenants/${TENANT}/profile`)
 export const OWN_USER_PROFILE = param(`tenants/${TENANT}/users/u123456/profile`)
 export const OWN_CHANNEL_SECRET = param(`tenants/${TENANT}/bots/${BOT}/channels/${CHANNEL}`)
 export const OWN_NOTICE = param(`tenants/${TENANT}/approvals/notice`)
+export const USER_POOL = `arn:aws:cognito-idp:${REGION}:${ACCOUNT}:userpool/${REGION}_AbCdEf123`
+export const OTHER_USER_POOL = `arn:aws:cognito-idp:${REGION}:${ACCOUNT}:userpool/${REGION}_ZyXwVu987`
+export const CONSOLE_BUCKET = `arn:aws:s3:::clawless-console-${ACCOUNT}-${REGION}`
+export const CONSOLE_DISTRIBUTION = `arn:aws:cloudfront::${ACCOUNT}:distribution/E1A2B3C4D5E6F7`
 export const OTHER_MODEL = `arn:aws:bedrock:${REGION}::foundation-model/anthropic.claude-3-opus-20240229-v1:0`
 
 export const leading = (...keys) => ({ 'dynamodb:LeadingKeys': keys })
@@ -342,6 +346,70 @@ const add = (group, s) => scenarios.push({ group, ...s })
   for (const r of Object.keys(TEMPLATE.principals))
     for (const service of ['scheduler.amazonaws.com', 'lambda.amazonaws.com', 'bedrock-agentcore.amazonaws.com'])
       add(g, { name: `${r} passes the tenant-access role to ${service}`, as: r, action: 'iam:PassRole', resource: TENANT_ROLE, context: { 'iam:PassedToService': service }, expect: 'Denied' })
+}
+
+// --- the admin API (the console's backend): what it needs for its tenants' data and users, and
+// nothing of the agents' or another stack's.
+{
+  const g = 'admin API function role'
+  const as = 'AdminFunctionRole'
+  const own = leading(`${TENANT}#BOT`)
+  for (const action of ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'BatchWriteItem'])
+    add(g, { name: `admin ${action} on the data table`, as, action: `dynamodb:${action}`, resource: TABLE, context: own, expect: 'Allowed' })
+  add(g, { name: 'admin scans the data table', as, action: 'dynamodb:Scan', resource: TABLE, expect: 'Denied' })
+  add(g, { name: 'admin reads another stack\'s table', as, action: 'dynamodb:GetItem', resource: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/other-data`, context: own, expect: 'Denied' })
+  add(g, { name: 'admin reads the table with PartiQL', as, action: 'dynamodb:PartiQLSelect', resource: TABLE, expect: 'Denied' })
+  for (const action of ['GetParameter', 'PutParameter', 'DeleteParameter']) {
+    add(g, { name: `admin ${action} a channel secret`, as, action: `ssm:${action}`, resource: OWN_CHANNEL_SECRET, expect: 'Allowed' })
+    add(g, { name: `admin ${action} a profile`, as, action: `ssm:${action}`, resource: OWN_PROFILE, expect: 'Allowed' })
+    add(g, { name: `admin ${action} under another stack's tenants`, as, action: `ssm:${action}`, resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/clawless/other/tenants/${TENANT}/profile`, expect: 'Denied' })
+  }
+  add(g, { name: 'admin reads the API URL', as, action: 'ssm:GetParameter', resource: param('platform/api-url'), expect: 'Allowed' })
+  add(g, { name: 'admin writes the API URL', as, action: 'ssm:PutParameter', resource: param('platform/api-url'), expect: 'Denied' })
+  add(g, { name: 'admin lists parameters by path', as, action: 'ssm:GetParametersByPath', resource: param('tenants'), expect: 'Denied' })
+  for (const queue of [REPLY_QUEUE, INBOUND_QUEUE])
+    add(g, { name: `admin sends to ${queue.split(':').pop()}`, as, action: 'sqs:SendMessage', resource: queue, expect: 'Allowed' })
+  add(g, { name: 'admin sends to the schedule DLQ', as, action: 'sqs:SendMessage', resource: SCHEDULE_DLQ, expect: 'Denied' })
+  add(g, { name: 'admin sends to another queue', as, action: 'sqs:SendMessage', resource: `arn:aws:sqs:${REGION}:${ACCOUNT}:other-inbound.fifo`, expect: 'Denied' })
+  add(g, { name: 'admin receives from the inbound queue', as, action: 'sqs:ReceiveMessage', resource: INBOUND_QUEUE, expect: 'Denied' })
+  for (const action of ['GetSchedule', 'UpdateSchedule', 'DeleteSchedule'])
+    add(g, { name: `admin ${action} a task schedule`, as, action: `scheduler:${action}`, resource: schedule(`${TENANT}-${BOT}-0123456789abcdef0123`), expect: 'Allowed' })
+  add(g, { name: 'admin deletes an approval timeout', as, action: 'scheduler:DeleteSchedule', resource: schedule('apr-r0123456789abcdef0123'), expect: 'Allowed' })
+  add(g, { name: 'admin creates a schedule', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-${BOT}-0123456789abcdef0123`), expect: 'Denied' })
+  add(g, { name: 'admin updates a schedule of another group', as, action: 'scheduler:UpdateSchedule', resource: schedule(`${TENANT}-${BOT}-0123456789abcdef0123`, 'other'), expect: 'Denied' })
+  add(g, { name: 'admin passes the scheduler role to Scheduler', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Allowed' })
+  add(g, { name: 'admin passes the scheduler role to Lambda', as, action: 'iam:PassRole', resource: SCHEDULER_ROLE, context: { 'iam:PassedToService': 'lambda.amazonaws.com' }, expect: 'Denied' })
+  add(g, { name: 'admin passes the approval scheduler role', as, action: 'iam:PassRole', resource: APPROVAL_ROLE, context: { 'iam:PassedToService': 'scheduler.amazonaws.com' }, expect: 'Denied' })
+  add(g, { name: 'admin reads the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Allowed' })
+  add(g, { name: 'admin reads another secret', as, action: 'secretsmanager:GetSecretValue', resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:other/scope-key-AbCdEf`, expect: 'Denied' })
+  for (const action of ['AdminCreateUser', 'AdminDeleteUser', 'AdminGetUser', 'AdminSetUserPassword', 'AdminUpdateUserAttributes']) {
+    add(g, { name: `admin ${action} in its pool`, as, action: `cognito-idp:${action}`, resource: USER_POOL, expect: 'Allowed' })
+    add(g, { name: `admin ${action} in another pool`, as, action: `cognito-idp:${action}`, resource: OTHER_USER_POOL, expect: 'Denied' })
+  }
+  // Group membership (platform-admin) is given by hand, never by the API.
+  for (const action of ['AdminAddUserToGroup', 'AdminRemoveUserFromGroup', 'CreateGroup', 'UpdateUserPoolClient', 'UpdateUserPool', 'DeleteUserPool', 'ListUsers'])
+    add(g, { name: `admin ${action} in its pool`, as, action: `cognito-idp:${action}`, resource: USER_POOL, expect: 'Denied' })
+  add(g, { name: 'admin memory bucket read', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, expect: 'Denied' })
+  add(g, { name: 'admin memory bucket delete', as, action: 's3:DeleteObject', resource: OWN_CONVERSATION_MEMORY, expect: 'Denied' })
+  add(g, { name: 'admin writes the console', as, action: 's3:PutObject', resource: `${CONSOLE_BUCKET}/index.html`, expect: 'Denied' })
+  add(g, { name: 'admin invokes the agent runtime', as, action: 'bedrock-agentcore:InvokeAgentRuntime', resource: `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`, expect: 'Denied' })
+  add(g, { name: 'admin asks a model', as, action: 'bedrock:InvokeModel', resource: FOUNDATION_MODEL, expect: 'Denied' })
+  add(g, { name: 'admin assumes the tenant-access role', as, action: 'sts:AssumeRole', resource: TENANT_ROLE, context: OWN_TAGS, expect: 'Denied' })
+  add(g, { name: 'admin invokes a function', as, action: 'lambda:InvokeFunction', resource: lambdaFn('DispatcherFunction'), expect: 'Denied' })
+  // No other principal manages the console's users.
+  for (const other of ['WebhookFunctionRole', 'DispatcherFunctionRole', 'ReplyFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole', 'AgentRole', 'SchedulerRole', 'ApprovalSchedulerRole'])
+    add(g, { name: `${other} creates a console user`, as: other, action: 'cognito-idp:AdminCreateUser', resource: USER_POOL, expect: 'Denied' })
+  add(g, { name: 'tenant credentials create a console user', as: 'tenant', action: 'cognito-idp:AdminCreateUser', resource: USER_POOL, expect: 'Denied' })
+}
+
+// --- the console bucket: CloudFront (this distribution, through its origin access control) reads
+// it; nothing is public; plain HTTP is refused.
+{
+  const g = 'console bucket'
+  add(g, { name: 'this distribution reads the console', as: 'service:cloudfront.amazonaws.com', action: 's3:GetObject', resource: `${CONSOLE_BUCKET}/index.html`, context: { 'aws:SourceArn': CONSOLE_DISTRIBUTION, 'aws:SecureTransport': 'true' }, expect: 'Allowed' })
+  add(g, { name: 'another distribution reads the console', as: 'service:cloudfront.amazonaws.com', action: 's3:GetObject', resource: `${CONSOLE_BUCKET}/index.html`, context: { 'aws:SourceArn': `arn:aws:cloudfront::210987654321:distribution/EOTHER1234567`, 'aws:SecureTransport': 'true' }, expect: 'Denied' })
+  add(g, { name: 'this distribution writes the console', as: 'service:cloudfront.amazonaws.com', action: 's3:PutObject', resource: `${CONSOLE_BUCKET}/index.html`, context: { 'aws:SourceArn': CONSOLE_DISTRIBUTION, 'aws:SecureTransport': 'true' }, expect: 'Denied' })
+  add(g, { name: 'this distribution lists the console bucket', as: 'service:cloudfront.amazonaws.com', action: 's3:ListBucket', resource: CONSOLE_BUCKET, context: { 'aws:SourceArn': CONSOLE_DISTRIBUTION, 'aws:SecureTransport': 'true' }, expect: 'Denied' })
 }
 
 // ------------------------------------------------------------------ running them

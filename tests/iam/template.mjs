@@ -25,6 +25,9 @@ export const PSEUDO = Object.freeze({
 const ACCOUNT = PSEUDO['AWS::AccountId']
 const REGION = PSEUDO['AWS::Region']
 const STACK = PSEUDO['AWS::StackName']
+// Ids AWS generates: the user pool's and the console distribution's.
+export const USER_POOL_ID = `${REGION}_AbCdEf123`
+export const DISTRIBUTION_ID = 'E1A2B3C4D5E6F7'
 
 // Values for parameters that have no Default (used only if an IAM document refers to them).
 // Every parameter has a default today: the suite checks the stack as deployed with its defaults
@@ -174,6 +177,13 @@ class Resolver {
         return 'clawless_agent-abc123'
       case 'AWS::ECR::Repository':
         return this.repositoryName(name, where)
+      // Cognito and CloudFront generate their ids; any plausible fixed one will do.
+      case 'AWS::Cognito::UserPool':
+        return USER_POOL_ID
+      case 'AWS::Cognito::UserPoolClient':
+        return '1example23456789abcdefghij'
+      case 'AWS::CloudFront::Distribution':
+        return DISTRIBUTION_ID
       default:
         this.fail(where, `!Ref of ${name} (${r.Type}) is not modelled`)
     }
@@ -209,6 +219,8 @@ class Resolver {
         return 'clawless_agent-abc123'
       case 'AWS::ECR::Repository.Arn':
         return `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${this.repositoryName(id, where)}`
+      case 'AWS::Cognito::UserPool.Arn':
+        return `arn:aws:cognito-idp:${REGION}:${ACCOUNT}:userpool/${USER_POOL_ID}`
       default:
         this.fail(where, `!GetAtt ${id}.${attr} (${t}) is not modelled`)
     }

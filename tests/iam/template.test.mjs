@@ -14,7 +14,10 @@ import {
   SCHEDULE_DLQ,
   SCHEDULER_ROLE,
   APPROVAL_ROLE,
+  CONSOLE_BUCKET,
+  CONSOLE_DISTRIBUTION,
   SCOPE_KEY,
+  USER_POOL,
   TABLE,
   TENANT_ROLE,
   lambdaFn,
@@ -69,6 +72,28 @@ describe('template.yaml as the scenarios model it', () => {
     assert.equal(env.CLAWLESS_TENANT_ROLE_ARN, TENANT_ROLE)
     assert.equal(env.CLAWLESS_MEMORY_BUCKET_ARN, BUCKET)
     assert.equal(env.CLAWLESS_SCOPE_KEY_SECRET, SCOPE_KEY)
+  })
+
+  test('the admin API names its own pool, queues, group and scope key, and never the HTTP API', () => {
+    assert.equal(TEMPLATE.getAtt('UserPool', 'Arn'), USER_POOL)
+    assert.equal(TEMPLATE.getAtt('ConsoleBucket', 'Arn'), CONSOLE_BUCKET)
+    assert.equal(
+      `arn:aws:cloudfront::123456789012:distribution/${TEMPLATE.ref('ConsoleDistribution')}`,
+      CONSOLE_DISTRIBUTION
+    )
+    const env = fnEnv('AdminFunction')
+    assert.equal(env.CLAWLESS_COGNITO_USER_POOL_ID, TEMPLATE.ref('UserPool'))
+    assert.equal(env.CLAWLESS_COGNITO_ISSUER, `https://cognito-idp.us-east-1.amazonaws.com/${TEMPLATE.ref('UserPool')}`)
+    assert.equal(env.CLAWLESS_REPLY_QUEUE_URL, TEMPLATE.ref('ReplyQueue'))
+    assert.equal(env.CLAWLESS_INBOUND_QUEUE_URL, TEMPLATE.ref('InboundQueue'))
+    assert.equal(env.CLAWLESS_SCHEDULE_GROUP, 'clawless')
+    assert.equal(env.CLAWLESS_SCOPE_KEY_SECRET, SCOPE_KEY)
+    assert.equal(env.CLAWLESS_APPROVAL_SCHEDULER_ROLE_ARN, APPROVAL_ROLE)
+    assert.ok(!JSON.stringify(TEMPLATE.template.Resources.AdminFunction.Properties.Environment).includes('HttpApi'))
+    // The console's app client can never write the claims the API trusts.
+    const client = TEMPLATE.template.Resources.UserPoolClient.Properties
+    assert.ok(!client.WriteAttributes.some((a) => a.startsWith('custom:')), client.WriteAttributes.join(', '))
+    assert.equal(client.GenerateSecret, false)
   })
 
   test('the agent runtime runs as AgentRole and passes SchedulerRole to its schedules', () => {

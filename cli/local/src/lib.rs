@@ -274,8 +274,16 @@ impl LocalStack {
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        let aws =
-            LocalAws { dynamodb: &dynamodb, sqs: &sqs, ssm: &ssm, scheduler: &scheduler, s3: &s3, secrets: &secrets };
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        let aws = LocalAws {
+            dynamodb: &dynamodb,
+            sqs: &sqs,
+            ssm: &ssm,
+            scheduler: &scheduler,
+            s3: &s3,
+            secrets: &secrets,
+            cognito: &cognito,
+        };
         let created =
             resources::create_all(&template, &aws, &mut resolver, &overrides, &extra_refs, &extra_attributes).await?;
 

@@ -87,6 +87,10 @@ pub struct CreatedResources {
     pub buckets: HashMap<String, String>,
     /// Secrets by logical id: their ARNs.
     pub secrets: HashMap<String, String>,
+    /// Cognito user pools by logical id: their pool ids.
+    pub user_pools: HashMap<String, String>,
+    /// Cognito app clients by logical id: their client ids.
+    pub user_pool_clients: HashMap<String, String>,
 }
 
 pub struct LocalAws<'a> {
@@ -96,6 +100,7 @@ pub struct LocalAws<'a> {
     pub scheduler: &'a aws_sdk_scheduler::Client,
     pub s3: &'a aws_sdk_s3::Client,
     pub secrets: &'a aws_sdk_secretsmanager::Client,
+    pub cognito: &'a aws_sdk_cognitoidentityprovider::Client,
 }
 
 /// Creates everything the template defines, in dependency order. `parameter_overrides` replaces
@@ -235,6 +240,8 @@ pub async fn create_all(
         created.secrets.insert(logical_id.clone(), arn);
     }
 
+    create_cognito(template, aws.cognito, resolver, &mut created).await?;
+
     for parameter in &template.parameters {
         let name = resolver.resolve(&parameter.name)?;
         let value = match parameter_overrides.get(&name) {
@@ -253,4 +260,99 @@ pub async fn create_all(
         resolver.refs.insert(parameter.logical_id.clone(), name);
     }
     Ok(created)
+}
+
+/// User pools (with their custom attributes and sign-in attributes), their app clients and
+/// groups. `!Ref` of a pool is its id, of a client its client id; a pool's `Arn` and
+/// `ProviderURL` are those of AWS (moto's tokens name the same issuer).
+async fn create_cognito(
+    template: &Template,
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    resolver: &mut Resolver,
+    created: &mut CreatedResources,
+) -> Result<(), ResourceError> {
+    use aws_sdk_cognitoidentityprovider::error::DisplayErrorContext;
+    use aws_sdk_cognitoidentityprovider::types::{
+        AttributeDataType, ExplicitAuthFlowsType, SchemaAttributeType, UsernameAttributeType,
+    };
+    let region = resolver.pseudo["AWS::Region"].clone();
+    for pool in &template.user_pools {
+        let name = resolver.resolve(&pool.name)?;
+        let schema = pool
+            .custom_attributes
+            .iter()
+            .map(|a| {
+                SchemaAttributeType::builder()
+                    .name(&a.name)
+                    .attribute_data_type(AttributeDataType::from(a.data_type.as_str()))
+                    .mutable(a.mutable)
+                    .build()
+            })
+            .collect();
+        let out = cognito
+            .create_user_pool()
+            .pool_name(&name)
+            .set_username_attributes(Some(
+                pool.username_attributes.iter().map(|a| UsernameAttributeType::from(a.as_str())).collect(),
+            ))
+            .set_schema(Some(schema))
+            .send()
+            .await
+            .map_err(|e| create_err(format!("user pool {name}"), DisplayErrorContext(e)))?;
+        let created_pool =
+            out.user_pool.ok_or_else(|| create_err(format!("user pool {name}"), "no pool in the answer"))?;
+        let id = created_pool.id.ok_or_else(|| create_err(format!("user pool {name}"), "no pool id in the answer"))?;
+        let arn = created_pool
+            .arn
+            .unwrap_or_else(|| format!("arn:aws:cognito-idp:{region}:{LOCAL_ACCOUNT_ID}:userpool/{id}"));
+        let provider = format!("cognito-idp.{region}.amazonaws.com/{id}");
+        resolver.refs.insert(pool.logical_id.clone(), id.clone());
+        resolver.attributes.insert((pool.logical_id.clone(), "Arn".into()), arn);
+        resolver.attributes.insert((pool.logical_id.clone(), "ProviderName".into()), provider.clone());
+        resolver.attributes.insert((pool.logical_id.clone(), "ProviderURL".into()), format!("https://{provider}"));
+        resolver.attributes.insert((pool.logical_id.clone(), "UserPoolId".into()), id.clone());
+        created.user_pools.insert(pool.logical_id.clone(), id);
+    }
+    let pool_id = |logical_id: &str| {
+        created
+            .user_pools
+            .get(logical_id)
+            .cloned()
+            .ok_or_else(|| ResourceError::Unresolved(format!("user pool {logical_id}")))
+    };
+    for client in &template.user_pool_clients {
+        let name = resolver.resolve(&client.name)?;
+        let out = cognito
+            .create_user_pool_client()
+            .user_pool_id(pool_id(&client.user_pool)?)
+            .client_name(&name)
+            .generate_secret(false)
+            .set_explicit_auth_flows(Some(
+                client.explicit_auth_flows.iter().map(|f| ExplicitAuthFlowsType::from(f.as_str())).collect(),
+            ))
+            .set_read_attributes(Some(client.read_attributes.clone()))
+            .set_write_attributes(Some(client.write_attributes.clone()))
+            .send()
+            .await
+            .map_err(|e| create_err(format!("user pool client {name}"), DisplayErrorContext(e)))?;
+        let id = out
+            .user_pool_client
+            .and_then(|c| c.client_id)
+            .ok_or_else(|| create_err(format!("user pool client {name}"), "no client id in the answer"))?;
+        resolver.refs.insert(client.logical_id.clone(), id.clone());
+        resolver.attributes.insert((client.logical_id.clone(), "ClientId".into()), id.clone());
+        created.user_pool_clients.insert(client.logical_id.clone(), id);
+    }
+    for group in &template.user_pool_groups {
+        let name = resolver.resolve(&group.name)?;
+        cognito
+            .create_group()
+            .user_pool_id(pool_id(&group.user_pool)?)
+            .group_name(&name)
+            .send()
+            .await
+            .map_err(|e| create_err(format!("user pool group {name}"), DisplayErrorContext(e)))?;
+        resolver.refs.insert(group.logical_id.clone(), name);
+    }
+    Ok(())
 }

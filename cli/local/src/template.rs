@@ -140,6 +140,44 @@ pub struct Function {
     pub sqs: Vec<SqsMapping>,
 }
 
+/// A Cognito user pool: its name and the custom attributes of its schema (without `custom:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPool {
+    pub logical_id: String,
+    pub name: Expr,
+    /// `UsernameAttributes` (e.g. `email`: users sign in with it; their username is generated).
+    pub username_attributes: Vec<String>,
+    pub custom_attributes: Vec<CustomAttribute>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomAttribute {
+    pub name: String,
+    /// `String` or `Number`.
+    pub data_type: String,
+    pub mutable: bool,
+}
+
+/// An app client of a user pool of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPoolClient {
+    pub logical_id: String,
+    pub name: Expr,
+    /// The logical id of its user pool (`UserPoolId: !Ref Pool`).
+    pub user_pool: String,
+    pub explicit_auth_flows: Vec<String>,
+    pub read_attributes: Vec<String>,
+    pub write_attributes: Vec<String>,
+}
+
+/// A group of a user pool of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPoolGroup {
+    pub logical_id: String,
+    pub name: Expr,
+    pub user_pool: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRuntime {
     pub logical_id: String,
@@ -160,6 +198,9 @@ pub struct Template {
     pub functions: Vec<Function>,
     pub agent_runtimes: Vec<AgentRuntime>,
     pub http_apis: Vec<String>,
+    pub user_pools: Vec<UserPool>,
+    pub user_pool_clients: Vec<UserPoolClient>,
+    pub user_pool_groups: Vec<UserPoolGroup>,
 }
 
 fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
@@ -260,6 +301,28 @@ impl Template {
                     template.secrets.push((id.clone(), Expr::parse(name, &at)?));
                 }
                 "AWS::Serverless::HttpApi" => template.http_apis.push(id.clone()),
+                "AWS::Cognito::UserPool" => template.user_pools.push(parse_user_pool(&id, &props, &at)?),
+                "AWS::Cognito::UserPoolClient" => {
+                    template.user_pool_clients.push(UserPoolClient {
+                        logical_id: id.clone(),
+                        name: Expr::parse(
+                            get(&props, "ClientName").ok_or_else(|| unsupported(&at, "ClientName is required"))?,
+                            &at,
+                        )?,
+                        user_pool: user_pool_ref(&props, &at)?,
+                        explicit_auth_flows: strings(&props, "ExplicitAuthFlows"),
+                        read_attributes: strings(&props, "ReadAttributes"),
+                        write_attributes: strings(&props, "WriteAttributes"),
+                    });
+                }
+                "AWS::Cognito::UserPoolGroup" => template.user_pool_groups.push(UserPoolGroup {
+                    logical_id: id.clone(),
+                    name: Expr::parse(
+                        get(&props, "GroupName").ok_or_else(|| unsupported(&at, "GroupName is required"))?,
+                        &at,
+                    )?,
+                    user_pool: user_pool_ref(&props, &at)?,
+                }),
                 "AWS::BedrockAgentCore::Runtime" => {
                     let mut env = BTreeMap::new();
                     if let Some(vars) = get(&props, "EnvironmentVariables").and_then(Value::as_mapping) {
@@ -288,6 +351,44 @@ impl Template {
     pub fn function(&self, logical_id: &str) -> Option<&Function> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
     }
+}
+
+/// A list of plain strings (`ExplicitAuthFlows`, `ReadAttributes`, ...); absent: empty.
+fn strings(props: &Value, key: &str) -> Vec<String> {
+    get(props, key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `UserPoolId: !Ref Pool`: the pool's logical id.
+fn user_pool_ref(props: &Value, at: &str) -> Result<String, TemplateError> {
+    let pool = get(props, "UserPoolId").ok_or_else(|| unsupported(at, "UserPoolId is required"))?;
+    match Expr::parse(pool, at)? {
+        Expr::Ref(id) => Ok(id),
+        _ => Err(unsupported(at, "UserPoolId must be !Ref of a user pool of the template")),
+    }
+}
+
+fn parse_user_pool(id: &str, props: &Value, at: &str) -> Result<UserPool, TemplateError> {
+    let name = Expr::parse(get(props, "UserPoolName").ok_or_else(|| unsupported(at, "UserPoolName is required"))?, at)?;
+    let mut custom_attributes = Vec::new();
+    for attribute in get(props, "Schema").and_then(Value::as_sequence).into_iter().flatten() {
+        let name = get_str(attribute, "Name").ok_or_else(|| unsupported(at, "a Schema attribute needs a Name"))?;
+        custom_attributes.push(CustomAttribute {
+            name: name.trim_start_matches("custom:").to_owned(),
+            data_type: get_str(attribute, "AttributeDataType").unwrap_or_else(|| "String".into()),
+            mutable: get_str(attribute, "Mutable").is_none_or(|m| m == "true"),
+        });
+    }
+    Ok(UserPool {
+        logical_id: id.to_owned(),
+        name,
+        username_attributes: strings(props, "UsernameAttributes"),
+        custom_attributes,
+    })
 }
 
 fn parse_table(id: &str, props: &Value, at: &str) -> Result<Table, TemplateError> {
@@ -433,6 +534,77 @@ mod tests {
                 SubPart::Text("${Literal}".into()),
             ]
         );
+    }
+
+    #[test]
+    fn cognito_pool_client_and_group_are_parsed() {
+        let template = Template::parse(
+            r#"
+Resources:
+  Pool:
+    Type: AWS::Cognito::UserPool
+    Properties:
+      UserPoolName: !Sub "${AWS::StackName}-users"
+      UsernameAttributes: [email]
+      Schema:
+        - Name: tenant_id
+          AttributeDataType: String
+          Mutable: false
+        - Name: role
+          AttributeDataType: String
+          Mutable: true
+  Client:
+    Type: AWS::Cognito::UserPoolClient
+    Properties:
+      ClientName: console
+      UserPoolId: !Ref Pool
+      GenerateSecret: false
+      ExplicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+      ReadAttributes: [email, "custom:tenant_id"]
+      WriteAttributes: [name]
+  Admins:
+    Type: AWS::Cognito::UserPoolGroup
+    Properties:
+      GroupName: platform-admin
+      UserPoolId: !Ref Pool
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            template.user_pools,
+            vec![UserPool {
+                logical_id: "Pool".into(),
+                name: Expr::Sub(vec![SubPart::Ref("AWS::StackName".into()), SubPart::Text("-users".into())]),
+                username_attributes: vec!["email".into()],
+                custom_attributes: vec![
+                    CustomAttribute { name: "tenant_id".into(), data_type: "String".into(), mutable: false },
+                    CustomAttribute { name: "role".into(), data_type: "String".into(), mutable: true },
+                ],
+            }]
+        );
+        let client = &template.user_pool_clients[0];
+        assert_eq!(client.name, Expr::Literal("console".into()));
+        assert_eq!(client.user_pool, "Pool");
+        assert_eq!(client.explicit_auth_flows, ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]);
+        assert_eq!(client.read_attributes, ["email", "custom:tenant_id"]);
+        assert_eq!(client.write_attributes, ["name"]);
+        assert_eq!(
+            template.user_pool_groups,
+            vec![UserPoolGroup {
+                logical_id: "Admins".into(),
+                name: Expr::Literal("platform-admin".into()),
+                user_pool: "Pool".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_client_must_name_its_pool_by_ref() {
+        let err = Template::parse(
+            "Resources:\n  C:\n    Type: AWS::Cognito::UserPoolClient\n    Properties:\n      ClientName: c\n      UserPoolId: us-east-1_abc\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("Resources.C"), "{err}");
     }
 
     #[test]

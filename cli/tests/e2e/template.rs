@@ -4,11 +4,11 @@
 use clawless_local::template::{Expr, Template};
 
 #[test]
-fn template_defines_the_five_functions_with_workspace_binaries() {
+fn template_defines_the_six_functions_with_workspace_binaries() {
     let template = Template::load(&crate::support::repo_root().join("template.yaml")).unwrap();
     let mut binaries: Vec<_> = template.functions.iter().map(|f| f.binary.as_str()).collect();
     binaries.sort();
-    assert_eq!(binaries, ["approval-timeout", "dispatcher", "reply", "scheduler", "webhook"]);
+    assert_eq!(binaries, ["admin", "approval-timeout", "dispatcher", "reply", "scheduler", "webhook"]);
     // Every Binary is a [[bin]] of the workspace.
     for binary in binaries {
         let dir = if binary == "approval-timeout" { "approval-timeout".to_owned() } else { binary.to_owned() };
@@ -42,6 +42,30 @@ fn queues_are_fifo_with_dead_letter_queues_and_mapped_with_partial_failures() {
                 .unwrap();
         assert!(visibility >= 6 * f.timeout_secs, "{queue} visibility must be at least 6x {function}'s timeout");
     }
+    // The admin API: every method but OPTIONS (API Gateway answers preflights itself) under
+    // /admin/v1/, with the user pool and app client of the template in its environment.
+    let admin = template.function("AdminFunction").unwrap();
+    let mut methods: Vec<_> = admin.routes.iter().map(|r| (r.path.as_str(), r.method.as_str())).collect();
+    methods.sort();
+    assert_eq!(
+        methods,
+        [
+            ("/admin/v1/{proxy+}", "DELETE"),
+            ("/admin/v1/{proxy+}", "GET"),
+            ("/admin/v1/{proxy+}", "PATCH"),
+            ("/admin/v1/{proxy+}", "POST"),
+            ("/admin/v1/{proxy+}", "PUT")
+        ]
+    );
+    assert!(matches!(admin.environment.get("CLAWLESS_COGNITO_USER_POOL_ID"), Some(Expr::Ref(p)) if p == "UserPool"));
+    assert!(matches!(admin.environment.get("CLAWLESS_COGNITO_CLIENT_ID"), Some(Expr::Ref(c)) if c == "UserPoolClient"));
+    assert_eq!(template.user_pools.len(), 1);
+    let client = &template.user_pool_clients[0];
+    assert!(
+        !client.write_attributes.iter().any(|a| a.starts_with("custom:")),
+        "the console's app client must not write the tenant or role: {:?}",
+        client.write_attributes
+    );
     let webhook = template.function("WebhookFunction").unwrap();
     assert!(webhook.routes.iter().any(|r| r.method == "POST" && r.path == "/webhook/{channel}/{bot_id}"));
     assert!(matches!(webhook.environment.get("CLAWLESS_INBOUND_QUEUE_URL"), Some(Expr::Ref(q)) if q == "InboundQueue"));
