@@ -265,7 +265,15 @@ try {
 
   step("register the webhook with Telegram (the stand-in)");
   await channel.getByRole("button", { name: "Register" }).click();
-  await channel.getByText("Registered with the channel.").waitFor();
+  // The outcome is recorded and checked by the Rust test at the end, so that a refused
+  // registration does not hide what the rest of the flow shows.
+  const registered = channel.getByText("Registered with the channel.");
+  const refused = channel.getByRole("alert");
+  await registered.or(refused).first().waitFor();
+  if (await refused.count()) {
+    result.register_error = await refused.textContent();
+    log(`  registering failed: ${result.register_error}`);
+  }
   await shot("03-bot");
 
   step("make user 9001 the approver, from the approvals page");

@@ -115,9 +115,9 @@ function RequestCard({ request: r, onDecided }: { request: ApprovalRequest; onDe
         </dd>
         {r.reason ? (
           <>
-            <dt>Why</dt>
+            <dt>Their message</dt>
             <dd class="pre-line">
-              <Untrusted text={r.reason} />
+              “<Untrusted text={r.reason} />”
             </dd>
           </>
         ) : null}
