@@ -35,7 +35,13 @@ impl Api {
         }
     }
 
-    pub(crate) async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.parse().expect("a method"), &url);
         if let Some(token) = token {
@@ -88,9 +94,13 @@ fn signed(kind: &str, claims: &Value) -> String {
 }
 
 fn add_user(stack: &LocalStack, tenant: &str, email: &str, role: &str) {
-    let user = clawless(stack, &["user", "add", "--tenant", tenant, "--email", email, "--role", role, "--password", PASSWORD])
-        .unwrap();
-    assert_eq!((user["tenant_id"].as_str(), user["email"].as_str(), user["role"].as_str()), (Some(tenant), Some(email), Some(role)));
+    let user =
+        clawless(stack, &["user", "add", "--tenant", tenant, "--email", email, "--role", role, "--password", PASSWORD])
+            .unwrap();
+    assert_eq!(
+        (user["tenant_id"].as_str(), user["email"].as_str(), user["role"].as_str()),
+        (Some(tenant), Some(email), Some(role))
+    );
     assert!(user["username"].is_string(), "{user}");
 }
 
@@ -159,7 +169,8 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     assert_eq!(me, json!({"tenant_id": a, "email": "admin@acme.test", "role": "admin", "platform_admin": false}));
 
     // Tenant A's admin builds a bot with a Telegram channel.
-    let (status, bot) = api.call(Some(&a_admin), "POST", "/bots", Some(json!({"name": "helper", "persona": "brief"}))).await;
+    let (status, bot) =
+        api.call(Some(&a_admin), "POST", "/bots", Some(json!({"name": "helper", "persona": "brief"}))).await;
     assert_eq!(status, 201, "{bot}");
     let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
     assert_eq!((bot["tenant_id"].as_str(), bot["status"].as_str()), (Some(a.as_str()), Some("active")));
@@ -178,7 +189,10 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     let (_, shown) = api.call(Some(&a_admin), "GET", &format!("/bots/{bot_id}"), None).await;
     assert_eq!(shown["channels"][0]["type"], "telegram", "{shown}");
     for answer in [&channel, &shown] {
-        assert!(!answer.to_string().contains(token) && !answer.to_string().contains("hook-secret-1"), "keys are write-only: {answer}");
+        assert!(
+            !answer.to_string().contains(token) && !answer.to_string().contains("hook-secret-1"),
+            "keys are write-only: {answer}"
+        );
     }
     let request_id = pending_request(&stack, &a, &bot_id).await;
 
@@ -188,9 +202,17 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         ("GET", bot_path.clone(), None),
         ("PATCH", bot_path.clone(), Some(json!({"status": "disabled"}))),
         ("DELETE", bot_path.clone(), None),
-        ("POST", format!("{bot_path}/channels"), Some(json!({"type": "telegram", "keys": {"bot_token": "1:x", "webhook_secret": "y"}}))),
+        (
+            "POST",
+            format!("{bot_path}/channels"),
+            Some(json!({"type": "telegram", "keys": {"bot_token": "1:x", "webhook_secret": "y"}})),
+        ),
         ("DELETE", format!("{bot_path}/channels/telegram"), None),
-        ("POST", format!("{bot_path}/channels/telegram/rotate"), Some(json!({"keys": {"bot_token": "1:x", "webhook_secret": "y"}}))),
+        (
+            "POST",
+            format!("{bot_path}/channels/telegram/rotate"),
+            Some(json!({"keys": {"bot_token": "1:x", "webhook_secret": "y"}})),
+        ),
         ("POST", format!("{bot_path}/channels/telegram/register"), None),
         ("GET", format!("{bot_path}/tasks"), None),
         ("POST", format!("{bot_path}/tasks/k0000000000000000000/pause"), None),
@@ -203,7 +225,11 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         assert_eq!(status, 404, "{method} {path} as tenant B: {answer}");
     }
     let (status, missing) = api.call(Some(&b_admin), "GET", "/bots/b00000000000000000000", None).await;
-    assert_eq!((status, &missing), (404, &json!({"error": "bot b00000000000000000000 not found"})), "a missing bot looks the same");
+    assert_eq!(
+        (status, &missing),
+        (404, &json!({"error": "bot b00000000000000000000 not found"})),
+        "a missing bot looks the same"
+    );
     let (_, b_bots) = api.call(Some(&b_admin), "GET", "/bots", None).await;
     assert_eq!(b_bots, json!({"bots": []}), "B lists none of A's bots");
     let (_, b_approvals) = api.call(Some(&b_admin), "GET", "/approvals", None).await;
@@ -261,8 +287,14 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
-    let (status, user) =
-        api.call(Some(&a_admin), "POST", "/users", Some(json!({"email": "new@acme.test", "role": "member", "password": PASSWORD}))).await;
+    let (status, user) = api
+        .call(
+            Some(&a_admin),
+            "POST",
+            "/users",
+            Some(json!({"email": "new@acme.test", "role": "member", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!((status, user["tenant_id"].as_str()), (201, Some(a.as_str())), "{user}");
     let (status, _) = api.call(Some(&a_admin), "DELETE", "/users/new%40acme.test", None).await;
     assert_eq!(status, 200);
@@ -272,7 +304,11 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     let audited = audit_lines(&a, "admin_action");
     assert!(audited.len() >= 7, "every write is audited: {audited:?}");
     assert!(audited.iter().all(|l| l["detail"]["actor"] == "admin@acme.test"), "{audited:?}");
-    assert!(audit_lines(&b, "admin_action").is_empty(), "B's refused calls changed nothing: {:?}", audit_lines(&b, "admin_action"));
+    assert!(
+        audit_lines(&b, "admin_action").is_empty(),
+        "B's refused calls changed nothing: {:?}",
+        audit_lines(&b, "admin_action")
+    );
     drop(stack);
 }
 
@@ -345,7 +381,8 @@ async fn a_platform_admin_acts_across_tenants_and_is_audited() {
     let (_, me) = api.call(Some(&token), "GET", "/me", None).await;
     assert_eq!(me["platform_admin"], true, "{me}");
 
-    let (status, bot) = api.call(Some(&token), "POST", &format!("/bots?tenant={b}"), Some(json!({"name": "support"}))).await;
+    let (status, bot) =
+        api.call(Some(&token), "POST", &format!("/bots?tenant={b}"), Some(json!({"name": "support"}))).await;
     assert_eq!((status, bot["tenant_id"].as_str()), (201, Some(b.as_str())), "{bot}");
     let (status, listed) = api.call(Some(&token), "GET", &format!("/bots?tenant={b}"), None).await;
     assert_eq!((status, listed["bots"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
@@ -373,11 +410,26 @@ async fn the_cli_lists_shows_disables_rotates_and_deletes() {
     assert_eq!(on["status"], "active");
     let rotated = clawless(
         &stack,
-        &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new", "--set", "webhook_secret=new-secret"],
+        &[
+            "channel",
+            "rotate",
+            "--bot",
+            &bot.bot_id,
+            "--type",
+            "telegram",
+            "--set",
+            "bot_token=9:new",
+            "--set",
+            "webhook_secret=new-secret",
+        ],
     )
     .unwrap();
     assert_eq!(rotated["rotated"], true);
-    let err = clawless(&stack, &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new"]).unwrap_err();
+    let err = clawless(
+        &stack,
+        &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new"],
+    )
+    .unwrap_err();
     assert!(err.contains("webhook_secret"), "all required keys: {err}");
     let removed = clawless(&stack, &["channel", "remove", "--bot", &bot.bot_id, "--type", "telegram"]).unwrap();
     assert_eq!(removed["removed"], true);

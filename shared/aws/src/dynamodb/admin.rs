@@ -102,7 +102,12 @@ impl Store {
             query = query.exclusive_start_key("pk", s(pk)).exclusive_start_key("sk", s(sk));
         }
         let out = query.send().await.map_err(|e| store_error("Query", &e))?;
-        let next = out.last_evaluated_key.as_ref().and_then(|k| k.get("sk")).and_then(|v| v.as_s().ok()).map(|sk| encode_cursor(sk));
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .map(|sk| encode_cursor(sk));
         Ok((out.items.unwrap_or_default(), next))
     }
 
@@ -178,7 +183,11 @@ impl TenantAdminRepo for Store {
         self.client
             .transact_write_items()
             .transact_items(delete_op(&self.table, pk, "BOT")?)
-            .transact_items(delete_op(&self.table, format!("TENANT#{}", bot.tenant_id), &format!("BOT#{}", bot.bot_id))?)
+            .transact_items(delete_op(
+                &self.table,
+                format!("TENANT#{}", bot.tenant_id),
+                &format!("BOT#{}", bot.bot_id),
+            )?)
             .send()
             .await
             .map_err(|e| store_error("TransactWriteItems", &e))?;
