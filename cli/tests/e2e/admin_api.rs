@@ -442,3 +442,64 @@ async fn the_cli_lists_shows_disables_rotates_and_deletes() {
     let listed = clawless(&stack, &["bot", "list", "--tenant", &bot.tenant_id]).unwrap();
     assert_eq!(listed["bots"], json!([]));
 }
+
+/// The history: a bot's conversations (from the index the dispatcher notes) and their lines,
+/// newest first, a page at a time; a disabled bot's messages are kept, not answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_pages_through_a_conversation_and_a_disabled_bot_keeps_messages() {
+    use crate::telegram::{direct_update, post_update};
+    let mut options = clawless_local::LocalOptions::new(repo_root(), clawless_local::default_bin_dir());
+    // A disable takes effect within the functions' cache time: a second here.
+    options.function_env = vec![("CLAWLESS_CACHE_SECONDS".into(), "1".into())];
+    let stack = LocalStack::start(options).await.unwrap();
+    let api = Api::new(&stack);
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    add_user(&stack, &bot.tenant_id, "admin@acme.test", "admin");
+    let token = sign_in(&stack, "admin@acme.test", PASSWORD).await;
+    for (i, text) in ["one", "two"].iter().enumerate() {
+        post_update(&bot.webhook_url, Some(TEST_SECRET), &direct_update(500 + i as i64, 4242, text)).await;
+        eventually(Duration::from_secs(30), "the answer", || async {
+            (stack.outbox.sent().await.len() == i + 1).then_some(())
+        })
+        .await;
+    }
+    let (status, listed) = api.call(Some(&token), "GET", &format!("/bots/{}/conversations", bot.bot_id), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["conversations"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["conversations"][0]["conversation_key"], "telegram:4242");
+
+    // Four lines (two messages, two answers), two a page, newest first.
+    let path = format!("/bots/{}/conversations/telegram%3A4242/messages?limit=2", bot.bot_id);
+    let (_, first) = api.call(Some(&token), "GET", &path, None).await;
+    let texts = |page: &Value| -> Vec<String> {
+        page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        texts(&first)[0],
+        "Hello Ada! You said: two\n(I remember 2 earlier messages in this conversation.)",
+        "{first}"
+    );
+    assert_eq!(texts(&first)[1], "two");
+    assert_eq!(first["messages"][1]["role"], "user");
+    let cursor = first["next_cursor"].as_str().expect("more pages").to_owned();
+    let (_, second) = api.call(Some(&token), "GET", &format!("{path}&cursor={cursor}"), None).await;
+    assert_eq!(texts(&second)[1], "one", "{second}");
+    // A cursor names a position, never a partition: junk is refused, not followed.
+    let (status, junk) = api.call(Some(&token), "GET", &format!("{path}&cursor=VEVOQU5UI3QwMDA"), None).await;
+    assert_eq!(status, 400, "{junk}");
+
+    // Disabled: the next message is kept in the history and not answered.
+    let (status, _) =
+        api.call(Some(&token), "PATCH", &format!("/bots/{}", bot.bot_id), Some(json!({"status": "disabled"}))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    post_update(&bot.webhook_url, Some(TEST_SECRET), &direct_update(510, 4242, "are you there?")).await;
+    let kept = eventually(Duration::from_secs(30), "the message kept", || async {
+        let (_, page) = api.call(Some(&token), "GET", &path, None).await;
+        (texts(&page)[0] == "are you there?").then_some(page)
+    })
+    .await;
+    assert_eq!(kept["messages"][0]["role"], "user");
+    quiet(&stack).await;
+    assert_eq!(stack.outbox.sent().await.len(), 2, "a disabled bot answers nothing");
+}

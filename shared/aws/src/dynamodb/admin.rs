@@ -92,11 +92,17 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":prefix", s(prefix))
             .scan_index_forward(!newest_first)
             .limit(limit.max(1));
+        // DynamoDB refuses an empty string as a key value: no prefix, no begins_with.
+        query = if prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+        };
         if let Some(cursor) = cursor {
             let sk = decode_cursor(cursor, prefix)?;
             query = query.exclusive_start_key("pk", s(pk)).exclusive_start_key("sk", s(sk));

@@ -56,6 +56,7 @@ impl From<AdminError> for AdminResponse {
             AdminError::Conflict(m) => error(409, m),
             AdminError::Forbidden(m) => error(403, m),
             AdminError::Store(crate::ports::StoreError::NotFound(m)) => error(404, format!("{m} not found")),
+            AdminError::Store(crate::ports::StoreError::Corrupt { what: "cursor", detail }) => error(400, detail),
             AdminError::Store(crate::ports::StoreError::AlreadyExists(m)) => error(409, format!("{m} already exists")),
             other => {
                 // The detail names AWS operations, never secrets; the caller gets no internals.
