@@ -11,7 +11,7 @@ scripts/ensure-toolchain.sh
 CLAWLESS_WITH_CARGO_LAMBDA=1 scripts/bootstrap.sh
 export PATH="$root/.clawless/venv/bin:$PATH"
 export CLAWLESS_MOTO_SERVER="$root/.clawless/venv/bin/moto_server" AWS_EC2_METADATA_DISABLED=true
-functions="webhook dispatcher reply approval-timeout scheduler"
+functions="webhook dispatcher reply approval-timeout scheduler admin"
 
 echo "==> host release build"
 cargo build --release --locked --workspace --bins --examples

@@ -134,6 +134,10 @@ async fn main() {
         ("CLAWLESS_TENANT_ROLE_ARN", "arn:aws:iam::123456789012:role/tenant-access"),
         ("CLAWLESS_MEMORY_BUCKET_ARN", "arn:aws:s3:::memory"),
         ("CLAWLESS_SCOPE_KEY_SECRET", "arn:aws:secretsmanager:us-east-1:123456789012:secret:scope"),
+        // The admin function's user pool (its keys are fetched on the first request, not at init).
+        ("CLAWLESS_COGNITO_ISSUER", "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench"),
+        ("CLAWLESS_COGNITO_CLIENT_ID", "bench"),
+        ("CLAWLESS_COGNITO_USER_POOL_ID", "us-east-1_bench"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -146,6 +150,7 @@ async fn main() {
         ("ReplyFunction", "reply", Some("reply-telegram.json")),
         ("ApprovalTimeoutFunction", "approval-timeout", Some("approval-timeout.json")),
         ("SchedulerFunction", "scheduler", Some("scheduler-task.json")),
+        ("AdminFunction", "admin", Some("admin-list-bots.json")),
     ];
 
     // Init times, interleaved with the baseline so drift affects both alike.

@@ -7,7 +7,9 @@ use clawless_aws::dynamodb::{DynamoClient, Store};
 use clawless_aws::ssm::notices::NoticeStore;
 use clawless_aws::ssm::secrets::SsmClient;
 use clawless_core::admin::{Acting, AdminService};
-pub use clawless_core::admin::{AdminError, BotPatch, BotView, ChannelAdded, ShownProfile, TaskAction, MAX_PERSONA_CHARS, MODEL_PROVIDERS};
+pub use clawless_core::admin::{
+    AdminError, BotPatch, BotView, ChannelAdded, MAX_PERSONA_CHARS, MODEL_PROVIDERS, ShownProfile, TaskAction,
+};
 use clawless_core::approvals::ApproverConfig;
 use clawless_core::config::PlatformConfig;
 use clawless_core::domain::model::{Bot, BotSettings, BotStatus, Tenant};
@@ -166,7 +168,11 @@ impl Admin {
         self.service.list_users(&OPERATOR, tenant).await
     }
 
-    pub async fn remove_user(&self, tenant: &str, email: &str) -> Result<clawless_core::admin::ports::UserEntry, AdminError> {
+    pub async fn remove_user(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<clawless_core::admin::ports::UserEntry, AdminError> {
         self.service.remove_user(&OPERATOR, tenant, email).await
     }
 }

@@ -24,10 +24,8 @@ pub async fn seed_demo(stack: &LocalStack, dir: &Path) -> Result<(PathBuf, Strin
     let secret = hex::encode(rand::random::<[u8; 16]>());
     let settings =
         [("bot_token".to_owned(), "000000:local-demo-token".to_owned()), ("webhook_secret".to_owned(), secret.clone())];
-    let added = admin
-        .add_channel(bot.bot_id.as_str(), "telegram", &settings, false)
-        .await
-        .map_err(|e| e.to_string())?;
+    let added =
+        admin.add_channel(bot.bot_id.as_str(), "telegram", &settings, false).await.map_err(|e| e.to_string())?;
     let script = dir.join("send-test-message.sh");
     let body = format!(
         r#"#!/usr/bin/env bash

@@ -362,7 +362,10 @@ impl LocalStack {
         let user_pool_id = resolver.refs.get("UserPool").cloned();
         let user_pool_client_id = resolver.refs.get("UserPoolClient").cloned();
         let jwks_env = user_pool_id.as_ref().map(|pool| {
-            ("CLAWLESS_COGNITO_JWKS_URL".to_owned(), format!("{}/{pool}/.well-known/jwks.json", endpoint.trim_end_matches('/')))
+            (
+                "CLAWLESS_COGNITO_JWKS_URL".to_owned(),
+                format!("{}/{pool}/.well-known/jwks.json", endpoint.trim_end_matches('/')),
+            )
         });
         for function in &template.functions {
             let mut env = aws_env(&function_endpoint, &options.region);

@@ -35,7 +35,13 @@ impl Api {
         }
     }
 
-    pub(crate) async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.parse().expect("a method"), &url);
         if let Some(token) = token {
@@ -88,9 +94,13 @@ fn signed(kind: &str, claims: &Value) -> String {
 }
 
 fn add_user(stack: &LocalStack, tenant: &str, email: &str, role: &str) {
-    let user = clawless(stack, &["user", "add", "--tenant", tenant, "--email", email, "--role", role, "--password", PASSWORD])
-        .unwrap();
-    assert_eq!((user["tenant_id"].as_str(), user["email"].as_str(), user["role"].as_str()), (Some(tenant), Some(email), Some(role)));
+    let user =
+        clawless(stack, &["user", "add", "--tenant", tenant, "--email", email, "--role", role, "--password", PASSWORD])
+            .unwrap();
+    assert_eq!(
+        (user["tenant_id"].as_str(), user["email"].as_str(), user["role"].as_str()),
+        (Some(tenant), Some(email), Some(role))
+    );
     assert!(user["username"].is_string(), "{user}");
 }
 
@@ -159,7 +169,8 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     assert_eq!(me, json!({"tenant_id": a, "email": "admin@acme.test", "role": "admin", "platform_admin": false}));
 
     // Tenant A's admin builds a bot with a Telegram channel.
-    let (status, bot) = api.call(Some(&a_admin), "POST", "/bots", Some(json!({"name": "helper", "persona": "brief"}))).await;
+    let (status, bot) =
+        api.call(Some(&a_admin), "POST", "/bots", Some(json!({"name": "helper", "persona": "brief"}))).await;
     assert_eq!(status, 201, "{bot}");
     let bot_id = bot["bot_id"].as_str().unwrap().to_owned();
     assert_eq!((bot["tenant_id"].as_str(), bot["status"].as_str()), (Some(a.as_str()), Some("active")));
@@ -178,7 +189,10 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     let (_, shown) = api.call(Some(&a_admin), "GET", &format!("/bots/{bot_id}"), None).await;
     assert_eq!(shown["channels"][0]["type"], "telegram", "{shown}");
     for answer in [&channel, &shown] {
-        assert!(!answer.to_string().contains(token) && !answer.to_string().contains("hook-secret-1"), "keys are write-only: {answer}");
+        assert!(
+            !answer.to_string().contains(token) && !answer.to_string().contains("hook-secret-1"),
+            "keys are write-only: {answer}"
+        );
     }
     let request_id = pending_request(&stack, &a, &bot_id).await;
 
@@ -188,9 +202,17 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         ("GET", bot_path.clone(), None),
         ("PATCH", bot_path.clone(), Some(json!({"status": "disabled"}))),
         ("DELETE", bot_path.clone(), None),
-        ("POST", format!("{bot_path}/channels"), Some(json!({"type": "telegram", "keys": {"bot_token": "1:x", "webhook_secret": "y"}}))),
+        (
+            "POST",
+            format!("{bot_path}/channels"),
+            Some(json!({"type": "telegram", "keys": {"bot_token": "1:x", "webhook_secret": "y"}})),
+        ),
         ("DELETE", format!("{bot_path}/channels/telegram"), None),
-        ("POST", format!("{bot_path}/channels/telegram/rotate"), Some(json!({"keys": {"bot_token": "1:x", "webhook_secret": "y"}}))),
+        (
+            "POST",
+            format!("{bot_path}/channels/telegram/rotate"),
+            Some(json!({"keys": {"bot_token": "1:x", "webhook_secret": "y"}})),
+        ),
         ("POST", format!("{bot_path}/channels/telegram/register"), None),
         ("GET", format!("{bot_path}/tasks"), None),
         ("POST", format!("{bot_path}/tasks/k0000000000000000000/pause"), None),
@@ -203,7 +225,11 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         assert_eq!(status, 404, "{method} {path} as tenant B: {answer}");
     }
     let (status, missing) = api.call(Some(&b_admin), "GET", "/bots/b00000000000000000000", None).await;
-    assert_eq!((status, &missing), (404, &json!({"error": "bot b00000000000000000000 not found"})), "a missing bot looks the same");
+    assert_eq!(
+        (status, &missing),
+        (404, &json!({"error": "bot b00000000000000000000 not found"})),
+        "a missing bot looks the same"
+    );
     let (_, b_bots) = api.call(Some(&b_admin), "GET", "/bots", None).await;
     assert_eq!(b_bots, json!({"bots": []}), "B lists none of A's bots");
     let (_, b_approvals) = api.call(Some(&b_admin), "GET", "/approvals", None).await;
@@ -261,8 +287,14 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
-    let (status, user) =
-        api.call(Some(&a_admin), "POST", "/users", Some(json!({"email": "new@acme.test", "role": "member", "password": PASSWORD}))).await;
+    let (status, user) = api
+        .call(
+            Some(&a_admin),
+            "POST",
+            "/users",
+            Some(json!({"email": "new@acme.test", "role": "member", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!((status, user["tenant_id"].as_str()), (201, Some(a.as_str())), "{user}");
     let (status, _) = api.call(Some(&a_admin), "DELETE", "/users/new%40acme.test", None).await;
     assert_eq!(status, 200);
@@ -272,7 +304,11 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
     let audited = audit_lines(&a, "admin_action");
     assert!(audited.len() >= 7, "every write is audited: {audited:?}");
     assert!(audited.iter().all(|l| l["detail"]["actor"] == "admin@acme.test"), "{audited:?}");
-    assert!(audit_lines(&b, "admin_action").is_empty(), "B's refused calls changed nothing: {:?}", audit_lines(&b, "admin_action"));
+    assert!(
+        audit_lines(&b, "admin_action").is_empty(),
+        "B's refused calls changed nothing: {:?}",
+        audit_lines(&b, "admin_action")
+    );
     drop(stack);
 }
 
@@ -345,7 +381,8 @@ async fn a_platform_admin_acts_across_tenants_and_is_audited() {
     let (_, me) = api.call(Some(&token), "GET", "/me", None).await;
     assert_eq!(me["platform_admin"], true, "{me}");
 
-    let (status, bot) = api.call(Some(&token), "POST", &format!("/bots?tenant={b}"), Some(json!({"name": "support"}))).await;
+    let (status, bot) =
+        api.call(Some(&token), "POST", &format!("/bots?tenant={b}"), Some(json!({"name": "support"}))).await;
     assert_eq!((status, bot["tenant_id"].as_str()), (201, Some(b.as_str())), "{bot}");
     let (status, listed) = api.call(Some(&token), "GET", &format!("/bots?tenant={b}"), None).await;
     assert_eq!((status, listed["bots"].as_array().map(Vec::len)), (200, Some(1)), "{listed}");
@@ -373,11 +410,26 @@ async fn the_cli_lists_shows_disables_rotates_and_deletes() {
     assert_eq!(on["status"], "active");
     let rotated = clawless(
         &stack,
-        &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new", "--set", "webhook_secret=new-secret"],
+        &[
+            "channel",
+            "rotate",
+            "--bot",
+            &bot.bot_id,
+            "--type",
+            "telegram",
+            "--set",
+            "bot_token=9:new",
+            "--set",
+            "webhook_secret=new-secret",
+        ],
     )
     .unwrap();
     assert_eq!(rotated["rotated"], true);
-    let err = clawless(&stack, &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new"]).unwrap_err();
+    let err = clawless(
+        &stack,
+        &["channel", "rotate", "--bot", &bot.bot_id, "--type", "telegram", "--set", "bot_token=9:new"],
+    )
+    .unwrap_err();
     assert!(err.contains("webhook_secret"), "all required keys: {err}");
     let removed = clawless(&stack, &["channel", "remove", "--bot", &bot.bot_id, "--type", "telegram"]).unwrap();
     assert_eq!(removed["removed"], true);
@@ -389,4 +441,65 @@ async fn the_cli_lists_shows_disables_rotates_and_deletes() {
     assert!(err.contains("not found"), "{err}");
     let listed = clawless(&stack, &["bot", "list", "--tenant", &bot.tenant_id]).unwrap();
     assert_eq!(listed["bots"], json!([]));
+}
+
+/// The history: a bot's conversations (from the index the dispatcher notes) and their lines,
+/// newest first, a page at a time; a disabled bot's messages are kept, not answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_pages_through_a_conversation_and_a_disabled_bot_keeps_messages() {
+    use crate::telegram::{direct_update, post_update};
+    let mut options = clawless_local::LocalOptions::new(repo_root(), clawless_local::default_bin_dir());
+    // A disable takes effect within the functions' cache time: a second here.
+    options.function_env = vec![("CLAWLESS_CACHE_SECONDS".into(), "1".into())];
+    let stack = LocalStack::start(options).await.unwrap();
+    let api = Api::new(&stack);
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    add_user(&stack, &bot.tenant_id, "admin@acme.test", "admin");
+    let token = sign_in(&stack, "admin@acme.test", PASSWORD).await;
+    for (i, text) in ["one", "two"].iter().enumerate() {
+        post_update(&bot.webhook_url, Some(TEST_SECRET), &direct_update(500 + i as i64, 4242, text)).await;
+        eventually(Duration::from_secs(30), "the answer", || async {
+            (stack.outbox.sent().await.len() == i + 1).then_some(())
+        })
+        .await;
+    }
+    let (status, listed) = api.call(Some(&token), "GET", &format!("/bots/{}/conversations", bot.bot_id), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["conversations"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["conversations"][0]["conversation_key"], "telegram:4242");
+
+    // Four lines (two messages, two answers), two a page, newest first.
+    let path = format!("/bots/{}/conversations/telegram%3A4242/messages?limit=2", bot.bot_id);
+    let (_, first) = api.call(Some(&token), "GET", &path, None).await;
+    let texts = |page: &Value| -> Vec<String> {
+        page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        texts(&first)[0],
+        "Hello Ada! You said: two\n(I remember 2 earlier messages in this conversation.)",
+        "{first}"
+    );
+    assert_eq!(texts(&first)[1], "two");
+    assert_eq!(first["messages"][1]["role"], "user");
+    let cursor = first["next_cursor"].as_str().expect("more pages").to_owned();
+    let (_, second) = api.call(Some(&token), "GET", &format!("{path}&cursor={cursor}"), None).await;
+    assert_eq!(texts(&second)[1], "one", "{second}");
+    // A cursor names a position, never a partition: junk is refused, not followed.
+    let (status, junk) = api.call(Some(&token), "GET", &format!("{path}&cursor=VEVOQU5UI3QwMDA"), None).await;
+    assert_eq!(status, 400, "{junk}");
+
+    // Disabled: the next message is kept in the history and not answered.
+    let (status, _) =
+        api.call(Some(&token), "PATCH", &format!("/bots/{}", bot.bot_id), Some(json!({"status": "disabled"}))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    post_update(&bot.webhook_url, Some(TEST_SECRET), &direct_update(510, 4242, "are you there?")).await;
+    let kept = eventually(Duration::from_secs(30), "the message kept", || async {
+        let (_, page) = api.call(Some(&token), "GET", &path, None).await;
+        (texts(&page)[0] == "are you there?").then_some(page)
+    })
+    .await;
+    assert_eq!(kept["messages"][0]["role"], "user");
+    quiet(&stack).await;
+    assert_eq!(stack.outbox.sent().await.len(), 2, "a disabled bot answers nothing");
 }

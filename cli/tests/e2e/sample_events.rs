@@ -179,3 +179,41 @@ async fn approval_timeout_sample_event_runs() {
     let bad = Bytes::from(r#"{"kind":"approval_timeout","tenant_id":"nope","request_id":"r1"}"#);
     assert!(stack.functions["ApprovalTimeoutFunction"].invoke(bad).await.is_err());
 }
+
+/// The admin sample: the claims API Gateway's authorizer passed along count for nothing; without
+/// a token the function itself verifies, it is 401. With a real ID token in its place it lists
+/// the caller's bots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_sample_event_needs_a_token_the_function_verifies() {
+    let stack = start_stack(None).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+    let admin = &stack.functions["AdminFunction"];
+    let sample = sample_event("admin-list-bots.json");
+    let answer: Value = serde_json::from_slice(&admin.invoke(with_bot(&sample, &bot)).await.unwrap()).unwrap();
+    assert_eq!(answer["statusCode"], 401, "the authorizer's claims alone are not trusted: {answer}");
+
+    let password = "Sample-Event-Passw0rd!";
+    clawless(
+        &stack,
+        &[
+            "user",
+            "add",
+            "--tenant",
+            &bot.tenant_id,
+            "--email",
+            "admin@example.com",
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ],
+    )
+    .unwrap();
+    let token = crate::admin_api::sign_in(&stack, "admin@example.com", password).await;
+    let event = with_bot(&sample, &bot);
+    let event = String::from_utf8_lossy(&event).replace("REPLACE-WITH-A-COGNITO-ID-TOKEN", &token);
+    let answer: Value = serde_json::from_slice(&admin.invoke(Bytes::from(event)).await.unwrap()).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["bots"][0]["bot_id"], bot.bot_id.as_str(), "{body}");
+}

@@ -12,9 +12,9 @@
 //! - [`sdk`] and [`tls`]: the SDK configuration and its HTTP client with bundled roots.
 //! - [`wiring`]: the flows assembled from these adapters, as the functions build them.
 
-pub mod cognito;
 pub mod agentcore;
 pub mod bedrock;
+pub mod cognito;
 pub mod dynamodb;
 pub mod s3;
 pub mod scheduler;

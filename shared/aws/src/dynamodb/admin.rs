@@ -92,17 +92,28 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":prefix", s(prefix))
             .scan_index_forward(!newest_first)
             .limit(limit.max(1));
+        // DynamoDB refuses an empty string as a key value: no prefix, no begins_with.
+        query = if prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+        };
         if let Some(cursor) = cursor {
             let sk = decode_cursor(cursor, prefix)?;
             query = query.exclusive_start_key("pk", s(pk)).exclusive_start_key("sk", s(sk));
         }
         let out = query.send().await.map_err(|e| store_error("Query", &e))?;
-        let next = out.last_evaluated_key.as_ref().and_then(|k| k.get("sk")).and_then(|v| v.as_s().ok()).map(|sk| encode_cursor(sk));
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .map(|sk| encode_cursor(sk));
         Ok((out.items.unwrap_or_default(), next))
     }
 
@@ -178,7 +189,11 @@ impl TenantAdminRepo for Store {
         self.client
             .transact_write_items()
             .transact_items(delete_op(&self.table, pk, "BOT")?)
-            .transact_items(delete_op(&self.table, format!("TENANT#{}", bot.tenant_id), &format!("BOT#{}", bot.bot_id))?)
+            .transact_items(delete_op(
+                &self.table,
+                format!("TENANT#{}", bot.tenant_id),
+                &format!("BOT#{}", bot.bot_id),
+            )?)
             .send()
             .await
             .map_err(|e| store_error("TransactWriteItems", &e))?;

@@ -126,16 +126,13 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt { what: "put", detail: e.to_string() })?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
-        request
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) {
-                    StoreError::NotFound(guard_name)
-                } else {
-                    store_error("TransactWriteItems", &e)
-                }
-            })?;
+        request.send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) {
+                StoreError::NotFound(guard_name)
+            } else {
+                store_error("TransactWriteItems", &e)
+            }
+        })?;
         Ok(())
     }
 }

@@ -56,6 +56,7 @@ impl From<AdminError> for AdminResponse {
             AdminError::Conflict(m) => error(409, m),
             AdminError::Forbidden(m) => error(403, m),
             AdminError::Store(crate::ports::StoreError::NotFound(m)) => error(404, format!("{m} not found")),
+            AdminError::Store(crate::ports::StoreError::Corrupt { what: "cursor", detail }) => error(400, detail),
             AdminError::Store(crate::ports::StoreError::AlreadyExists(m)) => error(409, format!("{m} already exists")),
             other => {
                 // The detail names AWS operations, never secrets; the caller gets no internals.
@@ -359,7 +360,9 @@ impl AdminApi {
                 ok(json_of(&shown))
             }
             ("GET", ["approver"]) => match s.approver(acting, tenant).await? {
-                Some(a) => ok(json!({"tenant_id": a.tenant_id, "bot_id": a.bot_id, "channel": a.channel, "user_id": a.user_id})),
+                Some(a) => ok(
+                    json!({"tenant_id": a.tenant_id, "bot_id": a.bot_id, "channel": a.channel, "user_id": a.user_id}),
+                ),
                 None => Err(error(404, "no approver is set")),
             },
             ("PUT", ["approver"]) => {
@@ -387,7 +390,9 @@ impl AdminApi {
                 };
                 let attempt = d
                     .attempt
-                    .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                    .filter(|a| {
+                        !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
                     .unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()));
                 let decision = ConsoleDecision { scope, reason: d.reason, arguments_hash: d.arguments_hash, attempt };
                 ok(json_of(&s.decide(acting, tenant, id, decision, &caller.actor()).await?))
@@ -472,8 +477,23 @@ fn quota_json(tenant: &str, q: &crate::domain::usage::TenantQuota) -> Value {
 /// The route's shape for audit events: fixed words kept, ids replaced (`bots/{id}/channels`).
 fn route_name(route: &[&str]) -> String {
     const WORDS: [&str; 17] = [
-        "me", "bots", "channels", "rotate", "register", "profile", "users", "approver", "approvals", "decision",
-        "tasks", "pause", "resume", "cancel", "conversations", "messages", "usage",
+        "me",
+        "bots",
+        "channels",
+        "rotate",
+        "register",
+        "profile",
+        "users",
+        "approver",
+        "approvals",
+        "decision",
+        "tasks",
+        "pause",
+        "resume",
+        "cancel",
+        "conversations",
+        "messages",
+        "usage",
     ];
     route
         .iter()

@@ -160,7 +160,8 @@ impl IdTokenVerifier {
             return Err(AuthError::Invalid);
         }
         let platform_admin = claims.groups.iter().any(|g| g == PLATFORM_ADMIN_GROUP);
-        let tenant_id = claims.tenant_id.as_deref().map(TenantId::parse).transpose().map_err(|_| AuthError::NoTenant)?;
+        let tenant_id =
+            claims.tenant_id.as_deref().map(TenantId::parse).transpose().map_err(|_| AuthError::NoTenant)?;
         let role = match claims.role.as_deref() {
             Some(r) => UserRole::parse(r).map_err(|_| AuthError::NoTenant)?,
             None if platform_admin => UserRole::Admin,

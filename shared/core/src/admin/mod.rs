@@ -16,10 +16,10 @@ use serde::Serialize;
 use crate::approvals::{ApprovalError, ApprovalFlow, ApproverConfig, Decided, Scope};
 use crate::channels;
 use crate::domain::ids::{BotId, ConversationId, ConversationRef, TenantId};
+use crate::domain::model::Role as LineRole;
 use crate::domain::model::{Bot, BotSettings, BotStatus, ChannelBinding, ChannelKind, Tenant, month_of, now_ms};
 use crate::domain::permissions::{DecisionRecord, PermissionProfile, PermissionRequest, RequestStatus, UserRef};
 use crate::domain::profiles::ProfileStoreError;
-use crate::domain::model::Role as LineRole;
 use crate::domain::secrets::{ChannelSecrets, Secret, SecretsError};
 use crate::domain::trigger::Trigger;
 use crate::domain::usage::TenantQuota;
@@ -237,11 +237,7 @@ fn valid_name(what: &str, name: &str) -> Result<String, AdminError> {
     Ok(name.to_owned())
 }
 
-fn check_settings(
-    trigger: Option<&str>,
-    provider: Option<&str>,
-    persona: Option<&str>,
-) -> Result<(), AdminError> {
+fn check_settings(trigger: Option<&str>, provider: Option<&str>, persona: Option<&str>) -> Result<(), AdminError> {
     if let Some(pattern) = trigger {
         Trigger::compile(pattern).map_err(|e| AdminError::Invalid(e.to_string()))?;
     }
@@ -357,7 +353,11 @@ impl AdminService {
     }
 
     /// A bot `acting` may see, with its channels.
-    pub async fn bot_record(&self, acting: &Acting, bot: &str) -> Result<crate::domain::records::BotRecord, AdminError> {
+    pub async fn bot_record(
+        &self,
+        acting: &Acting,
+        bot: &str,
+    ) -> Result<crate::domain::records::BotRecord, AdminError> {
         let bot_id = parse_bot(bot)?;
         match self.ports.repo.load_bot(&bot_id).await? {
             Some(record) if acting.may_see(&record.bot.tenant_id) => Ok(record),
@@ -483,12 +483,7 @@ impl AdminService {
         Ok(secrets)
     }
 
-    async fn register(
-        &self,
-        kind: ChannelKind,
-        secrets: &ChannelSecrets,
-        webhook_url: &str,
-    ) -> Result<(), AdminError> {
+    async fn register(&self, kind: ChannelKind, secrets: &ChannelSecrets, webhook_url: &str) -> Result<(), AdminError> {
         let channel = channels::channel(kind)
             .ok_or_else(|| AdminError::Invalid(format!("channel {kind} is not supported yet")))?;
         let Some(registration) = channel.webhook_registration() else {
@@ -563,8 +558,9 @@ impl AdminService {
         let kind = parse_kind(channel)?;
         let secrets = Self::channel_secrets(kind, settings)?;
         let record = self.bot_record(acting, bot).await?;
-        let binding =
-            record.channel(kind).ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
+        let binding = record
+            .channel(kind)
+            .ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
         self.ports.secrets.put(&binding.secret_parameter, &secrets).await?;
         let webhook_url = Self::webhook_url(&self.api_base().await?, kind, &record.bot.bot_id);
         Ok(ChannelAdded {
@@ -577,11 +573,17 @@ impl AdminService {
     }
 
     /// Registers an attached channel's webhook with its API where the channel allows it.
-    pub async fn register_channel(&self, acting: &Acting, bot: &str, channel: &str) -> Result<ChannelAdded, AdminError> {
+    pub async fn register_channel(
+        &self,
+        acting: &Acting,
+        bot: &str,
+        channel: &str,
+    ) -> Result<ChannelAdded, AdminError> {
         let kind = parse_kind(channel)?;
         let record = self.bot_record(acting, bot).await?;
-        let binding =
-            record.channel(kind).ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
+        let binding = record
+            .channel(kind)
+            .ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
         let webhook_url = Self::webhook_url(&self.api_base().await?, kind, &record.bot.bot_id);
         let registrable = channels::channel(kind).is_some_and(|c| c.webhook_registration().is_some());
         if registrable {
@@ -606,8 +608,9 @@ impl AdminService {
     pub async fn remove_channel(&self, acting: &Acting, bot: &str, channel: &str) -> Result<(), AdminError> {
         let kind = parse_kind(channel)?;
         let record = self.bot_record(acting, bot).await?;
-        let binding =
-            record.channel(kind).ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
+        let binding = record
+            .channel(kind)
+            .ok_or_else(|| AdminError::NotFound(format!("{kind} channel of bot {}", record.bot.bot_id)))?;
         // Binding first: no binding ever points at a deleted parameter.
         self.ports.repo.delete_channel(&record.bot.bot_id, kind).await?;
         self.ports.secrets.delete(&binding.secret_parameter).await?;
@@ -639,7 +642,12 @@ impl AdminService {
     }
 
     /// The profile that applies (the user's, else the tenant's, else the default).
-    pub async fn show_profile(&self, acting: &Acting, tenant: &str, user: Option<&str>) -> Result<ShownProfile, AdminError> {
+    pub async fn show_profile(
+        &self,
+        acting: &Acting,
+        tenant: &str,
+        user: Option<&str>,
+    ) -> Result<ShownProfile, AdminError> {
         let tenant = self.tenant(acting, tenant).await?;
         let user = user.map(UserRef::parse).transpose().map_err(AdminError::Invalid)?;
         let (profile, source) = self.ports.profiles.resolve(&tenant.tenant_id, user.as_ref()).await?;
@@ -726,11 +734,8 @@ impl AdminService {
         by: &str,
     ) -> Result<PermissionRequest, AdminError> {
         let tenant = self.tenant(acting, tenant).await?;
-        let flow = self
-            .ports
-            .flow
-            .as_ref()
-            .ok_or_else(|| AdminError::Invalid("decisions are not available here".into()))?;
+        let flow =
+            self.ports.flow.as_ref().ok_or_else(|| AdminError::Invalid("decisions are not available here".into()))?;
         let request_id = request_id.trim();
         let Some(request) = self.ports.approvals.request(&tenant.tenant_id, request_id).await? else {
             return Err(AdminError::NotFound(format!("permission request {request_id}")));
@@ -759,7 +764,9 @@ impl AdminService {
         match flow.decide_elsewhere(&tenant.tenant_id, request_id, decision.scope, record).await? {
             Decided::Now(r) => Ok(self.ports.approvals.request(&tenant.tenant_id, request_id).await?.unwrap_or(r)),
             Decided::NotFound => Err(AdminError::NotFound(format!("permission request {request_id}"))),
-            Decided::Expired(r) => Err(AdminError::Conflict(format!("request {} expired; it can no longer be decided", r.request_id))),
+            Decided::Expired(r) => {
+                Err(AdminError::Conflict(format!("request {} expired; it can no longer be decided", r.request_id)))
+            }
             Decided::Already(r) => {
                 let how = r.decision.as_ref().map(|d| d.how.as_str()).unwrap_or("decided");
                 Err(AdminError::Conflict(format!("request {} was already decided ({how})", r.request_id)))
@@ -780,7 +787,13 @@ impl AdminService {
 
     /// Pauses, resumes or cancels one of a bot's tasks; the task as it is afterwards (as it was,
     /// for a cancelled one).
-    pub async fn task_action(&self, acting: &Acting, bot: &str, task: &str, action: TaskAction) -> Result<TaskView, AdminError> {
+    pub async fn task_action(
+        &self,
+        acting: &Acting,
+        bot: &str,
+        task: &str,
+        action: TaskAction,
+    ) -> Result<TaskView, AdminError> {
         let scope = self.task_scope(acting, bot).await?;
         let now = now_ms();
         let task = match action {
@@ -805,7 +818,11 @@ impl AdminService {
         limit: i32,
     ) -> Result<Page<ports::ConversationSummary>, AdminError> {
         let record = self.bot_record(acting, bot).await?;
-        Ok(self.ports.repo.conversations(&record.bot.tenant_id, &record.bot.bot_id, cursor, limit.clamp(1, MAX_PAGE)).await?)
+        Ok(self
+            .ports
+            .repo
+            .conversations(&record.bot.tenant_id, &record.bot.bot_id, cursor, limit.clamp(1, MAX_PAGE))
+            .await?)
     }
 
     /// A conversation's lines, newest first, a page at a time. `key` is `{channel}:{conversation}`.
@@ -878,7 +895,12 @@ impl AdminService {
     }
 
     /// Changes the limits given (0 removes one); the others stay.
-    pub async fn set_quota(&self, acting: &Acting, tenant: &str, change: QuotaChange) -> Result<TenantQuota, AdminError> {
+    pub async fn set_quota(
+        &self,
+        acting: &Acting,
+        tenant: &str,
+        change: QuotaChange,
+    ) -> Result<TenantQuota, AdminError> {
         let tenant = self.tenant(acting, tenant).await?;
         let mut quota = self.ports.usage.quota(&tenant.tenant_id).await?;
         if let Some(v) = change.monthly_tokens {
@@ -917,11 +939,12 @@ impl AdminService {
         if self.ports.repo.user(&tenant.tenant_id, &email).await?.is_some() {
             return Err(AdminError::Conflict(format!("a user {email} already exists")));
         }
-        let username = users.create_user(&tenant.tenant_id, &email, role.as_str(), password).await.map_err(|e| match e {
-            DirectoryError::Exists(what) => AdminError::Conflict(format!("a user {what} already exists")),
-            DirectoryError::Invalid(why) => AdminError::Invalid(why),
-            other => AdminError::Directory(other),
-        })?;
+        let username =
+            users.create_user(&tenant.tenant_id, &email, role.as_str(), password).await.map_err(|e| match e {
+                DirectoryError::Exists(what) => AdminError::Conflict(format!("a user {what} already exists")),
+                DirectoryError::Invalid(why) => AdminError::Invalid(why),
+                other => AdminError::Directory(other),
+            })?;
         let entry = UserEntry {
             tenant_id: tenant.tenant_id,
             email,
