@@ -111,28 +111,6 @@ async fn start(model: &ModelStandIn) -> LocalStack {
     LocalStack::start(options).await.unwrap_or_else(|e| panic!("local stack did not start: {e}"))
 }
 
-/// `clawless --json user add … --role admin` against the stack, naming the stack's user pool
-/// (`CLAWLESS_USER_POOL_ID`) as an operator without the recorded parameter would.
-fn add_admin(stack: &LocalStack, tenant_id: &str) -> Value {
-    let pool = stack.endpoints.cognito_user_pool_id.clone().expect("the local run has the console's user pool");
-    let out = Command::new(env!("CARGO_BIN_EXE_clawless"))
-        .args(["--json", "user", "add", "--tenant", tenant_id, "--email", EMAIL, "--role", "admin"])
-        .args(["--password", PASSWORD])
-        .env("CLAWLESS_USER_POOL_ID", pool)
-        .env("AWS_ENDPOINT_URL", &stack.endpoints.aws_endpoint_url)
-        .env("AWS_REGION", &stack.endpoints.region)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CLAWLESS_API_URL")
-        .env_remove("CLAWLESS_STACK")
-        .output()
-        .expect("clawless runs");
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
-
 /// Runs `node console/tests/flow.mjs` with `env`, killing it after [`FLOW_TIMEOUT`].
 fn run_flow(root: &Path, env: Vec<(&'static str, String)>) -> std::process::ExitStatus {
     let mut child = Command::new("node")
@@ -179,7 +157,11 @@ async fn the_console_runs_a_bot_in_a_real_browser() {
 
     let tenant = clawless(&stack, &["tenant", "create", "--name", "console-co"]).unwrap();
     let tenant_id = tenant["tenant_id"].as_str().unwrap().to_owned();
-    let user = add_admin(&stack, &tenant_id);
+    let user = clawless(
+        &stack,
+        &["user", "add", "--tenant", &tenant_id, "--email", EMAIL, "--role", "admin", "--password", PASSWORD],
+    )
+    .unwrap();
     assert_eq!(user["tenant_id"], tenant_id.as_str(), "{user}");
     assert_eq!(user["email"], EMAIL, "{user}");
     assert_eq!(user["role"], "admin", "{user}");
