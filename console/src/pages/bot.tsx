@@ -181,11 +181,7 @@ function Channels({ bot, onChanged }: { bot: Bot; onChanged: () => void }) {
       {lastSteps && lastSteps.lines.length > 0 ? (
         <div class="notice" role="status">
           <strong>Set up {lastSteps.channel}:</strong>
-          <ol>
-            {lastSteps.lines.map((l) => (
-              <li>{l}</li>
-            ))}
-          </ol>
+          <Steps lines={lastSteps.lines} />
         </div>
       ) : null}
       {bot.channels.length === 0 && !adding ? <p class="muted">No channel yet: the bot hears nothing.</p> : null}
@@ -228,12 +224,14 @@ function ChannelRow({ bot, channel, onChanged }: { bot: Bot; channel: BotChannel
       ) : null}
       {registered ? (
         <div class="notice" role="status">
-          {registered.registered ? "Registered with the channel." : "Nothing to register automatically; paste the URL yourself:"}
-          <ol>
-            {stepLines(registered.steps).map((s) => (
-              <li>{s}</li>
-            ))}
-          </ol>
+          {registered.registered ? (
+            "Registered with the channel: it sends its updates to the webhook URL."
+          ) : (
+            <>
+              Nothing to register automatically; paste the URL yourself:
+              <Steps lines={stepLines(registered.steps)} />
+            </>
+          )}
         </div>
       ) : null}
       {canWrite ? (
@@ -282,6 +280,17 @@ function ChannelRow({ bot, channel, onChanged }: { bot: Bot; channel: BotChannel
         />
       ) : null}
     </li>
+  );
+}
+
+function Steps({ lines }: { lines: string[] }) {
+  if (lines.length === 1) return <p class="steps">{lines[0]}</p>;
+  return (
+    <ol>
+      {lines.map((l) => (
+        <li>{l}</li>
+      ))}
+    </ol>
   );
 }
 
