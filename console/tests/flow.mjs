@@ -150,7 +150,8 @@ const context = await browser.newContext({
   timezoneId: "UTC",
 });
 const page = await context.newPage();
-page.setDefaultTimeout(20_000);
+// Generous: in CI this runs beside every other end-to-end test on two cores.
+page.setDefaultTimeout(30_000);
 const browserLog = [];
 const problems = [];
 page.on("console", (msg) => {
@@ -300,7 +301,7 @@ try {
     if (await conversation.count()) return true;
     await page.getByRole("button", { name: "Refresh" }).click();
     return false;
-  }, 20_000, 1000);
+  }, 45_000, 1000);
   await conversation.click();
   const messages = page.getByRole("list", { name: "Messages" });
   await eventually("both messages in the history", async () => {
@@ -308,7 +309,7 @@ try {
     if (text.includes(FIRST_TEXT) && text.includes(firstAnswer.slice(0, 20))) return true;
     await page.getByRole("button", { name: "Refresh" }).click();
     return false;
-  }, 20_000, 1000);
+  }, 45_000, 1000);
   assert((await messages.locator("b").count()) === 0, "a message's markup is text");
   await shot("04-history");
 
@@ -323,7 +324,7 @@ try {
     if (await card.count()) return true;
     await page.getByRole("button", { name: "Refresh" }).first().click();
     return false;
-  }, 30_000, 1000);
+  }, 45_000, 1000);
   const requestId = await card.getAttribute("data-request-id");
   result.request_id = requestId;
   assert((await card.locator(".tool").textContent()) === "file_write", "the tool");
