@@ -119,7 +119,7 @@ struct NewBot {
     groups: Option<crate::access::GroupPolicy>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     name: Option<String>,
@@ -500,4 +500,51 @@ fn route_name(route: &[&str]) -> String {
         .map(|s| if WORDS.contains(s) || *s == "quota" { (*s).to_owned() } else { "{id}".to_owned() })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_decoded_and_malformed_ones_refused() {
+        assert_eq!(decode("telegram%3A4242").unwrap(), "telegram:4242");
+        assert_eq!(decode("a%40b.test").unwrap(), "a@b.test");
+        assert_eq!(decode("%zz").unwrap_err().status, 400);
+        assert_eq!(decode("%").unwrap_err().status, 400);
+        assert_eq!(decode("%ff").unwrap_err().status, 400, "not UTF-8");
+    }
+
+    #[test]
+    fn a_patch_tells_a_cleared_field_from_an_absent_one() {
+        let p: PatchBody = parse_body(br#"{"persona": null, "status": "disabled"}"#).unwrap();
+        assert_eq!(p.persona, Some(None));
+        assert_eq!(p.model_id, None);
+        assert_eq!(p.status, Some(BotStatus::Disabled));
+        assert_eq!(parse_body::<PatchBody>(br#"{"tenant_id": "t1"}"#).unwrap_err().status, 400, "no unknown fields");
+        assert_eq!(parse_body::<PatchBody>(b"").unwrap().name, None, "an empty body is an empty object");
+        assert_eq!(parse_body::<PatchBody>(&vec![b' '; MAX_BODY + 1]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn audit_routes_name_the_shape_not_the_ids() {
+        assert_eq!(route_name(&["bots", "b123", "channels", "telegram", "rotate"]), "bots/{id}/channels/{id}/rotate");
+        assert_eq!(route_name(&["approvals", "pr1", "decision"]), "approvals/{id}/decision");
+        assert_eq!(route_name(&["quota"]), "quota");
+    }
+
+    #[test]
+    fn errors_map_to_their_statuses_without_internals() {
+        let status = |e: AdminError| AdminResponse::from(e).status;
+        assert_eq!(status(AdminError::Invalid("x".into())), 400);
+        assert_eq!(status(AdminError::NotFound("bot b1".into())), 404);
+        assert_eq!(status(AdminError::Conflict("x".into())), 409);
+        assert_eq!(status(AdminError::Forbidden("x".into())), 403);
+        let internal = AdminResponse::from(AdminError::Store(crate::ports::StoreError::Aws {
+            operation: "Query",
+            detail: "arn:aws:dynamodb:…".into(),
+        }));
+        assert_eq!(internal.status, 500);
+        assert!(!internal.body.to_string().contains("arn:"), "{}", internal.body);
+    }
 }

@@ -986,3 +986,43 @@ pub struct QuotaChange {
     pub messages_per_minute: Option<u32>,
     pub bot_messages_per_minute: Option<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_junk_refused() {
+        assert_eq!(parse_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in
+            ["", "ada", "ada@", "@example.com", "a@b@c.com", "a b@c.com", "a/b@c.com", "a#b@c.com", "ada@example"]
+        {
+            assert!(parse_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn roles_are_admin_or_member() {
+        assert_eq!(UserRole::parse("admin").unwrap(), UserRole::Admin);
+        assert_eq!(UserRole::parse("member").unwrap(), UserRole::Member);
+        assert!(UserRole::parse("owner").is_err());
+        assert!(UserRole::parse("Admin").is_err(), "exact, as the token's claim is compared");
+    }
+
+    #[test]
+    fn a_tenant_sees_only_itself_and_the_operator_every_tenant() {
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        assert!(Acting::Tenant(a.clone()).may_see(&a));
+        assert!(!Acting::Tenant(a.clone()).may_see(&b));
+        assert!(Acting::Operator.may_see(&b));
+    }
+
+    #[test]
+    fn every_channel_says_where_its_webhook_url_goes() {
+        for kind in ChannelKind::ALL {
+            let steps = setup_steps(kind, "https://api.example/webhook/x/b1");
+            assert!(steps.contains("https://api.example/webhook/x/b1"), "{kind}: {steps}");
+        }
+    }
+}
