@@ -234,7 +234,9 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
             axum::Json(json!({"ok": true, "result": {"message_id": message_id, "chat": {"id": chat_id}, "text": text}}))
                 .into_response()
         }
-        "setWebhook" | "deleteWebhook" => axum::Json(json!({"ok": true, "result": true})).into_response(),
+        "setWebhook" | "deleteWebhook" | "setMyCommands" | "deleteMyCommands" => {
+            axum::Json(json!({"ok": true, "result": true})).into_response()
+        }
         _ => not_found(),
     }
 }
