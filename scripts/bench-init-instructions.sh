@@ -44,6 +44,9 @@ lambda_env=(
   CLAWLESS_TENANT_ROLE_ARN=arn:aws:iam::123456789012:role/tenant-access
   CLAWLESS_MEMORY_BUCKET_ARN=arn:aws:s3:::memory
   CLAWLESS_SCOPE_KEY_SECRET=arn:aws:secretsmanager:us-east-1:123456789012:secret:scope
+  CLAWLESS_COGNITO_ISSUER=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench
+  CLAWLESS_COGNITO_CLIENT_ID=bench
+  CLAWLESS_COGNITO_USER_POOL_ID=us-east-1_bench
 )
 
 # Prints the instructions (millions) `binary` runs until it first asks for an event.
@@ -68,6 +71,6 @@ instructions() {
 
 printf '%-18s %14s\n' binary "instructions"
 printf '%-18s %14s\n' hello-world "$(instructions "$bin_dir/examples/hello_lambda")"
-for f in webhook dispatcher reply approval-timeout scheduler; do
+for f in webhook dispatcher reply approval-timeout scheduler admin; do
   printf '%-18s %14s\n' "$f" "$(instructions "$bin_dir/$f")"
 done

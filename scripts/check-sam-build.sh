@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `sam build` as a deploy runs it: every function of template.yaml (BuildMethod rust-cargolambda)
 # built for arm64 by cargo-lambda with zig, into .aws-sam/build; then checks that each function
-# got an aarch64 `bootstrap`. Not part of scripts/test.sh: a release build of the five functions
+# got an aarch64 `bootstrap`. Not part of scripts/test.sh: a release build of the six functions
 # for another target is too slow for every CI run (measured in the README's Tests section). Run
 # it before a deploy and after changing how the functions build. Extra arguments go to
 # `sam build` (e.g. --config-env prod).
