@@ -158,6 +158,11 @@ const add = (group, s) => scenarios.push({ group, ...s })
     add(g, { name: `${action} on own usage partition (usage reset, budget raise, budget notice)`, as, action, resource: TABLE, context: leading(`${TENANT}#USAGE`), expect: 'Denied' })
   for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'])
     add(g, { name: `${action} on own tenant record and approver`, as, action, resource: TABLE, context: leading(`TENANT#${TENANT}`), expect: 'Denied' })
+  // The admin indexes: the tenant's bots and console users (TENANT#…), the bot's conversations.
+  for (const action of ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']) {
+    add(g, { name: `${action} on own tenant's console users and bot index`, as, action, resource: TABLE, context: leading(`TENANT#${TENANT}`), expect: 'Denied' })
+    add(g, { name: `${action} on own bot's conversation index (faking the console's history)`, as, action, resource: TABLE, context: leading(`${TENANT}#CONVS#${BOT}`), expect: 'Denied' })
+  }
   for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'])
     add(g, { name: `${action} on own bot record and channel binding`, as, action, resource: TABLE, context: leading(`BOT#${BOT}`), expect: 'Denied' })
   // The bot's access items: DM allow items and pending pairing codes (one partition per bot).
