@@ -249,6 +249,10 @@ def parse_args(argv):
     p.add_argument("--run-cap", type=float, default=0.0,
                    help="1 when the tenant caps its concurrent runs: the dispatcher reads and writes the "
                         "tenant's run slots once per message and the reply function frees the slot; 0 without")
+    p.add_argument("--conversation-notes", type=float, default=0.05,
+                   help="conversation-index writes per answered message: the dispatcher notes a conversation "
+                        "for the console's history at most once an hour per warm container (default 0.05: "
+                        "one per 20 messages)")
     p.add_argument("--budget-reads", type=float, default=0.0,
                    help="budget-check reads per answered message: 1 when the tenant has a monthly token "
                         "budget (the month's use, read strongly consistent), 0 without one")
@@ -458,6 +462,9 @@ def aws_calls(a, batch, stop_after_answer=False):
     add("dispatcher", "DynamoDB GetItem (run slots)", a.run_cap, "rru", 1)
     add("dispatcher", "DynamoDB PutItem (run slots, conditional)", a.run_cap, "wru", 1)
     add("reply", "DynamoDB UpdateItem (run slot freed)", a.run_cap, "wru", 1)
+    # The console's history: the bot's conversation index, noted at most once an hour per
+    # conversation per warm dispatcher container.
+    add("dispatcher", "DynamoDB UpdateItem (conversation index)", a.conversation_notes, "wru", 1)
     add("dispatcher", "DynamoDB Query (bot record, cache miss)", miss, "rru", bot_rru)
     # The agent: memory layers when its session cache misses, memory saves, its reply.
     add("agent", "S3 GetObject (memory layers, cache miss)", layers, "s3_get")
@@ -858,7 +865,8 @@ def self_test():
             "--memory-writes-per-message", "0", "--memory-layers", "3", "--batch-size", "1",
             "--message-bytes", "500", "--reply-bytes", "1500", "--item-overhead-bytes", "300",
             "--history-lines", "21", "--pieces-per-reply", "1", "--agent-marks-per-message", "0",
-            "--envelope-bytes", "1500", "--access-reads", "0", "--progress-per-message", "0"]
+            "--envelope-bytes", "1500", "--access-reads", "0", "--progress-per-message", "0",
+            "--conversation-notes", "0"]
 
     def args(*extra):
         return parse_args(base + list(extra))
