@@ -1,17 +1,11 @@
 //! `clawless access`: a bot's access policy ([`clawless_core::access`]) as an operator sees and
-//! changes it. Every change goes straight to the table; the dispatcher reads the allow items
-//! fresh, so a revocation holds at the user's next message.
+//! changes it, through the core's admin operations (`clawless_core::admin::access`).
 
 use clap::{ArgGroup, Args, Subcommand};
-use clawless_core::access::{
-    AccessRepo, AllowedUser, BotAccess, DmPolicy, GroupPolicy, MAX_ALLOWED_GROUPS, approve_code,
-};
-use clawless_core::domain::ids::BotId;
-use clawless_core::domain::model::now_ms;
-use clawless_core::domain::permissions::UserRef;
-use clawless_core::domain::records::BotRecord;
+use clawless_core::access::{DmPolicy, GroupPolicy};
+use clawless_core::admin::Acting;
+use clawless_core::admin::access::Subject as AccessSubject;
 use clawless_core::domain::visible::visible;
-use clawless_core::ports::BotRepo;
 use serde_json::{Value, json};
 
 use crate::admin::{Admin, AdminError};
@@ -68,29 +62,6 @@ pub fn parse_groups(raw: &str) -> Result<GroupPolicy, String> {
     raw.parse().map_err(|e: clawless_core::access::UnknownPolicy| e.to_string())
 }
 
-fn invalid(e: impl std::fmt::Display) -> AdminError {
-    AdminError::Invalid(e.to_string())
-}
-
-async fn bot(admin: &Admin, bot: &str) -> Result<BotRecord, AdminError> {
-    let bot_id = BotId::parse(bot.trim()).map_err(invalid)?;
-    admin.store().load_bot(&bot_id).await?.ok_or_else(|| invalid(format!("bot {bot_id} does not exist")))
-}
-
-/// `access show`'s object.
-async fn show(admin: &Admin, record: &BotRecord) -> Result<Value, AdminError> {
-    let b = &record.bot;
-    let items = admin.store().access_items(&b.tenant_id, &b.bot_id, now_ms()).await?;
-    Ok(json!({
-        "bot_id": b.bot_id,
-        "dm": b.access.dm,
-        "groups": b.access.groups,
-        "allowed": items.allowed.iter().map(|a| json!({"user": a.user})).collect::<Vec<_>>(),
-        "allowed_groups": b.access.allowed_groups,
-        "pending": items.pending.iter().map(|p| json!({"code": p.code, "user": p.user, "expires_at_ms": p.expires_at_ms})).collect::<Vec<_>>(),
-    }))
-}
-
 fn describe(shown: &Value) -> String {
     let list = |key: &str, field: Option<&str>| -> String {
         let items: Vec<String> = shown[key]
@@ -126,83 +97,47 @@ fn describe(shown: &Value) -> String {
     )
 }
 
-/// Runs one `access` command: the JSON object it prints and its text form.
+/// Runs one `access` command: the JSON object it prints and its text form. The operations are
+/// the core's ([`clawless_core::admin::access`]), shared with the admin API.
 pub async fn run(admin: &Admin, action: AccessAction) -> Result<(Value, String), AdminError> {
-    let store = admin.store();
-    match action {
-        AccessAction::Show { bot: b } => {
-            let shown = show(admin, &bot(admin, &b).await?).await?;
-            let text = describe(&shown);
-            Ok((shown, text))
-        }
-        AccessAction::Set { bot: b, dm, groups } => {
+    let service = admin.service();
+    let operator = Acting::Operator;
+    let (view, what) = match action {
+        AccessAction::Show { bot } => (service.access(&operator, &bot).await?, None),
+        AccessAction::Set { bot, dm, groups } => {
             if dm.is_none() && groups.is_none() {
-                return Err(invalid("give --dm, --groups or both"));
+                return Err(AdminError::Invalid("give --dm, --groups or both".into()));
             }
-            let record = bot(admin, &b).await?;
-            let mut access: BotAccess = record.bot.access.clone();
-            access.dm = dm.unwrap_or(access.dm);
-            access.groups = groups.unwrap_or(access.groups);
-            store.set_bot_access(&record.bot.bot_id, &access).await?;
-            changed(admin, &record.bot.bot_id, "access set").await
+            (service.set_access(&operator, &bot, dm, groups).await?, Some("access set".to_owned()))
         }
-        AccessAction::Allow(subject) => subject_change(admin, subject, true).await,
-        AccessAction::Revoke(subject) => subject_change(admin, subject, false).await,
-        AccessAction::Approve { bot: b, code } => {
-            let record = bot(admin, &b).await?;
-            let (t, id) = (&record.bot.tenant_id, &record.bot.bot_id);
-            let allowed = approve_code(store, t, id, &code, "operator", now_ms()).await?.ok_or_else(|| {
-                invalid(format!(
-                    "no pending pairing code {:?} on bot {id} (wrong, used or expired)",
-                    visible(code.trim())
-                ))
-            })?;
-            let shown = show(admin, &record).await?;
-            let text = format!(
-                "approved: {} may now message bot {id} directly.\n{}",
-                visible(&allowed.user),
-                describe(&shown)
-            );
-            Ok((shown, text))
+        AccessAction::Allow(subject) => {
+            let (bot, subject) = subject.parse()?;
+            (service.change_access(&operator, &bot, subject, true, "operator").await?, Some("allowed".to_owned()))
         }
-    }
-}
-
-async fn changed(admin: &Admin, bot_id: &BotId, what: &str) -> Result<(Value, String), AdminError> {
-    let shown = show(admin, &bot(admin, bot_id.as_str()).await?).await?;
-    let text = format!("{what}.\n{}", describe(&shown));
+        AccessAction::Revoke(subject) => {
+            let (bot, subject) = subject.parse()?;
+            (service.change_access(&operator, &bot, subject, false, "operator").await?, Some("revoked".to_owned()))
+        }
+        AccessAction::Approve { bot, code } => {
+            let (user, view) = service.approve_pairing(&operator, &bot, &code, "operator").await?;
+            let what = format!("approved: {} may now message bot {} directly", visible(&user), view.bot_id);
+            (view, Some(what))
+        }
+    };
+    let shown = json!(view);
+    let text = match what {
+        Some(what) => format!("{what}.\n{}", describe(&shown)),
+        None => describe(&shown),
+    };
     Ok((shown, text))
 }
 
-async fn subject_change(admin: &Admin, subject: Subject, allow: bool) -> Result<(Value, String), AdminError> {
-    let store = admin.store();
-    let record = bot(admin, &subject.bot).await?;
-    let (t, id) = (&record.bot.tenant_id, &record.bot.bot_id);
-    match (subject.user, subject.group) {
-        (Some(user), None) => {
-            let user = UserRef::parse(user.trim()).map_err(AdminError::Invalid)?;
-            if allow {
-                let allowed =
-                    AllowedUser { user: user.to_string(), added_at_ms: now_ms(), added_by: "operator".into() };
-                store.allow_dm(t, id, &allowed).await?;
-            } else {
-                // Revoking someone not allowed is not an error: `show` below tells the state.
-                store.revoke_dm(t, id, &user).await?;
-            }
+impl Subject {
+    fn parse(self) -> Result<(String, AccessSubject), AdminError> {
+        match (self.user, self.group) {
+            (Some(user), None) => Ok((self.bot, AccessSubject::User(user))),
+            (None, Some(group)) => Ok((self.bot, AccessSubject::Group(group))),
+            _ => Err(AdminError::Invalid("give exactly one of --user and --group".into())),
         }
-        (None, Some(group)) => {
-            let group = UserRef::parse(group.trim()).map_err(AdminError::Invalid)?.to_string();
-            let mut access = record.bot.access.clone();
-            access.allowed_groups.retain(|g| *g != group);
-            if allow {
-                if access.allowed_groups.len() >= MAX_ALLOWED_GROUPS {
-                    return Err(invalid(format!("a bot's group allowlist holds at most {MAX_ALLOWED_GROUPS} groups")));
-                }
-                access.allowed_groups.push(group);
-            }
-            store.set_bot_access(id, &access).await?;
-        }
-        _ => return Err(invalid("give exactly one of --user and --group")),
     }
-    changed(admin, id, if allow { "allowed" } else { "revoked" }).await
 }

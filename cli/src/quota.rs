@@ -4,10 +4,8 @@
 //! functions' cache time (a minute by default).
 
 use clap::Subcommand;
-use clawless_core::domain::ids::TenantId;
-use clawless_core::domain::model::{month_of, now_ms};
+use clawless_core::admin::{Acting, QuotaChange};
 use clawless_core::domain::usage::TenantQuota;
-use clawless_core::ports::UsageRepo;
 use serde_json::{Value, json};
 
 use crate::admin::{Admin, AdminError};
@@ -51,25 +49,7 @@ pub enum UsageAction {
     },
 }
 
-/// A known tenant's id, or a clear error.
-async fn known_tenant(admin: &Admin, tenant: &str) -> Result<TenantId, AdminError> {
-    let tenant_id = TenantId::parse(tenant.trim()).map_err(|e| AdminError::Invalid(e.to_string()))?;
-    if admin.store().get_tenant(&tenant_id).await?.is_none() {
-        return Err(AdminError::Invalid(format!("no tenant {tenant_id}")));
-    }
-    Ok(tenant_id)
-}
-
-/// `yyyy-mm` with a real month, or a clear error.
-fn parse_month(month: &str) -> Result<String, AdminError> {
-    let valid = month.len() == 7
-        && month.as_bytes()[4] == b'-'
-        && month[..4].bytes().all(|b| b.is_ascii_digit())
-        && month[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
-    if valid { Ok(month.to_owned()) } else { Err(AdminError::Invalid(format!("month {month:?} is not yyyy-mm"))) }
-}
-
-fn shown_quota(tenant_id: &TenantId, quota: &TenantQuota) -> (Value, String) {
+fn shown_quota(tenant_id: &str, quota: &TenantQuota) -> (Value, String) {
     let shown = |limit: Option<u64>| limit.map_or_else(|| "none".to_owned(), |n| n.to_string());
     let text = format!(
         "tenant {tenant_id}: monthly tokens {}, concurrent runs {}, messages per minute {} per user, {} per bot",
@@ -90,15 +70,6 @@ fn shown_quota(tenant_id: &TenantId, quota: &TenantQuota) -> (Value, String) {
     )
 }
 
-/// `Some(0)` removes a limit, `Some(n)` sets it, `None` keeps it.
-fn changed<T: Copy + PartialEq + Default>(given: Option<T>, current: Option<T>) -> Option<T> {
-    match given {
-        None => current,
-        Some(n) if n == T::default() => None,
-        Some(n) => Some(n),
-    }
-}
-
 pub async fn run_quota(admin: &Admin, action: QuotaAction) -> Result<(Value, String), AdminError> {
     match action {
         QuotaAction::Set { tenant, monthly_tokens, concurrent_runs, messages_per_minute, bot_messages_per_minute } => {
@@ -113,34 +84,27 @@ pub async fn run_quota(admin: &Admin, action: QuotaAction) -> Result<(Value, Str
                         .into(),
                 ));
             }
-            let tenant_id = known_tenant(admin, &tenant).await?;
-            let current = admin.store().quota(&tenant_id).await?;
-            let quota = TenantQuota {
-                monthly_tokens: changed(monthly_tokens, current.monthly_tokens),
-                concurrent_runs: changed(concurrent_runs, current.concurrent_runs),
-                messages_per_minute: changed(messages_per_minute, current.messages_per_minute),
-                bot_messages_per_minute: changed(bot_messages_per_minute, current.bot_messages_per_minute),
-            };
-            admin.store().set_quota(&tenant_id, &quota).await?;
-            Ok(shown_quota(&tenant_id, &quota))
+            let change = QuotaChange { monthly_tokens, concurrent_runs, messages_per_minute, bot_messages_per_minute };
+            let quota = admin.service().set_quota(&Acting::Operator, &tenant, change).await?;
+            Ok(shown_quota(tenant.trim(), &quota))
         }
         QuotaAction::Show { tenant } => {
-            let tenant_id = known_tenant(admin, &tenant).await?;
-            let quota = admin.store().quota(&tenant_id).await?;
-            Ok(shown_quota(&tenant_id, &quota))
+            let quota = admin.service().quota(&Acting::Operator, &tenant).await?;
+            Ok(shown_quota(tenant.trim(), &quota))
         }
     }
 }
 
 pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, String), AdminError> {
     let UsageAction::Show { tenant, month } = action;
-    let month = match month {
-        Some(month) => parse_month(month.trim())?,
-        None => month_of(now_ms()),
+    let usage = admin.service().usage(&Acting::Operator, &tenant, month.as_deref()).await?;
+    let (tenant_id, month, budget) = (usage.tenant_id.clone(), usage.month.clone(), usage.monthly_tokens);
+    let used = clawless_core::domain::usage::MonthUse {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        runs: usage.runs,
+        messages: usage.messages,
     };
-    let tenant_id = known_tenant(admin, &tenant).await?;
-    let used = admin.store().month_use(&tenant_id, &month).await?;
-    let budget = admin.store().quota(&tenant_id).await?.monthly_tokens;
     let remaining = budget.map(|b| b.saturating_sub(used.tokens()));
     let text = format!(
         "tenant {tenant_id}, {month}: {} input + {} output tokens over {} runs ({} messages); budget {}",
@@ -166,24 +130,4 @@ pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, Str
         }),
         text,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_limit_not_given_stays_and_zero_removes_it() {
-        assert_eq!(changed(None, Some(5u32)), Some(5));
-        assert_eq!(changed(Some(0u32), Some(5)), None);
-        assert_eq!(changed(Some(7u32), None), Some(7));
-    }
-
-    #[test]
-    fn months_are_yyyy_mm() {
-        assert_eq!(parse_month("2026-12").unwrap(), "2026-12");
-        for bad in ["2026-13", "2026-00", "2026-1", "26-12", "2026/12", "", "2026-12-01"] {
-            assert!(parse_month(bad).is_err(), "{bad:?}");
-        }
-    }
 }

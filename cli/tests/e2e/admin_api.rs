@@ -214,6 +214,10 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
             Some(json!({"keys": {"bot_token": "1:x", "webhook_secret": "y"}})),
         ),
         ("POST", format!("{bot_path}/channels/telegram/register"), None),
+        ("GET", format!("{bot_path}/access"), None),
+        ("PUT", format!("{bot_path}/access"), Some(json!({"dm": "open"}))),
+        ("POST", format!("{bot_path}/access/allow"), Some(json!({"user": "telegram:666"}))),
+        ("POST", format!("{bot_path}/access/approve"), Some(json!({"code": "ABCD2345"}))),
         ("GET", format!("{bot_path}/tasks"), None),
         ("POST", format!("{bot_path}/tasks/k0000000000000000000/pause"), None),
         ("GET", format!("{bot_path}/conversations"), None),
@@ -268,6 +272,31 @@ async fn tenants_reach_only_their_own_resources_and_roles_decide_writes() {
         .call(Some(&a_admin), "POST", &format!("/approvals/{request_id}/decision"), Some(json!({"decision": "reject"})))
         .await;
     assert_eq!(status, 409, "decided once only: {again}");
+
+    // The bot's access policy: modes and the allowlist, as `clawless access` changes them.
+    let (status, access) = api.call(Some(&a_admin), "GET", &format!("{bot_path}/access"), None).await;
+    assert_eq!((status, access["dm"].as_str()), (200, Some("pairing")), "{access}");
+    let (_, access) =
+        api.call(Some(&a_admin), "PUT", &format!("{bot_path}/access"), Some(json!({"dm": "allowlist"}))).await;
+    assert_eq!(access["dm"], "allowlist", "{access}");
+    let (_, access) = api
+        .call(Some(&a_admin), "POST", &format!("{bot_path}/access/allow"), Some(json!({"user": "telegram:4242"})))
+        .await;
+    assert_eq!(access["allowed"], json!([{"user": "telegram:4242"}]), "{access}");
+    let shown = clawless(&stack, &["access", "show", "--bot", &bot_id]).unwrap();
+    assert_eq!(shown, access, "the CLI and the API share one implementation");
+    let (status, _) = api
+        .call(Some(&a_member), "POST", &format!("{bot_path}/access/revoke"), Some(json!({"user": "telegram:4242"})))
+        .await;
+    assert_eq!(status, 403);
+    let (_, access) = api
+        .call(Some(&a_admin), "POST", &format!("{bot_path}/access/revoke"), Some(json!({"user": "telegram:4242"})))
+        .await;
+    assert_eq!(access["allowed"], json!([]), "{access}");
+    let (status, bad) = api
+        .call(Some(&a_admin), "POST", &format!("{bot_path}/access/approve"), Some(json!({"code": "NOPE0000"})))
+        .await;
+    assert_eq!(status, 400, "{bad}");
 
     // Admin writes: a PATCH, quota, users, a rotate; each audited with its actor.
     let (status, patched) =

@@ -101,6 +101,7 @@ pub fn admin_service(
         secrets: Arc::new(crate::ssm::secrets::SecretStore::new(ssm.clone(), &platform.parameter_prefix)),
         profiles: Arc::new(ProfileStore::new(ssm, &platform.parameter_prefix)),
         approvals: store.clone(),
+        access: store.clone(),
         usage: store.clone(),
         // Operators and admins list and change tasks; only agents create them (no target here).
         tasks: TaskManager::new(

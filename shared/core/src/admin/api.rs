@@ -180,6 +180,27 @@ struct DecisionBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AccessModes {
+    dm: Option<crate::access::DmPolicy>,
+    groups: Option<crate::access::GroupPolicy>,
+}
+
+/// `{"user": "<channel>:<id>"}` or `{"group": "<channel>:<id>"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessSubject {
+    user: Option<String>,
+    group: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairingCode {
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewUser {
     email: String,
     role: String,
@@ -342,6 +363,27 @@ impl AdminApi {
             }
             ("POST", ["bots", bot, "channels", kind, "register"]) => {
                 ok(json_of(&s.register_channel(acting, bot, kind).await?))
+            }
+            ("GET", ["bots", bot, "access"]) => ok(json_of(&s.access(acting, bot).await?)),
+            ("PUT", ["bots", bot, "access"]) => {
+                let m: AccessModes = parse_body(request.body)?;
+                ok(json_of(&s.set_access(acting, bot, m.dm, m.groups).await?))
+            }
+            ("POST", ["bots", bot, "access", verb @ ("allow" | "revoke")]) => {
+                let a: AccessSubject = parse_body(request.body)?;
+                let subject = match (a.user, a.group) {
+                    (Some(user), None) => super::access::Subject::User(user),
+                    (None, Some(group)) => super::access::Subject::Group(group),
+                    _ => return Err(error(400, "give exactly one of \"user\" and \"group\"")),
+                };
+                ok(json_of(&s.change_access(acting, bot, subject, *verb == "allow", &caller.actor()).await?))
+            }
+            ("POST", ["bots", bot, "access", "approve"]) => {
+                let p: PairingCode = parse_body(request.body)?;
+                let (user, view) = s.approve_pairing(acting, bot, &p.code, &caller.actor()).await?;
+                let mut shown = json_of(&view);
+                shown["approved"] = json!(user);
+                ok(shown)
             }
             ("GET", ["profile"]) => ok(json_of(&s.show_profile(acting, tenant, None).await?)),
             ("PUT", ["profile"]) => {

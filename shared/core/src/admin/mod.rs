@@ -4,6 +4,7 @@
 //! own resources, and anything of another tenant is `NotFound`, exactly as something that does
 //! not exist.
 
+pub mod access;
 pub mod api;
 pub mod identity;
 pub mod ports;
@@ -203,6 +204,7 @@ pub struct AdminPorts {
     pub secrets: Arc<dyn ChannelSecretWriter>,
     pub profiles: Arc<dyn ProfileRepo>,
     pub approvals: Arc<dyn ApprovalRepo>,
+    pub access: Arc<dyn crate::access::AccessRepo>,
     pub usage: Arc<dyn UsageRepo>,
     pub tasks: TaskManager,
     /// Decisions outside a chat (the admin API); the CLI has none.
@@ -267,6 +269,15 @@ pub fn parse_email(raw: &str) -> Result<String, AdminError> {
         return Err(AdminError::Invalid(format!("{:?} is not an email address", raw.trim())));
     }
     Ok(email)
+}
+
+/// `yyyy-mm` with a real month, or a clear error.
+pub fn parse_month(month: &str) -> Result<String, AdminError> {
+    let valid = month.len() == 7
+        && month.as_bytes()[4] == b'-'
+        && month[..4].bytes().all(|b| b.is_ascii_digit())
+        && month[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
+    if valid { Ok(month.to_owned()) } else { Err(AdminError::Invalid(format!("month {month:?} is not yyyy-mm"))) }
 }
 
 /// Where to paste a channel's webhook URL, in words.
@@ -863,16 +874,7 @@ impl AdminService {
     pub async fn usage(&self, acting: &Acting, tenant: &str, month: Option<&str>) -> Result<UsageView, AdminError> {
         let tenant = self.tenant(acting, tenant).await?;
         let month = match month.map(str::trim).filter(|m| !m.is_empty()) {
-            Some(m) => {
-                let ok = m.len() == 7
-                    && m.as_bytes()[4] == b'-'
-                    && m[..4].bytes().all(|b| b.is_ascii_digit())
-                    && m[5..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n));
-                if !ok {
-                    return Err(AdminError::Invalid(format!("month {m:?} is not yyyy-mm")));
-                }
-                m.to_owned()
-            }
+            Some(m) => parse_month(m)?,
             None => month_of(now_ms()),
         };
         let used = self.ports.usage.month_use(&tenant.tenant_id, &month).await?;
@@ -1000,6 +1002,14 @@ mod tests {
             assert!(parse_email(bad).is_err(), "{bad:?}");
         }
         assert!(parse_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn months_are_yyyy_mm() {
+        assert_eq!(parse_month("2026-12").unwrap(), "2026-12");
+        for bad in ["2026-13", "2026-00", "2026-1", "26-12", "2026/12", "", "2026-12-01"] {
+            assert!(parse_month(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
