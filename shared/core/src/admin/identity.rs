@@ -33,7 +33,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// `email (sub)`: how audit events and decisions name the actor.
+    /// `console:{email}`: how a decision records who made it (as `telegram:{id}` names a chat approver).
     pub fn actor(&self) -> String {
         format!("console:{}", self.email)
     }
@@ -91,16 +91,6 @@ impl IdTokenVerifier {
             http,
             keys: RwLock::new(Keys { set: None, fetched: None }),
         }
-    }
-
-    /// A verifier over a fixed key set (tests).
-    pub fn with_keys(issuer: &str, client_id: &str, set: JwkSet) -> Self {
-        let v = Self::new(issuer, client_id, Some(String::new()), reqwest::Client::new());
-        if let Ok(mut keys) = v.keys.write() {
-            keys.set = Some(set);
-            keys.fetched = Some(Instant::now());
-        }
-        v
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
