@@ -57,6 +57,11 @@ impl From<AdminError> for AdminResponse {
             AdminError::Forbidden(m) => error(403, m),
             AdminError::Store(crate::ports::StoreError::NotFound(m)) => error(404, format!("{m} not found")),
             AdminError::Store(crate::ports::StoreError::Corrupt { what: "cursor", detail }) => error(400, detail),
+            AdminError::Tasks(crate::tasks::TaskError::NotFound(m)) => error(404, format!("task {m} not found")),
+            AdminError::Tasks(e @ (crate::tasks::TaskError::WrongState { .. } | crate::tasks::TaskError::Conflict(_))) => {
+                error(409, e.to_string())
+            }
+            AdminError::Tasks(e @ crate::tasks::TaskError::Invalid(_)) => error(400, e.to_string()),
             AdminError::Store(crate::ports::StoreError::AlreadyExists(m)) => error(409, format!("{m} already exists")),
             other => {
                 // The detail names AWS operations, never secrets; the caller gets no internals.
@@ -582,6 +587,7 @@ mod tests {
         assert_eq!(status(AdminError::NotFound("bot b1".into())), 404);
         assert_eq!(status(AdminError::Conflict("x".into())), 409);
         assert_eq!(status(AdminError::Forbidden("x".into())), 403);
+        assert_eq!(status(AdminError::Tasks(crate::tasks::TaskError::NotFound("k1".into()))), 404);
         let internal = AdminResponse::from(AdminError::Store(crate::ports::StoreError::Aws {
             operation: "Query",
             detail: "arn:aws:dynamodb:…".into(),

@@ -811,12 +811,7 @@ impl AdminService {
             TaskAction::Pause => self.ports.tasks.pause(&scope, task, now).await,
             TaskAction::Resume => self.ports.tasks.resume(&scope, task, now).await,
             TaskAction::Cancel => self.ports.tasks.cancel(&scope, task).await,
-        }
-        .map_err(|e| match e {
-            TaskError::NotFound(id) => AdminError::NotFound(format!("task {id}")),
-            TaskError::WrongState { .. } | TaskError::Conflict(_) => AdminError::Conflict(e.to_string()),
-            other => AdminError::Tasks(other),
-        })?;
+        }?;
         Ok(task.view())
     }
 
