@@ -19,12 +19,8 @@ pub async fn build() -> Result<AdminApi, Error> {
     let aws = clawless_aws::sdk::load_sdk_config().await;
     let flow = clawless_aws::wiring::approval_flow_from_env(&aws, &platform)?;
     let service = clawless_aws::wiring::admin_service(&aws, &platform, Some(flow), Some(pool_id));
-    let http = reqwest_client()?;
-    Ok(AdminApi::new(service, IdTokenVerifier::new(&issuer, &client_id, jwks_url, http)))
-}
-
-fn reqwest_client() -> Result<clawless_core::reqwest::Client, Error> {
-    Ok(clawless_core::reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?)
+    let verifier = IdTokenVerifier::new(&issuer, &client_id, jwks_url, service.http().clone());
+    Ok(AdminApi::new(service, verifier))
 }
 
 pub async fn handle(api: &AdminApi, request: Request) -> Result<Response<Body>, Error> {

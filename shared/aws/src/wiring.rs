@@ -96,23 +96,32 @@ pub fn admin_service(
 
     let store = Arc::new(Store::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table));
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    AdminService::new(AdminPorts {
-        repo: store.clone(),
-        secrets: Arc::new(crate::ssm::secrets::SecretStore::new(ssm.clone(), &platform.parameter_prefix)),
-        profiles: Arc::new(ProfileStore::new(ssm, &platform.parameter_prefix)),
-        approvals: store.clone(),
-        access: store.clone(),
-        usage: store.clone(),
-        // Operators and admins list and change tasks; only agents create them (no target here).
-        tasks: TaskManager::new(
-            Arc::new(crate::dynamodb::tasks::TaskStore::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table)),
-            Arc::new(crate::scheduler::Schedules::new(aws_sdk_scheduler::Client::new(sdk), &platform.stack)),
-            TaskSettings::default(),
-        ),
-        flow,
-        users: user_pool_id.map(|pool| {
-            Arc::new(crate::cognito::UserPool::new(aws_sdk_cognitoidentityprovider::Client::new(sdk), pool))
-                as Arc<dyn clawless_core::admin::ports::UserDirectory>
-        }),
-    })
+    // One client for the process, on the roots already parsed for the SDK (building a second TLS
+    // configuration would be most of the function's init).
+    let http = crate::tls::reqwest_builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap_or_else(|_| clawless_core::reqwest::Client::new());
+    AdminService::new(
+        AdminPorts {
+            repo: store.clone(),
+            secrets: Arc::new(crate::ssm::secrets::SecretStore::new(ssm.clone(), &platform.parameter_prefix)),
+            profiles: Arc::new(ProfileStore::new(ssm, &platform.parameter_prefix)),
+            approvals: store.clone(),
+            access: store.clone(),
+            usage: store.clone(),
+            // Operators and admins list and change tasks; only agents create them (no target here).
+            tasks: TaskManager::new(
+                Arc::new(crate::dynamodb::tasks::TaskStore::new(aws_sdk_dynamodb::Client::new(sdk), &platform.table)),
+                Arc::new(crate::scheduler::Schedules::new(aws_sdk_scheduler::Client::new(sdk), &platform.stack)),
+                TaskSettings::default(),
+            ),
+            flow,
+            users: user_pool_id.map(|pool| {
+                Arc::new(crate::cognito::UserPool::new(aws_sdk_cognitoidentityprovider::Client::new(sdk), pool))
+                    as Arc<dyn clawless_core::admin::ports::UserDirectory>
+            }),
+        },
+        http,
+    )
 }

@@ -58,9 +58,9 @@ impl From<AdminError> for AdminResponse {
             AdminError::Store(crate::ports::StoreError::NotFound(m)) => error(404, format!("{m} not found")),
             AdminError::Store(crate::ports::StoreError::Corrupt { what: "cursor", detail }) => error(400, detail),
             AdminError::Tasks(crate::tasks::TaskError::NotFound(m)) => error(404, format!("task {m} not found")),
-            AdminError::Tasks(e @ (crate::tasks::TaskError::WrongState { .. } | crate::tasks::TaskError::Conflict(_))) => {
-                error(409, e.to_string())
-            }
+            AdminError::Tasks(
+                e @ (crate::tasks::TaskError::WrongState { .. } | crate::tasks::TaskError::Conflict(_)),
+            ) => error(409, e.to_string()),
             AdminError::Tasks(e @ crate::tasks::TaskError::Invalid(_)) => error(400, e.to_string()),
             AdminError::Store(crate::ports::StoreError::AlreadyExists(m)) => error(409, format!("{m} already exists")),
             other => {

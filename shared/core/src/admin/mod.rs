@@ -312,12 +312,14 @@ fn registering_channels() -> String {
 }
 
 impl AdminService {
-    pub fn new(ports: AdminPorts) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+    /// `http` calls the channels' APIs when a webhook is registered (the process's one client).
+    pub fn new(ports: AdminPorts, http: reqwest::Client) -> Self {
         Self { ports, http, api_url: Mutex::new(None) }
+    }
+
+    /// The HTTP client the service was given, for the caller's other calls (the token keys).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub fn ports(&self) -> &AdminPorts {
