@@ -427,15 +427,16 @@ fn describe_profile(p: &admin::ShownProfile) -> String {
 fn describe_bot(v: &admin::BotView) -> String {
     let b = &v.bot;
     let channels: Vec<&str> = v.channels.iter().map(|c| c.kind.as_str()).collect();
+    let status = match b.status {
+        BotStatus::Active => "active",
+        BotStatus::Disabled => "disabled",
+    };
     format!(
-        "{}  {}  {:?}  channels: {}",
+        "{}  {}  {status}  channels: {}",
         b.bot_id,
         visible(&b.name),
-        b.status,
         if channels.is_empty() { "none".to_owned() } else { channels.join(", ") }
     )
-    .replace("Active", "active")
-    .replace("Disabled", "disabled")
 }
 
 /// The console's user pool in AWS: `CLAWLESS_USER_POOL_ID`, else what the stack recorded in SSM.
