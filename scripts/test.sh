@@ -22,6 +22,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "format"
 cargo fmt --all --check
+step "lock files (the workspace's and fuzz/'s, checked before the long steps so a stale one fails in seconds)"
+cargo metadata --format-version 1 --locked >/dev/null
+cargo metadata --format-version 1 --locked --manifest-path fuzz/Cargo.toml >/dev/null
 step "build (every function, the agent and the CLI: the end-to-end tests run these binaries)"
 cargo build --workspace --locked
 step "clippy"
