@@ -47,10 +47,13 @@ pub fn conversation(conversation_id: &str) -> ConversationRef {
 pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: Vec<HistoryEntry>) -> AgentInvocation {
     let n: i64 = message_id.parse().unwrap_or(0);
     AgentInvocation {
+        attachments: Vec::new(),
+        attachment_notes: Vec::new(),
         v: ENVELOPE_VERSION,
         item: ConversationMessage {
             conversation: conversation(conversation_id),
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: MessageId::parse(message_id).expect("fixture message id"),
                 sent_at_ms: 1_700_000_000_000 + n,
                 sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },

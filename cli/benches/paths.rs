@@ -216,6 +216,7 @@ async fn main() {
     let inbound_item = |c: usize, i: usize| ConversationMessage {
         conversation: conversation(&tenant.tenant_id, &bot.bot_id, c),
         message: InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse(&format!("{}", 1_000_000 + i)).expect("message id"),
             sent_at_ms: base_ms + i as i64 * 10,
             sender: Sender { id: chat_id(c).to_string(), name: "Ada".into(), is_bot: false },
@@ -291,6 +292,7 @@ async fn main() {
         let text = if long { long_text(k) } else { format!("r{k:04} Hello Ada! You said: {}", item.message.text) };
         expected_pieces += if long { 3 } else { 1 };
         reply_envelopes.push(ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: item.conversation.clone(),
             // A different seq from the agents' own answers (seq 1), so these are new replies.

@@ -87,6 +87,7 @@ pub(super) async fn send_reply(
 ) -> Outcome {
     let message = &latest.item.message;
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: latest.item.conversation.clone(),
         in_reply_to: message.message_id.clone(),

@@ -122,6 +122,7 @@ async fn pending_request(stack: &LocalStack, tenant: &str, bot: &str) -> String 
     };
     let now = clawless_core::domain::model::now_ms();
     let message = InboundMessage {
+        attachments: Vec::new(),
         message_id: MessageId::parse("41").unwrap(),
         sent_at_ms: now,
         sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },

@@ -251,6 +251,7 @@ async fn work_a_recycled_agent_lost_is_taken_up_by_the_next_run() {
             conversation_id: ConversationId::parse("4242").unwrap(),
         },
         message: InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse("99990").unwrap(),
             // A minute before the sample update (Telegram's `date` 1763740800).
             sent_at_ms: 1_763_740_800_000 - 60_000,

@@ -30,6 +30,7 @@ fn item(bot: &TelegramBot) -> ConversationMessage {
             conversation_id: ConversationId::parse("4242").unwrap(),
         },
         message: InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse("100001").unwrap(),
             sent_at_ms: 1_763_740_800_000,
             sender: Sender { id: "4242".into(), name: "Ada Lovelace".into(), is_bot: false },
@@ -200,6 +201,7 @@ async fn a_reply_the_channel_refused_is_redriven_and_sent_once() {
     // An answer while the channel's API is down: every attempt fails until the DLQ takes it.
     let conversation = item(&bot).conversation;
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         scope: stack.scope_key().await.unwrap().mint(&conversation),
         v: ENVELOPE_VERSION,
         conversation,

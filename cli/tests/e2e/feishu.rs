@@ -328,6 +328,7 @@ async fn a_hostile_answer_reaches_feishu_neutralised() {
     let bot = onboard(&stack);
     let conversation = conversation(&bot);
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: conversation.clone(),
         in_reply_to: MessageId::parse("e2e-hostile-event").unwrap(),
@@ -376,6 +377,7 @@ async fn a_reply_sent_again_after_its_record_was_lost_is_posted_once() {
     let bot = onboard(&stack);
     let conversation = conversation(&bot);
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: conversation.clone(),
         in_reply_to: MessageId::parse("e2e-resent-event").unwrap(),

@@ -24,6 +24,7 @@ const WAIT: Duration = Duration::from_secs(45);
 
 fn reply(conversation: ConversationRef, chat: i64, text: &str, scope: ScopeToken) -> ReplyEnvelope {
     ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation,
         in_reply_to: MessageId::parse(&format!("m{}", text.len())).unwrap(),
@@ -117,6 +118,7 @@ async fn forged_reports_cannot_self_approve_reset_usage_or_cross_tenants() {
     let mut forged = PermissionRequest::new(
         &own,
         &clawless_core::domain::model::InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse(&message.message_id).unwrap(),
             sent_at_ms: message.at_ms,
             sender: clawless_core::domain::model::Sender { id: "approver".into(), name: "Boss".into(), is_bot: false },
@@ -145,6 +147,7 @@ async fn forged_reports_cannot_self_approve_reset_usage_or_cross_tenants() {
     let mut for_b = PermissionRequest::new(
         &conversation(&b, "4242"),
         &clawless_core::domain::model::InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse(&message.message_id).unwrap(),
             sent_at_ms: message.at_ms,
             sender: clawless_core::domain::model::Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },

@@ -29,6 +29,7 @@ fn item(bot: &TelegramBot) -> ConversationMessage {
             conversation_id: ConversationId::parse("4242").unwrap(),
         },
         message: InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse("100001").unwrap(),
             sent_at_ms: 1_763_740_800_000,
             sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },
@@ -96,6 +97,7 @@ async fn late_redeliveries_are_not_answered_twice() {
 fn reply(bot: &TelegramBot, key: &ScopeKey, seq: u32, text: &str) -> ReplyEnvelope {
     let conversation = item(bot).conversation;
     ReplyEnvelope {
+        files: Vec::new(),
         scope: key.mint(&conversation),
         v: ENVELOPE_VERSION,
         conversation,
@@ -240,6 +242,7 @@ async fn a_reply_for_another_tenant_is_refused() {
     // A reply that claims the intruder's tenant but speaks through our bot.
     reply_item.conversation.tenant_id = TenantId::parse(intruder["tenant_id"].as_str().unwrap()).unwrap();
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: reply_item.conversation.clone(),
         in_reply_to: MessageId::parse("1").unwrap(),

@@ -342,6 +342,7 @@ async fn a_hostile_answer_reaches_slack_neutralised() {
     let under =
         vec![Button::new("Approve once", "/approve pr1 once 0123456789ab"), Button::danger("Reject", "/reject pr1")];
     let reply = ReplyEnvelope {
+ files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: conversation.clone(),
         in_reply_to: MessageId::parse("Ev0HOSTILE01").unwrap(),

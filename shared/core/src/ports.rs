@@ -192,6 +192,26 @@ pub trait MemoryEraser: Send + Sync {
     async fn erase_conversation_memory(&self, conversation: &ConversationRef) -> Result<(), StoreError>;
 }
 
+/// The memory bucket's conversation files, as trusted code reaches them: the dispatcher stores
+/// what it downloaded from a chat; the reply function reads what an agent put in the
+/// conversation's outbox. Every key is under the conversation's own prefix
+/// ([`crate::domain::media`]); callers build keys from the conversation they checked, never
+/// from what an agent wrote.
+#[async_trait]
+pub trait ConversationFiles: Send + Sync {
+    /// Stores `bytes` at `key` (overwriting: the same key for every attempt at one file).
+    async fn put_file(&self, key: &str, bytes: Vec<u8>, media_type: &str) -> Result<(), StoreError>;
+    /// The object at `key`, at most `max_bytes` of it; `Ok(None)` if there is none.
+    /// [`FileTooLarge`] when it is larger.
+    async fn get_file(&self, key: &str, max_bytes: u64) -> Result<Option<Result<Vec<u8>, FileTooLarge>>, StoreError>;
+}
+
+/// An object over the size the caller takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileTooLarge {
+    pub size: u64,
+}
+
 /// Permission requests, their decisions, grants and the tenant's approver.
 #[async_trait]
 pub trait ApprovalRepo: Send + Sync {

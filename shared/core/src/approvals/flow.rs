@@ -388,6 +388,7 @@ impl ApprovalFlow {
             .route()
             .ok_or_else(|| ApprovalError::Invalid(format!("notices on {} are not supported", approver.channel)))?;
         let reply = ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: approver.conversation()?,
             in_reply_to: MessageId::parse(&request.request_id).map_err(|e| ApprovalError::Invalid(e.to_string()))?,
@@ -405,6 +406,7 @@ impl ApprovalFlow {
 
     async fn tell_requester(&self, request: &PermissionRequest, seq: u32, text: &str) -> Result<(), ApprovalError> {
         let reply = ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: request.conversation.clone(),
             in_reply_to: request.in_reply_to.clone(),
@@ -443,6 +445,7 @@ impl ApprovalFlow {
         buttons: Vec<Button>,
     ) -> Result<(), ApprovalError> {
         let reply = ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: item.conversation.clone(),
             in_reply_to: item.message.message_id.clone(),
@@ -468,6 +471,7 @@ impl ApprovalFlow {
         let item = ConversationMessage {
             conversation: request.conversation.clone(),
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id,
                 sent_at_ms: now_ms(),
                 // On behalf of the requester: their profile and grants apply to the resumed run.

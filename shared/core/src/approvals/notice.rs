@@ -233,6 +233,7 @@ mod tests {
             updated_at_ms: 0,
         };
         let message = InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse("7").unwrap(),
             sent_at_ms: 1,
             sender: Sender { id: "4242".into(), name: name.into(), is_bot: false },

@@ -11,11 +11,13 @@ pub mod api;
 pub mod discord;
 pub mod feishu;
 mod markup;
+pub mod media;
 pub mod slack;
 pub mod telegram;
 pub mod whatsapp;
 
 pub use markup::{break_mentions, unmask_links};
+pub use media::{DownloadError, download_capped};
 
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use subtle::ConstantTimeEq;
 use crate::cache::TtlCache;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, InboundMessage, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::{TextLimit, split_message};
@@ -243,6 +246,35 @@ pub trait Channel: Send + Sync {
         text: &str,
         buttons: &[Button],
     ) -> Result<String, SendError>;
+
+    /// Downloads a file a message of this channel carries (`source`, as [`Channel::parse`] put
+    /// it), at most `max_bytes` of it, with the bot's own token. Trusted code only: the
+    /// dispatcher, after the webhook answered. A source of another channel is refused.
+    async fn download(
+        &self,
+        _ctx: &SendContext<'_>,
+        _source: &MediaSource,
+        _max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        Err(DownloadError::Permanent(format!("{} cannot take files in yet", self.kind())))
+    }
+
+    /// Sends a file into `route`'s chat, with its caption (already neutralised); returns the
+    /// channel's id for the sent message. The bytes were judged already (`file.sniffed`).
+    async fn send_file(
+        &self,
+        _ctx: &SendContext<'_>,
+        _route: &ReplyRoute,
+        _file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        Err(SendError::Permanent(format!("{} cannot send files yet", self.kind())))
+    }
+
+    /// The largest file a bot may send here (the channel's own limit, at most
+    /// [`crate::domain::media::MAX_OUTBOUND_BYTES`]).
+    fn max_upload_bytes(&self) -> u64 {
+        crate::domain::media::MAX_OUTBOUND_BYTES
+    }
 
     // A run's signs of life (see `crate::domain::progress`). Each has a default that does
     // nothing, for a channel without the feature; the reply flow swallows their errors, so a

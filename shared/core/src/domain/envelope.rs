@@ -106,6 +106,15 @@ pub struct AgentInvocation {
     /// layer it cached, so no run after the reset sees, or writes back, what was erased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reset_at_ms: Option<i64>,
+    /// The files this message carried, downloaded and stored by the dispatcher under the
+    /// conversation's prefix (the handed credentials read them there). Files it could not take
+    /// in are named in `attachment_notes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::domain::media::StoredAttachment>,
+    /// What the dispatcher tells the model about files it did not take in (too large, failed to
+    /// download), one line each, written by trusted code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachment_notes: Vec<String>,
 }
 
 /// How long after a `/reset` invocations tell the agent about it: well past the agent's memory
@@ -238,6 +247,11 @@ pub struct ReplyEnvelope {
     /// lines join the same trace. Only ever logged: nothing trusts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// Files to send after the text (`send_file`), each from the conversation's outbox. The
+    /// reply function takes only keys under the outbox of the conversation the scope token
+    /// names, and records each upload like a piece, so a resumed reply uploads none twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::domain::media::OutgoingFile>,
 }
 
 /// A button under an answer: what it says, and the text a click sends back as the clicker's
@@ -294,6 +308,7 @@ mod tests {
                 conversation_id: ConversationId::parse("4242").unwrap(),
             },
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: MessageId::parse("1001").unwrap(),
                 sent_at_ms: 1_700_000_000_000,
                 sender: Sender { id: "4242".into(), name: "Ada".into(), is_bot: false },
@@ -338,6 +353,7 @@ mod tests {
     fn sample_reply(buttons: Vec<Button>) -> ReplyEnvelope {
         let item = sample_item();
         ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: item.conversation,
             in_reply_to: item.message.message_id,
@@ -389,6 +405,8 @@ mod tests {
             at_ms: 1_699_999_990_000,
         };
         let inv = AgentInvocation {
+            attachments: Vec::new(),
+            attachment_notes: Vec::new(),
             v: ENVELOPE_VERSION,
             item: sample_item(),
             bot: BotProfile { name: "Clawd".into(), ..BotProfile::default() },

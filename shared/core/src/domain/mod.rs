@@ -3,6 +3,7 @@
 pub mod credentials;
 pub mod envelope;
 pub mod ids;
+pub mod media;
 pub mod memory;
 pub mod model;
 pub mod permissions;

@@ -225,6 +225,10 @@ pub struct InboundMessage {
     pub text: String,
     pub is_direct: bool,
     pub route: ReplyRoute,
+    /// Files the message carries (photos, documents, voice notes), as references the channel's
+    /// API resolves; the text is then their caption. The dispatcher downloads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::domain::media::Attachment>,
 }
 
 /// The conversation a message belongs to and the message itself.

@@ -222,6 +222,7 @@ mod tests {
         use crate::domain::ids::{BotId, ConversationId, ConversationRef, MessageId, TenantId};
         use crate::domain::model::ReplyRoute;
         let reply = ReplyEnvelope {
+            files: Vec::new(),
             v: ENVELOPE_VERSION,
             conversation: ConversationRef {
                 tenant_id: TenantId::parse("t0123456789abcdef0123").unwrap(),

@@ -317,6 +317,8 @@ impl Dispatcher {
 
         let session = conversation.runtime_session_id();
         let invocation = AgentInvocation {
+            attachments: Vec::new(),
+            attachment_notes: Vec::new(),
             v: ENVELOPE_VERSION,
             item: item.clone(),
             bot: BotProfile {

@@ -163,6 +163,7 @@ impl ReportService {
             return refuse("the message it answers is not in the conversation");
         };
         let message = InboundMessage {
+            attachments: Vec::new(),
             message_id: claimed.in_reply_to.clone(),
             sent_at_ms: asked.at_ms,
             sender: Sender { id: asked.sender_id.clone(), name: asked.sender_name.clone(), is_bot: false },

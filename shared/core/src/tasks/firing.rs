@@ -248,6 +248,7 @@ impl TaskFiring {
         let item = ConversationMessage {
             conversation: task.conversation.clone(),
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: message_id.clone(),
                 sent_at_ms: scheduled_ms,
                 sender: Sender { id: SCHEDULER_SENDER_ID.into(), name: SCHEDULER_SENDER_NAME.into(), is_bot: false },

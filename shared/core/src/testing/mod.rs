@@ -73,6 +73,7 @@ pub fn message(chat: &str, id: &str, text: &str, sent_at_ms: i64) -> Conversatio
     ConversationMessage {
         conversation: conversation(chat),
         message: InboundMessage {
+            attachments: Vec::new(),
             message_id: MessageId::parse(id).expect("a valid message id"),
             sent_at_ms,
             sender: Sender { id: chat.to_owned(), name: "Ada".into(), is_bot: false },

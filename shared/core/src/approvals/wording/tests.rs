@@ -17,6 +17,7 @@ use crate::testing::*;
 fn request(name: &str, reason: &str, arguments: serde_json::Value) -> PermissionRequest {
     let a = approver();
     let message = InboundMessage {
+        attachments: Vec::new(),
         message_id: MessageId::parse("7").expect("an id"),
         sent_at_ms: 1,
         sender: Sender { id: "4242".into(), name: name.into(), is_bot: false },

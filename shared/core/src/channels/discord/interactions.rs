@@ -196,6 +196,7 @@ pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
             // A command or a click is addressed to the bot.
             mentions_bot: true,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: MessageId::parse(&id).map_err(to_invalid)?,
                 sent_at_ms,
                 sender: Sender { id: user.id, name, is_bot: false },

@@ -235,6 +235,7 @@ pub(super) fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i6
             conversation_id,
             mentions_bot,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id,
                 sent_at_ms,
                 sender: Sender { id: sender_id.clone(), name: sender_id, is_bot: false },

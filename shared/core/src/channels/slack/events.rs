@@ -120,6 +120,7 @@ pub(super) fn parse_events_api(body: &[u8], bot_user_setting: Option<&str>) -> R
             },
             mentions_bot,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: id(MessageId::parse, &event_id)?,
                 sent_at_ms,
                 sender: Sender { id: user.clone(), name: user, is_bot: false },

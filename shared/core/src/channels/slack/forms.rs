@@ -53,6 +53,7 @@ fn parse_slash_command(fields: &HashMap<String, String>, sent_at_ms: i64) -> Res
             conversation_id: id(ConversationId::parse, channel_id)?,
             mentions_bot: true,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: id(MessageId::parse, trigger_id)?,
                 sent_at_ms,
                 sender: Sender { id: user_id.clone(), name, is_bot: false },
@@ -175,6 +176,7 @@ fn parse_interaction(payload: &str, fallback_ms: i64) -> Result<Inbound, ParseEr
             },
             mentions_bot: true,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id: id(MessageId::parse, &delivery)?,
                 sent_at_ms: action.action_ts.as_deref().and_then(ts_millis).unwrap_or(fallback_ms),
                 sender: Sender { id: user.id.clone(), name: name.clone(), is_bot: false },

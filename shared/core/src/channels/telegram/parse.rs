@@ -155,6 +155,7 @@ pub(super) fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i6
             conversation_id,
             mentions_bot,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id,
                 sent_at_ms: msg.date.saturating_mul(1000),
                 sender: Sender { id: from.id.to_string(), name, is_bot: false },
@@ -204,6 +205,7 @@ fn parse_callback_query(update_id: i64, query: TgCallbackQuery, now_secs: i64) -
             // A click on the bot's own message is addressed to the bot.
             mentions_bot: true,
             message: InboundMessage {
+                attachments: Vec::new(),
                 message_id,
                 sent_at_ms: sent_secs.saturating_mul(1000),
                 sender: Sender { id: query.from.id.to_string(), name: display_name(&query.from), is_bot: false },

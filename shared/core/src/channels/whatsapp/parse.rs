@@ -176,6 +176,7 @@ pub(super) fn parse_notification(body: &[u8], phone_number_id: &str, now_secs: i
                 conversation_id,
                 mentions_bot: false,
                 message: InboundMessage {
+                    attachments: Vec::new(),
                     message_id,
                     sent_at_ms: sent_at_secs.saturating_mul(1000),
                     sender: Sender { id: msg.from.clone(), name, is_bot: false },

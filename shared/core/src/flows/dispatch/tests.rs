@@ -163,6 +163,7 @@ fn ids(entries: &[crate::domain::model::HistoryEntry]) -> Vec<&str> {
 /// A reply line answering `item` (what the reply function writes once it is sent).
 async fn replied(h: &Harness, item: &ConversationMessage) {
     let reply = ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         conversation: item.conversation.clone(),
         in_reply_to: item.message.message_id.clone(),

@@ -100,6 +100,7 @@ impl Harness {
 fn reply(text: &str) -> ReplyEnvelope {
     let c = conversation("4242");
     ReplyEnvelope {
+        files: Vec::new(),
         v: ENVELOPE_VERSION,
         scope: scope_key().mint(&c),
         conversation: c,
