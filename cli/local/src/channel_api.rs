@@ -44,8 +44,41 @@ pub struct ChannelAction {
     pub at: std::time::Instant,
 }
 
+/// A file a bot uploaded to a chat.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentFile {
+    pub channel: &'static str,
+    pub chat_id: Value,
+    /// The file name the upload gave.
+    pub name: String,
+    /// The upload's declared MIME type, if it gave one.
+    pub content_type: Option<String>,
+    pub caption: Option<String>,
+    /// How the channel was asked to show it (`photo` or `document` on Telegram, `image` or
+    /// `file` on Feishu, …).
+    pub as_kind: String,
+    pub size: usize,
+    /// The bytes (not listed by `/_files`; tests compare them).
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+/// A file a chat holds for the bot to download (put there by a test or `send-test-message.sh`
+/// through `POST /_files/{channel}/{id}`).
+#[derive(Debug, Clone)]
+pub struct HostedFile {
+    pub bytes: Vec<u8>,
+    pub name: Option<String>,
+    pub content_type: Option<String>,
+}
+
 #[derive(Default)]
 pub struct Outbox {
+    /// Files to serve, by channel and the channel's id for them.
+    hosted: Mutex<std::collections::HashMap<(String, String), HostedFile>>,
+    files_sent: Mutex<Vec<SentFile>>,
+    /// Downloads served, by channel and file id (a test checks a file was fetched once).
+    downloads: Mutex<Vec<(String, String)>>,
     sent: Mutex<Vec<SentMessage>>,
     actions: Mutex<Vec<ChannelAction>>,
     next_id: AtomicI64,
@@ -60,6 +93,43 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// Puts a file where `channel`'s download API serves it as `id`.
+    pub async fn host_file(&self, channel: &str, id: &str, file: HostedFile) {
+        self.hosted.lock().await.insert((channel.to_owned(), id.to_owned()), file);
+    }
+
+    async fn hosted_file(&self, channel: &str, id: &str) -> Option<HostedFile> {
+        let file = self.hosted.lock().await.get(&(channel.to_owned(), id.to_owned())).cloned();
+        if file.is_some() {
+            self.downloads.lock().await.push((channel.to_owned(), id.to_owned()));
+        }
+        file
+    }
+
+    /// The downloads served so far: `(channel, file id)`.
+    pub async fn downloads(&self) -> Vec<(String, String)> {
+        self.downloads.lock().await.clone()
+    }
+
+    /// The files bots uploaded so far, in order.
+    pub async fn files(&self) -> Vec<SentFile> {
+        self.files_sent.lock().await.clone()
+    }
+
+    async fn record_file(&self, file: SentFile) -> i64 {
+        eprintln!(
+            "\n  {} → {}: file {} ({} bytes, {}){}\n",
+            file.channel,
+            file.chat_id,
+            file.name,
+            file.size,
+            file.as_kind,
+            file.caption.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+        );
+        self.files_sent.lock().await.push(file);
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     pub async fn sent(&self) -> Vec<SentMessage> {
         self.sent.lock().await.clone()
     }
@@ -146,6 +216,22 @@ async fn handle(
     if method == Method::GET && path == "/_actions" {
         return axum::Json(outbox.actions().await).into_response();
     }
+    if method == Method::GET && path == "/_files" {
+        return axum::Json(outbox.files().await).into_response();
+    }
+    // `POST /_files/{channel}/{id}?name=…`: a file the chat holds, as a person would have sent it.
+    if method == Method::POST
+        && let Some(rest) = path.strip_prefix("/_files/")
+        && let Some((channel, id)) = rest.split_once('/')
+    {
+        let name = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("name=")).map(|v| v.replace("%20", " ")));
+        let content_type =
+            headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        outbox.host_file(channel, id, HostedFile { bytes: body.to_vec(), name, content_type }).await;
+        return axum::Json(json!({"ok": true})).into_response();
+    }
     let (prefix, rest) = path.trim_start_matches('/').split_once('/').unwrap_or((path.trim_start_matches('/'), ""));
     // A soak's refused sends (not the token exchange or webhook setup: only sends are refused).
     #[cfg(feature = "test-support")]
@@ -167,12 +253,73 @@ async fn handle(
     }
 }
 
-/// Telegram: `POST /bot<token>/<method>`.
+/// Reads a `multipart/form-data` body into its text fields and its one file part (name, its
+/// declared type, bytes, and the field it came in).
+async fn multipart_parts(call: &Call<'_>) -> Option<MultipartBody> {
+    let content_type = call.headers.get(axum::http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let body = call.body.clone();
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut parsed = MultipartBody::default();
+    while let Ok(Some(field)) = multipart.next_field().await {
+        let field_name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(str::to_owned) {
+            Some(file_name) => {
+                let content_type = field.content_type().map(|m| m.to_string());
+                let bytes = field.bytes().await.ok()?.to_vec();
+                parsed.file = Some(MultipartFile { field: field_name, file_name, content_type, bytes });
+            }
+            None => {
+                let text = field.text().await.ok()?;
+                parsed.fields.insert(field_name, text);
+            }
+        }
+    }
+    Some(parsed)
+}
+
+#[derive(Default)]
+struct MultipartBody {
+    pub fields: std::collections::HashMap<String, String>,
+    pub file: Option<MultipartFile>,
+}
+
+struct MultipartFile {
+    pub field: String,
+    pub file_name: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// A file download: the bytes, or 404.
+fn file_response(file: Option<HostedFile>) -> Response {
+    match file {
+        Some(file) => {
+            let content_type = file.content_type.unwrap_or_else(|| "application/octet-stream".into());
+            ([(axum::http::header::CONTENT_TYPE, content_type)], file.bytes).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "file not found").into_response(),
+    }
+}
+
+/// Telegram: `POST /bot<token>/<method>`; files at `GET /file/bot<token>/<file_path>` (the file
+/// path `getFile` gave: `files/{file_id}`).
 async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
     let not_found = || {
         (StatusCode::NOT_FOUND, axum::Json(json!({"ok": false, "error_code": 404, "description": "Not Found"})))
             .into_response()
     };
+    if call.method == Method::GET
+        && let Some(rest) = call.path.strip_prefix("file/")
+    {
+        let Some((bot, file_path)) = rest.split_once('/') else { return not_found() };
+        if !bot.starts_with("bot") || bot.len() <= 3 {
+            return not_found();
+        }
+        let Some(file_id) = file_path.strip_prefix("files/") else { return not_found() };
+        return file_response(outbox.hosted_file("telegram", file_id).await);
+    }
     let Some((bot, api_method)) = call.path.split_once('/') else { return not_found() };
     if call.method != Method::POST || !bot.starts_with("bot") || bot.len() <= 3 {
         return not_found();
@@ -232,6 +379,45 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
             }
             outbox.act("telegram", "edit", json!({"chat_id": chat_id, "message_id": message_id}), text).await;
             axum::Json(json!({"ok": true, "result": {"message_id": message_id, "chat": {"id": chat_id}, "text": text}}))
+                .into_response()
+        }
+        "getFile" => {
+            let Some(file_id) = request.get("file_id").and_then(Value::as_str) else {
+                return bad_request("Bad Request: file_id is required");
+            };
+            let Some(file) = outbox.hosted.lock().await.get(&("telegram".to_owned(), file_id.to_owned())).cloned()
+            else {
+                return bad_request("Bad Request: invalid file_id");
+            };
+            axum::Json(json!({"ok": true, "result": {
+                "file_id": file_id, "file_unique_id": file_id, "file_size": file.bytes.len(),
+                "file_path": format!("files/{file_id}"),
+            }}))
+            .into_response()
+        }
+        "sendPhoto" | "sendDocument" => {
+            let Some(parts) = multipart_parts(&call).await else {
+                return bad_request("Bad Request: expected multipart/form-data");
+            };
+            let field = if api_method == "sendPhoto" { "photo" } else { "document" };
+            let (Some(chat_id), Some(file)) = (parts.fields.get("chat_id"), parts.file.filter(|f| f.field == field))
+            else {
+                return bad_request("Bad Request: chat_id and the file are required");
+            };
+            let chat_id = chat_id.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(chat_id.clone()));
+            let id = outbox
+                .record_file(SentFile {
+                    channel: "telegram",
+                    chat_id: chat_id.clone(),
+                    name: file.file_name,
+                    content_type: file.content_type,
+                    caption: parts.fields.get("caption").cloned(),
+                    as_kind: field.to_owned(),
+                    size: file.bytes.len(),
+                    bytes: file.bytes,
+                })
+                .await;
+            axum::Json(json!({"ok": true, "result": {"message_id": id, "chat": {"id": chat_id}, "date": 0}}))
                 .into_response()
         }
         "setWebhook" | "deleteWebhook" | "setMyCommands" | "deleteMyCommands" => {
