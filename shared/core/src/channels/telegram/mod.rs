@@ -2,6 +2,7 @@
 //! clicks), `sendMessage` (with an inline keyboard for buttons).
 
 mod parse;
+mod media;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -122,6 +123,29 @@ impl Channel for Telegram {
         buttons: &[Button],
     ) -> Result<String, SendError> {
         send::send_message(ctx, route, text, buttons).await
+    }
+
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &crate::domain::media::MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, crate::channels::DownloadError> {
+        media::download(ctx, source, max_bytes.min(media::MAX_BOT_DOWNLOAD_BYTES)).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &crate::domain::media::FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// Bots may send files up to 50 MB; the platform's cap is lower.
+    fn max_upload_bytes(&self) -> u64 {
+        crate::domain::media::MAX_OUTBOUND_BYTES
     }
 
     async fn typing(&self, ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<(), SendError> {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::channels::{HttpAnswer, Inbound, ParseError, ParsedMessage};
 use crate::domain::ids::{ConversationId, MessageId};
+use crate::domain::media::{Attachment, MediaKind, MediaSource};
 use crate::domain::model::{InboundMessage, ReplyRoute, Sender};
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,54 @@ struct TgMessage {
     entities: Vec<TgEntity>,
     #[serde(default)]
     reply_to_message: Option<Box<TgReplied>>,
+    /// A photo in several sizes, smallest first: the largest is taken.
+    #[serde(default)]
+    photo: Vec<TgFile>,
+    #[serde(default)]
+    document: Option<TgFile>,
+    #[serde(default)]
+    voice: Option<TgFile>,
+    #[serde(default)]
+    audio: Option<TgFile>,
+    #[serde(default)]
+    video: Option<TgFile>,
+}
+
+/// A file a message carries (`PhotoSize`, `Document`, `Voice`, `Audio`, `Video` share these).
+#[derive(Debug, Deserialize)]
+struct TgFile {
+    file_id: String,
+    #[serde(default)]
+    file_size: Option<u64>,
+    #[serde(default)]
+    file_name: Option<String>,
+}
+
+impl TgMessage {
+    /// The files the message carries: the largest size of a photo, and any document, voice
+    /// note, audio or video.
+    fn attachments(&self) -> Vec<Attachment> {
+        let largest_photo = self.photo.iter().max_by_key(|p| p.file_size.unwrap_or(0));
+        let files = [
+            (MediaKind::Photo, largest_photo),
+            (MediaKind::Document, self.document.as_ref()),
+            (MediaKind::Voice, self.voice.as_ref()),
+            (MediaKind::Audio, self.audio.as_ref()),
+            (MediaKind::Video, self.video.as_ref()),
+        ];
+        files
+            .into_iter()
+            .filter_map(|(kind, file)| {
+                let file = file?;
+                Some(Attachment {
+                    kind,
+                    source: MediaSource::TelegramFile { file_id: file.file_id.clone() },
+                    name: file.file_name.clone(),
+                    declared_size: file.file_size,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,7 +189,11 @@ pub(super) fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i6
         return parse_callback_query(update.update_id, query, now_secs);
     }
     let Some(msg) = update.message else { return Ok(ignored("not a new message")) };
-    let Some(text) = msg.text.clone().or(msg.caption.clone()) else { return Ok(ignored("no text")) };
+    let attachments = msg.attachments();
+    let Some(text) = msg.text.clone().or(msg.caption.clone()).or_else(|| (!attachments.is_empty()).then(String::new))
+    else {
+        return Ok(ignored("no text"));
+    };
     let from = msg.from.as_ref().ok_or_else(|| ParseError::Invalid("message without sender".into()))?;
     if from.is_bot {
         // Loop guard: never answer bots, our own messages included.
@@ -155,7 +208,7 @@ pub(super) fn parse_update(body: &[u8], bot_username: Option<&str>, now_secs: i6
             conversation_id,
             mentions_bot,
             message: InboundMessage {
-                attachments: Vec::new(),
+                attachments,
                 message_id,
                 sent_at_ms: msg.date.saturating_mul(1000),
                 sender: Sender { id: from.id.to_string(), name, is_bot: false },

@@ -75,7 +75,7 @@ pub(super) async fn send_message(
 }
 
 /// Calls the Bot API method `method` with `body`; its `result` on success.
-async fn call(
+pub(super) async fn call(
     ctx: &SendContext<'_>,
     method: &str,
     body: &serde_json::Value,
@@ -83,7 +83,12 @@ async fn call(
     let token =
         ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let url = format!("{}/bot{}/{method}", ctx.api_base.trim_end_matches('/'), token.expose());
-    let answer = exchange(ChannelKind::Telegram, ctx.http.post(&url).json(body)).await?;
+    call_request(ctx.http.post(&url).json(body)).await
+}
+
+/// Sends a Bot API request (JSON or multipart) and reads its answer: its `result` on success.
+pub(super) async fn call_request(request: reqwest::RequestBuilder) -> Result<Option<serde_json::Value>, SendError> {
+    let answer = exchange(ChannelKind::Telegram, request).await?;
     match answer.body_as::<ApiResponse>() {
         Some(ApiResponse { ok: true, result, .. }) => Ok(result),
         Some(ApiResponse { error_code, description, parameters, .. }) => {

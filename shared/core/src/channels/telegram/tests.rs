@@ -269,3 +269,110 @@ async fn send_puts_buttons_in_an_inline_keyboard() {
     );
     assert!(sent[1].get("reply_markup").is_none(), "{}", sent[1]);
 }
+
+/// The sample photo update: the largest size is taken, the caption travels as the text, and a
+/// photo without a caption is still a message.
+#[test]
+fn a_photo_is_a_message_with_its_largest_size() {
+    use crate::domain::media::{MediaKind, MediaSource};
+    let event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../../events/webhook-telegram-photo.json")).unwrap();
+    let body = event["body"].as_str().unwrap();
+    let parsed = only(parse_update(body.as_bytes(), None, 0).unwrap());
+    assert_eq!(parsed.message.text, "what does this receipt say?");
+    assert_eq!(parsed.message.attachments.len(), 1);
+    let photo = &parsed.message.attachments[0];
+    assert_eq!(photo.kind, MediaKind::Photo);
+    assert_eq!(photo.source, MediaSource::TelegramFile { file_id: "AgACAgQAAxkBAAMLphoto".into() });
+    assert_eq!(photo.declared_size, Some(48213));
+
+    let voice = br#"{"update_id":10,"message":{"message_id":8,"from":{"id":42,"is_bot":false,"first_name":"Ada"},"chat":{"id":42,"type":"private"},"date":1700000000,"voice":{"file_id":"v1","file_size":5000,"duration":3}}}"#;
+    let parsed = only(parse_update(voice, None, 0).unwrap());
+    assert_eq!(parsed.message.text, "");
+    assert_eq!(parsed.message.attachments[0].kind, MediaKind::Voice);
+}
+
+/// `getFile`, then the file URL with the bot's token; a file over the limit is refused from the
+/// size `getFile` gives, before a byte is fetched; another channel's source is refused.
+#[tokio::test]
+async fn downloads_go_through_get_file_and_stop_at_the_limit() {
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use crate::channels::DownloadError;
+    use crate::domain::media::MediaSource;
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot123:abc/getFile"))
+        .and(body_json(json!({"file_id": "small"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"ok": true, "result": {"file_id": "small", "file_size": 4, "file_path": "photos/file_1.jpg"}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bot123:abc/getFile"))
+        .and(body_json(json!({"file_id": "big"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"ok": true, "result": {"file_id": "big", "file_size": 21_000_000, "file_path": "documents/file_2.pdf"}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/file/bot123:abc/photos/file_1.jpg"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"\xff\xd8\xff\xe0".to_vec()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (http, s, tokens) =
+        (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: None };
+    let small = MediaSource::TelegramFile { file_id: "small".into() };
+    assert_eq!(Telegram.download(&ctx, &small, 20 * 1024 * 1024).await.unwrap(), b"\xff\xd8\xff\xe0");
+    let big = MediaSource::TelegramFile { file_id: "big".into() };
+    assert!(matches!(Telegram.download(&ctx, &big, 20 * 1024 * 1024).await, Err(DownloadError::TooLarge { .. })));
+    let slack = MediaSource::SlackFile { url: format!("{base}/file/bot123:abc/photos/file_1.jpg") };
+    assert!(matches!(Telegram.download(&ctx, &slack, 1000).await, Err(DownloadError::Permanent(_))));
+}
+
+/// A JPEG goes as `sendPhoto`, a PDF as `sendDocument`, multipart, with the caption and the reply.
+#[tokio::test]
+async fn files_go_as_photos_or_documents() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use crate::domain::media::{FileUpload, sniff};
+
+    let server = MockServer::start().await;
+    for m in ["sendPhoto", "sendDocument"] {
+        Mock::given(method("POST"))
+            .and(path(format!("/bot123:abc/{m}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"message_id": 77}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let (http, s, tokens) =
+        (reqwest::Client::new(), secrets("s3cret"), crate::cache::TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: None };
+    let route = ReplyRoute::Telegram { chat_id: 42, message_thread_id: None, reply_to_message_id: Some(7) };
+    let jpeg = b"\xff\xd8\xff\xe0\0\x10JFIF\0rest".to_vec();
+    let sniffed = sniff(&jpeg);
+    let photo = FileUpload { name: "chart.jpg", bytes: &jpeg, sniffed: &sniffed, caption: Some("the chart") };
+    assert_eq!(Telegram.send_file(&ctx, &route, &photo).await.unwrap(), "77");
+    let pdf = b"%PDF-1.7\n".to_vec();
+    let sniffed = sniff(&pdf);
+    let doc = FileUpload { name: "report.pdf", bytes: &pdf, sniffed: &sniffed, caption: None };
+    assert_eq!(Telegram.send_file(&ctx, &route, &doc).await.unwrap(), "77");
+    let requests = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&requests[0].body);
+    assert!(body.contains("name=\"photo\"; filename=\"chart.jpg\""), "{body}");
+    assert!(body.contains("name=\"caption\"\r\n\r\nthe chart"), "{body}");
+    assert!(body.contains("\"message_id\":7"), "{body}");
+    let body = String::from_utf8_lossy(&requests[1].body);
+    assert!(body.contains("name=\"document\"; filename=\"report.pdf\""), "{body}");
+    assert!(!body.contains("caption"), "{body}");
+}
