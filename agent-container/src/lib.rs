@@ -12,6 +12,7 @@
 
 pub mod agent_loop;
 pub mod api;
+pub mod attachments;
 pub mod config;
 pub mod health;
 pub mod memory;

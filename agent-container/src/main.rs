@@ -64,6 +64,7 @@ async fn run() -> Result<(), StartupError> {
         web: WebSettings::from_config(&config),
         answered: Default::default(),
         progress_every: (config.progress_secs > 0).then(|| Duration::from_secs(config.progress_secs)),
+        transcripts: Arc::new(clawless_agent::attachments::NoTranscripts),
     };
     let state = AppState::new(deps);
     let listener = TcpListener::bind((config.listen_host, config.port))

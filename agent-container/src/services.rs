@@ -20,6 +20,7 @@ use clawless_core::tasks::TaskManager;
 
 use crate::memory::{MemoryError, MemoryLayer, MemoryLayers};
 use clawless_core::domain::scope::ScopeToken;
+use clawless_core::ports::{ConversationFiles, FileTooLarge, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -66,6 +67,12 @@ pub trait TenantServices: Send + Sync + 'static {
     async fn tasks(&self, _conversation: &ConversationRef) -> Option<TaskManager> {
         None
     }
+
+    /// The conversation's files in the memory bucket (attachments in, the outbox out), with the
+    /// handed credentials; `None` without them.
+    fn files(&self, _conversation: &ConversationRef) -> Option<Arc<dyn ConversationFiles>> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).
@@ -77,6 +84,8 @@ pub struct MemoryServices {
     pub grants: Mutex<HashMap<String, Grant>>,
     /// Scheduled tasks (e.g. over `clawless_core::tasks::memory`); `None`: not configured.
     pub tasks: Option<TaskManager>,
+    /// Conversation files by key.
+    pub files: Arc<InMemoryFiles>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,6 +123,34 @@ impl TenantServices for MemoryServices {
 
     async fn tasks(&self, _conversation: &ConversationRef) -> Option<TaskManager> {
         self.tasks.clone()
+    }
+
+    fn files(&self, _conversation: &ConversationRef) -> Option<Arc<dyn ConversationFiles>> {
+        Some(Arc::clone(&self.files) as Arc<dyn ConversationFiles>)
+    }
+}
+
+/// Conversation files in a map (unit tests).
+#[derive(Default)]
+pub struct InMemoryFiles {
+    pub objects: Mutex<HashMap<String, (Vec<u8>, String)>>,
+}
+
+#[async_trait]
+impl ConversationFiles for InMemoryFiles {
+    async fn put_file(&self, key: &str, bytes: Vec<u8>, media_type: &str) -> Result<(), StoreError> {
+        lock(&self.objects).insert(key.to_owned(), (bytes, media_type.to_owned()));
+        Ok(())
+    }
+
+    async fn get_file(&self, key: &str, max_bytes: u64) -> Result<Option<Result<Vec<u8>, FileTooLarge>>, StoreError> {
+        Ok(lock(&self.objects).get(key).map(|(bytes, _)| {
+            if bytes.len() as u64 > max_bytes {
+                Err(FileTooLarge { size: bytes.len() as u64 })
+            } else {
+                Ok(bytes.clone())
+            }
+        }))
     }
 }
 

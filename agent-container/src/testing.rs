@@ -123,6 +123,7 @@ pub fn agent_deps_with(
         web: Default::default(),
         answered: Default::default(),
         progress_every: None,
+        transcripts: Arc::new(crate::attachments::NoTranscripts),
     }
 }
 

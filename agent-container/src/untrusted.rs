@@ -36,10 +36,12 @@ pub enum Kind {
     FolderListing,
     /// A shell command's stdout or stderr.
     CommandOutput,
+    /// What a file the user sent brings: its name, a transcript of a voice note.
+    Attachment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::GroupMessage,
         Kind::Memory,
         Kind::WebPage,
@@ -47,6 +49,7 @@ impl Kind {
         Kind::File,
         Kind::FolderListing,
         Kind::CommandOutput,
+        Kind::Attachment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::File => "file",
             Kind::FolderListing => "folder_listing",
             Kind::CommandOutput => "command_output",
+            Kind::Attachment => "attachment",
         }
     }
 }

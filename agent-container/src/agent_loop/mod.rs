@@ -65,6 +65,8 @@ pub struct AgentDeps {
     /// How often a run reports progress while it lasts (`CLAWLESS_PROGRESS_SECS`); `None`: no
     /// reports (see [`progress`]).
     pub progress_every: Option<std::time::Duration>,
+    /// Voice notes and audio to text (see [`crate::attachments`]).
+    pub transcripts: Arc<dyn crate::attachments::Transcripts>,
 }
 
 /// How a run ended.
@@ -201,13 +203,25 @@ async fn answer(
     for w in &waiting {
         push_message(&mut messages, ChatMessage::user_text(format!("[{}] {}", one_line(&w.sender_name), w.text)));
     }
+    // The files the batch's messages carried, after their texts.
+    let workspace = deps.workspace_root.join(session.as_str());
+    let files = deps.services.files(conversation);
+    for inv in batch.iter().filter(|inv| !inv.attachments.is_empty() || !inv.attachment_notes.is_empty()) {
+        let prepared = crate::attachments::prepare(files.as_deref(), inv, &workspace, deps.transcripts.as_ref()).await;
+        if !prepared.blocks.is_empty() {
+            push_message(
+                &mut messages,
+                ChatMessage { role: crate::provider::ChatRole::User, content: prepared.blocks },
+            );
+        }
+    }
 
     // Typing (and for a long run, a status message) from here to the answer.
     let heartbeat = progress::Heartbeat::start(&deps.sink, deps.progress_every, latest, started).await;
     let provider = deps.providers.get(latest.bot.model_provider.as_deref().and_then(|p| p.parse().ok()));
     let ctx = ToolContext {
         conversation: conversation.clone(),
-        workspace: deps.workspace_root.join(session.as_str()),
+        workspace,
         profile: profile.clone(),
         memory,
         outbox: Mutex::new(Vec::new()),

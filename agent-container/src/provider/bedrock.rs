@@ -173,6 +173,33 @@ fn to_wire_message(message: &ChatMessage) -> Result<Message, ModelError> {
                     .build()
                     .map_err(build_error)?,
             )),
+            Block::Image { format, bytes } => {
+                use aws_sdk_bedrockruntime::types::{ImageBlock, ImageFormat as WireImage, ImageSource};
+                let format = match format {
+                    super::ImageFormat::Png => WireImage::Png,
+                    super::ImageFormat::Jpeg => WireImage::Jpeg,
+                    super::ImageFormat::Gif => WireImage::Gif,
+                    super::ImageFormat::Webp => WireImage::Webp,
+                };
+                content.push(ContentBlock::Image(
+                    ImageBlock::builder()
+                        .format(format)
+                        .source(ImageSource::Bytes(aws_smithy_types::Blob::new(bytes.clone())))
+                        .build()
+                        .map_err(build_error)?,
+                ));
+            }
+            Block::Document { format, name, bytes } => {
+                use aws_sdk_bedrockruntime::types::{DocumentBlock, DocumentFormat, DocumentSource};
+                content.push(ContentBlock::Document(
+                    DocumentBlock::builder()
+                        .format(DocumentFormat::from(format.as_str()))
+                        .name(name)
+                        .source(DocumentSource::Bytes(aws_smithy_types::Blob::new(bytes.clone())))
+                        .build()
+                        .map_err(build_error)?,
+                ));
+            }
         }
     }
     if content.is_empty() {

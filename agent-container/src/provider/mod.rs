@@ -46,6 +46,49 @@ pub enum Block {
         content: String,
         is_error: bool,
     },
+    /// An image the user sent, in a format every provider takes (`png`, `jpeg`, `gif`, `webp`),
+    /// within Converse's size limits (see [`crate::attachments`]).
+    Image {
+        format: ImageFormat,
+        bytes: Vec<u8>,
+    },
+    /// A document the user sent, for providers that read documents (`format`: Converse's word,
+    /// `pdf`, `csv`, `docx`, …; `name`: a neutral name, never the sender's).
+    Document {
+        format: String,
+        name: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The image formats the providers take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+}
+
+impl ImageFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "image/png",
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Gif => "image/gif",
+            ImageFormat::Webp => "image/webp",
+        }
+    }
+
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        match media_type {
+            "image/png" => Some(ImageFormat::Png),
+            "image/jpeg" => Some(ImageFormat::Jpeg),
+            "image/gif" => Some(ImageFormat::Gif),
+            "image/webp" => Some(ImageFormat::Webp),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

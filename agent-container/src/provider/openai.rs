@@ -200,6 +200,11 @@ fn request_body(model: &str, request: &ModelRequest) -> Value {
     Value::Object(body)
 }
 
+fn data_url(media_type: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    format!("data:{media_type};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 fn push_wire_messages(out: &mut Vec<Value>, message: &ChatMessage) {
     let texts: Vec<&str> = message
         .content
@@ -218,7 +223,31 @@ fn push_wire_messages(out: &mut Vec<Value>, message: &ChatMessage) {
                     out.push(json!({ "role": "tool", "tool_call_id": tool_use_id, "content": content }));
                 }
             }
-            if !text.is_empty() {
+            // Images as `image_url` parts with `data:` URLs, PDFs as `file` parts; a message
+            // without them keeps the plain string content every server takes.
+            let parts: Vec<Value> = message
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    Block::Image { format, bytes } => Some(json!({
+                        "type": "image_url",
+                        "image_url": { "url": data_url(format.media_type(), bytes) },
+                    })),
+                    Block::Document { format, name, bytes } if format == "pdf" => Some(json!({
+                        "type": "file",
+                        "file": { "filename": format!("{name}.pdf"), "file_data": data_url("application/pdf", bytes) },
+                    })),
+                    _ => None,
+                })
+                .collect();
+            if !parts.is_empty() {
+                let mut content = Vec::with_capacity(parts.len() + 1);
+                if !text.is_empty() {
+                    content.push(json!({ "type": "text", "text": text }));
+                }
+                content.extend(parts);
+                out.push(json!({ "role": "user", "content": content }));
+            } else if !text.is_empty() {
                 out.push(json!({ "role": "user", "content": text }));
             }
         }

@@ -230,4 +230,9 @@ impl TenantServices for AwsTenantServices {
         self.settings.tasks.as_ref()?;
         self.clients(&conversation.tenant_id).ok()?.tasks
     }
+
+    fn files(&self, conversation: &ConversationRef) -> Option<Arc<dyn clawless_core::ports::ConversationFiles>> {
+        let clients = self.clients(&conversation.tenant_id).ok()?;
+        Some(Arc::new(clawless_aws::s3::MemoryBucket::new(clients.s3, self.settings.memory_bucket.clone())))
+    }
 }

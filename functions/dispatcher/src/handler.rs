@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clawless_aws::dynamodb::{DynamoClient, Store};
 use clawless_aws::s3::{MemoryBucket, S3Client};
 use clawless_aws::sqs_batch::run_fifo_batch;
+use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
 use clawless_aws::sts::CredentialVendor;
 use clawless_aws::wiring::approval_flow_from_env;
 use clawless_core::access::AccessGate;
@@ -16,6 +17,8 @@ use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::InboundEnvelope;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::dispatch::{AgentAccess, DispatchPorts, Dispatcher};
+use clawless_core::flows::intake::MediaIntake;
+use clawless_core::flows::reply::ChannelApis;
 use clawless_core::quota::{Quotas, RunSettings};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -24,9 +27,10 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let runtime_arn = config::required("CLAWLESS_AGENT_RUNTIME_ARN")?;
     let history_limit: i32 = config::parsed("CLAWLESS_HISTORY_LIMIT", 20)?;
     let aws = clawless_aws::sdk::load_sdk_config().await;
-    // No secret store: the dispatcher never needs channel secrets, and its role cannot read them.
     let store = Arc::new(Store::new(DynamoClient::new(&aws), &platform.table));
-    let directory = BotDirectory::new(store.clone(), None, platform.cache_ttl);
+    // Channel secrets: only to download the files messages carry, with the bot's own token.
+    let secrets = Arc::new(SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix));
+    let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
     let approvals = approval_flow_from_env(&aws, &platform)?;
     let access = AgentAccess { credentials: Arc::new(CredentialVendor::from_env(&aws)?), scope: approvals.scope_key() };
     // The access check reads the bot again (a group allowlist) and the access items, fresh.
@@ -41,8 +45,13 @@ pub async fn build() -> Result<Dispatcher, Error> {
     };
     let quotas = Quotas::new(store.clone(), store.clone(), approvals.clone(), platform.cache_ttl, runs);
     // `/reset` erases the conversation's memory layer in the bucket the agents' memory lives in.
-    let memory = MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?);
-    let commands = ChatCommands::new(store.clone(), approvals.clone()).with_memory(Arc::new(memory));
+    let memory =
+        Arc::new(MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?));
+    let commands = ChatCommands::new(store.clone(), approvals.clone()).with_memory(memory.clone());
+    // Files in: downloaded from the channel's API (the SDK's roots, a bound on each download)
+    // into the same bucket, under the conversation's prefix.
+    let http = clawless_aws::tls::reqwest_builder().connect_timeout(std::time::Duration::from_secs(10)).build()?;
+    let intake = MediaIntake::new(memory, http, ChannelApis::from_env());
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),
@@ -54,7 +63,8 @@ pub async fn build() -> Result<Dispatcher, Error> {
         .with_approvals(approvals)
         .with_access(gate)
         .with_commands(commands)
-        .with_quotas(quotas))
+        .with_quotas(quotas)
+        .with_media(intake))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -41,3 +41,47 @@ impl MemoryEraser for MemoryBucket {
         Ok(())
     }
 }
+
+#[async_trait]
+impl clawless_core::ports::ConversationFiles for MemoryBucket {
+    async fn put_file(&self, key: &str, bytes: Vec<u8>, media_type: &str) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(media_type)
+            // The bucket's retention rule for conversation files goes by this tag.
+            .tagging("clawless-file=conversation")
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::Bucket { operation: "PutObject", detail: describe_sdk_error(&e) })?;
+        Ok(())
+    }
+
+    async fn get_file(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Result<Vec<u8>, clawless_core::ports::FileTooLarge>>, StoreError> {
+        let object = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(StoreError::Bucket { operation: "GetObject", detail: describe_sdk_error(&e) }),
+        };
+        let size = object.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        if size > max_bytes {
+            return Ok(Some(Err(clawless_core::ports::FileTooLarge { size })));
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Bucket { operation: "GetObject", detail: e.to_string() })?
+            .into_bytes();
+        if bytes.len() as u64 > max_bytes {
+            return Ok(Some(Err(clawless_core::ports::FileTooLarge { size: bytes.len() as u64 })));
+        }
+        Ok(Some(Ok(bytes.to_vec())))
+    }
+}

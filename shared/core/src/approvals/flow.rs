@@ -437,7 +437,7 @@ impl ApprovalFlow {
     }
 
     /// Answer number `seq` to the approver's command (a command answered with several messages).
-    async fn answer_seq(
+    pub(crate) async fn answer_seq(
         &self,
         item: &ConversationMessage,
         seq: u32,

@@ -59,6 +59,8 @@ pub enum DispatchError {
     Credentials(#[from] CredentialError),
     #[error(transparent)]
     Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Intake(#[from] crate::flows::intake::IntakeError),
 }
 
 /// What the dispatcher hands an agent so it can work for one conversation: credentials and the
@@ -96,10 +98,16 @@ pub struct Dispatcher {
     gate: Option<AccessGate>,
     quotas: Option<Quotas>,
     commands: Option<ChatCommands>,
+    /// Downloads the files messages carry; without it, files are not taken in.
+    intake: Option<crate::flows::intake::MediaIntake>,
     /// Conversations this container noted in the bot's conversation index lately: a warm
     /// dispatcher writes the index about once an hour per conversation, not once per message.
     noted: crate::cache::TtlCache<String, ()>,
 }
+
+/// The `seq` of the answer refusing a message's too-large file when the message also runs: far
+/// above any run's own answers.
+const REFUSAL_SEQ: u32 = 1_000_000;
 
 /// How long a container trusts that it noted a conversation.
 const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -128,6 +136,7 @@ impl Dispatcher {
             gate: None,
             quotas: None,
             commands: None,
+            intake: None,
             noted: crate::cache::TtlCache::new(NOTE_EVERY, 10_000),
         }
     }
@@ -150,6 +159,13 @@ impl Dispatcher {
     /// ([`crate::chat_commands`]).
     pub fn with_commands(mut self, commands: ChatCommands) -> Self {
         self.commands = Some(commands);
+        self
+    }
+
+    /// The files messages carry are downloaded and stored here, before the run
+    /// ([`crate::flows::intake`]).
+    pub fn with_media(mut self, intake: crate::flows::intake::MediaIntake) -> Self {
+        self.intake = Some(intake);
         self
     }
 
@@ -274,6 +290,25 @@ impl Dispatcher {
             self.store_dispatched(&item, message_in).await?;
             return Ok(DispatchOutcome::OverBudget);
         }
+        // The message's files, before a run slot is taken: a download retried through the queue
+        // holds no slot meanwhile.
+        let taken = match &self.intake {
+            Some(intake) if !scheduled => intake.take_in(&self.directory, &record, &item).await?,
+            _ => crate::flows::intake::TakenIn::default(),
+        };
+        if !taken.refusals.is_empty() {
+            let nothing_left = item.message.text.trim().is_empty() && taken.stored.is_empty();
+            // Alone, the refusal is the message's answer; beside a run, it is numbered apart from
+            // the run's answers (which count from 1), so neither replaces the other.
+            let seq = if nothing_left { 1 } else { REFUSAL_SEQ };
+            if let Some(flow) = &self.approvals {
+                flow.answer_seq(&item, seq, &taken.refusals.join("\n"), Vec::new()).await?;
+            }
+            if nothing_left {
+                self.store_dispatched(&item, message_in).await?;
+                return Ok(DispatchOutcome::Dispatched);
+            }
+        }
         // A run slot, last: held from here until the run's end, so nothing above holds one.
         if let Some(quotas) = &self.quotas
             && quotas.take_run_slot(&envelope).await? == RunCheck::Waiting
@@ -317,8 +352,6 @@ impl Dispatcher {
 
         let session = conversation.runtime_session_id();
         let invocation = AgentInvocation {
-            attachments: Vec::new(),
-            attachment_notes: Vec::new(),
             v: ENVELOPE_VERSION,
             item: item.clone(),
             bot: BotProfile {
@@ -335,6 +368,8 @@ impl Dispatcher {
             grant,
             trace_id: crate::observe::trace_id(),
             memory_reset_at_ms: memory_reset_at(&stored, &key, now_ms()),
+            attachments: taken.stored,
+            attachment_notes: taken.notes,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         if !self.store_dispatched(&item, message_in).await? {

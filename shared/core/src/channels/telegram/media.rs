@@ -66,15 +66,14 @@ pub(super) async fn send_file(
         form = form.text("message_thread_id", thread.to_string());
     }
     if let Some(reply_to) = reply_to_message_id {
-        form = form.text(
-            "reply_parameters",
-            json!({"message_id": reply_to, "allow_sending_without_reply": true}).to_string(),
-        );
+        form = form
+            .text("reply_parameters", json!({"message_id": reply_to, "allow_sending_without_reply": true}).to_string());
     }
     if let Some(caption) = file.caption.filter(|c| !c.trim().is_empty()) {
         form = form.text("caption", caption.chars().take(MAX_CAPTION_CHARS).collect::<String>());
     }
-    let token = ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
+    let token =
+        ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let url = format!("{}/bot{}/{method}", ctx.api_base.trim_end_matches('/'), token.expose());
     let result = call_request(ctx.http.post(&url).multipart(form)).await?;
     Ok(result.and_then(|r| r.get("message_id").and_then(|id| id.as_i64())).map(|id| id.to_string()).unwrap_or_default())

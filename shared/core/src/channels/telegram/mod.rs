@@ -1,8 +1,8 @@
 //! Telegram Bot API: the webhook's secret token, `Update` parsing (messages and inline keyboard
 //! clicks), `sendMessage` (with an inline keyboard for buttons).
 
-mod parse;
 mod media;
+mod parse;
 mod send;
 #[cfg(test)]
 mod tests;
