@@ -152,6 +152,11 @@ impl ConversationFiles for InMemoryFiles {
             }
         }))
     }
+
+    async fn delete_file(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
 }
 
 /// Memory layers in a map (unit tests).

@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 fn context() -> (ToolContext, Arc<InMemoryLayers>) {
     let layers = Arc::new(InMemoryLayers::default());
     let ctx = ToolContext {
+        files: None,
+        outgoing: std::sync::Mutex::new(Vec::new()),
+        run_id: "test-run".into(),
         conversation: conversation("4242"),
         workspace: std::env::temp_dir().join(format!("clawless-memory-tools-{}", std::process::id())),
         profile: PermissionProfile::least_privilege(),

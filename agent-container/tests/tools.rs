@@ -33,6 +33,9 @@ impl Fixture {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let workspace = std::env::temp_dir().join(format!("clawless-tools-test-{}-{n}", std::process::id()));
         let ctx = ToolContext {
+            files: None,
+            outgoing: std::sync::Mutex::new(Vec::new()),
+            run_id: "test-run".into(),
             conversation: conversation("4242"),
             workspace,
             profile,

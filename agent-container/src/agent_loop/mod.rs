@@ -226,6 +226,9 @@ async fn answer(
         memory,
         outbox: Mutex::new(Vec::new()),
         web: deps.web.clone(),
+        files: files.clone(),
+        outgoing: Mutex::new(Vec::new()),
+        run_id: message.message_id.to_string(),
     };
     let mut usage = TokenUsage::default();
     let mut seq = 0u32;
@@ -282,7 +285,7 @@ async fn answer(
         for text in ctx.outbox_from(relayed) {
             relayed += 1;
             seq += 1;
-            send_reply(deps, latest, seq, text, None).await;
+            send_reply(deps, latest, seq, text, None, Vec::new()).await;
         }
         push_message(&mut messages, ChatMessage { role: ChatRole::User, content: results });
         if Instant::now() >= deadline {
@@ -333,7 +336,7 @@ async fn answer(
             // would. Only if even the notice cannot be queued are they reported without one.
             seq += 1;
             let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
-            let notice = send_reply(deps, latest, seq, MODEL_FAILED_ANSWER.to_owned(), Some(summary)).await;
+            let notice = send_reply(deps, latest, seq, MODEL_FAILED_ANSWER.to_owned(), Some(summary), Vec::new()).await;
             if matches!(notice, Outcome::Replied { .. }) {
                 deps.answered.remember(session, message.message_id.as_str(), MODEL_FAILED_ANSWER);
             } else {
@@ -352,7 +355,7 @@ async fn answer(
 
     seq += 1;
     let summary = run_summary(usage, &waiting, Some(message.message_id.as_str()));
-    let outcome = send_reply(deps, latest, seq, text.clone(), Some(summary)).await;
+    let outcome = send_reply(deps, latest, seq, text.clone(), Some(summary), ctx.take_files()).await;
     if matches!(outcome, Outcome::Replied { .. }) {
         deps.answered.remember(session, message.message_id.as_str(), &text);
         // The message the answer replies to is not marked (one write less per message): the

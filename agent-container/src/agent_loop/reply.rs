@@ -84,10 +84,11 @@ pub(super) async fn send_reply(
     seq: u32,
     text: String,
     run: Option<RunSummary>,
+    files: Vec<clawless_core::domain::media::OutgoingFile>,
 ) -> Outcome {
     let message = &latest.item.message;
     let reply = ReplyEnvelope {
-        files: Vec::new(),
+        files,
         v: ENVELOPE_VERSION,
         conversation: latest.item.conversation.clone(),
         in_reply_to: message.message_id.clone(),

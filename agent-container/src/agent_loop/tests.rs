@@ -210,6 +210,9 @@ async fn calls_at_and_after_the_deadline_are_cut_off_or_not_run() {
     let user = UserRef::new(inv.item.conversation.channel, "4242").unwrap();
     let profile = deps.services.profile(&inv.item.conversation, &user).await;
     let ctx = ToolContext {
+        files: None,
+        outgoing: std::sync::Mutex::new(Vec::new()),
+        run_id: "test-run".into(),
         conversation: inv.item.conversation.clone(),
         workspace: deps.workspace_root.join(session.as_str()),
         profile: profile.clone(),

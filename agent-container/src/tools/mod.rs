@@ -14,6 +14,7 @@ pub mod input;
 pub mod limits;
 pub mod memory;
 pub mod name;
+pub mod send_file;
 pub mod send_message;
 pub mod shell;
 pub mod tasks;
@@ -66,6 +67,12 @@ pub struct ToolContext {
     /// Texts `send_message` queued in this run; the loop sends each as an intermediate reply.
     pub outbox: Mutex<Vec<String>>,
     pub web: web::WebSettings,
+    /// The conversation's files with the handed credentials (`send_file` writes the outbox).
+    pub files: Option<Arc<dyn clawless_core::ports::ConversationFiles>>,
+    /// Files `send_file` handed over in this run; they go with the final answer.
+    pub outgoing: Mutex<Vec<clawless_core::domain::media::OutgoingFile>>,
+    /// The message the run answers (its id names the run's outbox folder).
+    pub run_id: String,
 }
 
 impl ToolContext {
@@ -82,6 +89,19 @@ impl ToolContext {
 
     pub fn queue_message(&self, text: String) {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner).push(text);
+    }
+
+    pub fn queue_file(&self, file: clawless_core::domain::media::OutgoingFile) {
+        self.outgoing.lock().unwrap_or_else(PoisonError::into_inner).push(file);
+    }
+
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// The files handed over in this run, taken for the final answer.
+    pub fn take_files(&self) -> Vec<clawless_core::domain::media::OutgoingFile> {
+        std::mem::take(&mut *self.outgoing.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub fn outbox_len(&self) -> usize {
@@ -144,6 +164,7 @@ impl ToolBox {
     pub fn builtin() -> Self {
         let mut b = Self::empty();
         b.add(Arc::new(send_message::SendMessage));
+        b.add(Arc::new(send_file::SendFile));
         b.add(Arc::new(memory::MemoryRead));
         b.add(Arc::new(memory::MemoryWrite));
         b.add(Arc::new(file::FileRead));

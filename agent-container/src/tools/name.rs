@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 #[strum(serialize_all = "snake_case")]
 pub enum ToolName {
     SendMessage,
+    SendFile,
     MemoryRead,
     MemoryWrite,
     File,

@@ -280,6 +280,9 @@ mod tests {
 
     fn ctx(chat: &str) -> ToolContext {
         ToolContext {
+            files: None,
+            outgoing: std::sync::Mutex::new(Vec::new()),
+            run_id: "test-run".into(),
             conversation: conversation(chat),
             workspace: std::env::temp_dir(),
             profile: PermissionProfile::preset("web-agent").unwrap(),

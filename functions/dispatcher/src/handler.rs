@@ -45,8 +45,10 @@ pub async fn build() -> Result<Dispatcher, Error> {
     };
     let quotas = Quotas::new(store.clone(), store.clone(), approvals.clone(), platform.cache_ttl, runs);
     // `/reset` erases the conversation's memory layer in the bucket the agents' memory lives in.
-    let memory =
-        Arc::new(MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?));
+    let memory = Arc::new(
+        MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?)
+            .with_retention_tag(),
+    );
     let commands = ChatCommands::new(store.clone(), approvals.clone()).with_memory(memory.clone());
     // Files in: downloaded from the channel's API (the SDK's roots, a bound on each download)
     // into the same bucket, under the conversation's prefix.

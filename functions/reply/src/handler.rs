@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use clawless_aws::dynamodb::{DynamoClient, Store};
+use clawless_aws::s3::{MemoryBucket, S3Client};
 use clawless_aws::sqs_batch::run_fifo_batch;
 use clawless_aws::ssm::secrets::{SecretStore, SsmClient};
 use clawless_aws::wiring::{approval_flow_from_env, notice_wording_from_env};
 use clawless_core::approvals::ReplyQueueMessage;
+use clawless_core::config;
 use clawless_core::config::PlatformConfig;
 use clawless_core::domain::envelope::AgentReport;
 use clawless_core::flows::directory::BotDirectory;
@@ -35,6 +37,8 @@ pub async fn build() -> Result<Reply, Error> {
     // Each tenant's wording of its approver's notices (cached), and the optional summary model.
     let wording = Arc::new(notice_wording_from_env(&aws, &platform, ssm)?);
     let scope = approvals.scope_key();
+    // Answers' files, read from the conversation's outbox in the memory bucket.
+    let outboxes = MemoryBucket::from_arn(S3Client::new(&aws), &config::required("CLAWLESS_MEMORY_BUCKET_ARN")?);
     let ports = ReplyPorts {
         directory,
         conversations: store.clone(),
@@ -44,7 +48,7 @@ pub async fn build() -> Result<Reply, Error> {
         statuses: store.clone(),
     };
     Ok(Reply {
-        replies: ReplyService::new(ports, http, ChannelApis::from_env()),
+        replies: ReplyService::new(ports, http, ChannelApis::from_env()).with_files(Arc::new(outboxes)),
         reports: ReportService::new(store.clone(), store.clone(), store, approvals, scope).with_notice_wording(wording),
     })
 }

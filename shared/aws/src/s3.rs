@@ -15,11 +15,20 @@ pub use aws_sdk_s3::Client as S3Client;
 pub struct MemoryBucket {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// Tag what it stores for the bucket's retention rule (trusted writers only: the tag needs
+    /// `s3:PutObjectTagging`, which agents' credentials do not have).
+    retention_tag: bool,
 }
 
 impl MemoryBucket {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self { client, bucket: bucket.into(), retention_tag: false }
+    }
+
+    /// Files it stores carry the tag the bucket's retention rule expires them by.
+    pub fn with_retention_tag(mut self) -> Self {
+        self.retention_tag = true;
+        self
     }
 
     /// The bucket named by an ARN (`arn:aws:s3:::name`), as the template hands it over.
@@ -45,17 +54,16 @@ impl MemoryEraser for MemoryBucket {
 #[async_trait]
 impl clawless_core::ports::ConversationFiles for MemoryBucket {
     async fn put_file(&self, key: &str, bytes: Vec<u8>, media_type: &str) -> Result<(), StoreError> {
-        self.client
+        let put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(media_type)
-            // The bucket's retention rule for conversation files goes by this tag.
-            .tagging("clawless-file=conversation")
-            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| StoreError::Bucket { operation: "PutObject", detail: describe_sdk_error(&e) })?;
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes));
+        // The bucket's retention rule for conversation files goes by this tag.
+        let put = if self.retention_tag { put.tagging("clawless-file=conversation") } else { put };
+        put.send().await.map_err(|e| StoreError::Bucket { operation: "PutObject", detail: describe_sdk_error(&e) })?;
         Ok(())
     }
 
@@ -83,5 +91,16 @@ impl clawless_core::ports::ConversationFiles for MemoryBucket {
             return Ok(Some(Err(clawless_core::ports::FileTooLarge { size: bytes.len() as u64 })));
         }
         Ok(Some(Ok(bytes.to_vec())))
+    }
+
+    async fn delete_file(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StoreError::Bucket { operation: "DeleteObject", detail: describe_sdk_error(&e) })?;
+        Ok(())
     }
 }

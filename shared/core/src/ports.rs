@@ -204,6 +204,8 @@ pub trait ConversationFiles: Send + Sync {
     /// The object at `key`, at most `max_bytes` of it; `Ok(None)` if there is none.
     /// [`FileTooLarge`] when it is larger.
     async fn get_file(&self, key: &str, max_bytes: u64) -> Result<Option<Result<Vec<u8>, FileTooLarge>>, StoreError>;
+    /// Deletes the object at `key` (gone already is no error).
+    async fn delete_file(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// An object over the size the caller takes.

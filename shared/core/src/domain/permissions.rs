@@ -18,8 +18,9 @@ pub const ALWAYS_BLOCKED: [&str; 3] = ["install_skill", "load_extension", "eval"
 pub const ALWAYS_ALLOWED: [&str; 3] = ["send_message", "memory_read", "memory_write"];
 
 /// Every tool the platform knows, privileged ones included.
-pub const KNOWN_TOOLS: [&str; 15] = [
+pub const KNOWN_TOOLS: [&str; 16] = [
     "send_message",
+    "send_file",
     "memory_read",
     "memory_write",
     "file",
@@ -93,11 +94,12 @@ impl PermissionProfile {
 
     pub fn preset(name: &str) -> Result<Self, ProfileError> {
         let (tools, shell_read_only): (&[&str], bool) = match name {
-            "finance-agent" => (&["web_search", "shell", "file"], true),
+            "finance-agent" => (&["web_search", "shell", "file", "send_file"], true),
             "web-agent" => (
                 &[
                     "file",
                     "file_write",
+                    "send_file",
                     "shell",
                     "web_search",
                     "web_fetch",
@@ -110,7 +112,7 @@ impl PermissionProfile {
                 ],
                 false,
             ),
-            "erp-agent" => (&["web_search", "shell", "file", "file_write"], false),
+            "erp-agent" => (&["web_search", "shell", "file", "file_write", "send_file"], false),
             "readonly-agent" => (&["web_search"], false),
             // The approver decides permission requests; as an agent it only reads.
             "approver" => (&["approve", "web_search", "file"], false),
@@ -262,7 +264,7 @@ impl RiskLevel {
     pub fn of_tool(tool: &str) -> Self {
         match tool {
             "shell" | "file_write" => RiskLevel::High,
-            "web_fetch" | "file" | "schedule_task" | "update_task" => RiskLevel::Medium,
+            "web_fetch" | "file" | "send_file" | "schedule_task" | "update_task" => RiskLevel::Medium,
             _ => RiskLevel::Low,
         }
     }

@@ -86,6 +86,8 @@ pub struct ReplyService {
     usage: Arc<dyn UsageRepo>,
     limits: Arc<dyn LimitRepo>,
     statuses: Arc<dyn RunStatusRepo>,
+    /// Where answers' files wait in each conversation's outbox; `None`: files are not sent.
+    files: Option<Arc<dyn crate::ports::ConversationFiles>>,
 }
 
 /// The ports the reply function works through.
@@ -113,7 +115,13 @@ impl ReplyService {
     pub fn new(ports: ReplyPorts, http: reqwest::Client, apis: ChannelApis) -> Self {
         let ReplyPorts { directory, conversations, usage, limits, scope, statuses } = ports;
         let tokens = TtlCache::new(Duration::from_secs(30 * 60), 1000);
-        Self { directory, http, apis, tokens, scope, conversations, usage, limits, statuses }
+        Self { directory, http, apis, tokens, scope, conversations, usage, limits, statuses, files: None }
+    }
+
+    /// Answers' files are read from `files` (the conversations' outboxes) and uploaded.
+    pub fn with_files(mut self, files: Arc<dyn crate::ports::ConversationFiles>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// The channel, secrets and API a conversation's messages go out through, or why there are
@@ -193,13 +201,35 @@ impl ReplyService {
             ReplyClaim::Retry { sent_ids } => sent_ids,
         };
         // Agent answers and platform notices alike: neutralised for the channel, then split.
-        let pieces = channels::outbound_pieces(channel, &reply.text);
+        // The files `send_file` handed over follow the text, each one more piece.
+        let mut pieces: Vec<Piece> = if reply.text.trim().is_empty() && !reply.files.is_empty() {
+            Vec::new()
+        } else {
+            channels::outbound_pieces(channel, &reply.text).into_iter().map(Piece::Text).collect()
+        };
+        let texts = pieces.len();
+        if !reply.files.is_empty() {
+            // Only the outbox of the conversation the token was checked for: a key elsewhere is
+            // an agent reaching for another conversation's files.
+            let outbox = crate::domain::media::outbox_prefix(c);
+            if reply.files.iter().any(|f| !f.key.starts_with(&outbox) || f.key.contains("/../")) {
+                security_violation(c, "reply", "file outside the conversation's outbox");
+                return Ok(DeliveryOutcome::Rejected("file outside the conversation's outbox".into()));
+            }
+            pieces.extend(reply.files.iter().take(crate::domain::media::MAX_FILES_PER_REPLY).cloned().map(Piece::File));
+        }
         let reply_id = reply.reply_id();
         let already = sent_ids.len().min(pieces.len());
         for (i, piece) in pieces.iter().enumerate().skip(already) {
             let send_key = format!("{reply_id}#p{i}");
             let ctx = self.send_context(&target, Some(&send_key));
-            match send_with_retry(channel, &ctx, &reply, piece, piece_buttons(&reply.buttons, i, pieces.len())).await {
+            let sent = match piece {
+                Piece::Text(text) => {
+                    send_with_retry(channel, &ctx, &reply, text, piece_buttons(&reply.buttons, i, texts)).await
+                }
+                Piece::File(file) => self.send_file(channel, &ctx, &reply, file).await?,
+            };
+            match sent {
                 Ok(id) => {
                     sent_ids.push(id);
                     if i + 1 < pieces.len() {
@@ -223,6 +253,15 @@ impl ReplyService {
             }
         }
         self.conversations.record_reply(&line, ReplyState::Sent, &sent_ids).await?;
+        // Sent and recorded: the outbox copies have done their job (a failure leaves them to
+        // nobody, which the log says).
+        if let Some(files) = &self.files {
+            for file in &reply.files {
+                if let Err(e) = files.delete_file(&file.key).await {
+                    tracing::warn!(event = "outbox_cleanup_failed", error = %e);
+                }
+            }
+        }
         let sent_now = pieces.len().saturating_sub(already);
         crate::observe::metrics::record(
             crate::observe::metrics::Metric::RepliesOut,
@@ -237,7 +276,69 @@ impl ReplyService {
     }
 }
 
+/// One message of an answer: a piece of its text, or a file.
+enum Piece {
+    Text(String),
+    File(crate::domain::media::OutgoingFile),
+}
+
 impl ReplyService {
+    /// Sends one file from the conversation's outbox: uploaded as it is, or, where it cannot be
+    /// (gone, over the channel's limit), a line saying so in its place, so the answer still
+    /// ends and is recorded.
+    async fn send_file(
+        &self,
+        channel: &dyn Channel,
+        ctx: &SendContext<'_>,
+        reply: &ReplyEnvelope,
+        file: &crate::domain::media::OutgoingFile,
+    ) -> Result<Result<String, SendError>, DeliveryError> {
+        use crate::domain::media::{FileUpload, megabytes, safe_file_name, sniff};
+        let name = safe_file_name(&file.name, "bin");
+        let limit = channel.max_upload_bytes();
+        let Some(files) = &self.files else {
+            return Ok(send_with_retry(channel, ctx, reply, &format!("({name} could not be sent here.)"), &[]).await);
+        };
+        let fetched = files.get_file(&file.key, limit).await?;
+        let bytes = match fetched {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(too_large)) => {
+                let note = format!(
+                    "({name} is {}; files sent here may be at most {}.)",
+                    megabytes(too_large.size),
+                    megabytes(limit)
+                );
+                return Ok(send_with_retry(channel, ctx, reply, &channel.neutralise(&note), &[]).await);
+            }
+            None => {
+                let note = format!("({name} is no longer there to send.)");
+                return Ok(send_with_retry(channel, ctx, reply, &channel.neutralise(&note), &[]).await);
+            }
+        };
+        let sniffed = sniff(&bytes);
+        let caption = file.caption.as_deref().map(|c| channel.neutralise(c));
+        let upload = FileUpload { name: &name, bytes: &bytes, sniffed: &sniffed, caption: caption.as_deref() };
+        let mut waited = Duration::ZERO;
+        loop {
+            match channel.send_file(ctx, &reply.route, &upload).await {
+                Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
+                    tokio::time::sleep(retry_after).await;
+                    waited += retry_after;
+                }
+                other => {
+                    if other.is_ok() {
+                        crate::observe::metrics::record(
+                            crate::observe::metrics::Metric::FileBytesOut,
+                            bytes.len() as f64,
+                            Some(&reply.conversation.tenant_id),
+                        );
+                    }
+                    return Ok(other);
+                }
+            }
+        }
+    }
+
     /// Records the summary a run's final answer carries, after its line is written: token use
     /// (one `ADD`; a redelivery finds the line done and does not come here again, so a crash
     /// between the two writes can lose one run's count but never count it twice) and answered

@@ -45,6 +45,10 @@ pub enum Metric {
     RateLimited,
     /// Times a message at the concurrent-run cap went round its group to wait.
     RunsWaiting,
+    /// Bytes of files people sent, stored for their conversations.
+    FileBytesIn,
+    /// Bytes of files agents sent, uploaded to chats.
+    FileBytesOut,
 }
 
 impl Metric {
@@ -64,12 +68,15 @@ impl Metric {
             Metric::BudgetExhausted => "BudgetExhausted",
             Metric::RateLimited => "RateLimited",
             Metric::RunsWaiting => "RunsWaiting",
+            Metric::FileBytesIn => "FileBytesIn",
+            Metric::FileBytesOut => "FileBytesOut",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
             Metric::AgentRunDuration => "Milliseconds",
+            Metric::FileBytesIn | Metric::FileBytesOut => "Bytes",
             _ => "Count",
         }
     }
