@@ -180,7 +180,8 @@ pub const STAND_INS: [(&str, &str); 5] = [
 ];
 
 pub fn router(outbox: Arc<Outbox>) -> Router {
-    Router::new().fallback(handle).with_state(outbox)
+    // Uploads of files up to the platform's 25 MB, and a margin for multipart framing.
+    Router::new().fallback(handle).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)).with_state(outbox)
 }
 
 struct Call<'a> {
