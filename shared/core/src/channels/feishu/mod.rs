@@ -43,6 +43,7 @@
 //! call), so the sender's name is their `open_id`.
 
 mod crypto;
+mod media;
 mod parse;
 mod send;
 #[cfg(test)]
@@ -54,8 +55,10 @@ use super::{
     Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput, is_fresh,
     secrets_match, unmask_links,
 };
+use crate::channels::DownloadError;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -227,6 +230,31 @@ impl Channel for Feishu {
         _buttons: &[Button],
     ) -> Result<String, SendError> {
         send::send_text(ctx, route, text).await
+    }
+
+    /// The message resources API with the tenant access token.
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        media::download(ctx, source, max_bytes).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// Files up to 25 MiB (Feishu takes 30 MB; images only up to 10 MiB, which
+    /// [`Channel::send_file`] checks itself).
+    fn max_upload_bytes(&self) -> u64 {
+        media::MAX_UPLOAD_BYTES
     }
 
     async fn mark_working(
