@@ -1,6 +1,6 @@
 //! Interactions as Discord posts them: the endpoint's `PING`, slash commands (their options
 //! rendered as text, so the chat commands `/help`, `/new`, `/status`, `/usage`, `/reset` read as
-//! typed) and message components (button clicks, menu choices), each acknowledged with the
+//! typed; attachment options become the message's files instead) and message components (button clicks, menu choices), each acknowledged with the
 //! deferred response Discord needs within 3 seconds. An interaction from a thread belongs to the
 //! thread's conversation.
 

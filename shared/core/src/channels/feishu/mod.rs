@@ -1,5 +1,7 @@
 //! Feishu / Lark open platform: HTTP event callbacks (schema 2.0, `im.message.receive_v1`), the
-//! `url_verification` challenge, and text messages through the IM v1 API with a tenant access token.
+//! `url_verification` challenge, and text messages through the IM v1 API with a tenant access token;
+//! image, file, audio and video messages come in as files (fetched later through the message
+//! resources API), and files go out as image or file messages after an upload.
 //!
 //! The default API base is Feishu's (`https://open.feishu.cn`). Lark (the international edition)
 //! has the same API under another host: set `CLAWLESS_FEISHU_API=https://open.larksuite.com`.

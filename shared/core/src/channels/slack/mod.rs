@@ -1,5 +1,6 @@
 //! Slack over HTTP: request signing (`X-Slack-Signature`), the Events API, slash commands and
-//! interactive payloads, `chat.postMessage` (with Block Kit buttons when an answer has them).
+//! interactive payloads, `chat.postMessage` (with Block Kit buttons when an answer has them), and
+//! files both ways (a message's `files` in, the external upload flow out).
 //!
 //! What a Slack app must subscribe to: the `message.channels`, `message.groups`, `message.im` and
 //! `message.mpim` bot events. Slack sends both a `message` and an `app_mention` event for one

@@ -1,6 +1,7 @@
 //! WhatsApp Cloud API: the webhook's GET verification (`hub.challenge`), `X-Hub-Signature-256`
-//! on every notification, batched `messages` notifications, and text messages through
-//! `POST /{phone_number_id}/messages` of the Graph API.
+//! on every notification, batched `messages` notifications (text, replies, and media messages,
+//! whose files are fetched later by media id), and text and media messages through
+//! `POST /{phone_number_id}/messages` of the Graph API (media uploaded to `/media` first).
 //!
 //! One notification may carry several entries, each several changes, each several messages (and
 //! delivery `statuses`, which are ignored); every message becomes its own delivery, keyed by its
