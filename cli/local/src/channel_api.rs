@@ -77,6 +77,10 @@ pub struct Outbox {
     /// Files to serve, by channel and the channel's id for them.
     hosted: Mutex<std::collections::HashMap<(String, String), HostedFile>>,
     files_sent: Mutex<Vec<SentFile>>,
+    /// Files uploaded to a channel but not (yet) sent in a message, by channel and the key the
+    /// upload answered with (Slack's pending uploads, WhatsApp media ids, Feishu image and file
+    /// keys).
+    uploads: Mutex<std::collections::HashMap<(String, String), HostedFile>>,
     /// Downloads served, by channel and file id (a test checks a file was fetched once).
     downloads: Mutex<Vec<(String, String)>>,
     sent: Mutex<Vec<SentMessage>>,
@@ -104,6 +108,18 @@ impl Outbox {
             self.downloads.lock().await.push((channel.to_owned(), id.to_owned()));
         }
         file
+    }
+
+    async fn keep_upload(&self, channel: &str, key: &str, file: HostedFile) {
+        self.uploads.lock().await.insert((channel.to_owned(), key.to_owned()), file);
+    }
+
+    async fn upload(&self, channel: &str, key: &str) -> Option<HostedFile> {
+        self.uploads.lock().await.get(&(channel.to_owned(), key.to_owned())).cloned()
+    }
+
+    fn next(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The downloads served so far: `(channel, file id)`.
@@ -188,6 +204,8 @@ struct Call<'a> {
     method: Method,
     /// The path after the channel prefix.
     path: &'a str,
+    /// The raw query string, if any.
+    query: Option<&'a str>,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -200,6 +218,20 @@ impl Call<'_> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .filter(|t| !t.trim().is_empty())
+    }
+
+    /// The stand-in's own URL for `channel` (`http://{Host}/{channel}`), for the absolute URLs
+    /// the real APIs answer with (upload and media URLs).
+    fn base_url(&self, channel: &str) -> String {
+        let host = self.headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+        format!("http://{host}/{channel}")
+    }
+
+    /// One parameter of the query string, or of a form body when `from_body` (decoded as a form).
+    fn param(&self, name: &str, from_body: bool) -> Option<String> {
+        let raw = if from_body { String::from_utf8_lossy(&self.body).into_owned() } else { self.query?.to_owned() };
+        let url = reqwest::Url::parse(&format!("http://form.invalid/?{raw}")).ok()?;
+        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 }
 
@@ -243,7 +275,7 @@ async fn handle(
     {
         return refusal;
     }
-    let call = Call { method, path: rest, headers, body };
+    let call = Call { method, path: rest, query: uri.query(), headers, body };
     match prefix {
         "telegram" => telegram(&outbox, call).await,
         "slack" => slack(&outbox, call).await,
@@ -430,7 +462,9 @@ async fn telegram(outbox: &Outbox, call: Call<'_>) -> Response {
 
 /// Feishu / Lark: `POST /open-apis/auth/v3/tenant_access_token/internal`, then
 /// `POST /open-apis/im/v1/messages?receive_id_type=chat_id` or
-/// `POST /open-apis/im/v1/messages/{message_id}/reply` with `Authorization: Bearer t-…`.
+/// `POST /open-apis/im/v1/messages/{message_id}/reply` with `Authorization: Bearer t-…` (text,
+/// card, image and file messages); uploads to `POST /open-apis/im/v1/images` and `…/files`;
+/// a message's files at `GET /open-apis/im/v1/messages/{id}/resources/{key}?type=image|file`.
 async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let error = |status: StatusCode, code: i64, msg: &str| {
         (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
@@ -447,6 +481,12 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
         )
         .into_response();
     }
+    if call.method == Method::POST && matches!(call.path, "open-apis/im/v1/images" | "open-apis/im/v1/files") {
+        if call.bearer().is_none_or(|t| !t.starts_with("t-")) {
+            return error(StatusCode::BAD_REQUEST, 99991661, "Missing access token for authorization");
+        }
+        return feishu_upload(outbox, &call).await;
+    }
     let Some(messages) = call.path.strip_prefix("open-apis/im/v1/messages") else {
         return error(StatusCode::NOT_FOUND, 404, "not found");
     };
@@ -456,6 +496,17 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let segments: Vec<&str> = messages.trim_start_matches('/').split('/').collect();
     let ok = |data: Value| axum::Json(json!({"code": 0, "msg": "success", "data": data})).into_response();
     match (&call.method, segments.as_slice()) {
+        // A message's file: `GET …/messages/{id}/resources/{key}?type=image|file`, the key a test
+        // hosted.
+        (&Method::GET, [message_id, "resources", key]) if !message_id.is_empty() => {
+            if !matches!(call.param("type", false).as_deref(), Some("image" | "file")) {
+                return error(StatusCode::BAD_REQUEST, 234001, "Invalid request param: type.");
+            }
+            return match outbox.hosted_file("feishu", key).await {
+                Some(file) => file_response(Some(file)),
+                None => error(StatusCode::BAD_REQUEST, 234003, "File not in msg."),
+            };
+        }
         // Reactions: `POST …/messages/{id}/reactions`, `DELETE …/messages/{id}/reactions/{reaction}`.
         (&Method::POST, [message_id, "reactions"]) if !message_id.is_empty() => {
             let Some(emoji) = request.pointer("/reaction_type/emoji_type").and_then(Value::as_str) else {
@@ -483,14 +534,25 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     }
     let content: Option<Value> =
         request.get("content").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok());
-    let text = match request.get("msg_type").and_then(Value::as_str) {
-        Some("text") => content.as_ref().and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned)),
-        Some("interactive") => content.as_ref().and_then(card_text),
+    let msg_type = request.get("msg_type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = match msg_type.as_str() {
+        "text" => content.as_ref().and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned)),
+        "interactive" => content.as_ref().and_then(card_text),
         _ => None,
     };
-    let Some(text) = text else {
-        return error(StatusCode::BAD_REQUEST, 230001, "invalid message content");
+    // An image or file message names what `im/v1/images` or `im/v1/files` answered.
+    let key_field = match msg_type.as_str() {
+        "image" => Some("image_key"),
+        "file" => Some("file_key"),
+        _ => None,
     };
+    let upload = match key_field.and_then(|f| content.as_ref()?.get(f)?.as_str()) {
+        Some(key) => outbox.upload("feishu", key).await,
+        None => None,
+    };
+    if text.is_none() && upload.is_none() {
+        return error(StatusCode::BAD_REQUEST, 230001, "invalid message content");
+    }
     // A reply names the message it answers, not the chat; the outbox shows which message, and
     // whether the reply went into the message's thread (`reply_in_thread`).
     let chat = match messages.strip_prefix('/').and_then(|rest| rest.strip_suffix("/reply")) {
@@ -515,7 +577,23 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     let id = match uuid.as_ref().and_then(|u| uuids.get(u)) {
         Some(id) => *id,
         None => {
-            let id = outbox.record("feishu", chat, &text).await;
+            let id = match (upload, &text) {
+                (Some(upload), _) => {
+                    let file = SentFile {
+                        channel: "feishu",
+                        chat_id: chat,
+                        name: upload.name.unwrap_or_default(),
+                        content_type: upload.content_type,
+                        caption: None,
+                        as_kind: msg_type.clone(),
+                        size: upload.bytes.len(),
+                        bytes: upload.bytes,
+                    };
+                    outbox.record_file(file).await
+                }
+                (None, Some(text)) => outbox.record("feishu", chat, text).await,
+                (None, None) => return error(StatusCode::BAD_REQUEST, 230001, "invalid message content"),
+            };
             if let Some(uuid) = uuid {
                 uuids.insert(uuid, id);
             }
@@ -524,9 +602,39 @@ async fn feishu(outbox: &Outbox, call: Call<'_>) -> Response {
     };
     drop(uuids);
     axum::Json(
-        json!({"code": 0, "msg": "success", "data": {"message_id": format!("om_local_{id}"), "msg_type": "text"}}),
+        json!({"code": 0, "msg": "success", "data": {"message_id": format!("om_local_{id}"), "msg_type": msg_type}}),
     )
     .into_response()
+}
+
+/// `POST /open-apis/im/v1/images` (`image_type`, `image`) and `POST /open-apis/im/v1/files`
+/// (`file_type`, `file_name`, `file`): the upload is kept under the key it is answered with, for
+/// the image or file message that names it.
+async fn feishu_upload(outbox: &Outbox, call: &Call<'_>) -> Response {
+    let error =
+        |code: i64, msg: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({"code": code, "msg": msg}))).into_response();
+    let images = call.path.ends_with("images");
+    let Some(parts) = multipart_parts(call).await else { return error(234001, "Invalid request param.") };
+    let (file_field, kind_field, key_field) =
+        if images { ("image", "image_type", "image_key") } else { ("file", "file_type", "file_key") };
+    let Some(file) = parts.file.filter(|f| f.field == file_field) else {
+        return error(234001, "Invalid request param.");
+    };
+    let kind = parts.fields.get(kind_field).map(String::as_str).unwrap_or_default();
+    let kind_ok = if images {
+        matches!(kind, "message" | "avatar")
+    } else {
+        matches!(kind, "opus" | "mp4" | "pdf" | "doc" | "xls" | "ppt" | "stream")
+    };
+    if !kind_ok {
+        return error(234001, &format!("Invalid request param: {kind_field}."));
+    }
+    let name = if images { Some(file.file_name) } else { parts.fields.get("file_name").cloned() };
+    let n = outbox.next();
+    let key = if images { format!("img_v3_local_{n}") } else { format!("file_v3_local_{n}") };
+    let upload = HostedFile { bytes: file.bytes, name, content_type: file.content_type };
+    outbox.keep_upload("feishu", &key, upload).await;
+    axum::Json(json!({"code": 0, "msg": "success", "data": {key_field: key}})).into_response()
 }
 
 /// The plain text of a card's `div` blocks, one line each (what the status cards carry).
@@ -540,24 +648,64 @@ fn card_text(card: &Value) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// WhatsApp Cloud API: `POST [/{version}]/{phone_number_id}/messages` with a bearer token.
+/// WhatsApp Cloud API, with a bearer token: `POST [/{version}]/{phone_number_id}/messages` (text
+/// and media messages), `POST [/{version}]/{phone_number_id}/media` (uploads), `GET
+/// [/{version}]/{media_id}` (a media's URL: `/_media/{id}` here) and that URL.
 async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
     let error = |status: StatusCode, code: i64, message: &str| {
         (status, axum::Json(json!({"error": {"message": message, "type": "OAuthException", "code": code}})))
             .into_response()
     };
     let parts: Vec<&str> = call.path.split('/').collect();
-    let phone_number_id = match parts.as_slice() {
-        [version, id, "messages"] if version.starts_with('v') => *id,
-        [id, "messages"] => *id,
-        _ => return error(StatusCode::NOT_FOUND, 100, "Unknown path components"),
+    // Without the Graph API version, if the path has one.
+    let unversioned = match parts.as_slice() {
+        [version, rest @ ..] if version.starts_with('v') && version[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            rest
+        }
+        all => all,
     };
-    if call.method != Method::POST || phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit())
-    {
-        return error(StatusCode::NOT_FOUND, 100, "Unsupported request");
-    }
     if call.bearer().is_none() {
         return error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
+    }
+    let digits = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    match (&call.method, unversioned) {
+        // The media URL a lookup gave (Meta's is on lookaside.fbsbx.com, fetched with the token).
+        (&Method::GET, ["_media", media_id]) => return file_response(outbox.hosted_file("whatsapp", media_id).await),
+        // A media lookup: the URL to fetch it from, and what Meta knows of it.
+        (&Method::GET, [media_id]) => {
+            let file = outbox.hosted.lock().await.get(&("whatsapp".to_owned(), (*media_id).to_owned())).cloned();
+            let Some(file) = file else {
+                return error(StatusCode::BAD_REQUEST, 100, "Unsupported get request. Object does not exist");
+            };
+            return axum::Json(json!({
+                "messaging_product": "whatsapp",
+                "url": format!("{}/_media/{media_id}", call.base_url("whatsapp")),
+                "mime_type": file.content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                "sha256": "",
+                "file_size": file.bytes.len(),
+                "id": media_id,
+            }))
+            .into_response();
+        }
+        // A media upload: `messaging_product`, `type` and the file, answered with its id.
+        (&Method::POST, [phone_number_id, "media"]) if digits(phone_number_id) => {
+            let Some(parts) = multipart_parts(&call).await else {
+                return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter file is required.");
+            };
+            if parts.fields.get("messaging_product").map(String::as_str) != Some("whatsapp") {
+                return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter messaging_product is required.");
+            }
+            let Some(file) = parts.file.filter(|f| f.field == "file") else {
+                return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter file is required.");
+            };
+            let id = format!("{}", 4_000_000_000_000_000u64 + outbox.next() as u64);
+            let declared = parts.fields.get("type").cloned().or(file.content_type);
+            let upload = HostedFile { bytes: file.bytes, name: Some(file.file_name), content_type: declared };
+            outbox.keep_upload("whatsapp", &id, upload).await;
+            return axum::Json(json!({"id": id})).into_response();
+        }
+        (&Method::POST, [phone_number_id, "messages"]) if digits(phone_number_id) => {}
+        _ => return error(StatusCode::NOT_FOUND, 100, "Unsupported request"),
     }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
     // A read receipt, with the typing indicator when it asks for one.
@@ -571,6 +719,37 @@ async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
         return axum::Json(json!({"success": true})).into_response();
     }
     let to = request.get("to").and_then(Value::as_str);
+    // A media message names an uploaded media's id.
+    let kind = request.get("type").and_then(Value::as_str).unwrap_or("text");
+    if matches!(kind, "image" | "document" | "audio" | "video" | "sticker") {
+        if request.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+            return error(StatusCode::BAD_REQUEST, 100, "(#100) The parameter messaging_product is required.");
+        }
+        let media = request.get(kind);
+        let media_id = media.and_then(|m| m.get("id")).and_then(Value::as_str).unwrap_or_default();
+        let (Some(to), Some(upload)) = (to, outbox.upload("whatsapp", media_id).await) else {
+            return error(StatusCode::BAD_REQUEST, 100, "(#100) Invalid parameter");
+        };
+        let text = |key: &str| media.and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_owned);
+        let id = outbox
+            .record_file(SentFile {
+                channel: "whatsapp",
+                chat_id: json!(to),
+                name: text("filename").or(upload.name).unwrap_or_default(),
+                content_type: upload.content_type,
+                caption: text("caption"),
+                as_kind: kind.to_owned(),
+                size: upload.bytes.len(),
+                bytes: upload.bytes,
+            })
+            .await;
+        return axum::Json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": format!("wamid.local{id}")}]
+        }))
+        .into_response();
+    }
     let body = request.pointer("/text/body").and_then(Value::as_str);
     let (Some(to), Some(body)) = (to, body) else {
         return error(StatusCode::BAD_REQUEST, 100, "(#100) Invalid parameter");
@@ -587,15 +766,83 @@ async fn whatsapp(outbox: &Outbox, call: Call<'_>) -> Response {
     .into_response()
 }
 
-/// Slack Web API: `POST /<method>` with `Authorization: Bearer <token>` and a JSON body. Slack
-/// answers 200 with `{"ok": false, "error": …}` when a call fails.
+/// Slack Web API: `POST /<method>` with `Authorization: Bearer <token>` and a JSON body (a form
+/// for `files.getUploadURLExternal`). Slack answers 200 with `{"ok": false, "error": …}` when a
+/// call fails. Files: private files at `GET /files-pri/{id}[/…]` with the token (what tests put in
+/// `url_private_download`); uploads by `files.getUploadURLExternal`, the bytes posted to the
+/// upload URL it gives (`/_upload/{file id}`, no token), and `files.completeUploadExternal`.
 async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
     let answer = |value: Value| axum::Json(value).into_response();
+    // The upload URL `files.getUploadURLExternal` gave: the URL itself is the credential.
+    if call.method == Method::POST
+        && let Some(file_id) = call.path.strip_prefix("_upload/")
+    {
+        let mut uploads = outbox.uploads.lock().await;
+        let Some(pending) = uploads.get_mut(&("slack".to_owned(), file_id.to_owned())) else {
+            return (StatusCode::NOT_FOUND, "upload URL not found").into_response();
+        };
+        pending.bytes = call.body.to_vec();
+        return format!("OK - {}", call.body.len()).into_response();
+    }
     if call.bearer().is_none() {
+        if call.method == Method::GET {
+            // Slack answers a file URL without the token with its sign-in page.
+            return (StatusCode::FORBIDDEN, "not_authed").into_response();
+        }
         return answer(json!({"ok": false, "error": "not_authed"}));
     }
+    // Private files (`url_private_download`): `/files-pri/{id}[/…]`, the id a test hosted.
+    if call.method == Method::GET
+        && let Some(rest) = call.path.strip_prefix("files-pri/")
+    {
+        let id = rest.split('/').next().unwrap_or_default();
+        return file_response(outbox.hosted_file("slack", id).await);
+    }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
-    match (call.method, call.path) {
+    match (call.method.clone(), call.path) {
+        (Method::POST, "files.getUploadURLExternal") => {
+            let name = call.param("filename", true).filter(|n| !n.is_empty());
+            let length = call.param("length", true).and_then(|l| l.parse::<usize>().ok());
+            let (Some(name), Some(_)) = (name, length) else {
+                return answer(json!({"ok": false, "error": "invalid_arguments"}));
+            };
+            let file_id = format!("F0LOCAL{}", outbox.next());
+            let pending = HostedFile { bytes: Vec::new(), name: Some(name), content_type: None };
+            outbox.keep_upload("slack", &file_id, pending).await;
+            let upload_url = format!("{}/_upload/{file_id}", call.base_url("slack"));
+            answer(json!({"ok": true, "upload_url": upload_url, "file_id": file_id}))
+        }
+        (Method::POST, "files.completeUploadExternal") => {
+            let Some(files) = request.get("files").and_then(Value::as_array).filter(|f| !f.is_empty()) else {
+                return answer(json!({"ok": false, "error": "invalid_arguments"}));
+            };
+            let Some(channel) = request.get("channel_id").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+                return answer(json!({"ok": false, "error": "channel_not_found"}));
+            };
+            let mut shared = Vec::new();
+            for file in files {
+                let id = file.get("id").and_then(Value::as_str).unwrap_or_default();
+                let Some(upload) = outbox.upload("slack", id).await.filter(|u| !u.bytes.is_empty()) else {
+                    return answer(json!({"ok": false, "error": "file_not_found"}));
+                };
+                let title = file.get("title").and_then(Value::as_str).map(str::to_owned);
+                let name = title.clone().or(upload.name.clone()).unwrap_or_default();
+                outbox
+                    .record_file(SentFile {
+                        channel: "slack",
+                        chat_id: json!(channel),
+                        name: name.clone(),
+                        content_type: None,
+                        caption: request.get("initial_comment").and_then(Value::as_str).map(str::to_owned),
+                        as_kind: "file".to_owned(),
+                        size: upload.bytes.len(),
+                        bytes: upload.bytes,
+                    })
+                    .await;
+                shared.push(json!({"id": id, "title": name}));
+            }
+            answer(json!({"ok": true, "files": shared}))
+        }
         (Method::POST, "chat.postMessage") => {
             let Some(channel) = request.get("channel").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
                 return answer(json!({"ok": false, "error": "channel_not_found"}));
@@ -643,7 +890,8 @@ async fn slack(outbox: &Outbox, call: Call<'_>) -> Response {
 
 /// Discord REST API (v10): interaction follow-ups (`POST /webhooks/<application>/<token>`, no
 /// authorization), channel messages (`POST /channels/<id>/messages`, `Authorization: Bot …`; a
-/// thread is a channel), and the application's global commands (`PUT
+/// thread is a channel; either as JSON, or multipart with `payload_json` and `files[0]` for a
+/// file), attachments as the CDN serves them (`GET /attachments/<id>[/<name>]`, no token), and the application's global commands (`PUT
 /// /applications/<application>/commands`, a bulk overwrite, and `GET` of the same path). Messages
 /// are answered with the message object; errors are `{"message", "code"}`.
 async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
@@ -680,6 +928,13 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
         return axum::Json(json!({"id": "0", "type": 0, "content": content, "flags": request.get("flags").cloned().unwrap_or(json!(0))}))
             .into_response();
     }
+    // Attachments on the CDN: `/attachments/{id}[/{filename}]`, the id a test hosted (the CDN's
+    // URLs are signed; no token goes with them).
+    if call.method == Method::GET
+        && let ["attachments", id, ..] = segments.as_slice()
+    {
+        return file_response(outbox.hosted_file("discord", id).await);
+    }
     if call.method != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed");
     }
@@ -698,6 +953,14 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
         }
         _ => return error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
     };
+    let is_multipart = call
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if is_multipart {
+        return discord_file(outbox, &call, target, channel_id, interaction).await;
+    }
     let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
     let Some(content) = request.get("content").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message");
@@ -717,6 +980,58 @@ async fn discord(outbox: &Outbox, call: Call<'_>) -> Response {
         "content": content,
         "author": {"id": "0", "username": "clawless-local", "bot": true},
         "flags": request.get("flags").cloned().unwrap_or(json!(0)),
+        "mentions": [],
+    }))
+    .into_response()
+}
+
+/// A message with a file: a multipart body with the message as `payload_json` and the file as
+/// `files[0]` (its `content`, if any, is the caption).
+async fn discord_file(
+    outbox: &Outbox,
+    call: &Call<'_>,
+    target: Value,
+    channel_id: Value,
+    interaction: Option<&str>,
+) -> Response {
+    let error = |status: StatusCode, code: u32, message: &str| {
+        (status, axum::Json(json!({"message": message, "code": code}))).into_response()
+    };
+    let Some(parts) = multipart_parts(call).await else {
+        return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    };
+    let payload: Value =
+        parts.fields.get("payload_json").and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
+    let Some(file) = parts.file.filter(|f| f.field == "files[0]") else {
+        return error(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message");
+    };
+    let caption = payload.get("content").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_owned);
+    if caption.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+        return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body (content: Must be 2000 or fewer in length.)");
+    }
+    // The token of an interaction is a credential: only whether there was one is shown.
+    let as_kind = if interaction.is_some() { "follow-up attachment" } else { "attachment" };
+    let (name, size) = (file.file_name.clone(), file.bytes.len());
+    let id = outbox
+        .record_file(SentFile {
+            channel: "discord",
+            chat_id: target,
+            name: name.clone(),
+            content_type: file.content_type,
+            caption: caption.clone(),
+            as_kind: as_kind.to_owned(),
+            size,
+            bytes: file.bytes,
+        })
+        .await;
+    let attachment_url = format!("{}/attachments/{id}/{name}", call.base_url("discord"));
+    axum::Json(json!({
+        "id": format!("{}", 1_300_000_000_000_000_000u64 + id as u64),
+        "type": 0,
+        "channel_id": channel_id,
+        "content": caption.unwrap_or_default(),
+        "author": {"id": "0", "username": "clawless-local", "bot": true},
+        "attachments": [{"id": id.to_string(), "filename": name, "size": size, "url": attachment_url}],
         "mentions": [],
     }))
     .into_response()
@@ -761,5 +1076,142 @@ async fn discord_commands(outbox: &Outbox, call: &Call<'_>, application: &str) -
         }
         _ => (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"message": "405: Method Not Allowed", "code": 0})))
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use clawless_core::cache::TtlCache;
+    use clawless_core::channels::{self, SendContext};
+    use clawless_core::domain::media::{FileUpload, MediaSource, sniff};
+    use clawless_core::domain::model::{ChannelKind, ReplyRoute};
+    use clawless_core::domain::secrets::{ChannelSecrets, Secret};
+
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+    async fn stand_in() -> (Arc<Outbox>, String) {
+        let outbox = Arc::new(Outbox::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(outbox.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (outbox, format!("http://{addr}"))
+    }
+
+    fn secrets(pairs: &[(&str, &str)]) -> ChannelSecrets {
+        ChannelSecrets(pairs.iter().map(|(k, v)| (k.to_string(), Secret::new(*v))).collect::<BTreeMap<_, _>>())
+    }
+
+    /// Each channel's own code, as the platform runs it, against its stand-in: a hosted file is
+    /// downloaded through the channel's download API and a file is uploaded and sent through its
+    /// upload API, so the stand-ins speak the wire formats the channels use.
+    #[tokio::test]
+    async fn the_channels_download_and_send_files_through_their_stand_ins() {
+        let (outbox, base) = stand_in().await;
+        let http = reqwest::Client::new();
+        let tokens = TtlCache::new(Duration::from_secs(60), 10);
+        let png = sniff(PNG);
+        let kinds = [ChannelKind::Slack, ChannelKind::Discord, ChannelKind::Whatsapp, ChannelKind::Feishu];
+        for kind in kinds {
+            let api = format!("{base}/{}", kind.as_str());
+            let (secrets, hosted_id, source, route) = match kind {
+                ChannelKind::Slack => (
+                    secrets(&[("bot_token", "xoxb-local")]),
+                    "F0PHOTO",
+                    MediaSource::SlackFile { url: format!("{api}/files-pri/F0PHOTO/download/photo.png") },
+                    ReplyRoute::Slack { channel_id: "C0123ABCD".into(), thread_ts: Some("1763740800.000200".into()) },
+                ),
+                ChannelKind::Discord => (
+                    secrets(&[("bot_token", "local")]),
+                    "1441458133401600002",
+                    MediaSource::DiscordAttachment { url: format!("{api}/attachments/1441458133401600002/photo.png") },
+                    ReplyRoute::Discord {
+                        channel_id: "1000000000000000002".into(),
+                        interaction: None,
+                        thread_id: None,
+                    },
+                ),
+                ChannelKind::Whatsapp => (
+                    secrets(&[("access_token", "EAAlocal"), ("phone_number_id", "106540352242922")]),
+                    "1003123456789012",
+                    MediaSource::WhatsappMedia { media_id: "1003123456789012".into() },
+                    ReplyRoute::Whatsapp { to: "16505551234".into(), reply_to_message_id: None },
+                ),
+                _ => (
+                    secrets(&[("app_id", "cli_local"), ("app_secret", "local-secret")]),
+                    "img_v3_photo",
+                    MediaSource::FeishuResource {
+                        message_id: "om_1".into(),
+                        file_key: "img_v3_photo".into(),
+                        resource_type: "image".into(),
+                    },
+                    ReplyRoute::Feishu { chat_id: "oc_1".into(), reply_to_message_id: None, thread_root_id: None },
+                ),
+            };
+            let hosted = http
+                .post(format!("{base}/_files/{}/{hosted_id}?name=photo.png", kind.as_str()))
+                .body(PNG.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert!(hosted.status().is_success());
+            let channel = channels::channel(kind).unwrap();
+            let ctx = SendContext { http: &http, api_base: &api, secrets: &secrets, tokens: &tokens, send_key: None };
+            assert_eq!(channel.download(&ctx, &source, 1000).await.unwrap(), PNG, "{kind}");
+            let file = FileUpload { name: "chart.png", bytes: PNG, sniffed: &png, caption: Some("the chart") };
+            let sent = channel.send_file(&ctx, &route, &file).await;
+            assert!(sent.is_ok_and(|id| !id.is_empty()), "{kind}");
+        }
+        let files = outbox.files().await;
+        let shown: Vec<(&str, &str, &str, Option<&str>)> =
+            files.iter().map(|f| (f.channel, f.as_kind.as_str(), f.name.as_str(), f.caption.as_deref())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("slack", "file", "chart.png", Some("the chart")),
+                ("discord", "attachment", "chart.png", Some("the chart")),
+                ("whatsapp", "image", "chart.png", Some("the chart")),
+                ("feishu", "image", "chart.png", None),
+            ]
+        );
+        assert!(files.iter().all(|f| f.bytes == PNG && f.size == PNG.len()));
+        assert_eq!(files[0].chat_id, json!("C0123ABCD"));
+        // Feishu's caption follows its image as a text message.
+        let texts: Vec<(&str, String)> = outbox.sent().await.iter().map(|m| (m.channel, m.text.clone())).collect();
+        assert_eq!(texts, [("feishu", "the chart".to_owned())]);
+        assert_eq!(outbox.downloads().await.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn file_routes_want_the_tokens_the_real_apis_want() {
+        let (_outbox, base) = stand_in().await;
+        let http = reqwest::Client::new();
+        for channel in ["slack", "whatsapp", "feishu", "discord"] {
+            let hosted = http.post(format!("{base}/_files/{channel}/k1")).body(PNG.to_vec()).send().await.unwrap();
+            assert!(hosted.status().is_success());
+        }
+        let status = |r: reqwest::Response| r.status().as_u16();
+        let get = |path: &str| http.get(format!("{base}{path}"));
+        assert_eq!(status(get("/slack/files-pri/k1").send().await.unwrap()), 403);
+        assert_eq!(status(get("/slack/files-pri/k1").bearer_auth("xoxb-1").send().await.unwrap()), 200);
+        assert_eq!(status(get("/whatsapp/v21.0/k1").send().await.unwrap()), 401);
+        assert_eq!(status(get("/whatsapp/_media/k1").send().await.unwrap()), 401);
+        let lookup: Value = get("/whatsapp/v21.0/k1").bearer_auth("EAA").send().await.unwrap().json().await.unwrap();
+        assert_eq!(lookup["url"], json!(format!("{base}/whatsapp/_media/k1")));
+        assert_eq!(lookup["file_size"], json!(PNG.len()));
+        let resource = "/feishu/open-apis/im/v1/messages/om_1/resources/k1";
+        assert_eq!(status(get(&format!("{resource}?type=image")).send().await.unwrap()), 400);
+        assert_eq!(status(get(&format!("{resource}?type=video")).bearer_auth("t-1").send().await.unwrap()), 400);
+        assert_eq!(status(get(&format!("{resource}?type=file")).bearer_auth("t-1").send().await.unwrap()), 200);
+        // Discord's CDN URLs are signed: no token.
+        assert_eq!(status(get("/discord/attachments/k1/photo.png").send().await.unwrap()), 200);
+        assert_eq!(status(get("/discord/attachments/nope/photo.png").send().await.unwrap()), 404);
     }
 }

@@ -74,6 +74,43 @@ pub async fn download_capped(
     Ok(body)
 }
 
+/// Whether a file URL may be fetched: `https` on one of the channel's own file hosts, or the
+/// scheme, host and port of the configured API base (a self-hosted or local stand-in serves its
+/// files there). Everything else is refused, so a URL a sender put in a message cannot make
+/// trusted code fetch an internal address or carry the bot's token elsewhere.
+pub fn file_url_allowed(url: &str, channel_hosts: &[&str], api_base: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else { return false };
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let Some(host) = url.host_str() else { return false };
+    if url.scheme() == "https" && url.port().is_none() && channel_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return true;
+    }
+    let Ok(base) = reqwest::Url::parse(api_base) else { return false };
+    base.host_str().is_some_and(|b| b.eq_ignore_ascii_case(host))
+        && base.scheme() == url.scheme()
+        && base.port_or_known_default() == url.port_or_known_default()
+}
+
+/// The multipart part for a file upload: its bytes, a safe file name and the type its bytes
+/// show.
+pub fn file_part(file: &crate::domain::media::FileUpload<'_>) -> reqwest::multipart::Part {
+    let name = crate::domain::media::safe_file_name(file.name, &file.sniffed.extension);
+    let part = reqwest::multipart::Part::bytes(file.bytes.to_vec()).file_name(name);
+    match part.mime_str(&file.sniffed.media_type) {
+        Ok(part) => part,
+        // A type reqwest cannot read is sent without one (the channel sniffs it too).
+        Err(_) => reqwest::multipart::Part::bytes(file.bytes.to_vec())
+            .file_name(crate::domain::media::safe_file_name(file.name, &file.sniffed.extension)),
+    }
+}
+
+/// A download of a source of another channel: refused, whichever channel was asked.
+pub fn foreign_source(channel: ChannelKind) -> DownloadError {
+    DownloadError::Permanent(format!("not a {channel} file"))
+}
+
 #[cfg(test)]
 mod tests {
     use wiremock::matchers::{method, path};
@@ -111,5 +148,27 @@ mod tests {
             download_capped(ChannelKind::Telegram, get("/busy"), 1000).await,
             Err(DownloadError::Temporary(_))
         ));
+    }
+
+    #[test]
+    fn only_the_channels_hosts_and_the_api_base_are_fetched() {
+        let hosts = ["files.slack.com"];
+        let base = "http://127.0.0.1:9000/slack";
+        assert!(file_url_allowed("https://files.slack.com/files-pri/T1-F1/a.png", &hosts, base));
+        assert!(file_url_allowed("https://FILES.slack.com/x", &hosts, base));
+        assert!(file_url_allowed("http://127.0.0.1:9000/slack/files-pri/F1", &hosts, base));
+        for refused in [
+            "http://files.slack.com/x",
+            "https://files.slack.com:8443/x",
+            "https://files.slack.com.evil.example/x",
+            "https://user:pw@files.slack.com/x",
+            "http://127.0.0.1:9001/x",
+            "https://127.0.0.1:9000/x",
+            "http://169.254.169.254/latest/meta-data",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(!file_url_allowed(refused, &hosts, base), "{refused}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Interactions as Discord posts them: the endpoint's `PING`, slash commands (their options
 //! rendered as text, so the chat commands `/help`, `/new`, `/status`, `/usage`, `/reset` read as
-//! typed) and message components (button clicks, menu choices), each acknowledged with the
+//! typed; attachment options become the message's files instead) and message components (button clicks, menu choices), each acknowledged with the
 //! deferred response Discord needs within 3 seconds. An interaction from a thread belongs to the
 //! thread's conversation.
 
@@ -115,7 +115,9 @@ fn option_value(value: &Option<Value>) -> String {
 /// `/name` and its options: the value alone for a single string option (`/ask what is up`),
 /// else `name=value` pairs; subcommands by name (`/config set key=x`).
 fn render_options(options: &[CommandOption], out: &mut String) {
-    if let [only] = options
+    // Attachments are the message's files, not text (their option's value is only an id).
+    let options: Vec<&CommandOption> = options.iter().filter(|o| o.kind != super::media::ATTACHMENT_OPTION).collect();
+    if let [only] = options.as_slice()
         && only.kind == STRING
     {
         out.push(' ');
@@ -150,13 +152,15 @@ fn component_text(data: Value) -> Result<String, ParseError> {
 pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
     let interaction: Interaction = serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
     let invalid = |what: &str| ParseError::Invalid(format!("interaction without {what}"));
-    let (ack_type, text) = match interaction.kind {
+    let (ack_type, text, attachments) = match interaction.kind {
         PING => return Ok(Inbound::Answer(HttpAnswer::json(200, &json!({ "type": PONG })))),
         APPLICATION_COMMAND => {
-            (DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, command_text(interaction.data.ok_or_else(|| invalid("data"))?)?)
+            let data = interaction.data.ok_or_else(|| invalid("data"))?;
+            let attachments = super::media::attachments(&data);
+            (DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, command_text(data)?, attachments)
         }
         MESSAGE_COMPONENT => {
-            (DEFERRED_UPDATE_MESSAGE, component_text(interaction.data.ok_or_else(|| invalid("data"))?)?)
+            (DEFERRED_UPDATE_MESSAGE, component_text(interaction.data.ok_or_else(|| invalid("data"))?)?, Vec::new())
         }
         other => return Err(ParseError::Invalid(format!("interaction type {other} is not handled"))),
     };
@@ -196,7 +200,7 @@ pub(super) fn parse_interaction(body: &[u8]) -> Result<Inbound, ParseError> {
             // A command or a click is addressed to the bot.
             mentions_bot: true,
             message: InboundMessage {
-                attachments: Vec::new(),
+                attachments,
                 message_id: MessageId::parse(&id).map_err(to_invalid)?,
                 sent_at_ms,
                 sender: Sender { id: user.id, name, is_bot: false },

@@ -19,6 +19,7 @@
 //! interaction's token stays valid for 15 minutes.
 
 mod interactions;
+mod media;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -29,8 +30,10 @@ use super::{
     Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
     WebhookRegistration, break_mentions, is_fresh, unmask_links,
 };
+use crate::channels::DownloadError;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -198,6 +201,30 @@ impl Channel for Discord {
 
     /// An interaction's deferred response already shows "thinking…" for the whole run, so
     /// there is no typing to send; its status is that response, edited in place.
+    /// An attachment's CDN URL, from Discord's CDN hosts (or the API base's host) only.
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        media::download(ctx, source, max_bytes).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// 10 MiB: a bot's limit on a server without boosts, the one it can count on anywhere.
+    fn max_upload_bytes(&self) -> u64 {
+        media::MAX_UPLOAD_BYTES
+    }
+
     async fn post_status(
         &self,
         ctx: &SendContext<'_>,

@@ -15,7 +15,7 @@ use crate::domain::model::{ChannelKind, DiscordInteraction, ReplyRoute};
 use crate::domain::secrets::{ChannelSecrets, Secret};
 
 /// Message flag: no link previews.
-const SUPPRESS_EMBEDS: u64 = 1 << 2;
+pub(super) const SUPPRESS_EMBEDS: u64 = 1 << 2;
 /// Component types and button styles; Discord's limits on buttons.
 const ACTION_ROW: u64 = 1;
 const BUTTON: u64 = 2;
@@ -67,33 +67,13 @@ pub(super) async fn post_message(
     text: &str,
     buttons: &[Button],
 ) -> Result<String, SendError> {
-    let ReplyRoute::Discord { channel_id, interaction, thread_id } = route else {
-        return Err(SendError::Permanent("not a Discord route".into()));
-    };
-    let base = ctx.api_base.trim_end_matches('/');
     // No @everyone, @here, role or user pings, whatever the text says; no link previews.
     let mut body = json!({ "content": text, "allowed_mentions": { "parse": [] }, "flags": SUPPRESS_EMBEDS });
     let rows = components(buttons);
     if !rows.is_empty() {
         body["components"] = json!(rows);
     }
-    let request = match interaction {
-        Some(interaction) => {
-            // A follow-up needs no bot token; `wait` makes Discord return the message.
-            ctx.http.post(format!("{}?wait=true", webhook_url(base, interaction)?))
-        }
-        None => {
-            // A thread is a channel: a message to it goes into the thread. (A follow-up goes
-            // where its interaction was, the thread included.)
-            let target = thread_id.as_ref().unwrap_or(channel_id);
-            if !is_snowflake(channel_id) || !is_snowflake(target) {
-                return Err(SendError::Permanent("malformed channel id in the route".into()));
-            }
-            ctx.http
-                .post(format!("{base}/channels/{target}/messages"))
-                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", bot_token(ctx.secrets)?.expose()))
-        }
-    };
+    let request = message_request(ctx, route)?;
     let answer = exchange(ChannelKind::Discord, request.json(&body)).await?;
     if answer.status.is_success() {
         let id = answer.body.as_ref().and_then(|b| b.get("id")).map(|id| match id {
@@ -105,17 +85,45 @@ pub(super) async fn post_message(
     Err(refusal(&answer))
 }
 
+/// Where a message for `route` is posted: the interaction's follow-up when the route has one
+/// (no bot token needed; `wait` makes Discord return the message), else the channel, or the
+/// thread the route names, with the bot token.
+pub(super) fn message_request(ctx: &SendContext<'_>, route: &ReplyRoute) -> Result<reqwest::RequestBuilder, SendError> {
+    let ReplyRoute::Discord { channel_id, interaction, thread_id } = route else {
+        return Err(SendError::Permanent("not a Discord route".into()));
+    };
+    let base = ctx.api_base.trim_end_matches('/');
+    Ok(match interaction {
+        Some(interaction) => ctx.http.post(format!("{}?wait=true", webhook_url(base, interaction)?)),
+        None => {
+            // A thread is a channel: a message to it goes into the thread. (A follow-up goes
+            // where its interaction was, the thread included.)
+            let target = thread_id.as_ref().unwrap_or(channel_id);
+            if !is_snowflake(channel_id) || !is_snowflake(target) {
+                return Err(SendError::Permanent("malformed channel id in the route".into()));
+            }
+            ctx.http
+                .post(format!("{base}/channels/{target}/messages"))
+                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", bot_token(ctx.secrets)?.expose()))
+        }
+    })
+}
+
 fn bot_token(secrets: &ChannelSecrets) -> Result<&Secret, SendError> {
     secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))
 }
 
 /// The application's global commands: the chat commands the platform answers itself, and `ask`
-/// (one string option, `question`), which reaches the agent as `/ask {question}`.
+/// (a string option, `question`, and an optional attachment, `file`), which reaches the agent as
+/// `/ask {question}` with the file as the message's attachment.
 pub(super) fn application_commands() -> Value {
     let chat = crate::chat_commands::COMMAND_MENU.iter().copied();
     let mut commands = vec![json!({
         "name": "ask", "type": CHAT_INPUT, "description": "Ask the assistant",
-        "options": [{"type": STRING_OPTION, "name": "question", "description": "What to ask", "required": true}],
+        "options": [
+            {"type": STRING_OPTION, "name": "question", "description": "What to ask", "required": true},
+            {"type": super::media::ATTACHMENT_OPTION, "name": "file", "description": "A file to ask about", "required": false},
+        ],
     })];
     commands
         .extend(chat.map(|(name, description)| json!({"name": name, "type": CHAT_INPUT, "description": description})));
@@ -179,7 +187,7 @@ pub(super) async fn edit_original(
 }
 
 /// What a Discord answer that is not a success means.
-fn refusal(answer: &ApiAnswer) -> SendError {
+pub(super) fn refusal(answer: &ApiAnswer) -> SendError {
     let error = answer.body_as::<ApiError>();
     // A rate limit's wait is in the body (fractional seconds) and in `Retry-After`.
     let body_wait = error

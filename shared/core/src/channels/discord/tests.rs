@@ -587,8 +587,11 @@ async fn register_puts_the_chat_commands_and_ask_in_one_overwrite() {
     assert_eq!(names, ["ask", "help", "new", "reset", "status", "usage"]);
     assert_eq!(
         commands[0]["options"],
-        json!([{"type": 3, "name": "question", "description": "What to ask", "required": true}]),
-        "the existing /ask keeps its question"
+        json!([
+            {"type": 3, "name": "question", "description": "What to ask", "required": true},
+            {"type": 11, "name": "file", "description": "A file to ask about", "required": false},
+        ]),
+        "the existing /ask keeps its question, and takes a file"
     );
     for command in commands.as_array().unwrap() {
         assert_eq!(command["type"], 1, "slash commands");
@@ -613,4 +616,143 @@ async fn register_puts_the_chat_commands_and_ask_in_one_overwrite() {
         ));
     }
     assert_eq!(refusing.received_requests().await.unwrap().len(), 1);
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+const ATTACHMENT_ID: &str = "1200000000000000001";
+
+fn with_photo(options: Value) -> Value {
+    let mut body = command(options);
+    body["data"]["resolved"] = json!({"attachments": {ATTACHMENT_ID: {
+        "id": ATTACHMENT_ID, "filename": "photo.png", "size": 5120, "content_type": "image/png",
+        "url": "https://cdn.discordapp.com/attachments/1000000000000000002/1200000000000000001/photo.png?ex=1&is=2&hm=3",
+        "proxy_url": "https://media.discordapp.net/attachments/1000000000000000002/1200000000000000001/photo.png"
+    }}});
+    body
+}
+
+#[test]
+fn attachment_options_become_attachments_and_stay_out_of_the_text() {
+    use crate::domain::media::{Attachment, MediaKind, MediaSource};
+    let file = json!({"name": "file", "type": 11, "value": ATTACHMENT_ID});
+    let (parsed, _) =
+        delivery(parse(&with_photo(json!([{"name": "question", "type": 3, "value": "what is this?"}, file]))).unwrap());
+    assert_eq!(parsed.message.text, "/ask what is this?");
+    assert_eq!(
+        parsed.message.attachments,
+        vec![Attachment {
+            kind: MediaKind::Photo,
+            source: MediaSource::DiscordAttachment {
+                url: "https://cdn.discordapp.com/attachments/1000000000000000002/1200000000000000001/photo.png?ex=1&is=2&hm=3"
+                    .into()
+            },
+            name: Some("photo.png".into()),
+            declared_size: Some(5120),
+        }]
+    );
+    // A file alone is a message.
+    let (alone, _) = delivery(parse(&with_photo(json!([file]))).unwrap());
+    assert_eq!(alone.message.text, "/ask");
+    assert_eq!(alone.message.attachments.len(), 1);
+    // An id that does not resolve is skipped.
+    let (unresolved, _) =
+        delivery(parse(&command(json!([{"name": "file", "type": 11, "value": "1200000000000000009"}]))).unwrap());
+    assert!(unresolved.message.attachments.is_empty());
+}
+
+#[test]
+fn the_photo_sample_event_parses_into_one_attachment() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/discord-photo.json");
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut h = http::HeaderMap::new();
+    for (k, v) in sample["headers"].as_object().unwrap() {
+        h.insert(http::HeaderName::try_from(k.as_str()).unwrap(), v.as_str().unwrap().parse().unwrap());
+    }
+    let body = sample["body"].as_str().unwrap().as_bytes();
+    let documented = keyed(RFC8032[0].1);
+    let at = WebhookInput { now_secs: 1_763_740_800, ..input(&h, body) };
+    assert_eq!(Discord.verify(&documented, &at), Ok(()));
+    let (parsed, _) = delivery(Discord.parse(&documented, &at).unwrap());
+    assert_eq!(parsed.message.attachments.len(), 1);
+    assert_eq!(parsed.message.attachments[0].kind, crate::domain::media::MediaKind::Photo);
+}
+
+#[tokio::test]
+async fn download_fetches_from_discords_cdn_only_without_a_token() {
+    use crate::channels::DownloadError;
+    use crate::domain::media::MediaSource;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/attachments/1/2/photo.png"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PNG.to_vec()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let s = secrets(&[("bot_token", "MTE.x.y")]);
+    let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
+    let file = MediaSource::DiscordAttachment { url: format!("{base}/attachments/1/2/photo.png") };
+    assert_eq!(Discord.download(&ctx, &file, 1000).await, Ok(PNG.to_vec()));
+    assert!(matches!(Discord.download(&ctx, &file, 4).await, Err(DownloadError::TooLarge { .. })));
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.headers.get("authorization").is_none()), "the CDN needs no token");
+    for url in [
+        "https://evil.example/attachments/1/2/photo.png",
+        "http://cdn.discordapp.com/attachments/1/2/photo.png",
+        "http://169.254.169.254/latest/meta-data/",
+    ] {
+        let foreign = MediaSource::DiscordAttachment { url: url.into() };
+        assert!(matches!(Discord.download(&ctx, &foreign, 1000).await, Err(DownloadError::Permanent(_))), "{url}");
+    }
+    let slack = MediaSource::SlackFile { url: format!("{base}/attachments/1/2/photo.png") };
+    assert!(matches!(Discord.download(&ctx, &slack, 1000).await, Err(DownloadError::Permanent(_))));
+}
+
+#[tokio::test]
+async fn send_file_posts_a_multipart_message_where_text_would_go() {
+    use crate::domain::media::{FileUpload, sniff};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/webhooks/1100000000000000001/tok-en_1.x"))
+        .and(query_param("wait", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1179551063829397999"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/channels/1200000000000000001/messages"))
+        .and(header("authorization", "Bot MTE.x.y"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "42"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let s = secrets(&[("bot_token", "MTE.x.y")]);
+    let (http, t) = (reqwest::Client::new(), TtlCache::new(Duration::from_secs(1), 1));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
+    let sniffed = sniff(PNG);
+    let file = FileUpload { name: "chart.png", bytes: PNG, sniffed: &sniffed, caption: Some("the chart") };
+    assert_eq!(Discord.send_file(&ctx, &interaction_route(), &file).await, Ok("1179551063829397999".into()));
+    // Without an interaction, into the route's thread with the bot token; no caption, no content.
+    let thread = ReplyRoute::Discord {
+        channel_id: "1000000000000000002".into(),
+        interaction: None,
+        thread_id: Some("1200000000000000001".into()),
+    };
+    let bare = FileUpload { caption: None, ..file };
+    assert_eq!(Discord.send_file(&ctx, &thread, &bare).await, Ok("42".into()));
+    let requests = server.received_requests().await.unwrap();
+    let follow_up = String::from_utf8_lossy(&requests[0].body).into_owned();
+    assert!(requests[0].headers.get("content-type").unwrap().to_str().unwrap().starts_with("multipart/form-data"));
+    assert!(follow_up.contains("name=\"payload_json\""), "{follow_up}");
+    assert!(follow_up.contains(r#""content":"the chart""#), "{follow_up}");
+    assert!(follow_up.contains(r#""allowed_mentions":{"parse":[]}"#), "{follow_up}");
+    assert!(follow_up.contains(r#""filename":"chart.png""#), "{follow_up}");
+    assert!(follow_up.contains("name=\"files[0]\"; filename=\"chart.png\""), "{follow_up}");
+    assert!(follow_up.contains("image/png"), "{follow_up}");
+    assert!(requests[0].body.windows(PNG.len()).any(|w| w == PNG));
+    let in_thread = String::from_utf8_lossy(&requests[1].body).into_owned();
+    assert!(!in_thread.contains("\"content\""), "{in_thread}");
+    assert_eq!(Discord.max_upload_bytes(), 10 * 1024 * 1024);
 }

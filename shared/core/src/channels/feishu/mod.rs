@@ -1,5 +1,7 @@
 //! Feishu / Lark open platform: HTTP event callbacks (schema 2.0, `im.message.receive_v1`), the
-//! `url_verification` challenge, and text messages through the IM v1 API with a tenant access token.
+//! `url_verification` challenge, and text messages through the IM v1 API with a tenant access token;
+//! image, file, audio and video messages come in as files (fetched later through the message
+//! resources API), and files go out as image or file messages after an upload.
 //!
 //! The default API base is Feishu's (`https://open.feishu.cn`). Lark (the international edition)
 //! has the same API under another host: set `CLAWLESS_FEISHU_API=https://open.larksuite.com`.
@@ -43,6 +45,7 @@
 //! call), so the sender's name is their `open_id`.
 
 mod crypto;
+mod media;
 mod parse;
 mod send;
 #[cfg(test)]
@@ -54,8 +57,10 @@ use super::{
     Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput, is_fresh,
     secrets_match, unmask_links,
 };
+use crate::channels::DownloadError;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -227,6 +232,31 @@ impl Channel for Feishu {
         _buttons: &[Button],
     ) -> Result<String, SendError> {
         send::send_text(ctx, route, text).await
+    }
+
+    /// The message resources API with the tenant access token.
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        media::download(ctx, source, max_bytes).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// Files up to 25 MiB (Feishu takes 30 MB; images only up to 10 MiB, which
+    /// [`Channel::send_file`] checks itself).
+    fn max_upload_bytes(&self) -> u64 {
+        media::MAX_UPLOAD_BYTES
     }
 
     async fn mark_working(

@@ -191,19 +191,26 @@ pub(super) fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i6
         return Ok(ignored("not sent by a user"));
     }
     let msg = received.message;
-    if msg.message_type != "text" {
-        return Ok(ignored("not a text message"));
-    }
-    #[derive(Deserialize)]
-    struct TextContent {
-        text: String,
-    }
-    let content: TextContent = serde_json::from_str(&msg.content)
-        .map_err(|e| ParseError::Invalid(format!("text message content is not {{\"text\": …}}: {e}")))?;
-    let text = with_mention_names(&content.text, &msg.mentions);
-    if text.trim().is_empty() {
-        return Ok(ignored("empty text"));
-    }
+    let mut attachments = Vec::new();
+    let text = if msg.message_type == "text" {
+        #[derive(Deserialize)]
+        struct TextContent {
+            text: String,
+        }
+        let content: TextContent = serde_json::from_str(&msg.content)
+            .map_err(|e| ParseError::Invalid(format!("text message content is not {{\"text\": …}}: {e}")))?;
+        let text = with_mention_names(&content.text, &msg.mentions);
+        if text.trim().is_empty() {
+            return Ok(ignored("empty text"));
+        }
+        text
+    } else if let Some(attachment) = super::media::attachment(&msg.message_type, &msg.content, &msg.message_id) {
+        // Feishu's file messages carry no text: the message is its file.
+        attachments.push(attachment);
+        String::new()
+    } else {
+        return Ok(ignored("neither text nor a file"));
+    };
     let ids = received.sender.sender_id.unwrap_or_default();
     let sender_id = ids
         .open_id
@@ -235,7 +242,7 @@ pub(super) fn parse_callback(secrets: &ChannelSecrets, body: &[u8], now_secs: i6
             conversation_id,
             mentions_bot,
             message: InboundMessage {
-                attachments: Vec::new(),
+                attachments,
                 message_id,
                 sent_at_ms,
                 sender: Sender { id: sender_id.clone(), name: sender_id, is_bot: false },

@@ -61,7 +61,7 @@ fn read_answer(answer: ApiAnswer, what: &str) -> Result<Value, ApiFailure> {
 /// The tenant access token, cached per container. The key names the app and a digest of its
 /// secret: another tenant who registers the same `app_id` with a different secret never gets
 /// this app's token from the cache.
-async fn tenant_token(ctx: &SendContext<'_>, app_id: &str, app_secret: &str) -> Result<String, SendError> {
+pub(super) async fn tenant_token(ctx: &SendContext<'_>, app_id: &str, app_secret: &str) -> Result<String, SendError> {
     let key = token_cache_key(app_id, app_secret);
     if let Some(token) = ctx.tokens.get(&key) {
         return Ok(token);
@@ -89,7 +89,7 @@ pub(super) fn token_cache_key(app_id: &str, app_secret: &str) -> String {
 }
 
 /// Message ids go into a URL path: only the characters Feishu's ids use.
-fn is_plain_id(id: &str) -> bool {
+pub(super) fn is_plain_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -104,11 +104,23 @@ pub(super) fn send_uuid(send_key: &str) -> String {
 /// `reply_in_thread`), else a reply to the route's message where it names one, else a message in
 /// its chat.
 pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &str) -> Result<String, SendError> {
+    let content = json!({ "text": text }).to_string();
+    send_message(ctx, route, "text", content, ctx.send_key.map(send_uuid)).await
+}
+
+/// Sends one message of `msg_type` with `content` (its JSON, as a string) where an answer goes
+/// (see [`send_text`]), with `uuid` as its de-duplication key if given; its message id.
+pub(super) async fn send_message(
+    ctx: &SendContext<'_>,
+    route: &ReplyRoute,
+    msg_type: &str,
+    content: String,
+    uuid: Option<String>,
+) -> Result<String, SendError> {
     let ReplyRoute::Feishu { chat_id, reply_to_message_id, thread_root_id } = route else {
         return Err(SendError::Permanent("not a Feishu route".into()));
     };
     let base = ctx.api_base.trim_end_matches('/');
-    let content = json!({ "text": text }).to_string();
     // In a thread every answer is a reply to its root, kept in the thread: the root is what the
     // conversation names, so a thread's route reaches no other message (and inside a thread
     // Feishu makes every reply one to the root anyway).
@@ -118,7 +130,7 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     };
     let (url, mut body) = match reply_to {
         Some(id) if is_plain_id(id) => {
-            let mut body = json!({ "msg_type": "text", "content": content });
+            let mut body = json!({ "msg_type": msg_type, "content": content });
             if in_thread {
                 body["reply_in_thread"] = Value::Bool(true);
             }
@@ -127,35 +139,41 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
         Some(_) => return Err(SendError::Permanent("the route's message id is not a Feishu message id".into())),
         None => (
             format!("{base}/open-apis/im/v1/messages?receive_id_type=chat_id"),
-            json!({ "receive_id": chat_id, "msg_type": "text", "content": content }),
+            json!({ "receive_id": chat_id, "msg_type": msg_type, "content": content }),
         ),
     };
-    if let (Some(key), Some(fields)) = (ctx.send_key, body.as_object_mut()) {
-        fields.insert("uuid".into(), Value::String(send_uuid(key)));
+    if let (Some(uuid), Some(fields)) = (uuid, body.as_object_mut()) {
+        fields.insert("uuid".into(), Value::String(uuid));
     }
     let answer = authorized(ctx, "send message", |http, token| http.post(&url).bearer_auth(token).json(&body)).await?;
     Ok(answer.pointer("/data/message_id").and_then(Value::as_str).unwrap_or_default().to_owned())
 }
 
+/// The app's credentials: `app_id` and `app_secret`.
+pub(super) fn app_credentials<'a>(ctx: &'a SendContext<'_>) -> Result<(&'a str, &'a str), SendError> {
+    let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
+    let app_secret =
+        ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
+    Ok((app_id.expose(), app_secret.expose()))
+}
+
 /// Makes the request `build` gives with the tenant access token, once more with a new token if
 /// Feishu says the cached one is no longer valid; the answer's body when its `code` is 0.
-async fn authorized(
+pub(super) async fn authorized(
     ctx: &SendContext<'_>,
     what: &str,
     build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
 ) -> Result<Value, SendError> {
-    let app_id = ctx.secrets.get("app_id").ok_or_else(|| SendError::Permanent("app_id is not configured".into()))?;
-    let app_secret =
-        ctx.secrets.get("app_secret").ok_or_else(|| SendError::Permanent("app_secret is not configured".into()))?;
+    let (app_id, app_secret) = app_credentials(ctx)?;
     let mut refreshed = false;
     loop {
-        let token = tenant_token(ctx, app_id.expose(), app_secret.expose()).await?;
+        let token = tenant_token(ctx, app_id, app_secret).await?;
         let answer = exchange(ChannelKind::Feishu, build(ctx.http, &token)).await?;
         match read_answer(answer, what) {
             Ok(answer) => return Ok(answer),
             Err(ApiFailure::TokenInvalid) if !refreshed => {
                 // Expired or revoked before the cache let go of it: get a new one, once.
-                ctx.tokens.invalidate(&token_cache_key(app_id.expose(), app_secret.expose()));
+                ctx.tokens.invalidate(&token_cache_key(app_id, app_secret));
                 refreshed = true;
             }
             Err(ApiFailure::TokenInvalid) => {

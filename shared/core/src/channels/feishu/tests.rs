@@ -402,10 +402,15 @@ fn ignores_apps_other_types_and_other_events() {
     // Loop guard: the bot's own (and other apps') messages.
     let from_app = event("app", "group", "I am a bot", json!([])).to_string().into_bytes();
     none(Feishu.parse(&full(), &input(&headers, &from_app)).unwrap());
-    let mut image = event("user", "p2p", "x", json!([]));
-    image["event"]["message"]["message_type"] = json!("image");
-    image["event"]["message"]["content"] = json!("{\"image_key\":\"img_x\"}");
-    none(Feishu.parse(&full(), &input(&headers, image.to_string().as_bytes())).unwrap());
+    let mut sticker = event("user", "p2p", "x", json!([]));
+    sticker["event"]["message"]["message_type"] = json!("sticker");
+    sticker["event"]["message"]["content"] = json!("{\"file_key\":\"v2_x\"}");
+    none(Feishu.parse(&full(), &input(&headers, sticker.to_string().as_bytes())).unwrap());
+    // A file message whose content names no file.
+    let mut keyless = event("user", "p2p", "x", json!([]));
+    keyless["event"]["message"]["message_type"] = json!("image");
+    keyless["event"]["message"]["content"] = json!("{}");
+    none(Feishu.parse(&full(), &input(&headers, keyless.to_string().as_bytes())).unwrap());
     let mut read = event("user", "p2p", "x", json!([]));
     read["header"]["event_type"] = json!("im.message.message_read_v1");
     none(Feishu.parse(&full(), &input(&headers, read.to_string().as_bytes())).unwrap());
@@ -809,4 +814,181 @@ async fn a_threads_answers_are_replies_to_its_root_kept_in_the_thread() {
     assert!(matches!(send(&server, &tokens, &odd).await, Err(SendError::Permanent(_))));
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.iter().filter(|r| r.url.path().ends_with("/reply")).count(), 2);
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+
+fn file_event(message_type: &str, content: Value) -> Value {
+    let mut body = event("user", "p2p", "", json!([]));
+    body["event"]["message"]["message_type"] = json!(message_type);
+    body["event"]["message"]["content"] = json!(content.to_string());
+    body
+}
+
+#[test]
+fn file_messages_become_attachments_with_empty_text() {
+    use crate::domain::media::{Attachment, MediaKind, MediaSource};
+    let headers = http::HeaderMap::new();
+    let parse = |body: Value| only(Feishu.parse(&full(), &input(&headers, body.to_string().as_bytes())).unwrap());
+    let resource = |key: &str, kind: &str| MediaSource::FeishuResource {
+        message_id: "om_5ce6d572455d361153b7cb51da133945".into(),
+        file_key: key.into(),
+        resource_type: kind.into(),
+    };
+    let image = parse(file_event("image", json!({"image_key": "img_v2_041b"})));
+    assert_eq!(image.message.text, "");
+    assert_eq!(
+        image.message.attachments,
+        vec![Attachment {
+            kind: MediaKind::Photo,
+            source: resource("img_v2_041b", "image"),
+            name: None,
+            declared_size: None
+        }]
+    );
+    let file = parse(file_event("file", json!({"file_key": "file_v2_9f1", "file_name": "notes.pdf"})));
+    assert_eq!(
+        file.message.attachments,
+        vec![Attachment {
+            kind: MediaKind::Document,
+            source: resource("file_v2_9f1", "file"),
+            name: Some("notes.pdf".into()),
+            declared_size: None
+        }]
+    );
+    let audio = parse(file_event("audio", json!({"file_key": "file_v2_a1", "duration": 2000})));
+    assert_eq!(audio.message.attachments[0].kind, MediaKind::Voice);
+    assert_eq!(audio.message.attachments[0].source, resource("file_v2_a1", "file"));
+    let video =
+        parse(file_event("media", json!({"file_key": "file_v2_v1", "image_key": "img_v2_c", "file_name": "a.mp4"})));
+    assert_eq!(video.message.attachments[0].kind, MediaKind::Video);
+    assert_eq!(video.message.route, image.message.route, "answered where a text message would be");
+}
+
+#[test]
+fn the_photo_sample_event_parses_into_one_attachment() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/feishu-photo.json");
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in sample["headers"].as_object().unwrap() {
+        headers.insert(http::HeaderName::try_from(k.as_str()).unwrap(), v.as_str().unwrap().parse().unwrap());
+    }
+    let body = sample["body"].as_str().unwrap().as_bytes();
+    let documented = secrets(&[("app_id", "cli_a1b2c3d4e5f6a7b8"), ("app_secret", "s"), ("encrypt_key", KEY)]);
+    assert_eq!(Feishu.verify(&documented, &input(&headers, body)), Ok(()));
+    let parsed = only(Feishu.parse(&documented, &input(&headers, body)).unwrap());
+    assert_eq!(parsed.message.attachments.len(), 1);
+    assert_eq!(parsed.message.attachments[0].kind, crate::domain::media::MediaKind::Photo);
+}
+
+#[tokio::test]
+async fn download_fetches_the_message_resource_with_the_tenant_token() {
+    use crate::channels::DownloadError;
+    use crate::domain::media::MediaSource;
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1", 10).await;
+    Mock::given(method("GET"))
+        .and(path("/open-apis/im/v1/messages/om_1/resources/img_v2_x"))
+        .and(query_param("type", "image"))
+        .and(header("authorization", "Bearer t-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PNG.to_vec()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/open-apis/im/v1/messages/om_1/resources/file_gone"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 234003, "msg": "File not in msg."})))
+        .mount(&server)
+        .await;
+    let (http, s, tokens) = (reqwest::Client::new(), full(), TtlCache::new(Duration::from_secs(60), 10));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: None };
+    let resource = |key: &str, kind: &str| MediaSource::FeishuResource {
+        message_id: "om_1".into(),
+        file_key: key.into(),
+        resource_type: kind.into(),
+    };
+    assert_eq!(Feishu.download(&ctx, &resource("img_v2_x", "image"), 1000).await, Ok(PNG.to_vec()));
+    assert!(matches!(
+        Feishu.download(&ctx, &resource("img_v2_x", "image"), 4).await,
+        Err(DownloadError::TooLarge { .. })
+    ));
+    // A refusal is tried once more with a new token, then given up.
+    let before = server.received_requests().await.unwrap().len();
+    assert!(matches!(
+        Feishu.download(&ctx, &resource("file_gone", "file"), 1000).await,
+        Err(DownloadError::Permanent(_))
+    ));
+    let after = server.received_requests().await.unwrap();
+    assert_eq!(after.len() - before, 3, "the resource, a new token, the resource again");
+    for malformed in [resource("../x", "file"), resource("file_v2", "video")] {
+        assert!(matches!(Feishu.download(&ctx, &malformed, 1000).await, Err(DownloadError::Permanent(_))));
+    }
+    let slack = MediaSource::SlackFile { url: format!("{base}/x") };
+    assert!(matches!(Feishu.download(&ctx, &slack, 1000).await, Err(DownloadError::Permanent(_))));
+}
+
+#[tokio::test]
+async fn send_file_uploads_then_sends_an_image_or_file_message_and_the_caption() {
+    use crate::domain::media::{FileUpload, sniff};
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1", 10).await;
+    let uploaded = |key: &str, value: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({"code": 0, "msg": "success", "data": {key: value}}))
+    };
+    Mock::given(method("POST"))
+        .and(path("/open-apis/im/v1/images"))
+        .and(header("authorization", "Bearer t-1"))
+        .respond_with(uploaded("image_key", "img_v2_up"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/open-apis/im/v1/files"))
+        .and(header("authorization", "Bearer t-1"))
+        .respond_with(uploaded("file_key", "file_v2_up"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/open-apis/im/v1/messages/om_msg/reply"))
+        .respond_with(ok_reply("om_sent"))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let (http, s, tokens) = (reqwest::Client::new(), full(), TtlCache::new(Duration::from_secs(60), 10));
+    let base = server.uri();
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &tokens, send_key: Some("reply-1#p0") };
+    let png = sniff(PNG);
+    let photo = FileUpload { name: "chart.png", bytes: PNG, sniffed: &png, caption: Some("the chart") };
+    assert_eq!(Feishu.send_file(&ctx, &route(), &photo).await, Ok("om_sent".into()));
+    let pdf = sniff(PDF);
+    let document = FileUpload { name: "report.pdf", bytes: PDF, sniffed: &pdf, caption: Some("  ") };
+    assert_eq!(Feishu.send_file(&ctx, &route(), &document).await, Ok("om_sent".into()));
+    // An image over Feishu's image limit is refused before anything is sent.
+    let mut big = PNG.to_vec();
+    big.resize(10 * 1024 * 1024 + 1, 0);
+    let huge = FileUpload { name: "big.png", bytes: &big, sniffed: &png, caption: None };
+    assert!(
+        matches!(Feishu.send_file(&ctx, &route(), &huge).await, Err(SendError::Permanent(m)) if m.contains("10.0 MB"))
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    let on = |p: &str| -> Vec<&wiremock::Request> { requests.iter().filter(|r| r.url.path() == p).collect() };
+    let image_upload = String::from_utf8_lossy(&on("/open-apis/im/v1/images")[0].body).into_owned();
+    assert!(image_upload.contains("name=\"image_type\"\r\n\r\nmessage"), "{image_upload}");
+    assert!(image_upload.contains("name=\"image\"; filename=\"chart.png\""), "{image_upload}");
+    let file_upload = String::from_utf8_lossy(&on("/open-apis/im/v1/files")[0].body).into_owned();
+    assert!(file_upload.contains("name=\"file_type\"\r\n\r\npdf"), "{file_upload}");
+    assert!(file_upload.contains("name=\"file_name\"\r\n\r\nreport.pdf"), "{file_upload}");
+    assert!(file_upload.contains("name=\"file\"; filename=\"report.pdf\""), "{file_upload}");
+    let sent: Vec<Value> =
+        on("/open-apis/im/v1/messages/om_msg/reply").iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let uuid = super::send::send_uuid("reply-1#p0");
+    assert_eq!(sent[0], json!({"msg_type": "image", "content": "{\"image_key\":\"img_v2_up\"}", "uuid": uuid}));
+    assert_eq!(sent[1]["msg_type"], "text");
+    assert_eq!(sent[1]["content"], "{\"text\":\"the chart\"}");
+    assert_ne!(sent[1]["uuid"], json!(uuid), "the caption is a message of its own");
+    assert_eq!(sent[2], json!({"msg_type": "file", "content": "{\"file_key\":\"file_v2_up\"}", "uuid": uuid}));
+    assert_eq!(Feishu.max_upload_bytes(), 25 * 1024 * 1024);
 }

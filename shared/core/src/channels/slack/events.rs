@@ -57,6 +57,9 @@ struct MessageEvent {
     ts: Option<String>,
     #[serde(default)]
     thread_ts: Option<String>,
+    /// Files shared with the message (subtype `file_share`, or files added to a text).
+    #[serde(default)]
+    files: Vec<super::media::SlackFile>,
 }
 
 pub(super) fn parse_events_api(body: &[u8], bot_user_setting: Option<&str>) -> Result<Inbound, ParseError> {
@@ -95,7 +98,12 @@ pub(super) fn parse_events_api(body: &[u8], bot_user_setting: Option<&str>) -> R
     if bot_user_id.as_deref() == Some(user.as_str()) {
         return Ok(ignored("sent by this bot"));
     }
-    let Some(text) = event.text.filter(|t| !t.trim().is_empty()) else { return Ok(ignored("no text")) };
+    let attachments = super::media::attachments(event.files);
+    // A file without a caption is a message with empty text.
+    let text = event.text.filter(|t| !t.trim().is_empty()).unwrap_or_default();
+    if text.is_empty() && attachments.is_empty() {
+        return Ok(ignored("no text"));
+    }
     let channel = event.channel.ok_or_else(|| ParseError::Invalid("message without a channel".into()))?;
     let ts = event.ts.ok_or_else(|| ParseError::Invalid("message without a ts".into()))?;
     let sent_at_ms = ts_millis(&ts).ok_or_else(|| ParseError::Invalid(format!("unreadable ts {ts:?}")))?;
@@ -120,7 +128,7 @@ pub(super) fn parse_events_api(body: &[u8], bot_user_setting: Option<&str>) -> R
             },
             mentions_bot,
             message: InboundMessage {
-                attachments: Vec::new(),
+                attachments,
                 message_id: id(MessageId::parse, &event_id)?,
                 sent_at_ms,
                 sender: Sender { id: user.clone(), name: user, is_bot: false },

@@ -1,5 +1,6 @@
 //! Slack over HTTP: request signing (`X-Slack-Signature`), the Events API, slash commands and
-//! interactive payloads, `chat.postMessage` (with Block Kit buttons when an answer has them).
+//! interactive payloads, `chat.postMessage` (with Block Kit buttons when an answer has them), and
+//! files both ways (a message's `files` in, the external upload flow out).
 //!
 //! What a Slack app must subscribe to: the `message.channels`, `message.groups`, `message.im` and
 //! `message.mpim` bot events. Slack sends both a `message` and an `app_mention` event for one
@@ -10,6 +11,7 @@
 
 mod events;
 mod forms;
+mod media;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -21,8 +23,10 @@ use super::{
     Channel, ChannelKeys, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
     break_mentions, hmac_sha256_hex_matches, is_fresh,
 };
+use crate::channels::DownloadError;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -185,6 +189,31 @@ impl Channel for Slack {
         buttons: &[Button],
     ) -> Result<String, SendError> {
         send::post_message(ctx, route, text, buttons).await
+    }
+
+    /// `url_private_download` with the bot token, from `files.slack.com` (or the API base's host)
+    /// only.
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        media::download(ctx, source, max_bytes).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// Slack takes files up to 1 GB; the platform's own limit is the lower one.
+    fn max_upload_bytes(&self) -> u64 {
+        crate::domain::media::MAX_OUTBOUND_BYTES
     }
 
     async fn mark_working(

@@ -56,8 +56,6 @@ struct ApiResponse {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    ts: Option<String>,
 }
 
 /// What a Web API `error` means for a retry: Slack's names for a rate limit and for its passing
@@ -112,14 +110,27 @@ async fn call(
     body: &serde_json::Value,
     harmless: &[&str],
 ) -> Result<Option<String>, SendError> {
+    let answer = call_api(ctx, method, |r| r.json(body), harmless).await?;
+    Ok(answer.and_then(|a| a.get("ts").and_then(|ts| ts.as_str()).map(str::to_owned)))
+}
+
+/// Calls the Web API method `method` with the bot token and the arguments `args` puts on the
+/// request (a JSON or a form body); the answer on success, `None` for an error named in
+/// `harmless`.
+pub(super) async fn call_api(
+    ctx: &SendContext<'_>,
+    method: &str,
+    args: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    harmless: &[&str],
+) -> Result<Option<serde_json::Value>, SendError> {
     let token =
         ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let url = format!("{}/{method}", ctx.api_base.trim_end_matches('/'));
-    let request = ctx.http.post(&url).bearer_auth(token.expose()).json(body);
+    let request = args(ctx.http.post(&url).bearer_auth(token.expose()));
     let answer = exchange(ChannelKind::Slack, request).await?;
     let wait = answer.retry_after();
     match answer.body_as::<ApiResponse>() {
-        Some(ApiResponse { ok: true, ts, .. }) => Ok(ts),
+        Some(ApiResponse { ok: true, .. }) => Ok(answer.body),
         Some(ApiResponse { error: Some(error), .. }) if harmless.contains(&error.as_str()) => Ok(None),
         Some(ApiResponse { error, .. }) => {
             Err(refusal(error.as_deref().unwrap_or("unknown_error"), answer.status).retry_after(wait).into_error())

@@ -600,3 +600,153 @@ async fn send_puts_buttons_in_block_kit_with_the_text_as_fallback() {
     assert_eq!(parsed.message.text, "/approve pr1 once");
     assert_eq!(parsed.message.sender.id, "U0APPROVER");
 }
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+fn file_message(text: &str) -> serde_json::Value {
+    json!({
+        "type": "message", "subtype": "file_share", "channel": "C1", "channel_type": "channel",
+        "user": "U1", "text": text, "ts": "1700000000.000100",
+        "files": [
+            {"id": "F1", "name": "photo.png", "mimetype": "image/png", "size": 5120,
+             "url_private": "https://files.slack.com/files-pri/T1-F1/photo.png",
+             "url_private_download": "https://files.slack.com/files-pri/T1-F1/download/photo.png"},
+            {"id": "F2", "name": "notes.pdf", "mimetype": "application/pdf", "size": 10,
+             "url_private": "https://files.slack.com/files-pri/T1-F2/notes.pdf"},
+            {"id": "F3", "mode": "tombstone"}
+        ]
+    })
+}
+
+#[test]
+fn shared_files_become_attachments_and_a_file_alone_is_a_message() {
+    use crate::domain::media::{Attachment, MediaKind, MediaSource};
+    let parsed = only(parse_json(&event(file_message("what is in this?")), &doc_secrets()).unwrap());
+    assert_eq!(parsed.message.text, "what is in this?");
+    let url = |u: &str| MediaSource::SlackFile { url: u.into() };
+    assert_eq!(
+        parsed.message.attachments,
+        vec![
+            Attachment {
+                kind: MediaKind::Photo,
+                source: url("https://files.slack.com/files-pri/T1-F1/download/photo.png"),
+                name: Some("photo.png".into()),
+                declared_size: Some(5120),
+            },
+            Attachment {
+                kind: MediaKind::Document,
+                source: url("https://files.slack.com/files-pri/T1-F2/notes.pdf"),
+                name: Some("notes.pdf".into()),
+                declared_size: Some(10),
+            },
+        ],
+        "the download URL first, the private URL without one; a deleted file skipped"
+    );
+    // A file without a caption is a message with empty text, not dropped.
+    let alone = only(parse_json(&event(file_message("")), &doc_secrets()).unwrap());
+    assert_eq!(alone.message.text, "");
+    assert_eq!(alone.message.attachments.len(), 2);
+    // Neither text nor a usable file: still nothing.
+    let mut empty = file_message("");
+    empty["files"] = json!([{"id": "F3", "mode": "tombstone"}]);
+    none(parse_json(&event(empty), &doc_secrets()).unwrap());
+    // At most MAX_ATTACHMENTS_PER_MESSAGE.
+    let mut many = file_message("");
+    many["files"] = json!(vec![file_message("")["files"][0].clone(); 25]);
+    let capped = only(parse_json(&event(many), &doc_secrets()).unwrap());
+    assert_eq!(capped.message.attachments.len(), crate::domain::media::MAX_ATTACHMENTS_PER_MESSAGE);
+}
+
+#[test]
+fn the_photo_sample_event_parses_into_one_attachment() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/slack-photo.json");
+    let sample: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut h = http::HeaderMap::new();
+    for (k, v) in sample["headers"].as_object().unwrap() {
+        h.insert(http::HeaderName::try_from(k.as_str()).unwrap(), v.as_str().unwrap().parse().unwrap());
+    }
+    let body = sample["body"].as_str().unwrap().as_bytes();
+    let documented = secrets(&[("signing_secret", "test-slack-signing-secret-not-for-production")]);
+    assert_eq!(Slack.verify(&documented, &input(&h, body, 1_763_740_800)), Ok(()));
+    let parsed = only(Slack.parse(&documented, &input(&h, body, 1_763_740_800)).unwrap());
+    assert_eq!(parsed.message.attachments.len(), 1);
+    assert_eq!(parsed.message.attachments[0].kind, crate::domain::media::MediaKind::Photo);
+}
+
+#[tokio::test]
+async fn download_fetches_with_the_bot_token_from_slacks_file_host_only() {
+    use crate::channels::DownloadError;
+    use crate::domain::media::MediaSource;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/files-pri/T1-F1/download/photo.png"))
+        .and(header("authorization", "Bearer xoxb-1-2-abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PNG.to_vec()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (http, s, t) = (reqwest::Client::new(), doc_secrets(), TtlCache::new(Duration::from_secs(60), 10));
+    let base = server.uri();
+    let c = ctx(&http, &base, &s, &t);
+    let file = MediaSource::SlackFile { url: format!("{base}/files-pri/T1-F1/download/photo.png") };
+    assert_eq!(Slack.download(&c, &file, 1000).await, Ok(PNG.to_vec()));
+    assert!(matches!(Slack.download(&c, &file, 4).await, Err(DownloadError::TooLarge { .. })));
+    // The token goes to Slack's file host only.
+    for url in ["https://evil.example/files-pri/T1-F1/x.png", "http://files.slack.com/files-pri/T1-F1/x.png"] {
+        let foreign = MediaSource::SlackFile { url: url.into() };
+        assert!(matches!(Slack.download(&c, &foreign, 1000).await, Err(DownloadError::Permanent(_))), "{url}");
+    }
+    let telegram = MediaSource::TelegramFile { file_id: "x".into() };
+    assert!(matches!(Slack.download(&c, &telegram, 1000).await, Err(DownloadError::Permanent(_))));
+}
+
+#[tokio::test]
+async fn send_file_uploads_externally_and_shares_it_in_the_thread_with_the_caption() {
+    use crate::domain::media::{FileUpload, sniff};
+    let server = MockServer::start().await;
+    let upload_url = format!("{}/upload/v1/abc", server.uri());
+    Mock::given(method("POST"))
+        .and(path("/files.getUploadURLExternal"))
+        .and(header("authorization", "Bearer xoxb-1-2-abc"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"ok": true, "upload_url": upload_url, "file_id": "F0NEW"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/upload/v1/abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("OK - 16"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/files.completeUploadExternal"))
+        .and(header("authorization", "Bearer xoxb-1-2-abc"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "files": [{"id": "F0NEW", "title": "chart.png"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (http, s, t) = (reqwest::Client::new(), doc_secrets(), TtlCache::new(Duration::from_secs(60), 10));
+    let base = server.uri();
+    let c = ctx(&http, &base, &s, &t);
+    let sniffed = sniff(PNG);
+    let file = FileUpload { name: "../chart.png", bytes: PNG, sniffed: &sniffed, caption: Some("the chart") };
+    let route = ReplyRoute::Slack { channel_id: "C1".into(), thread_ts: Some("1700000000.000100".into()) };
+    assert_eq!(Slack.send_file(&c, &route, &file).await, Ok("F0NEW".into()));
+    let requests = server.received_requests().await.unwrap();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&requests[0].body).into_owned().collect();
+    assert_eq!(form, [("filename".to_owned(), "chart.png".to_owned()), ("length".to_owned(), PNG.len().to_string())]);
+    assert_eq!(requests[1].body, PNG);
+    assert!(requests[1].headers.get("authorization").is_none(), "the upload URL needs no token");
+    let complete: serde_json::Value = serde_json::from_slice(&requests[2].body).unwrap();
+    assert_eq!(
+        complete,
+        json!({"files": [{"id": "F0NEW", "title": "chart.png"}], "channel_id": "C1",
+               "thread_ts": "1700000000.000100", "initial_comment": "the chart"})
+    );
+    assert_eq!(Slack.max_upload_bytes(), 25 * 1024 * 1024);
+}

@@ -1,6 +1,7 @@
 //! WhatsApp Cloud API: the webhook's GET verification (`hub.challenge`), `X-Hub-Signature-256`
-//! on every notification, batched `messages` notifications, and text messages through
-//! `POST /{phone_number_id}/messages` of the Graph API.
+//! on every notification, batched `messages` notifications (text, replies, and media messages,
+//! whose files are fetched later by media id), and text and media messages through
+//! `POST /{phone_number_id}/messages` of the Graph API (media uploaded to `/media` first).
 //!
 //! One notification may carry several entries, each several changes, each several messages (and
 //! delivery `statuses`, which are ignored); every message becomes its own delivery, keyed by its
@@ -14,6 +15,7 @@
 //! would need a group route (`recipient_type: group`), and answering in private would leak the
 //! group's conversation to one member.
 
+mod media;
 mod parse;
 mod send;
 #[cfg(test)]
@@ -23,8 +25,10 @@ use super::{
     Channel, ChannelKeys, HttpAnswer, Inbound, NoRoute, ParseError, SendContext, SendError, VerifyError, WebhookInput,
     hmac_sha256_hex_matches, secrets_match,
 };
+use crate::channels::DownloadError;
 use crate::domain::envelope::Button;
 use crate::domain::ids::ConversationId;
+use crate::domain::media::{FileUpload, MediaSource};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 use crate::domain::secrets::ChannelSecrets;
 use crate::domain::text::TextLimit;
@@ -148,6 +152,31 @@ impl Channel for Whatsapp {
         _buttons: &[Button],
     ) -> Result<String, SendError> {
         send::send_text(ctx, route, text).await
+    }
+
+    /// `GET /{media_id}` for the media's URL, then the URL with the token (from Meta's media
+    /// host or the API base's host only).
+    async fn download(
+        &self,
+        ctx: &SendContext<'_>,
+        source: &MediaSource,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        media::download(ctx, source, max_bytes).await
+    }
+
+    async fn send_file(
+        &self,
+        ctx: &SendContext<'_>,
+        route: &ReplyRoute,
+        file: &FileUpload<'_>,
+    ) -> Result<String, SendError> {
+        media::send_file(ctx, route, file).await
+    }
+
+    /// 16 MiB, the Cloud API's limit for images, audio and video (documents may be larger).
+    fn max_upload_bytes(&self) -> u64 {
+        media::MAX_UPLOAD_BYTES
     }
 
     /// WhatsApp cannot edit a message, so a run shows only this (no status message).

@@ -1,9 +1,10 @@
 //! Notifications: every message of a batch for this bot's number becomes its own delivery
-//! (delivery statuses, group messages and what has no text are skipped).
+//! (delivery statuses, group messages and what has neither text nor a file are skipped).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::media::{WaMedia, attachment};
 use crate::channels::{HttpAnswer, Inbound, ParseError, ParsedMessage};
 use crate::domain::ids::{ConversationId, MessageId};
 use crate::domain::model::{InboundMessage, ReplyRoute, Sender};
@@ -76,6 +77,30 @@ struct WaMessage {
     button: Option<Button>,
     #[serde(default)]
     interactive: Option<Interactive>,
+    #[serde(default)]
+    image: Option<WaMedia>,
+    #[serde(default)]
+    document: Option<WaMedia>,
+    #[serde(default)]
+    audio: Option<WaMedia>,
+    #[serde(default)]
+    video: Option<WaMedia>,
+    #[serde(default)]
+    sticker: Option<WaMedia>,
+}
+
+impl WaMessage {
+    /// The media object of a media message, the one its `type` names.
+    fn media(&self) -> Option<&WaMedia> {
+        match self.kind.as_str() {
+            "image" => self.image.as_ref(),
+            "document" => self.document.as_ref(),
+            "audio" => self.audio.as_ref(),
+            "video" => self.video.as_ref(),
+            "sticker" => self.sticker.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,8 +136,12 @@ fn first_non_empty(a: &str, b: &str) -> Option<String> {
     [a, b].into_iter().map(str::trim).find(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// The text a person sent: a text body, a quick-reply button, or an interactive reply.
+/// The text a person sent: a text body, a quick-reply button, an interactive reply, or a media
+/// message's caption.
 fn message_text(msg: &WaMessage) -> Option<String> {
+    if let Some(media) = msg.media() {
+        return media.caption().map(str::to_owned);
+    }
     match msg.kind.as_str() {
         "text" => msg.text.as_ref().map(|t| t.body.clone()).filter(|t| !t.trim().is_empty()),
         "button" => msg.button.as_ref().and_then(|b| first_non_empty(&b.text, &b.payload)),
@@ -157,7 +186,13 @@ pub(super) fn parse_notification(body: &[u8], phone_number_id: &str, now_secs: i
             if msg.group_id.is_some() {
                 continue;
             }
-            let Some(text) = message_text(&msg) else { continue };
+            let attachments: Vec<_> = msg.media().and_then(|m| attachment(&msg.kind, m)).into_iter().collect();
+            // A file without a caption is a message with empty text.
+            let text = match message_text(&msg) {
+                Some(text) => text,
+                None if !attachments.is_empty() => String::new(),
+                None => continue,
+            };
             let (Ok(conversation_id), Ok(message_id)) = (ConversationId::parse(&msg.from), MessageId::parse(&msg.id))
             else {
                 tracing::warn!(channel = "whatsapp", "skipping a message with an unusable sender or id");
@@ -176,7 +211,7 @@ pub(super) fn parse_notification(body: &[u8], phone_number_id: &str, now_secs: i
                 conversation_id,
                 mentions_bot: false,
                 message: InboundMessage {
-                    attachments: Vec::new(),
+                    attachments,
                     message_id,
                     sent_at_ms: sent_at_secs.saturating_mul(1000),
                     sender: Sender { id: msg.from.clone(), name, is_bot: false },

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::channels::api::{Refusal, exchange};
+use crate::channels::api::{ApiAnswer, Refusal, exchange};
 use crate::channels::{SendContext, SendError};
 use crate::domain::model::{ChannelKind, ReplyRoute};
 
@@ -25,7 +25,6 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     let ReplyRoute::Whatsapp { to, reply_to_message_id } = route else {
         return Err(SendError::Permanent("not a WhatsApp route".into()));
     };
-    let (token, phone_number_id) = credentials(ctx)?;
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -36,19 +35,32 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     if let Some(id) = reply_to_message_id {
         body["context"] = json!({ "message_id": id });
     }
+    post_message(ctx, &body).await
+}
+
+/// Posts one message (`POST /{phone_number_id}/messages`); the sent message's `wamid`.
+pub(super) async fn post_message(ctx: &SendContext<'_>, body: &Value) -> Result<String, SendError> {
+    let (token, phone_number_id) = credentials(ctx)?;
     let url = format!("{}/{phone_number_id}/messages", ctx.api_base.trim_end_matches('/'));
-    let answer = exchange(ChannelKind::Whatsapp, ctx.http.post(&url).bearer_auth(token.expose()).json(&body)).await?;
-    let status = answer.status;
+    let answer = exchange(ChannelKind::Whatsapp, ctx.http.post(&url).bearer_auth(token.expose()).json(body)).await?;
     let sent_id = answer.body.as_ref().and_then(|a| a.pointer("/messages/0/id")).and_then(Value::as_str);
-    if status.is_success()
+    if answer.status.is_success()
         && let Some(id) = sent_id
     {
         return Ok(id.to_owned());
     }
+    Err(refusal(&answer, "send"))
+}
+
+/// What a Graph API answer that is not a success (or a success without what was asked for)
+/// means, by Meta's error codes; `what` names the call.
+pub(super) fn refusal(answer: &ApiAnswer, what: &str) -> SendError {
+    let status = answer.status;
     let error = answer.body.as_ref().and_then(|a| a.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
     let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or_default();
-    let described = format!("WhatsApp HTTP {status} code {}: {message}", code.map_or("-".into(), |c| c.to_string()));
+    let described =
+        format!("WhatsApp {what} HTTP {status} code {}: {message}", code.map_or("-".into(), |c| c.to_string()));
     let (retryable, detail) = match code {
         Some(c) if PERMANENT_CODES.contains(&c) => (Some(false), described),
         Some(c) if TEMPORARY_CODES.contains(&c) => (Some(true), described),
@@ -58,11 +70,7 @@ pub(super) async fn send_text(ctx: &SendContext<'_>, route: &ReplyRoute, text: &
     };
     let rate_limited = code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c));
     let wait = answer.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
-    Err(Refusal::new(status, detail)
-        .rate_limited(rate_limited)
-        .retry_after(Some(wait))
-        .retryable(retryable)
-        .into_error())
+    Refusal::new(status, detail).rate_limited(rate_limited).retry_after(Some(wait)).retryable(retryable).into_error()
 }
 
 /// The typing indicator on the message the route replies to: Meta marks that message read and
@@ -93,7 +101,9 @@ pub(super) async fn send_typing(ctx: &SendContext<'_>, route: &ReplyRoute) -> Re
 }
 
 /// The access token and the sending phone number's id (digits only: it goes into the URL path).
-fn credentials<'a>(ctx: &'a SendContext<'_>) -> Result<(&'a crate::domain::secrets::Secret, &'a str), SendError> {
+pub(super) fn credentials<'a>(
+    ctx: &'a SendContext<'_>,
+) -> Result<(&'a crate::domain::secrets::Secret, &'a str), SendError> {
     let token =
         ctx.secrets.get("access_token").ok_or_else(|| SendError::Permanent("access_token is not configured".into()))?;
     let phone_number_id = ctx

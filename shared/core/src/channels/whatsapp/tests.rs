@@ -197,7 +197,9 @@ fn reads_interactive_replies_and_skips_the_rest() {
     let h = signed(raw.as_bytes());
     let parsed = messages(Whatsapp.parse(&secrets(), &post(&h, raw.as_bytes())).unwrap());
     let texts: Vec<&str> = parsed.iter().map(|m| m.message.text.as_str()).collect();
-    assert_eq!(texts, ["Option one", "row-2"]);
+    // The image without a caption is a message with empty text and the image.
+    assert_eq!(texts, ["Option one", "row-2", ""]);
+    assert_eq!(parsed[2].message.attachments.len(), 1);
 
     let other = br#"{"object":"page","entry":[]}"#;
     assert!(messages(Whatsapp.parse(&secrets(), &post(&h, other)).unwrap()).is_empty());
@@ -341,4 +343,163 @@ async fn maps_send_errors() {
         let result = send(&server, &route(Some("wamid.in"))).await;
         assert!(result.as_ref().is_err_and(expected), "case {i}: {result:?}");
     }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+
+#[test]
+fn media_messages_become_attachments_with_their_captions() {
+    use crate::domain::media::{Attachment, MediaKind, MediaSource};
+    let msgs = vec![
+        json!({"from": "111", "id": "wamid.img", "timestamp": "1", "type": "image",
+               "image": {"id": "1001", "mime_type": "image/jpeg", "sha256": "x", "caption": "what is this?"}}),
+        json!({"from": "111", "id": "wamid.doc", "timestamp": "1", "type": "document",
+               "document": {"id": "1002", "mime_type": "application/pdf", "filename": "notes.pdf"}}),
+        json!({"from": "111", "id": "wamid.voice", "timestamp": "1", "type": "audio",
+               "audio": {"id": "1003", "mime_type": "audio/ogg; codecs=opus", "voice": true}}),
+        json!({"from": "111", "id": "wamid.video", "timestamp": "1", "type": "video", "video": {"id": "1004"}}),
+        json!({"from": "111", "id": "wamid.sticker", "timestamp": "1", "type": "sticker", "sticker": {"id": "1005"}}),
+        json!({"from": "111", "id": "wamid.noid", "timestamp": "1", "type": "image", "image": {}}),
+    ];
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [change(PHONE_NUMBER_ID, json!([]), msgs)]}]});
+    let raw = body.to_string();
+    let h = signed(raw.as_bytes());
+    let parsed = messages(Whatsapp.parse(&secrets(), &post(&h, raw.as_bytes())).unwrap());
+    assert_eq!(parsed.len(), 5, "the image without a media id is skipped");
+    assert_eq!(parsed[0].message.text, "what is this?");
+    let media = |id: &str| MediaSource::WhatsappMedia { media_id: id.into() };
+    assert_eq!(
+        parsed[0].message.attachments,
+        vec![Attachment { kind: MediaKind::Photo, source: media("1001"), name: None, declared_size: None }]
+    );
+    assert_eq!(parsed[1].message.text, "", "a file alone is a message");
+    assert_eq!(
+        parsed[1].message.attachments,
+        vec![Attachment {
+            kind: MediaKind::Document,
+            source: media("1002"),
+            name: Some("notes.pdf".into()),
+            declared_size: None
+        }]
+    );
+    let kinds: Vec<MediaKind> = parsed[2..].iter().map(|p| p.message.attachments[0].kind).collect();
+    assert_eq!(kinds, [MediaKind::Voice, MediaKind::Video, MediaKind::Photo]);
+}
+
+#[test]
+fn the_photo_sample_event_parses_into_one_attachment() {
+    let path = format!("{}/../../events/whatsapp-photo.json", env!("CARGO_MANIFEST_DIR"));
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in sample["headers"].as_object().unwrap() {
+        headers.insert(http::HeaderName::try_from(k.as_str()).unwrap(), v.as_str().unwrap().parse().unwrap());
+    }
+    let body = sample["body"].as_str().unwrap().as_bytes();
+    assert_eq!(Whatsapp.verify(&secrets(), &post(&headers, body)), Ok(()));
+    let parsed = messages(Whatsapp.parse(&secrets(), &post(&headers, body)).unwrap());
+    assert_eq!(parsed.len(), 1);
+    assert_eq!(parsed[0].message.attachments.len(), 1);
+    assert_eq!(parsed[0].message.attachments[0].kind, crate::domain::media::MediaKind::Photo);
+}
+
+#[tokio::test]
+async fn download_resolves_the_media_id_then_fetches_with_the_token() {
+    use crate::channels::DownloadError;
+    use crate::domain::media::MediaSource;
+    let server = MockServer::start().await;
+    let base = format!("{}/v21.0", server.uri());
+    let media_url = format!("{}/whatsapp/_media/1001?mid=1001&ext=1", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/v21.0/1001"))
+        .and(header("authorization", "Bearer EAAtest"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp", "url": media_url, "mime_type": "image/png",
+            "sha256": "x", "file_size": PNG.len(), "id": "1001"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/whatsapp/_media/1001"))
+        .and(header("authorization", "Bearer EAAtest"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(PNG.to_vec()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/666"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"url": "https://evil.example/x.png", "id": "666"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/404"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"message": "gone", "code": 100}})))
+        .mount(&server)
+        .await;
+    let (http, s, t) = (reqwest::Client::new(), secrets(), TtlCache::new(Duration::from_secs(60), 10));
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
+    let media = |id: &str| MediaSource::WhatsappMedia { media_id: id.into() };
+    assert_eq!(Whatsapp.download(&ctx, &media("1001"), 1000).await, Ok(PNG.to_vec()));
+    // The declared size over the limit is refused before the file is fetched.
+    assert_eq!(
+        Whatsapp.download(&ctx, &media("1001"), 4).await,
+        Err(DownloadError::TooLarge { size: Some(PNG.len() as u64), limit: 4 })
+    );
+    // The token goes to Meta's media host (or the API's) only.
+    assert!(matches!(Whatsapp.download(&ctx, &media("666"), 1000).await, Err(DownloadError::Permanent(_))));
+    assert!(matches!(Whatsapp.download(&ctx, &media("404"), 1000).await, Err(DownloadError::Permanent(_))));
+    assert!(matches!(Whatsapp.download(&ctx, &media("../me"), 1000).await, Err(DownloadError::Permanent(_))));
+    let feishu =
+        MediaSource::FeishuResource { message_id: "om".into(), file_key: "k".into(), resource_type: "file".into() };
+    assert!(matches!(Whatsapp.download(&ctx, &feishu, 1000).await, Err(DownloadError::Permanent(_))));
+}
+
+#[tokio::test]
+async fn send_file_uploads_the_media_then_sends_a_message_naming_it() {
+    use crate::domain::media::{FileUpload, sniff};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/media"))
+        .and(header("authorization", "Bearer EAAtest"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "2001"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        .and(header("authorization", "Bearer EAAtest"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.file"}]})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (http, s, t) = (reqwest::Client::new(), secrets(), TtlCache::new(Duration::from_secs(60), 10));
+    let base = format!("{}/v21.0", server.uri());
+    let ctx = SendContext { http: &http, api_base: &base, secrets: &s, tokens: &t, send_key: None };
+    let png = sniff(PNG);
+    let photo = FileUpload { name: "chart.png", bytes: PNG, sniffed: &png, caption: Some("the chart") };
+    assert_eq!(Whatsapp.send_file(&ctx, &route(Some("wamid.in")), &photo).await, Ok("wamid.file".into()));
+    let pdf = sniff(PDF);
+    let document = FileUpload { name: "report.pdf", bytes: PDF, sniffed: &pdf, caption: None };
+    assert_eq!(Whatsapp.send_file(&ctx, &route(None), &document).await, Ok("wamid.file".into()));
+    let requests = server.received_requests().await.unwrap();
+    let upload = String::from_utf8_lossy(&requests[0].body).into_owned();
+    assert!(upload.contains("name=\"messaging_product\"\r\n\r\nwhatsapp"), "{upload}");
+    assert!(upload.contains("name=\"type\"\r\n\r\nimage/png"), "{upload}");
+    assert!(upload.contains("name=\"file\"; filename=\"chart.png\""), "{upload}");
+    let message: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        message,
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "16505551234",
+               "type": "image", "image": {"id": "2001", "caption": "the chart"},
+               "context": {"message_id": "wamid.in"}})
+    );
+    let message: Value = serde_json::from_slice(&requests[3].body).unwrap();
+    assert_eq!(
+        message,
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "16505551234",
+               "type": "document", "document": {"id": "2001", "filename": "report.pdf"}})
+    );
+    assert_eq!(Whatsapp.max_upload_bytes(), 16 * 1024 * 1024);
 }
