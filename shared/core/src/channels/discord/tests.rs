@@ -662,7 +662,7 @@ fn attachment_options_become_attachments_and_stay_out_of_the_text() {
 
 #[test]
 fn the_photo_sample_event_parses_into_one_attachment() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/discord-photo.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/webhook-discord-photo.json");
     let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut h = http::HeaderMap::new();
     for (k, v) in sample["headers"].as_object().unwrap() {

@@ -868,7 +868,7 @@ fn file_messages_become_attachments_with_empty_text() {
 
 #[test]
 fn the_photo_sample_event_parses_into_one_attachment() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/feishu-photo.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/webhook-feishu-photo.json");
     let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut headers = http::HeaderMap::new();
     for (k, v) in sample["headers"].as_object().unwrap() {

@@ -659,7 +659,7 @@ fn shared_files_become_attachments_and_a_file_alone_is_a_message() {
 
 #[test]
 fn the_photo_sample_event_parses_into_one_attachment() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/slack-photo.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/webhook-slack-photo.json");
     let sample: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut h = http::HeaderMap::new();
     for (k, v) in sample["headers"].as_object().unwrap() {

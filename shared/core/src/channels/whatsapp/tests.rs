@@ -389,7 +389,7 @@ fn media_messages_become_attachments_with_their_captions() {
 
 #[test]
 fn the_photo_sample_event_parses_into_one_attachment() {
-    let path = format!("{}/../../events/whatsapp-photo.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/webhook-whatsapp-photo.json", env!("CARGO_MANIFEST_DIR"));
     let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut headers = http::HeaderMap::new();
     for (k, v) in sample["headers"].as_object().unwrap() {
