@@ -82,7 +82,7 @@ pub async fn prepare(
         };
         let sniffed = sniff(&bytes);
         let name = safe_file_name(stored.name.as_deref().unwrap_or(""), &sniffed.extension);
-        let digest = &stored.key.rsplit('/').nth(1).unwrap_or("file")[..];
+        let digest = stored.key.rsplit('/').nth(1).unwrap_or("file");
         let relative = format!("{WORKSPACE_FOLDER}/{digest}-{index}-{name}");
         let in_workspace = match write_workspace(workspace, &relative, &bytes).await {
             Ok(()) => Some(relative),

@@ -277,6 +277,41 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "DeleteObject on a conversation's memory layer over plain HTTP", as, action: 's3:DeleteObject', resource: OWN_CONVERSATION_MEMORY, context: { 'aws:SecureTransport': 'false' }, expect: 'Denied' })
 }
 
+// --- files in and out: the dispatcher stores what people send under a conversation's
+// attachments (tagged) with the bot's channel secret; the reply function reads and deletes
+// outbox files; an agent reads its own conversation's files and writes its own outbox only.
+{
+  const g = 'files in and out'
+  const tls = { 'aws:SecureTransport': 'true' }
+  const conv = `${TENANT}/bots/${BOT}/conversations/${CHANNEL}/${CONVERSATION}`
+  const otherConv = `${TENANT}/bots/${BOT}/conversations/${CHANNEL}/999`
+  const attachment = mem(`${conv}/attachments/abc/0.png`)
+  const outbox = mem(`${conv}/outbox/run/0-report.pdf`)
+  let as = 'DispatcherFunctionRole'
+  add(g, { name: 'dispatcher stores an attachment', as, action: 's3:PutObject', resource: attachment, context: tls, expect: 'Allowed' })
+  add(g, { name: 'dispatcher tags an attachment', as, action: 's3:PutObjectTagging', resource: attachment, context: tls, expect: 'Allowed' })
+  add(g, { name: 'dispatcher reads an attachment back', as, action: 's3:GetObject', resource: attachment, context: tls, expect: 'Denied' })
+  add(g, { name: 'dispatcher writes a memory layer', as, action: 's3:PutObject', resource: OWN_CONVERSATION_MEMORY, context: tls, expect: 'Denied' })
+  add(g, { name: 'dispatcher writes an outbox', as, action: 's3:PutObject', resource: outbox, context: tls, expect: 'Denied' })
+  add(g, { name: "dispatcher reads a bot's channel secret", as, action: 'ssm:GetParameter', resource: OWN_CHANNEL_SECRET, expect: 'Allowed' })
+  add(g, { name: "dispatcher reads a tenant's profile", as, action: 'ssm:GetParameter', resource: param(`tenants/${TENANT}/profile`), expect: 'Allowed' })
+  add(g, { name: 'dispatcher reads the platform user pool id', as, action: 'ssm:GetParameter', resource: param('platform/user-pool-id'), expect: 'Denied' })
+  as = 'ReplyFunctionRole'
+  add(g, { name: 'reply reads an outbox file', as, action: 's3:GetObject', resource: outbox, context: tls, expect: 'Allowed' })
+  add(g, { name: 'reply deletes an outbox file', as, action: 's3:DeleteObject', resource: outbox, context: tls, expect: 'Allowed' })
+  add(g, { name: 'reply reads an attachment', as, action: 's3:GetObject', resource: attachment, context: tls, expect: 'Denied' })
+  add(g, { name: 'reply reads a memory layer', as, action: 's3:GetObject', resource: OWN_CONVERSATION_MEMORY, context: tls, expect: 'Denied' })
+  add(g, { name: 'reply writes an outbox file', as, action: 's3:PutObject', resource: outbox, context: tls, expect: 'Denied' })
+  as = 'tenant'
+  add(g, { name: "agent reads its conversation's attachment", as, action: 's3:GetObject', resource: attachment, context: tls, expect: 'Allowed' })
+  add(g, { name: "agent writes its conversation's outbox", as, action: 's3:PutObject', resource: outbox, context: tls, expect: 'Allowed' })
+  add(g, { name: "agent reads another conversation's attachment", as, action: 's3:GetObject', resource: mem(`${otherConv}/attachments/abc/0.png`), context: tls, expect: 'Denied' })
+  add(g, { name: "agent writes another conversation's outbox", as, action: 's3:PutObject', resource: mem(`${otherConv}/outbox/run/0-x.pdf`), context: tls, expect: 'Denied' })
+  add(g, { name: "agent reads another tenant's attachment", as, action: 's3:GetObject', resource: mem(`${OTHER_TENANT}/bots/${OTHER_BOT}/conversations/${CHANNEL}/${CONVERSATION}/attachments/abc/0.png`), context: tls, expect: 'Denied' })
+  add(g, { name: 'agent deletes its outbox file', as, action: 's3:DeleteObject', resource: outbox, context: tls, expect: 'Denied' })
+  add(g, { name: 'agent tags an object to escape the retention rule', as, action: 's3:PutObjectTagging', resource: attachment, context: tls, expect: 'Denied' })
+}
+
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.
 {
   const g = 'tenant-access trust policy'

@@ -29,7 +29,8 @@ async fn stack_with_model(model: &ModelStandIn) -> LocalStack {
 }
 
 fn png(width: u32, height: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, 99]));
+    let img =
+        image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, 99]));
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
@@ -58,7 +59,12 @@ async fn host(stack: &LocalStack, id: &str, bytes: &[u8], name: Option<&str>) {
 
 /// The user content blocks of a Converse request's last message.
 fn last_user_blocks(request: &Value) -> Vec<Value> {
-    request["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_array()).cloned().unwrap_or_default()
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_array())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -75,9 +81,16 @@ async fn answers(stack: &LocalStack, n: usize) -> Vec<String> {
 
 async fn attachment_keys(stack: &LocalStack) -> Vec<String> {
     let bucket = stack.resources.buckets.get("MemoryBucket").expect("MemoryBucket").clone();
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
     let listed = s3.list_objects_v2().bucket(bucket).prefix("tenants/").send().await.unwrap();
-    listed.contents().iter().filter_map(|o| o.key()).filter(|k| k.contains("/attachments/")).map(str::to_owned).collect()
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains("/attachments/"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A photo reaches the model as an image block with the exact bytes, its caption beside it; a
@@ -106,7 +119,8 @@ async fn photos_and_documents_reach_the_model_with_their_exact_bytes() {
 
     let liar = png(8, 8);
     host(&stack, "liar", &liar, Some("invoice.pdf")).await;
-    let document = json!({"file_id": "liar", "file_unique_id": "l", "file_name": "invoice.pdf", "mime_type": "application/pdf"});
+    let document =
+        json!({"file_id": "liar", "file_unique_id": "l", "file_name": "invoice.pdf", "mime_type": "application/pdf"});
     let update = file_update(9102, "document", document, None);
     assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update).await.status(), 200);
     answers(&stack, 2).await;
@@ -168,7 +182,8 @@ async fn a_21_mb_file_is_refused_and_a_redelivered_photo_is_answered_once() {
 
     let photo = png(20, 20);
     host(&stack, "again", &photo, None).await;
-    let sizes = json!([{"file_id": "again", "file_unique_id": "a", "file_size": photo.len(), "width": 20, "height": 20}]);
+    let sizes =
+        json!([{"file_id": "again", "file_unique_id": "a", "file_size": photo.len(), "width": 20, "height": 20}]);
     let update = file_update(9202, "photo", sizes, None);
     for _ in 0..2 {
         assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update).await.status(), 200);
@@ -221,7 +236,8 @@ async fn send_file_arrives_at_the_chat_byte_for_byte() {
     assert_eq!(sent, ["Here is the file."]);
     // Once sent and recorded, the outbox copy is deleted.
     let bucket = stack.resources.buckets.get("MemoryBucket").unwrap().clone();
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
     eventually(WAIT, "the outbox emptied", || async {
         let listed = s3.list_objects_v2().bucket(&bucket).prefix("tenants/").send().await.ok()?;
         listed.contents().iter().filter_map(|o| o.key()).all(|k| !k.contains("/outbox/")).then_some(())

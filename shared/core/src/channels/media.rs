@@ -10,8 +10,12 @@ use super::SendError;
 use super::api::{Refusal, describe_http_error};
 use crate::domain::model::ChannelKind;
 
-/// How long one file download may take, from request to last byte.
-pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one file download may take, from request to last byte (the dispatcher's timeout
+/// leaves room for it).
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one file upload may take (the reply function's timeout leaves room for it; text
+/// sends keep the client's shorter bound).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Why a file could not be taken in.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

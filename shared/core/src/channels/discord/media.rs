@@ -119,7 +119,11 @@ pub(super) async fn send_file(
     let form = reqwest::multipart::Form::new()
         .text("payload_json", payload.to_string())
         .part("files[0]", file_part(file).file_name(name));
-    let answer = exchange(ChannelKind::Discord, message_request(ctx, route)?.multipart(form)).await?;
+    let answer = exchange(
+        ChannelKind::Discord,
+        message_request(ctx, route)?.timeout(crate::channels::media::UPLOAD_TIMEOUT).multipart(form),
+    )
+    .await?;
     if answer.status.is_success() {
         let id = answer.body.as_ref().and_then(|b| b.get("id")).map(|id| match id {
             Value::String(s) => s.clone(),

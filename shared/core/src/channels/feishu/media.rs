@@ -113,8 +113,10 @@ pub(super) async fn send_file(
         }
         let url = format!("{base}/open-apis/im/v1/images");
         let form = || reqwest::multipart::Form::new().text("image_type", "message").part("image", file_part(file));
-        let answer =
-            authorized(ctx, "upload image", |http, token| http.post(&url).bearer_auth(token).multipart(form())).await?;
+        let answer = authorized(ctx, "upload image", |http, token| {
+            http.post(&url).timeout(crate::channels::media::UPLOAD_TIMEOUT).bearer_auth(token).multipart(form())
+        })
+        .await?;
         let key = uploaded_key(&answer, "image_key")?;
         ("image", json!({ "image_key": key }).to_string())
     } else {
@@ -126,8 +128,10 @@ pub(super) async fn send_file(
                 .text("file_name", name.clone())
                 .part("file", file_part(file))
         };
-        let answer =
-            authorized(ctx, "upload file", |http, token| http.post(&url).bearer_auth(token).multipart(form())).await?;
+        let answer = authorized(ctx, "upload file", |http, token| {
+            http.post(&url).timeout(crate::channels::media::UPLOAD_TIMEOUT).bearer_auth(token).multipart(form())
+        })
+        .await?;
         let key = uploaded_key(&answer, "file_key")?;
         ("file", json!({ "file_key": key }).to_string())
     };

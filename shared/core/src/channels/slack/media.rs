@@ -118,6 +118,7 @@ pub(super) async fn send_file(
     let upload = ctx
         .http
         .post(upload_url)
+        .timeout(crate::channels::media::UPLOAD_TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
         .body(file.bytes.to_vec());
     let status =

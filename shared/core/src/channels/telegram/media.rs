@@ -75,6 +75,7 @@ pub(super) async fn send_file(
     let token =
         ctx.secrets.get("bot_token").ok_or_else(|| SendError::Permanent("bot_token is not configured".into()))?;
     let url = format!("{}/bot{}/{method}", ctx.api_base.trim_end_matches('/'), token.expose());
-    let result = call_request(ctx.http.post(&url).multipart(form)).await?;
+    let result =
+        call_request(ctx.http.post(&url).timeout(crate::channels::media::UPLOAD_TIMEOUT).multipart(form)).await?;
     Ok(result.and_then(|r| r.get("message_id").and_then(|id| id.as_i64())).map(|id| id.to_string()).unwrap_or_default())
 }

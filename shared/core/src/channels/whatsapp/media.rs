@@ -139,8 +139,11 @@ pub(super) async fn send_file(
         .text("type", declared)
         .part("file", file_part(file));
     let url = format!("{}/{phone_number_id}/media", ctx.api_base.trim_end_matches('/'));
-    let answer =
-        exchange(ChannelKind::Whatsapp, ctx.http.post(&url).bearer_auth(token.expose()).multipart(form)).await?;
+    let answer = exchange(
+        ChannelKind::Whatsapp,
+        ctx.http.post(&url).timeout(crate::channels::media::UPLOAD_TIMEOUT).bearer_auth(token.expose()).multipart(form),
+    )
+    .await?;
     let media_id = answer.body.as_ref().and_then(|b| b.get("id")).and_then(Value::as_str).map(str::to_owned);
     let media_id = match media_id {
         Some(id) if answer.status.is_success() && !id.is_empty() => id,
