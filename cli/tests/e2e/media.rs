@@ -244,3 +244,37 @@ async fn send_file_arrives_at_the_chat_byte_for_byte() {
     })
     .await;
 }
+
+/// WhatsApp, through the local Graph API stand-in: the sample image message's media id is
+/// resolved to a URL and fetched with the access token, the photo reaches the model with its
+/// exact bytes and the caption, and the model's file goes back as an uploaded media message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whatsapp_photos_in_and_files_out() {
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "a.txt", "content": "hello file"}) },
+        ScriptedTurn::ToolCall { name: "send_file".into(), input: json!({"path": "a.txt"}) },
+        ScriptedTurn::Text("A cat.".into()),
+    ])
+    .await;
+    let stack = stack_with_model(&model).await;
+    let bot = crate::whatsapp::onboard(&stack);
+    clawless(&stack, &["profile", "set", "--tenant", &bot.tenant_id, "--preset", "web-agent"]).unwrap();
+    let photo = png(12, 9);
+    let hosted = HostedFile { bytes: photo.clone(), name: None, content_type: Some("image/jpeg".into()) };
+    stack.outbox.host_file("whatsapp", "1003123456789012", hosted).await;
+    let body = crate::support::sample_event("webhook-whatsapp-photo.json")["body"].as_str().unwrap().to_owned();
+    assert_eq!(crate::whatsapp::post_signed(&bot.webhook_url, &body).await.status(), 200);
+    let sent = answers(&stack, 1).await;
+    assert_eq!(sent, ["A cat."]);
+    let blocks = last_user_blocks(&model.requests()[0]);
+    let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+    assert!(text.contains("what is in this photo?"), "{text}");
+    let image = blocks.iter().find_map(|b| b.get("image")).expect("an image block");
+    assert_eq!(image["format"], "png", "judged by the bytes, not the declared image/jpeg");
+    assert_eq!(image["source"]["bytes"], b64(&photo));
+    let files = stack.outbox.files().await;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].channel, "whatsapp");
+    assert_eq!(files[0].bytes, b"hello file");
+    assert_eq!(files[0].chat_id, json!("16505551234"));
+}

@@ -82,7 +82,7 @@ async fn post(url: &str, signature: Option<&str>, body: &str) -> reqwest::Respon
     request.send().await.unwrap()
 }
 
-async fn post_signed(url: &str, body: &str) -> reqwest::Response {
+pub(crate) async fn post_signed(url: &str, body: &str) -> reqwest::Response {
     post(url, Some(&signature_header(APP_SECRET, body.as_bytes())), body).await
 }
 
