@@ -92,7 +92,7 @@ pub async fn prepare(
             }
         };
         let mut attributes: Vec<(&'static str, String)> = vec![
-            ("kind", what.to_owned()),
+            ("sent_as", what.to_owned()),
             ("type", sniffed.media_type.clone()),
             ("size", megabytes(bytes.len() as u64)),
         ];

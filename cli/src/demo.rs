@@ -30,14 +30,53 @@ pub async fn seed_demo(stack: &LocalStack, dir: &Path) -> Result<(PathBuf, Strin
     let body = format!(
         r#"#!/usr/bin/env bash
 # Sends a Telegram-style update to the local clawless webhook (written by `clawless local up`).
+#   send-test-message.sh 'hello bot'
+#   send-test-message.sh --photo FILE ['caption']      a photo (the stand-in holds the file)
+#   send-test-message.sh --document FILE ['caption']   a document
 set -euo pipefail
-text="${{1:-hello bot}}"
+kind=text
+file=
+case "${{1:-}}" in
+  --photo|--document)
+    kind="${{1#--}}"
+    file="${{2:?usage: send-test-message.sh --photo FILE [caption]}}"
+    [ -f "$file" ] || {{ echo "no such file: $file" >&2; exit 2; }}
+    shift 2
+    ;;
+esac
+text="${{1:-}}"
+[ "$kind" = text ] && text="${{text:-hello bot}}"
 update_id="$(date +%s%N | cut -c1-15)"
-body="$(python3 -c 'import json,sys,time; print(json.dumps({{"update_id": int(sys.argv[1]), "message": {{"message_id": int(sys.argv[1]) % 1000000, "from": {{"id": 42, "is_bot": False, "first_name": "Ada"}}, "chat": {{"id": 42, "type": "private"}}, "date": int(time.time()), "text": sys.argv[2]}}}}))' "$update_id" "$text")"
+file_id=
+if [ -n "$file" ]; then
+  # The Telegram stand-in serves the file to the dispatcher's getFile and file download.
+  file_id="local-$update_id"
+  name="$(basename "$file" | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip()))')"
+  curl -sS -f -X POST '{stand_in}/_files/telegram/'"$file_id"'?name='"$name" --data-binary @"$file" >/dev/null
+fi
+body="$(python3 - "$update_id" "$kind" "$text" "$file_id" "${{file:-}}" <<'PY'
+import json, os, sys, time
+update_id, kind, text, file_id, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+message = {{"message_id": update_id % 1000000, "from": {{"id": 42, "is_bot": False, "first_name": "Ada"}},
+           "chat": {{"id": 42, "type": "private"}}, "date": int(time.time())}}
+if kind == "text":
+    message["text"] = text
+else:
+    size = os.path.getsize(path)
+    if kind == "photo":
+        message["photo"] = [{{"file_id": file_id, "file_unique_id": file_id, "file_size": size, "width": 0, "height": 0}}]
+    else:
+        message["document"] = {{"file_id": file_id, "file_unique_id": file_id, "file_size": size, "file_name": os.path.basename(path)}}
+    if text:
+        message["caption"] = text
+print(json.dumps({{"update_id": update_id, "message": message}}))
+PY
+)"
 curl -sS -X POST '{url}' -H 'content-type: application/json' -H 'x-telegram-bot-api-secret-token: {secret}' --data "$body"
 echo
 "#,
         url = added.webhook_url,
+        stand_in = stack.stand_in_url,
     );
     std::fs::write(&script, body).map_err(|e| e.to_string())?;
     #[cfg(unix)]

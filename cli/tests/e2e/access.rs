@@ -206,5 +206,21 @@ async fn the_readme_demo_is_answered() {
         sent.iter().any(|m| m.text == "Hello Ada! You said: hello bot").then_some(())
     })
     .await;
+    // `--photo FILE caption`: the stand-in holds the file, the dispatcher downloads it.
+    let photo = dir.join("receipt.png");
+    std::fs::write(&photo, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let out =
+        std::process::Command::new("bash").arg(&script).arg("--photo").arg(&photo).arg("a receipt").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(WAIT, "the photo downloaded and answered", || async {
+        let downloaded =
+            stack.outbox.downloads().await.iter().any(|(c, id)| c == "telegram" && id.starts_with("local-"));
+        let answered = stack.outbox.sent().await.len() >= 2;
+        (downloaded && answered).then_some(())
+    })
+    .await;
+    let missing =
+        std::process::Command::new("bash").arg(&script).arg("--photo").arg(dir.join("nope.png")).output().unwrap();
+    assert!(!missing.status.success(), "a missing file is refused");
     let _ = std::fs::remove_dir_all(&dir);
 }

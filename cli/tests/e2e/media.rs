@@ -272,7 +272,12 @@ async fn whatsapp_photos_in_and_files_out() {
     let image = blocks.iter().find_map(|b| b.get("image")).expect("an image block");
     assert_eq!(image["format"], "png", "judged by the bytes, not the declared image/jpeg");
     assert_eq!(image["source"]["bytes"], b64(&photo));
-    let files = stack.outbox.files().await;
+    // The file follows the answer's text.
+    let files = eventually(WAIT, "the file at the stand-in", || async {
+        let files = stack.outbox.files().await;
+        (!files.is_empty()).then_some(files)
+    })
+    .await;
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0].channel, "whatsapp");
     assert_eq!(files[0].bytes, b"hello file");
