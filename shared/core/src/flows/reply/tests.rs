@@ -411,3 +411,25 @@ fn buttons_go_on_the_last_piece_only() {
     assert_eq!(piece_buttons(&buttons, 2, 3), &buttons);
     assert!(piece_buttons(&[], 0, 1).is_empty());
 }
+
+/// A reply naming a file outside its own conversation's outbox (another conversation's, or an
+/// attachment, or a path that climbs out) is a `security_violation`: nothing is read or sent.
+#[tokio::test]
+async fn files_outside_the_conversations_outbox_are_refused() {
+    use crate::domain::media::{OutgoingFile, outbox_prefix};
+    let h = Harness::new(bot_record()).await;
+    let (events, _guard) = Events::capture();
+    let own = outbox_prefix(&conversation("4242"));
+    let other = outbox_prefix(&conversation("4243"));
+    let attachments = own.replace("/outbox/", "/attachments/");
+    for key in [format!("{other}run/0-x.pdf"), format!("{attachments}d/0.png"), format!("{own}run/../../4243/outbox/x")] {
+        let file = OutgoingFile { key, name: "x.pdf".into(), caption: None };
+        let answer = ReplyEnvelope { files: vec![file], ..reply("here") };
+        assert_eq!(
+            h.service.deliver(answer).await.expect("refused"),
+            rejected("file outside the conversation's outbox")
+        );
+    }
+    assert_eq!(events.named("security_violation").len(), 3, "{:?}", events.names());
+    assert!(h.api.sent().await.is_empty(), "not even the text");
+}
