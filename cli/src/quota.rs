@@ -104,14 +104,18 @@ pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, Str
         output_tokens: usage.output_tokens,
         runs: usage.runs,
         messages: usage.messages,
+        file_bytes_in: usage.file_bytes_in,
+        file_bytes_out: usage.file_bytes_out,
     };
     let remaining = budget.map(|b| b.saturating_sub(used.tokens()));
     let text = format!(
-        "tenant {tenant_id}, {month}: {} input + {} output tokens over {} runs ({} messages); budget {}",
+        "tenant {tenant_id}, {month}: {} input + {} output tokens over {} runs ({} messages); files {} in, {} out; budget {}",
         used.input_tokens,
         used.output_tokens,
         used.runs,
         used.messages,
+        clawless_core::domain::media::megabytes(used.file_bytes_in),
+        clawless_core::domain::media::megabytes(used.file_bytes_out),
         match (budget, remaining) {
             (Some(b), Some(r)) => format!("{b}, {r} left"),
             _ => "none".into(),
@@ -125,6 +129,8 @@ pub async fn run_usage(admin: &Admin, action: UsageAction) -> Result<(Value, Str
             "output_tokens": used.output_tokens,
             "runs": used.runs,
             "messages": used.messages,
+            "file_bytes_in": used.file_bytes_in,
+            "file_bytes_out": used.file_bytes_out,
             "budget_tokens": budget,
             "remaining_tokens": remaining,
         }),

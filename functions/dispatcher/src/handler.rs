@@ -53,7 +53,7 @@ pub async fn build() -> Result<Dispatcher, Error> {
     // Files in: downloaded from the channel's API (the SDK's roots, a bound on each download)
     // into the same bucket, under the conversation's prefix.
     let http = clawless_aws::tls::reqwest_builder().connect_timeout(std::time::Duration::from_secs(10)).build()?;
-    let intake = MediaIntake::new(memory, http, ChannelApis::from_env());
+    let intake = MediaIntake::new(memory, store.clone(), http, ChannelApis::from_env());
     let ports = DispatchPorts {
         directory,
         conversations: store.clone(),

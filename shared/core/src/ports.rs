@@ -146,6 +146,14 @@ pub trait UsageRepo: Send + Sync {
         output_tokens: u64,
         messages: u64,
     ) -> Result<bool, StoreError>;
+    /// Adds bytes of files taken in from chats (`inbound`) or sent to them to the tenant's month.
+    async fn add_file_bytes(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        inbound: u64,
+        outbound: u64,
+    ) -> Result<(), StoreError>;
     /// A tenant's token use in one month: (input, output, runs).
     async fn token_usage(&self, tenant_id: &TenantId, month: &str) -> Result<(u64, u64, u64), StoreError>;
     /// The month's use with the messages its runs took, strongly consistent (the budget check

@@ -18,11 +18,7 @@ impl UsageRepo for Store {
         output_tokens: u64,
         messages: u64,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{tenant_id}#USAGE")))
-            .key("sk", s(format!("MONTH#{month}")))
+        self.month_update(tenant_id, month)
             .update_expression(USAGE_ADD)
             .set_expression_attribute_values(Some(usage_values(input_tokens, output_tokens, messages)))
             .send()
@@ -112,7 +108,27 @@ impl UsageRepo for Store {
             output_tokens: n("output_tokens"),
             runs: n("runs"),
             messages: n("messages"),
+            file_bytes_in: n("file_bytes_in"),
+            file_bytes_out: n("file_bytes_out"),
         })
+    }
+
+    /// `ADD file_bytes_in, file_bytes_out` on the tenant's month.
+    async fn add_file_bytes(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        inbound: u64,
+        outbound: u64,
+    ) -> Result<(), StoreError> {
+        self.month_update(tenant_id, month)
+            .update_expression("ADD file_bytes_in :i, file_bytes_out :o")
+            .expression_attribute_values(":i", aws_sdk_dynamodb::types::AttributeValue::N(inbound.to_string()))
+            .expression_attribute_values(":o", aws_sdk_dynamodb::types::AttributeValue::N(outbound.to_string()))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
     }
 
     /// `{tenant}#USAGE` / `QUOTA`: `monthly_tokens`, `concurrent_runs`, `messages_per_minute`,
@@ -193,3 +209,18 @@ impl UsageRepo for Store {
 
 /// The sort key of a tenant's quota item, in its usage partition.
 const QUOTA_SK: &str = "QUOTA";
+
+impl Store {
+    /// An UpdateItem on the tenant's month (`{tenant}#USAGE` / `MONTH#{month}`).
+    fn month_update(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{tenant_id}#USAGE")))
+            .key("sk", s(format!("MONTH#{month}")))
+    }
+}

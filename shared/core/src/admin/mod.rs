@@ -196,6 +196,9 @@ pub struct UsageView {
     pub runs: u64,
     pub messages: u64,
     pub monthly_tokens: Option<u64>,
+    /// Bytes of files taken in from chats and sent to them.
+    pub file_bytes_in: u64,
+    pub file_bytes_out: u64,
 }
 
 /// Everything the admin operations use.
@@ -885,6 +888,8 @@ impl AdminService {
             runs: used.runs,
             messages: used.messages,
             monthly_tokens: quota.monthly_tokens,
+            file_bytes_in: used.file_bytes_in,
+            file_bytes_out: used.file_bytes_out,
         })
     }
 

@@ -13,6 +13,9 @@ pub struct MonthUse {
     /// The messages runs took (a run that merges several counts each; commands and refused
     /// messages run nothing and count nothing).
     pub messages: u64,
+    /// Bytes of files people sent that were stored, and of files agents sent to chats.
+    pub file_bytes_in: u64,
+    pub file_bytes_out: u64,
 }
 
 impl MonthUse {
@@ -74,8 +77,8 @@ mod tests {
 
     #[test]
     fn a_month_s_use_is_its_input_and_output_tokens() {
-        let used = MonthUse { input_tokens: 7, output_tokens: 5, runs: 3, messages: 4 };
+        let used = MonthUse { input_tokens: 7, output_tokens: 5, runs: 3, messages: 4, ..MonthUse::default() };
         assert_eq!(used.tokens(), 12);
-        assert_eq!(MonthUse { input_tokens: u64::MAX, output_tokens: 1, runs: 0, messages: 0 }.tokens(), u64::MAX);
+        assert_eq!(MonthUse { input_tokens: u64::MAX, output_tokens: 1, ..MonthUse::default() }.tokens(), u64::MAX);
     }
 }

@@ -20,11 +20,12 @@ use crate::channels::{self, DownloadError, SendContext};
 use crate::domain::media::{
     MAX_ATTACHMENTS_PER_MESSAGE, MAX_INBOUND_BYTES, MediaKind, StoredAttachment, attachment_key, megabytes, sniff,
 };
+use crate::domain::model::month_of;
 use crate::domain::model::{ConversationMessage, now_ms};
 use crate::domain::records::BotRecord;
 use crate::flows::directory::BotDirectory;
 use crate::flows::reply::ChannelApis;
-use crate::ports::{ConversationFiles, StoreError};
+use crate::ports::{ConversationFiles, StoreError, UsageRepo};
 
 /// How long downloads of a message's files are retried before its run goes on without them.
 pub const GIVE_UP_AFTER_MS: i64 = 2 * 60 * 1000;
@@ -53,14 +54,21 @@ pub struct TakenIn {
 
 pub struct MediaIntake {
     files: Arc<dyn ConversationFiles>,
+    usage: Arc<dyn UsageRepo>,
     http: reqwest::Client,
     apis: ChannelApis,
     tokens: TtlCache<String, String>,
 }
 
 impl MediaIntake {
-    pub fn new(files: Arc<dyn ConversationFiles>, http: reqwest::Client, apis: ChannelApis) -> Self {
-        Self { files, http, apis, tokens: TtlCache::new(Duration::from_secs(30 * 60), 1000) }
+    /// `usage`: where the bytes stored are counted in the tenant's month.
+    pub fn new(
+        files: Arc<dyn ConversationFiles>,
+        usage: Arc<dyn UsageRepo>,
+        http: reqwest::Client,
+        apis: ChannelApis,
+    ) -> Self {
+        Self { files, usage, http, apis, tokens: TtlCache::new(Duration::from_secs(30 * 60), 1000) }
     }
 
     /// Downloads and stores `item`'s files (see the module doc).
@@ -139,6 +147,16 @@ impl MediaIntake {
                 size,
                 name: attachment.name.clone(),
             });
+        }
+        if out.bytes > 0 {
+            // Counted after storing: a retry after a failure here counts the message's files
+            // again, which over-counts rather than losing a stored file.
+            self.usage.add_file_bytes(&c.tenant_id, &month_of(now_ms()), out.bytes, 0).await?;
+            crate::observe::metrics::record(
+                crate::observe::metrics::Metric::FileBytesIn,
+                out.bytes as f64,
+                Some(&c.tenant_id),
+            );
         }
         Ok(out)
     }

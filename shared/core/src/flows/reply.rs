@@ -327,11 +327,18 @@ impl ReplyService {
                 }
                 other => {
                     if other.is_ok() {
+                        let tenant = &reply.conversation.tenant_id;
+                        let month = crate::domain::model::month_of(crate::domain::model::now_ms());
+                        let size = bytes.len() as u64;
                         crate::observe::metrics::record(
                             crate::observe::metrics::Metric::FileBytesOut,
-                            bytes.len() as f64,
-                            Some(&reply.conversation.tenant_id),
+                            size as f64,
+                            Some(tenant),
                         );
+                        if let Err(e) = self.usage.add_file_bytes(tenant, &month, 0, size).await {
+                            // The file went out; a lost count must not send it again.
+                            tracing::warn!(event = "file_bytes_not_counted", error = %e);
+                        }
                     }
                     return Ok(other);
                 }

@@ -75,6 +75,8 @@ pub struct MemoryStore {
     pub(super) access: Mutex<BTreeMap<(String, String), super::access::AccessEntry>>,
     lines: Mutex<BTreeMap<(String, String), MessageItem>>,
     usage: Mutex<Usage>,
+    /// Bytes of files in and out per (tenant, month).
+    file_bytes: Mutex<HashMap<(TenantId, String), (u64, u64)>>,
     runs: Mutex<HashSet<String>>,
     quotas: Mutex<HashMap<TenantId, crate::domain::usage::TenantQuota>>,
     run_slots: Mutex<HashMap<TenantId, crate::domain::usage::RunSlots>>,
@@ -324,7 +326,31 @@ impl UsageRepo for MemoryStore {
         self.fail.store("token_usage")?;
         let (input_tokens, output_tokens, runs, messages) =
             lock(&self.usage).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default();
-        Ok(crate::domain::usage::MonthUse { input_tokens, output_tokens, runs, messages })
+        let (file_bytes_in, file_bytes_out) =
+            lock(&self.file_bytes).get(&(tenant_id.clone(), month.to_owned())).copied().unwrap_or_default();
+        Ok(crate::domain::usage::MonthUse {
+            input_tokens,
+            output_tokens,
+            runs,
+            messages,
+            file_bytes_in,
+            file_bytes_out,
+        })
+    }
+
+    async fn add_file_bytes(
+        &self,
+        tenant_id: &TenantId,
+        month: &str,
+        inbound: u64,
+        outbound: u64,
+    ) -> Result<(), StoreError> {
+        self.fail.store("add_file_bytes")?;
+        let mut bytes = lock(&self.file_bytes);
+        let entry = bytes.entry((tenant_id.clone(), month.to_owned())).or_default();
+        entry.0 += inbound;
+        entry.1 += outbound;
+        Ok(())
     }
 
     async fn quota(&self, tenant_id: &TenantId) -> Result<crate::domain::usage::TenantQuota, StoreError> {
