@@ -47,6 +47,14 @@ pub struct AgentConfig {
     /// reports progress while it lasts (the reply function shows typing and a status message
     /// from them). Each report is one reply-queue message and one reply-function invocation.
     pub progress_secs: u64,
+    /// `CLAWLESS_TRANSCRIBE` (`on`/`true` or `off`/`false`, default off): voice notes and audio
+    /// files reach the model as transcripts made by Amazon Transcribe.
+    pub transcribe: bool,
+    /// `CLAWLESS_TRANSCRIBE_LANGUAGE`: the language voice notes are in (a Transcribe language
+    /// code such as `en-US`); unset: Transcribe identifies it per note.
+    pub transcribe_language: Option<String>,
+    /// `CLAWLESS_TRANSCRIBE_ENDPOINT`: another Transcribe endpoint (the local stand-in).
+    pub transcribe_endpoint: Option<String>,
 }
 
 /// The longest run `CLAWLESS_RUN_SECONDS` may ask for (and its default).
@@ -125,7 +133,30 @@ impl AgentConfig {
                 }
             },
         };
+        // The template passes its `TranscribeVoice` parameter as it is (`true`/`false`).
+        let transcribe = match get("CLAWLESS_TRANSCRIBE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("off" | "false") => false,
+            Some("on" | "true") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "CLAWLESS_TRANSCRIBE",
+                    reason: "expected on or off (or true or false)".into(),
+                });
+            }
+        };
+        let transcribe_language = get("CLAWLESS_TRANSCRIBE_LANGUAGE").map(|v| v.trim().to_owned());
+        if let Some(language) = &transcribe_language
+            && !language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(ConfigError::Invalid {
+                name: "CLAWLESS_TRANSCRIBE_LANGUAGE",
+                reason: "expected a language code such as en-US".into(),
+            });
+        }
         Ok(Self {
+            transcribe,
+            transcribe_language,
+            transcribe_endpoint: url("CLAWLESS_TRANSCRIBE_ENDPOINT")?,
             port,
             reply_queue_url: reply_queue_url.trim().to_owned(),
             model,
@@ -208,6 +239,33 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn transcription_is_off_unless_turned_on() {
+        let c = config(&[QUEUE]).unwrap();
+        assert!(!c.transcribe);
+        assert_eq!(c.transcribe_language, None);
+        for on in ["on", "true", "ON"] {
+            assert!(config(&[QUEUE, ("CLAWLESS_TRANSCRIBE", on)]).unwrap().transcribe, "{on}");
+        }
+        for off in ["off", "false"] {
+            assert!(!config(&[QUEUE, ("CLAWLESS_TRANSCRIBE", off)]).unwrap().transcribe, "{off}");
+        }
+        assert!(matches!(
+            config(&[QUEUE, ("CLAWLESS_TRANSCRIBE", "yes please")]),
+            Err(ConfigError::Invalid { name: "CLAWLESS_TRANSCRIBE", .. })
+        ));
+        let c = config(&[
+            QUEUE,
+            ("CLAWLESS_TRANSCRIBE", "on"),
+            ("CLAWLESS_TRANSCRIBE_LANGUAGE", "de-DE"),
+            ("CLAWLESS_TRANSCRIBE_ENDPOINT", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        assert_eq!(c.transcribe_language.as_deref(), Some("de-DE"));
+        assert_eq!(c.transcribe_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(config(&[QUEUE, ("CLAWLESS_TRANSCRIBE_LANGUAGE", "en US")]).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod stand_ins;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod tools;
+pub mod transcribe;
 pub mod untrusted;
 
 use std::future::Future;

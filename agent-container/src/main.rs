@@ -7,7 +7,7 @@ use clawless_agent::config::AgentConfig;
 use clawless_agent::provider::Providers;
 use clawless_agent::reply_sink::SqsReplySink;
 use clawless_agent::services::TenantServices;
-use clawless_agent::services::aws::{AwsSettings, AwsTenantServices, HandedCredentials};
+use clawless_agent::services::aws::{AwsSettings, AwsTenantServices, HandedCredentials, TranscribeSettings};
 use clawless_agent::tools::web::WebSettings;
 use clawless_agent::tools::{self, ToolBox};
 use clawless_agent::{AppState, StartupError, init_logging, serve};
@@ -48,6 +48,10 @@ async fn run() -> Result<(), StartupError> {
             profile_cache: Duration::from_secs(config.profile_cache_secs),
             memory_cache: Duration::from_secs(config.memory_cache_secs),
             tasks,
+            transcribe: config.transcribe.then(|| TranscribeSettings {
+                language: config.transcribe_language.clone(),
+                endpoint: config.transcribe_endpoint.clone(),
+            }),
         },
     );
     let services: Arc<dyn TenantServices> = Arc::new(services);

@@ -73,6 +73,12 @@ pub trait TenantServices: Send + Sync + 'static {
     fn files(&self, _conversation: &ConversationRef) -> Option<Arc<dyn ConversationFiles>> {
         None
     }
+
+    /// Transcripts of the conversation's voice notes with the handed credentials; `None` where
+    /// transcription is off or there are no credentials (the run's default then answers).
+    fn transcripts(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::attachments::Transcripts>> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).

@@ -310,6 +310,27 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "agent reads another tenant's attachment", as, action: 's3:GetObject', resource: mem(`${OTHER_TENANT}/bots/${OTHER_BOT}/conversations/${CHANNEL}/${CONVERSATION}/attachments/abc/0.png`), context: tls, expect: 'Denied' })
   add(g, { name: 'agent deletes its outbox file', as, action: 's3:DeleteObject', resource: outbox, context: tls, expect: 'Denied' })
   add(g, { name: 'agent tags an object to escape the retention rule', as, action: 's3:PutObjectTagging', resource: attachment, context: tls, expect: 'Denied' })
+  // Voice notes. StartTranscriptionJob takes no resource, so it is held by where the result
+  // goes: the memory bucket, under the caller's own bot. Job names are account-wide; the agent
+  // names its {tenant}-{bot}-{digest} and reads only jobs with its own prefix.
+  const job = (name) => `arn:aws:transcribe:${REGION}:${ACCOUNT}:transcription-job/${name}`
+  const digest = '0123456789abcdef0123456789abcdef01234567'
+  const BUCKET_NAME = BUCKET.replace('arn:aws:s3:::', '')
+  const output = (bucket, key) => ({ 'transcribe:OutputBucketName': bucket, 'transcribe:OutputKey': key })
+  const start = 'transcribe:StartTranscriptionJob'
+  add(g, { name: 'agent starts a transcription into its own conversation', as, action: start, resource: '*', context: output(BUCKET_NAME, `tenants/${conv}/transcripts/${digest}.json`), expect: 'Allowed' })
+  add(g, { name: "agent starts a transcription into another tenant's conversation", as, action: start, resource: '*', context: output(BUCKET_NAME, `tenants/${OTHER_TENANT}/bots/${OTHER_BOT}/conversations/${CHANNEL}/${CONVERSATION}/transcripts/${digest}.json`), expect: 'Denied' })
+  add(g, { name: "agent starts a transcription into another bot's conversation", as, action: start, resource: '*', context: output(BUCKET_NAME, `tenants/${TENANT}/bots/${OTHER_BOT}/conversations/${CHANNEL}/${CONVERSATION}/transcripts/${digest}.json`), expect: 'Denied' })
+  add(g, { name: 'agent starts a transcription into another bucket', as, action: start, resource: '*', context: output('attacker-bucket', `tenants/${conv}/transcripts/${digest}.json`), expect: 'Denied' })
+  add(g, { name: "agent starts a transcription into Transcribe's own bucket (no output bucket)", as, action: start, resource: '*', expect: 'Denied' })
+  const get = 'transcribe:GetTranscriptionJob'
+  add(g, { name: 'agent reads a transcription job with its own prefix', as, action: get, resource: job(`${TENANT}-${BOT}-${digest}`), expect: 'Allowed' })
+  add(g, { name: "agent reads a transcription job with another tenant's prefix", as, action: get, resource: job(`${OTHER_TENANT}-${OTHER_BOT}-${digest}`), expect: 'Denied' })
+  add(g, { name: 'agent reads a transcription job of another bot of its tenant', as, action: get, resource: job(`${TENANT}-${OTHER_BOT}-${digest}`), expect: 'Denied' })
+  add(g, { name: 'agent reads a transcription job without a prefix', as, action: get, resource: job(digest), expect: 'Denied' })
+  add(g, { name: 'agent lists every transcription job', as, action: 'transcribe:ListTranscriptionJobs', resource: '*', expect: 'Denied' })
+  add(g, { name: 'agent writes a transcript under its conversation', as, action: 's3:PutObject', resource: mem(`${conv}/transcripts/${digest}.json`), context: tls, expect: 'Allowed' })
+  add(g, { name: "agent writes a transcript under another conversation", as, action: 's3:PutObject', resource: mem(`${otherConv}/transcripts/${digest}.json`), context: tls, expect: 'Denied' })
 }
 
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.

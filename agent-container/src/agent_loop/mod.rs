@@ -206,8 +206,15 @@ async fn answer(
     // The files the batch's messages carried, after their texts.
     let workspace = deps.workspace_root.join(session.as_str());
     let files = deps.services.files(conversation);
+    // Transcripts with the handed credentials where transcription is on, else the run's default.
+    let tenant_transcripts = if batch.iter().any(|inv| !inv.attachments.is_empty()) {
+        deps.services.transcripts(conversation)
+    } else {
+        None
+    };
+    let transcripts = tenant_transcripts.as_deref().unwrap_or(deps.transcripts.as_ref());
     for inv in batch.iter().filter(|inv| !inv.attachments.is_empty() || !inv.attachment_notes.is_empty()) {
-        let prepared = crate::attachments::prepare(files.as_deref(), inv, &workspace, deps.transcripts.as_ref()).await;
+        let prepared = crate::attachments::prepare(files.as_deref(), inv, &workspace, transcripts).await;
         if !prepared.blocks.is_empty() {
             push_message(
                 &mut messages,

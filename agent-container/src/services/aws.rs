@@ -41,6 +41,17 @@ pub struct AwsSettings {
     pub memory_cache: Duration,
     /// Scheduled tasks (schedule group, scheduler target); `None`: the task tools say so.
     pub tasks: Option<TaskConfig>,
+    /// Voice-note transcription through Amazon Transcribe; `None`: off.
+    pub transcribe: Option<TranscribeSettings>,
+}
+
+/// How voice notes are transcribed.
+#[derive(Debug, Clone, Default)]
+pub struct TranscribeSettings {
+    /// The spoken language (a Transcribe language code); `None`: Transcribe identifies it.
+    pub language: Option<String>,
+    /// Another Transcribe endpoint (the local stand-in).
+    pub endpoint: Option<String>,
 }
 
 /// The SDK configuration of the credentials the current run was handed. The reply sink sends
@@ -99,6 +110,8 @@ struct TenantClients {
     store: Store,
     profiles: ProfileStore,
     s3: aws_sdk_s3::Client,
+    /// Transcription jobs, when turned on.
+    transcribe: Option<aws_sdk_transcribe::Client>,
     /// Task records and schedules.
     tasks: Option<TaskManager>,
 }
@@ -131,6 +144,7 @@ impl AwsTenantServices {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), self.settings.table.clone()),
             profiles: ProfileStore::new(aws_sdk_ssm::Client::new(&sdk), self.settings.parameter_prefix.clone()),
             s3: s3_client(&sdk),
+            transcribe: self.settings.transcribe.as_ref().map(|t| transcribe_client(&sdk, t.endpoint.as_deref())),
             tasks: self.settings.tasks.as_ref().map(|config| {
                 TaskManager::new(
                     Arc::new(TaskStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.settings.table.clone())),
@@ -149,6 +163,15 @@ impl AwsTenantServices {
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A Transcribe client, at `endpoint` when one is given.
+pub fn transcribe_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_transcribe::Client {
+    let mut config = aws_sdk_transcribe::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_transcribe::Client::from_conf(config.build())
 }
 
 fn storage(what: &'static str, e: impl std::fmt::Display) -> ServiceError {
@@ -234,5 +257,19 @@ impl TenantServices for AwsTenantServices {
     fn files(&self, conversation: &ConversationRef) -> Option<Arc<dyn clawless_core::ports::ConversationFiles>> {
         let clients = self.clients(&conversation.tenant_id).ok()?;
         Some(Arc::new(clawless_aws::s3::MemoryBucket::new(clients.s3, self.settings.memory_bucket.clone())))
+    }
+
+    fn transcripts(&self, conversation: &ConversationRef) -> Option<Arc<dyn crate::attachments::Transcripts>> {
+        let settings = self.settings.transcribe.as_ref()?;
+        let clients = self.clients(&conversation.tenant_id).ok()?;
+        Some(Arc::new(crate::transcribe::AwsTranscripts {
+            transcribe: clients.transcribe?,
+            s3: clients.s3,
+            bucket: self.settings.memory_bucket.clone(),
+            conversation: conversation.clone(),
+            language: settings.language.clone(),
+            poll_every: crate::transcribe::POLL_EVERY,
+            wait_at_most: crate::transcribe::WAIT_AT_MOST,
+        }))
     }
 }

@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod template;
 #[cfg(feature = "test-support")]
 mod test_support;
+pub mod transcribe;
 #[cfg(feature = "test-support")]
 pub use test_support::output_lines;
 
@@ -328,6 +329,12 @@ impl LocalStack {
                 agent_env.push((key, value));
             }
         }
+        // Voice notes are transcribed by the Transcribe stand-in, which reads and writes the
+        // emulator's S3 as the service would.
+        let transcribe_url =
+            format!("http://{}", serve(transcribe::router(s3.clone(), endpoint.clone()), 0, &mut tasks).await?);
+        agent_env.push(("CLAWLESS_TRANSCRIBE".into(), "on".into()));
+        agent_env.push(("CLAWLESS_TRANSCRIBE_ENDPOINT".into(), transcribe_url));
         agent_env.extend(options.agent_env.iter().cloned());
         let agentcore = AgentCoreStandIn::new(AgentCoreConfig {
             runtime_arn: runtime_arn.clone(),

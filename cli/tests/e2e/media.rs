@@ -161,6 +161,43 @@ async fn photos_and_documents_reach_the_model_with_their_exact_bytes() {
     assert!(keys.iter().filter(|k| k.ends_with(".png")).count() == 2, "judged by the bytes: {keys:?}");
 }
 
+/// A Telegram voice note reaches the model as its transcript: the agent starts a Transcribe job
+/// (the local stand-in, which hears the text after the marker in the audio), waits for it, reads
+/// the result from the conversation's prefix and puts it in the untrusted attachment block,
+/// marked as a transcript of the user's voice note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_voice_note_reaches_the_model_as_its_transcript() {
+    let model = ModelStandIn::bedrock(vec![ScriptedTurn::Text("Booked.".into())]).await;
+    let stack = stack_with_model(&model).await;
+    let bot = onboard_telegram_bot(&stack, TEST_SECRET);
+
+    let mut audio = b"OggS\0\x02\0\0\0\0\0\0\0\0".to_vec();
+    audio.extend_from_slice(b"CLAWLESS-TRANSCRIPT:please book a table for two");
+    host(&stack, "voice-1", &audio, None).await;
+    let voice = json!({"file_id": "voice-1", "file_unique_id": "v1", "duration": 2, "mime_type": "audio/ogg"});
+    let update = file_update(9301, "voice", voice, None);
+    assert_eq!(post_update(&bot.webhook_url, Some(TEST_SECRET), &update).await.status(), 200);
+    let sent = answers(&stack, 1).await;
+    assert_eq!(sent, ["Booked."]);
+
+    let requests = model.requests();
+    assert_eq!(requests.len(), 1);
+    let text: String = last_user_blocks(&requests[0]).iter().filter_map(|b| b["text"].as_str()).collect();
+    assert!(text.contains("<untrusted kind=\"attachment\""), "{text}");
+    // The apostrophe stays as it is: attribute values escape only <, >, & and quotes.
+    assert!(text.contains("transcript_of=\"the user's voice note\""), "{text}");
+    assert!(text.contains("please book a table for two"), "{text}");
+    assert!(!text.contains("no transcript"), "{text}");
+
+    // The result was written beside the attachment, under the conversation's prefix.
+    let bucket = stack.resources.buckets.get("MemoryBucket").expect("MemoryBucket").clone();
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&stack.sdk).force_path_style(true).build());
+    let prefix = format!("tenants/{}/bots/{}/conversations/telegram/4242/transcripts/", bot.tenant_id, bot.bot_id);
+    let listed = s3.list_objects_v2().bucket(bucket).prefix(&prefix).send().await.unwrap();
+    assert_eq!(listed.contents().len(), 1, "one transcript under {prefix}");
+}
+
 /// A file over 20 MB gets a clear answer, nothing is stored and no model runs; a redelivered
 /// photo is downloaded, stored and answered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
