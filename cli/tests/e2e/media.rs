@@ -159,6 +159,10 @@ async fn photos_and_documents_reach_the_model_with_their_exact_bytes() {
     let prefix = format!("tenants/{}/bots/{}/conversations/telegram/4242/attachments/", bot.tenant_id, bot.bot_id);
     assert!(keys.iter().all(|k| k.starts_with(&prefix)), "{keys:?}");
     assert!(keys.iter().filter(|k| k.ends_with(".png")).count() == 2, "judged by the bytes: {keys:?}");
+    // The bytes stored are the tenant's to see in its usage.
+    let usage = clawless(&stack, &["usage", "show", "--tenant", &bot.tenant_id]).unwrap();
+    assert_eq!(usage["file_bytes_in"], json!(photo.len() + liar.len() + pdf.len()), "{usage}");
+    assert_eq!(usage["file_bytes_out"], json!(0));
 }
 
 /// A Telegram voice note reaches the model as its transcript: the agent starts a Transcribe job
@@ -271,6 +275,8 @@ async fn send_file_arrives_at_the_chat_byte_for_byte() {
     assert_eq!(files[0].chat_id, json!(4242));
     let sent = answers(&stack, 1).await;
     assert_eq!(sent, ["Here is the file."]);
+    let usage = clawless(&stack, &["usage", "show", "--tenant", &bot.tenant_id]).unwrap();
+    assert_eq!(usage["file_bytes_out"], json!(content.len()), "{usage}");
     // Once sent and recorded, the outbox copy is deleted.
     let bucket = stack.resources.buckets.get("MemoryBucket").unwrap().clone();
     let s3 =
@@ -319,4 +325,49 @@ async fn whatsapp_photos_in_and_files_out() {
     assert_eq!(files[0].channel, "whatsapp");
     assert_eq!(files[0].bytes, b"hello file");
     assert_eq!(files[0].chat_id, json!("16505551234"));
+}
+
+/// Slack, through the local Web API stand-in: a file shared in a DM is fetched from its
+/// `url_private_download` with the bot token, reaches the model with its exact bytes, and the
+/// model's file goes back through `files.getUploadURLExternal` and `completeUploadExternal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slack_files_in_and_out() {
+    let model = ModelStandIn::bedrock(vec![
+        ScriptedTurn::ToolCall { name: "file_write".into(), input: json!({"path": "b.txt", "content": "slack file"}) },
+        ScriptedTurn::ToolCall { name: "send_file".into(), input: json!({"path": "b.txt", "caption": "yours"}) },
+        ScriptedTurn::Text("Got it.".into()),
+    ])
+    .await;
+    let stack = stack_with_model(&model).await;
+    let bot = crate::slack::onboard_slack_bot(&stack);
+    clawless(&stack, &["profile", "set", "--tenant", &bot.tenant_id, "--preset", "web-agent"]).unwrap();
+    let photo = png(16, 16);
+    let hosted = HostedFile { bytes: photo.clone(), name: Some("shot.png".into()), content_type: None };
+    stack.outbox.host_file("slack", "F0PHOTO1", hosted).await;
+    let url = format!("{}/slack/files-pri/F0PHOTO1/shot.png", stack.stand_in_url);
+    let event = json!({
+        "token": "test-verification-token", "team_id": "T0123ABCD", "api_app_id": "A0123ABCD",
+        "type": "event_callback", "event_id": "Ev0MEDIA01", "event_time": 1_763_740_800,
+        "authorizations": [{"team_id": "T0123ABCD", "user_id": "U0BOT0001", "is_bot": true}],
+        "event": {"type": "message", "subtype": "file_share", "channel": "D0123ABCD", "user": "U0123ABCD",
+                  "text": "look at this", "ts": "1763740800.000300", "event_ts": "1763740800.000300",
+                  "channel_type": "im",
+                  "files": [{"id": "F0PHOTO1", "name": "shot.png", "mimetype": "image/png", "size": photo.len(),
+                             "url_private": url, "url_private_download": url}]}
+    })
+    .to_string();
+    assert_eq!(crate::slack::post_event(&bot.webhook_url, &event, &[]).await.status(), 200);
+    let sent = answers(&stack, 1).await;
+    assert_eq!(sent, ["Got it."]);
+    let blocks = last_user_blocks(&model.requests()[0]);
+    let image = blocks.iter().find_map(|b| b.get("image")).expect("an image block");
+    assert_eq!(image["source"]["bytes"], b64(&photo));
+    let files = eventually(WAIT, "the file at the stand-in", || async {
+        let files = stack.outbox.files().await;
+        (!files.is_empty()).then_some(files)
+    })
+    .await;
+    assert_eq!(files[0].channel, "slack");
+    assert_eq!(files[0].bytes, b"slack file");
+    assert_eq!(files[0].caption.as_deref(), Some("yours"));
 }

@@ -422,7 +422,8 @@ async fn files_outside_the_conversations_outbox_are_refused() {
     let own = outbox_prefix(&conversation("4242"));
     let other = outbox_prefix(&conversation("4243"));
     let attachments = own.replace("/outbox/", "/attachments/");
-    for key in [format!("{other}run/0-x.pdf"), format!("{attachments}d/0.png"), format!("{own}run/../../4243/outbox/x")] {
+    for key in [format!("{other}run/0-x.pdf"), format!("{attachments}d/0.png"), format!("{own}run/../../4243/outbox/x")]
+    {
         let file = OutgoingFile { key, name: "x.pdf".into(), caption: None };
         let answer = ReplyEnvelope { files: vec![file], ..reply("here") };
         assert_eq!(
