@@ -84,6 +84,12 @@ fn agent_credentials_are_scoped_to_one_tenant() {
             .unwrap()
             .iter()
             .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap().clone())
+            // A statement under a condition (`!If [cond, statement, !Ref AWS::NoValue]`) is
+            // checked as the statement it grants when the condition holds.
+            .map(|s| match s {
+                serde_yaml_ng::Value::Tagged(t) if t.tag == "If" => t.value[1].clone(),
+                other => other,
+            })
             .collect()
     };
     let yaml = |v: &serde_yaml_ng::Value| serde_yaml_ng::to_string(v).unwrap();

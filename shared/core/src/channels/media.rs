@@ -10,12 +10,13 @@ use super::SendError;
 use super::api::{Refusal, describe_http_error};
 use crate::domain::model::ChannelKind;
 
-/// How long one file download may take, from request to last byte (the dispatcher's timeout
-/// leaves room for it).
-pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one file upload may take (the reply function's timeout leaves room for it; text
-/// sends keep the client's shorter bound).
-pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long one file download may take, from request to last byte: inside the dispatcher's
+/// 10 s timeout, so a slow download ends as a retryable error the dispatcher handles (retried by
+/// the queue, then the run goes on without the file), never as a killed invocation.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long one file upload may take: inside the reply function's 15 s timeout (text sends keep
+/// the client's 10 s bound).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// Why a file could not be taken in.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
