@@ -32,6 +32,23 @@ pub enum MediaKind {
     Video,
 }
 
+impl MediaKind {
+    /// The kind a declared MIME type suggests (a hint for how to speak of the file; its bytes
+    /// still decide what it is): images are photos, audio and video what they say, the rest
+    /// documents.
+    pub fn from_mime_hint(mime: &str) -> Self {
+        if mime.starts_with("image/") {
+            MediaKind::Photo
+        } else if mime.starts_with("audio/") {
+            MediaKind::Audio
+        } else if mime.starts_with("video/") {
+            MediaKind::Video
+        } else {
+            MediaKind::Document
+        }
+    }
+}
+
 /// Where a channel keeps a file, as its webhook named it. Resolved only by trusted code, with
 /// the bot's own token for that channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

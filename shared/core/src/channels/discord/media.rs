@@ -65,15 +65,7 @@ pub(super) fn attachments(data: &Value) -> Vec<Attachment> {
             let resolved: ResolvedAttachment = serde_json::from_value(resolved).ok()?;
             let url = resolved.url.filter(|u| !u.is_empty())?;
             let mime = resolved.content_type.unwrap_or_default();
-            let kind = if mime.starts_with("image/") {
-                MediaKind::Photo
-            } else if mime.starts_with("audio/") {
-                MediaKind::Audio
-            } else if mime.starts_with("video/") {
-                MediaKind::Video
-            } else {
-                MediaKind::Document
-            };
+            let kind = MediaKind::from_mime_hint(&mime);
             Some(Attachment {
                 kind,
                 source: MediaSource::DiscordAttachment { url },

@@ -199,8 +199,6 @@ impl Channel for Discord {
         send::post_message(ctx, route, text, buttons).await
     }
 
-    /// An interaction's deferred response already shows "thinking…" for the whole run, so
-    /// there is no typing to send; its status is that response, edited in place.
     /// An attachment's CDN URL, from Discord's CDN hosts (or the API base's host) only.
     async fn download(
         &self,
@@ -225,6 +223,8 @@ impl Channel for Discord {
         media::MAX_UPLOAD_BYTES
     }
 
+    /// An interaction's deferred response already shows "thinking…" for the whole run, so
+    /// there is no typing to send; its status is that response, edited in place.
     async fn post_status(
         &self,
         ctx: &SendContext<'_>,

@@ -47,16 +47,11 @@ pub(super) fn attachments(files: Vec<SlackFile>) -> Vec<Attachment> {
         .filter_map(|f| {
             let url = f.url_private_download.or(f.url_private).filter(|u| !u.is_empty())?;
             let mime = f.mimetype.unwrap_or_default();
-            let kind = if mime.starts_with("image/") {
-                MediaKind::Photo
-            } else if f.subtype.as_deref() == Some("slack_audio") {
+            // A clip recorded in Slack is a voice note; otherwise the declared type hints.
+            let kind = if f.subtype.as_deref() == Some("slack_audio") && !mime.starts_with("image/") {
                 MediaKind::Voice
-            } else if mime.starts_with("audio/") {
-                MediaKind::Audio
-            } else if mime.starts_with("video/") {
-                MediaKind::Video
             } else {
-                MediaKind::Document
+                MediaKind::from_mime_hint(&mime)
             };
             Some(Attachment {
                 kind,
