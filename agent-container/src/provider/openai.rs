@@ -392,6 +392,38 @@ mod tests {
         assert!(!format!("{p:?}").contains("sk-unit-secret"));
     }
 
+    /// Images go as `image_url` parts with `data:` URLs and PDFs as `file` parts, beside the
+    /// message's text; other documents (read from the workspace) add no part.
+    #[test]
+    fn images_and_pdfs_become_content_parts() {
+        use crate::provider::{ChatMessage, ChatRole, ImageFormat};
+        let request = ModelRequest {
+            model_id: None,
+            system: String::new(),
+            messages: vec![ChatMessage {
+                role: ChatRole::User,
+                content: vec![
+                    Block::Text("what is this?".into()),
+                    Block::Image { format: ImageFormat::Png, bytes: vec![1, 2, 3] },
+                    Block::Document { format: "pdf".into(), name: "attachment 2".into(), bytes: b"%PDF".to_vec() },
+                    Block::Document { format: "csv".into(), name: "attachment 3".into(), bytes: b"a,b".to_vec() },
+                ],
+            }],
+            tools: vec![],
+            max_output_tokens: 100,
+        };
+        let body = request_body("m", &request);
+        let content = &body["messages"][0]["content"];
+        assert_eq!(
+            content,
+            &json!([
+                { "type": "text", "text": "what is this?" },
+                { "type": "image_url", "image_url": { "url": "data:image/png;base64,AQID" } },
+                { "type": "file", "file": { "filename": "attachment 2.pdf", "file_data": "data:application/pdf;base64,JVBERg==" } },
+            ])
+        );
+    }
+
     #[test]
     fn builds_the_wire_request() {
         let request = ModelRequest {
