@@ -296,8 +296,10 @@ impl ReplyService {
         use crate::domain::media::{FileUpload, megabytes, safe_file_name, sniff};
         let name = safe_file_name(&file.name, "bin");
         let limit = channel.max_upload_bytes();
+        // The name is the agent's: neutralised like every text the reply flow sends.
         let Some(files) = &self.files else {
-            return Ok(send_with_retry(channel, ctx, reply, &format!("({name} could not be sent here.)"), &[]).await);
+            let note = format!("({name} could not be sent here.)");
+            return Ok(send_with_retry(channel, ctx, reply, &channel.neutralise(&note), &[]).await);
         };
         let fetched = files.get_file(&file.key, limit).await?;
         let bytes = match fetched {
@@ -318,32 +320,18 @@ impl ReplyService {
         let sniffed = sniff(&bytes);
         let caption = file.caption.as_deref().map(|c| channel.neutralise(c));
         let upload = FileUpload { name: &name, bytes: &bytes, sniffed: &sniffed, caption: caption.as_deref() };
-        let mut waited = Duration::ZERO;
-        loop {
-            match channel.send_file(ctx, &reply.route, &upload).await {
-                Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
-                    tokio::time::sleep(retry_after).await;
-                    waited += retry_after;
-                }
-                other => {
-                    if other.is_ok() {
-                        let tenant = &reply.conversation.tenant_id;
-                        let month = crate::domain::model::month_of(crate::domain::model::now_ms());
-                        let size = bytes.len() as u64;
-                        crate::observe::metrics::record(
-                            crate::observe::metrics::Metric::FileBytesOut,
-                            size as f64,
-                            Some(tenant),
-                        );
-                        if let Err(e) = self.usage.add_file_bytes(tenant, &month, 0, size).await {
-                            // The file went out; a lost count must not send it again.
-                            tracing::warn!(event = "file_bytes_not_counted", error = %e);
-                        }
-                    }
-                    return Ok(other);
-                }
+        let sent = with_inline_retry(channel, || channel.send_file(ctx, &reply.route, &upload)).await;
+        if sent.is_ok() {
+            let tenant = &reply.conversation.tenant_id;
+            let month = crate::domain::model::month_of(crate::domain::model::now_ms());
+            let size = bytes.len() as u64;
+            crate::observe::metrics::record(crate::observe::metrics::Metric::FileBytesOut, size as f64, Some(tenant));
+            if let Err(e) = self.usage.add_file_bytes(tenant, &month, 0, size).await {
+                // The file went out; a lost count must not send it again.
+                tracing::warn!(event = "file_bytes_not_counted", error = %e);
             }
         }
+        Ok(sent)
     }
 
     /// Records the summary a run's final answer carries, after its line is written: token use
@@ -378,9 +366,19 @@ async fn send_with_retry(
     text: &str,
     buttons: &[Button],
 ) -> Result<String, SendError> {
+    with_inline_retry(channel, || channel.send(ctx, &reply.route, text, buttons)).await
+}
+
+/// Runs one call to `channel`, waiting out its rate limits inline for up to
+/// [`MAX_INLINE_RETRY_WAIT`] in all; a longer wait is left to the queue.
+async fn with_inline_retry<F, Fut>(channel: &dyn Channel, mut call: F) -> Result<String, SendError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<String, SendError>>,
+{
     let mut waited = Duration::ZERO;
     loop {
-        match channel.send(ctx, &reply.route, text, buttons).await {
+        match call().await {
             Err(SendError::RateLimited { retry_after }) if waited + retry_after <= MAX_INLINE_RETRY_WAIT => {
                 tracing::info!(event = "rate_limited", channel = %channel.kind(), wait_ms = retry_after.as_millis() as u64);
                 tokio::time::sleep(retry_after).await;
