@@ -19,8 +19,7 @@ use std::path::Path;
 
 use clawless_core::domain::envelope::AgentInvocation;
 use clawless_core::domain::media::{
-    MAX_INBOUND_BYTES, MediaClass, MediaKind, StoredAttachment, conversation_files_prefix, megabytes, safe_file_name,
-    sniff,
+    MAX_INBOUND_BYTES, MediaClass, StoredAttachment, conversation_files_prefix, megabytes, safe_file_name, sniff,
 };
 use clawless_core::ports::ConversationFiles;
 
@@ -61,7 +60,7 @@ pub async fn prepare(
     }
     let prefix = format!("{}/attachments/", conversation_files_prefix(&invocation.item.conversation));
     for (index, stored) in invocation.attachments.iter().enumerate() {
-        let what = kind_word(stored.kind);
+        let what = stored.kind.word();
         if !stored.key.starts_with(&prefix) {
             tracing::warn!(event = "attachment_refused", reason = "outside the conversation");
             continue;
@@ -148,16 +147,6 @@ pub struct NoTranscripts;
 impl Transcripts for NoTranscripts {
     async fn transcribe(&self, _stored: &StoredAttachment, _bytes: &[u8]) -> Result<String, String> {
         Err("transcription is not turned on for this platform".into())
-    }
-}
-
-fn kind_word(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Photo => "photo",
-        MediaKind::Document => "document",
-        MediaKind::Voice => "voice note",
-        MediaKind::Audio => "audio file",
-        MediaKind::Video => "video",
     }
 }
 

@@ -33,6 +33,17 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// How people speak of it: "photo", "voice note", …
+    pub fn word(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Document => "document",
+            MediaKind::Voice => "voice note",
+            MediaKind::Audio => "audio file",
+            MediaKind::Video => "video",
+        }
+    }
+
     /// The kind a declared MIME type suggests (a hint for how to speak of the file; its bytes
     /// still decide what it is): images are photos, audio and video what they say, the rest
     /// documents.

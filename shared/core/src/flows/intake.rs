@@ -171,13 +171,7 @@ fn refuse(out: &mut TakenIn, what: &str, size: Option<u64>) {
 
 /// "photo", "document \"report.pdf\"", … as people say it.
 fn describe(kind: MediaKind, name: Option<&str>) -> String {
-    let word = match kind {
-        MediaKind::Photo => "photo",
-        MediaKind::Document => "document",
-        MediaKind::Voice => "voice note",
-        MediaKind::Audio => "audio file",
-        MediaKind::Video => "video",
-    };
+    let word = kind.word();
     match name {
         Some(name) => format!("{word} \"{}\"", crate::domain::media::safe_file_name(name, "bin")),
         None => word.to_owned(),
