@@ -49,6 +49,8 @@ pub fn invocation(conversation_id: &str, message_id: &str, text: &str, history: 
     AgentInvocation {
         attachments: Vec::new(),
         attachment_notes: Vec::new(),
+        mcp_servers: Vec::new(),
+        provider: None,
         v: ENVELOPE_VERSION,
         item: ConversationMessage {
             conversation: conversation(conversation_id),

@@ -189,8 +189,11 @@ impl ToolBox {
 
     /// Specs of the tools the profile allows, by name.
     pub fn offered(&self, profile: &PermissionProfile) -> Vec<ToolSpec> {
-        let allowed = profile.allowed_tools();
-        self.tools.iter().filter(|(name, _)| allowed.contains(*name)).map(|(_, t)| t.spec()).collect()
+        self.tools
+            .iter()
+            .filter(|(name, _)| profile.decide(name) == clawless_core::domain::permissions::ToolDecision::Allowed)
+            .map(|(_, t)| t.spec())
+            .collect()
     }
 }
 

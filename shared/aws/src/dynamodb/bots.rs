@@ -163,7 +163,7 @@ impl BotRepo for Store {
         }
         Ok(bot.map(|bot| {
             let trigger = bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
-            BotRecord { bot, channels, trigger }
+            BotRecord { bot, channels, trigger, mcp_servers: Vec::new(), provider: None }
         }))
     }
 }

@@ -115,6 +115,14 @@ pub struct AgentInvocation {
     /// download), one line each, written by trusted code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachment_notes: Vec<String>,
+    /// The bot's MCP servers with their secret headers, resolved by the dispatcher for this
+    /// invocation's bot only (see [`crate::domain::extensions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<crate::domain::extensions::McpServerGrant>,
+    /// The tenant's own model provider (the bot's setting, else the tenant's) with its key;
+    /// `None`: the platform's provider and the bot's `model_provider`/`model_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<crate::domain::extensions::ProviderGrant>,
 }
 
 /// How long after a `/reset` invocations tell the agent about it: well past the agent's memory
@@ -407,6 +415,8 @@ mod tests {
         let inv = AgentInvocation {
             attachments: Vec::new(),
             attachment_notes: Vec::new(),
+            mcp_servers: Vec::new(),
+            provider: None,
             v: ENVELOPE_VERSION,
             item: sample_item(),
             bot: BotProfile { name: "Clawd".into(), ..BotProfile::default() },

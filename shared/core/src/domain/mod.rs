@@ -2,6 +2,7 @@
 
 pub mod credentials;
 pub mod envelope;
+pub mod extensions;
 pub mod ids;
 pub mod media;
 pub mod memory;

@@ -78,6 +78,8 @@ pub enum ProfileError {
     UnknownTool { given: String, accepted: String },
     #[error("tool {0:?} is always blocked and cannot be allowed")]
     AlwaysBlocked(String),
+    #[error("invalid MCP profile entry (mcp:<server> or mcp:<server>:<tool>): {0}")]
+    InvalidMcpEntry(String),
     #[error("stored profile is not valid JSON: {0}")]
     Malformed(String),
 }
@@ -149,10 +151,12 @@ impl PermissionProfile {
         Ok(Self { tools: set, ..Self::default() })
     }
 
-    /// Adds one tool (a persistent approval).
+    /// Adds one tool (a persistent approval). An MCP tool's model-facing name is stored as the
+    /// profile entry for exactly that tool (`mcp:{server}:{tool}`).
     pub fn grant(&mut self, tool: &str) -> Result<bool, ProfileError> {
-        validate_grantable(tool)?;
-        Ok(self.tools.insert(tool.to_owned()))
+        let entry = crate::domain::extensions::McpGrant::for_tool_name(tool).unwrap_or_else(|| tool.to_owned());
+        validate_grantable(&entry)?;
+        Ok(self.tools.insert(entry))
     }
 
     /// Whether `tool` may run under this profile, before any approval token.
@@ -163,10 +167,17 @@ impl PermissionProfile {
         if ALWAYS_BLOCKED.contains(&tool) {
             return ToolDecision::Blocked;
         }
-        if ALWAYS_ALLOWED.contains(&tool) || self.tools.contains(tool) {
+        if ALWAYS_ALLOWED.contains(&tool) || self.tools.contains(tool) || self.allows_mcp_tool(tool) {
             return ToolDecision::Allowed;
         }
         ToolDecision::NeedsApproval
+    }
+
+    /// Whether `tool`, a model-facing MCP name `mcp__{server}__{tool}`, is allowed by an
+    /// `mcp:{server}` or `mcp:{server}:{tool}` entry.
+    fn allows_mcp_tool(&self, tool: &str) -> bool {
+        let Some((server, name)) = crate::domain::extensions::parse_mcp_tool_name(tool) else { return false };
+        self.tools.contains(&format!("mcp:{server}")) || self.tools.contains(&format!("mcp:{server}:{name}"))
     }
 
     /// The tools the model is offered (allowed ones only).
@@ -181,7 +192,10 @@ impl PermissionProfile {
     /// Parses a stored profile, dropping always-blocked tools a hand edit may have added.
     pub fn from_json(raw: &str) -> Result<Self, ProfileError> {
         let mut profile: Self = serde_json::from_str(raw).map_err(|e| ProfileError::Malformed(e.to_string()))?;
-        profile.tools.retain(|t| is_valid_tool_name(t) && !ALWAYS_BLOCKED.contains(&t.as_str()));
+        profile.tools.retain(|t| {
+            (is_valid_tool_name(t) && !ALWAYS_BLOCKED.contains(&t.as_str()))
+                || matches!(crate::domain::extensions::McpGrant::parse(t), Some(Ok(_)))
+        });
         Ok(profile)
     }
 
@@ -191,6 +205,10 @@ impl PermissionProfile {
 }
 
 fn validate_grantable(tool: &str) -> Result<(), ProfileError> {
+    // `mcp:{server}` / `mcp:{server}:{tool}`: the bot's MCP servers, checked when they are called.
+    if let Some(entry) = crate::domain::extensions::McpGrant::parse(tool) {
+        return entry.map(|_| ()).map_err(|e| ProfileError::InvalidMcpEntry(e.to_string()));
+    }
     if !is_valid_tool_name(tool) {
         return Err(ProfileError::InvalidToolName(tool.chars().take(80).collect()));
     }
@@ -265,6 +283,8 @@ impl RiskLevel {
         match tool {
             "shell" | "file_write" => RiskLevel::High,
             "web_fetch" | "file" | "send_file" | "schedule_task" | "update_task" => RiskLevel::Medium,
+            // A remote server's tool: what it does is the server's, so an approver looks closer.
+            t if t.starts_with(crate::domain::extensions::MCP_TOOL_PREFIX) => RiskLevel::Medium,
             _ => RiskLevel::Low,
         }
     }
@@ -448,5 +468,32 @@ mod tests {
         assert!(UserRef::parse("telegram:../x").is_err());
         assert!(UserRef::parse("fax:1").is_err());
         assert!(UserRef::parse("4242").is_err());
+    }
+
+    #[test]
+    fn mcp_tools_are_allowed_per_server_or_per_tool() {
+        let p = PermissionProfile::with_tools(["mcp:crm", "mcp:erp:read_order"]).unwrap();
+        assert_eq!(p.decide("mcp__crm__lookup"), ToolDecision::Allowed);
+        assert_eq!(p.decide("mcp__crm__delete_all"), ToolDecision::Allowed);
+        assert_eq!(p.decide("mcp__erp__read_order"), ToolDecision::Allowed);
+        assert_eq!(p.decide("mcp__erp__write_order"), ToolDecision::NeedsApproval);
+        assert_eq!(p.decide("mcp__other__lookup"), ToolDecision::NeedsApproval);
+        // A built-in's name is never an MCP entry's, whatever the profile holds.
+        assert_eq!(p.decide("shell"), ToolDecision::NeedsApproval);
+        assert!(PermissionProfile::with_tools(["mcp:Bad"]).is_err());
+        assert!(PermissionProfile::with_tools(["mcp:crm:has-dash"]).is_err());
+        assert!(PermissionProfile::with_tools(["mcp__crm__lookup"]).is_err(), "the model's name is not an entry");
+        assert_eq!(RiskLevel::of_tool("mcp__crm__lookup"), RiskLevel::Medium);
+    }
+
+    #[test]
+    fn a_persistent_approval_of_an_mcp_tool_allows_that_tool_only() {
+        let mut p = PermissionProfile::least_privilege();
+        assert!(p.grant("mcp__crm__lookup").unwrap());
+        assert!(p.tools.contains("mcp:crm:lookup"));
+        assert_eq!(p.decide("mcp__crm__lookup"), ToolDecision::Allowed);
+        assert_eq!(p.decide("mcp__crm__other"), ToolDecision::NeedsApproval);
+        let stored = PermissionProfile::from_json(&p.to_json()).unwrap();
+        assert_eq!(stored.decide("mcp__crm__lookup"), ToolDecision::Allowed);
     }
 }

@@ -202,6 +202,10 @@ pub struct BotRecord {
     pub channels: Vec<ChannelBinding>,
     /// The bot's trigger pattern, compiled once per load (`None` if unset or invalid).
     pub trigger: Option<Trigger>,
+    /// The bot's remote MCP servers (stored in the bot's partition, read with it).
+    pub mcp_servers: Vec<crate::domain::extensions::McpServerConfig>,
+    /// The bot's own model provider, if set (else the tenant's, else the platform's).
+    pub provider: Option<crate::domain::extensions::ProviderConfig>,
 }
 
 impl BotRecord {

@@ -370,6 +370,8 @@ impl Dispatcher {
             memory_reset_at_ms: memory_reset_at(&stored, &key, now_ms()),
             attachments: taken.stored,
             attachment_notes: taken.notes,
+            mcp_servers: Vec::new(),
+            provider: None,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         if !self.store_dispatched(&item, message_in).await? {

@@ -107,5 +107,7 @@ pub fn bot_record() -> BotRecord {
             added_at_ms: NOW,
         }],
         trigger: None,
+        mcp_servers: Vec::new(),
+        provider: None,
     }
 }
