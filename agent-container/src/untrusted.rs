@@ -38,10 +38,12 @@ pub enum Kind {
     CommandOutput,
     /// What a file the user sent brings: its name, a transcript of a voice note.
     Attachment,
+    /// What a remote MCP server's tool answered.
+    McpResult,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::GroupMessage,
         Kind::Memory,
         Kind::WebPage,
@@ -50,6 +52,7 @@ impl Kind {
         Kind::FolderListing,
         Kind::CommandOutput,
         Kind::Attachment,
+        Kind::McpResult,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Kind {
             Kind::FolderListing => "folder_listing",
             Kind::CommandOutput => "command_output",
             Kind::Attachment => "attachment",
+            Kind::McpResult => "mcp_result",
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod access;
 pub mod admin;
 pub mod demo;
 pub mod dlq;
+pub mod mcp;
 pub mod notice;
 pub mod quota;

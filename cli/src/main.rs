@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         action: clawless_cli::access::AccessAction,
     },
+    /// A bot's remote MCP servers: their tools, behind the same profiles and approvals as the built-ins.
+    Mcp {
+        #[command(subcommand)]
+        action: clawless_cli::mcp::McpAction,
+    },
     /// A tenant's limits: the monthly token budget the dispatcher enforces before any agent run.
     Quota {
         #[command(subcommand)]
@@ -512,6 +517,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Access { action } => {
             let (shown, text) = clawless_cli::access::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Mcp { action } => {
+            let platform = PlatformConfig::for_stack(&cli.stack);
+            let secrets = clawless_aws::ssm::secrets::SecretStore::new(
+                clawless_aws::ssm::secrets::SsmClient::new(&sdk),
+                &platform.parameter_prefix,
+            );
+            let (shown, text) =
+                clawless_cli::mcp::run(&admin, &secrets, &platform.parameter_prefix, action).await.map_err(err)?;
             print(cli.json, shown, text);
         }
         Command::Quota { action } => {

@@ -333,6 +333,27 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "agent writes a transcript under another conversation", as, action: 's3:PutObject', resource: mem(`${otherConv}/transcripts/${digest}.json`), context: tls, expect: 'Denied' })
 }
 
+// --- MCP servers: their secret headers live under the bot's parameters; the dispatcher reads
+// them and hands a run its own bot's; no agent, and no other function, reads any of them.
+{
+  const g = 'mcp secret headers'
+  const own = param(`tenants/${TENANT}/bots/${BOT}/mcp/crm`)
+  const otherBot = param(`tenants/${TENANT}/bots/${OTHER_BOT}/mcp/crm`)
+  const otherTenant = param(`tenants/${OTHER_TENANT}/bots/${OTHER_BOT}/mcp/crm`)
+  add(g, { name: "dispatcher reads a bot's MCP header", as: 'DispatcherFunctionRole', action: 'ssm:GetParameter', resource: own, expect: 'Allowed' })
+  add(g, { name: 'dispatcher writes an MCP header', as: 'DispatcherFunctionRole', action: 'ssm:PutParameter', resource: own, expect: 'Denied' })
+  add(g, { name: "dispatcher reads every parameter under a bot's MCP path", as: 'DispatcherFunctionRole', action: 'ssm:GetParametersByPath', resource: param(`tenants/${TENANT}/bots/${BOT}/mcp`), expect: 'Denied' })
+  for (const [who, as] of [['webhook', 'WebhookFunctionRole'], ['reply', 'ReplyFunctionRole'], ['scheduler', 'SchedulerFunctionRole'], ['approval timeout', 'ApprovalTimeoutFunctionRole']]) {
+    add(g, { name: `${who} reads a bot's MCP header`, as, action: 'ssm:GetParameter', resource: own, expect: 'Denied' })
+  }
+  const as = 'tenant'
+  add(g, { name: "agent reads its own bot's MCP header", as, action: 'ssm:GetParameter', resource: own, expect: 'Denied' })
+  add(g, { name: "agent reads another bot's MCP header", as, action: 'ssm:GetParameter', resource: otherBot, expect: 'Denied' })
+  add(g, { name: "agent reads another tenant's MCP header", as, action: 'ssm:GetParameter', resource: otherTenant, expect: 'Denied' })
+  add(g, { name: "agent lists its bot's MCP parameters", as, action: 'ssm:GetParametersByPath', resource: param(`tenants/${TENANT}/bots/${BOT}/mcp`), expect: 'Denied' })
+  add(g, { name: "agent reads its bot's record (where the MCP servers are listed)", as, action: 'dynamodb:Query', resource: TABLE, context: leading(`BOT#${BOT}`), expect: 'Denied' })
+}
+
 // --- the trust policy of the tenant-access role: the dispatcher, with both tags, and nobody else.
 {
   const g = 'tenant-access trust policy'

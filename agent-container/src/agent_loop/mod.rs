@@ -178,7 +178,11 @@ async fn answer(
         }
     }
 
-    let offered = deps.tools.offered(&profile);
+    // The bot's MCP servers, for this run only: their tools join the built-ins and pass the
+    // same gate (the sessions end when the run's tool box and `_mcp` are dropped).
+    let mut tools = deps.tools.clone();
+    let _mcp = crate::mcp::RunServers::connect(&latest.mcp_servers, &mut tools).await;
+    let offered = tools.offered(&profile);
     let offered_names: BTreeSet<String> = offered.iter().map(|t| t.name.clone()).collect();
     let system = system_prompt(&PromptContext {
         bot_name: &latest.bot.name,
@@ -250,6 +254,7 @@ async fn answer(
         once_grants: &once_grants,
         deadline,
         heartbeat: heartbeat.as_ref(),
+        tools: &tools,
     };
     let mut tool_calls_run = 0u32;
     // Intermediate replies sent so far (the outbox keeps the run's, so its limit is per run).

@@ -40,6 +40,8 @@ pub(super) struct RunScope<'a> {
     pub(super) deadline: Instant,
     /// The run's progress reports, if on.
     pub(super) heartbeat: Option<&'a super::progress::Heartbeat>,
+    /// The run's tools: the built-ins and the bot's MCP servers' tools.
+    pub(super) tools: &'a crate::tools::ToolBox,
 }
 
 /// The results of one model response's tool calls, one per call and in order (the model's
@@ -98,7 +100,7 @@ pub(super) fn denied(latest: &AgentInvocation, tool: &str, reason: &str) {
 
 /// Checks and runs one tool call; returns the result text for the model and whether it failed.
 async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, bool) {
-    let RunScope { deps, ctx, profile, latest, once_grants, deadline, .. } = *scope;
+    let RunScope { deps, ctx, profile, latest, once_grants, deadline, tools, .. } = *scope;
     let decision = profile.decide(name);
     if matches!(decision, ToolDecision::Allowed | ToolDecision::NeedsApproval)
         && let Err(e) = validate_input(name, input)
@@ -146,7 +148,7 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                         Grant::Temporary { request_id, .. } => ("temporary", request_id),
                     };
                     tracing::info!(event = "token_used", tool = name, grant = kind, request_id = %request_id, "an approval lets the tool run");
-                    return run_tool(deps, ctx, name, input, deadline).await;
+                    return run_tool(deps, tools, ctx, name, input, deadline).await;
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -198,14 +200,21 @@ async fn call_tool(scope: &RunScope<'_>, name: &str, input: &Value) -> (String, 
                 true,
             )
         }
-        ToolDecision::Allowed => run_tool(deps, ctx, name, input, deadline).await,
+        ToolDecision::Allowed => run_tool(deps, tools, ctx, name, input, deadline).await,
     }
 }
 
 /// Runs a tool the gate let through (input already validated), until its own time limit or the
 /// run's deadline, whichever comes first.
-async fn run_tool(deps: &AgentDeps, ctx: &ToolContext, name: &str, input: &Value, deadline: Instant) -> (String, bool) {
-    let Some(tool) = deps.tools.get(name) else {
+async fn run_tool(
+    deps: &AgentDeps,
+    tools: &crate::tools::ToolBox,
+    ctx: &ToolContext,
+    name: &str,
+    input: &Value,
+    deadline: Instant,
+) -> (String, bool) {
+    let Some(tool) = tools.get(name) else {
         return (format!("The tool `{name}` is not available here."), true);
     };
     let started = Instant::now();

@@ -173,8 +173,11 @@ impl TenantAdminRepo for Store {
 
     async fn delete_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let pk = format!("BOT#{}", bot.bot_id);
-        // Bindings first: if this stops part-way, the bot is still there to delete again.
-        for item in self.all(pk.clone(), "CHANNEL#").await? {
+        // Bindings and MCP servers first: if this stops part-way, the bot is still there to
+        // delete again.
+        let mut owned = self.all(pk.clone(), "CHANNEL#").await?;
+        owned.extend(self.all(pk.clone(), "MCP#").await?);
+        for item in owned {
             if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
                 self.client
                     .delete_item()

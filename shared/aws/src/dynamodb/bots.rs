@@ -89,6 +89,17 @@ impl Store {
     }
 
     /// Puts `item` only if the item (`guard_pk`, `guard_sk`) exists (one transaction).
+    pub(super) async fn put_guarded_item(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        guard_pk: String,
+        guard_sk: &str,
+        guard_name: String,
+    ) -> Result<(), StoreError> {
+        self.put_guarded(item, guard_pk, guard_sk, guard_name).await
+    }
+
+    /// Puts `item` only if the item (`guard_pk`, `guard_sk`) exists (one transaction).
     async fn put_guarded(
         &self,
         item: HashMap<String, AttributeValue>,
@@ -153,17 +164,20 @@ impl BotRepo for Store {
             .map_err(|e| store_error("Query", &e))?;
         let mut bot = None;
         let mut channels = Vec::new();
+        let mut mcp_servers = Vec::new();
         for item in out.items.unwrap_or_default() {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sk == "BOT" {
                 bot = Some(from_item::<BotItem>("bot", item)?.bot);
             } else if sk.starts_with("CHANNEL#") {
                 channels.push(from_item::<ChannelItem>("channel", item)?.binding);
+            } else if sk.starts_with("MCP#") {
+                mcp_servers.push(from_item::<super::mcp::McpItem>("mcp server", item)?.server);
             }
         }
         Ok(bot.map(|bot| {
             let trigger = bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
-            BotRecord { bot, channels, trigger, mcp_servers: Vec::new(), provider: None }
+            BotRecord { bot, channels, trigger, mcp_servers, provider: None }
         }))
     }
 }

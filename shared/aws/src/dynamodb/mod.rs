@@ -9,6 +9,7 @@ mod approvals;
 mod bots;
 mod conversations;
 mod limits;
+mod mcp;
 mod run_status;
 pub mod tasks;
 mod usage;

@@ -469,6 +469,11 @@ impl AdminService {
         for binding in &record.channels {
             self.ports.secrets.delete(&binding.secret_parameter).await?;
         }
+        for server in &record.mcp_servers {
+            if let Some(parameter) = &server.secret_parameter {
+                self.ports.secrets.delete(parameter).await?;
+            }
+        }
         self.ports.repo.delete_bot(&record.bot).await?;
         Ok(())
     }

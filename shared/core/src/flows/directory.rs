@@ -41,8 +41,14 @@ impl BotDirectory {
     }
 
     pub async fn channel_secrets(&self, binding: &ChannelBinding) -> Result<Option<Arc<ChannelSecrets>>, SecretsError> {
+        self.secret(&binding.secret_parameter).await
+    }
+
+    /// The secrets stored in the parameter `name` (a channel's keys, an MCP server's header),
+    /// cached like the bots; `None` where there is none or this function reads no secrets.
+    pub async fn secret(&self, name: &str) -> Result<Option<Arc<ChannelSecrets>>, SecretsError> {
         let Some(store) = &self.secrets else { return Ok(None) };
-        let name = &binding.secret_parameter;
+        let name = &name.to_owned();
         if let Some(hit) = self.channel_secrets.get(name) {
             return Ok(hit);
         }

@@ -61,6 +61,8 @@ pub enum DispatchError {
     Scope(#[from] ScopeError),
     #[error(transparent)]
     Intake(#[from] crate::flows::intake::IntakeError),
+    #[error(transparent)]
+    Secrets(#[from] crate::domain::secrets::SecretsError),
 }
 
 /// What the dispatcher hands an agent so it can work for one conversation: credentials and the
@@ -347,6 +349,8 @@ impl Dispatcher {
             }
             _ => None,
         };
+        // The bot's own MCP servers with their headers (no other bot's are ever read).
+        let mcp_servers = crate::flows::extensions::mcp_grants(&self.directory, &record).await?;
         let credentials = self.access.credentials.for_conversation(conversation).await?;
         let scope = self.access.scope.get().await?.mint(conversation);
 
@@ -370,7 +374,7 @@ impl Dispatcher {
             memory_reset_at_ms: memory_reset_at(&stored, &key, now_ms()),
             attachments: taken.stored,
             attachment_notes: taken.notes,
-            mcp_servers: Vec::new(),
+            mcp_servers,
             provider: None,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;

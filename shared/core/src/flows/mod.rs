@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod dispatch;
+pub mod extensions;
 pub mod intake;
 pub mod lost_work;
 pub mod reply;
