@@ -87,6 +87,41 @@ echo
     Ok((script, tenant.tenant_id.to_string()))
 }
 
+/// Attaches the demo MCP server to the demo tenant's bot as `demo`, and lets the tenant's
+/// profile call its `lookup_order` (its `add` stays outside, so a call of it shows the approval
+/// path). Returns the running server; it stops when dropped.
+pub async fn attach_demo_mcp(stack: &LocalStack, tenant_id: &str) -> Result<clawless_mcp::demo::DemoMcpServer, String> {
+    use clawless_mcp::demo::{DEMO_HEADER, DEMO_SERVER_NAME, DemoMcpServer};
+    let key = hex::encode(rand::random::<[u8; 16]>());
+    let server = DemoMcpServer::start(DEMO_HEADER, &key).map_err(|e| format!("demo MCP server: {e}"))?;
+    let admin = Admin::new(&stack.sdk, &stack.stack);
+    let bots = admin.list_bots(tenant_id).await.map_err(|e| e.to_string())?;
+    let bot = bots.first().ok_or("the demo tenant has no bot")?;
+    let platform = clawless_core::config::PlatformConfig::for_stack(&stack.stack);
+    let secrets = clawless_aws::ssm::secrets::SecretStore::new(
+        clawless_aws::ssm::secrets::SsmClient::new(&stack.sdk),
+        &platform.parameter_prefix,
+    );
+    let header = Some((DEMO_HEADER.to_owned(), clawless_core::domain::secrets::Secret::new(key)));
+    crate::mcp::add_server(
+        &admin,
+        &secrets,
+        &platform.parameter_prefix,
+        bot.bot.bot_id.as_str(),
+        DEMO_SERVER_NAME,
+        server.url(),
+        header,
+        10,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    admin
+        .set_profile(tenant_id, None, None, Some(&format!("mcp:{DEMO_SERVER_NAME}:lookup_order")))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(server)
+}
+
 /// A console login for the demo tenant: its email and a fresh password (printed once by
 /// `clawless local up`, never stored).
 pub struct DemoLogin {

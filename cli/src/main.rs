@@ -728,12 +728,23 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
         println!("  Admin API:    {admin_api}");
     }
     println!("  Endpoints written to {}", local_json.display());
+    // Kept running until Ctrl-C.
+    let mut demo_mcp = None;
     if !no_demo {
         let (script, tenant_id) = clawless_cli::demo::seed_demo(&stack_handle, &root.join(".clawless")).await?;
         println!();
         println!("A demo tenant, bot and Telegram channel are ready. Send a message as Telegram would:");
         println!("  {} 'hello bot'", script.display());
         println!("The bot's answer is printed below and listed at {}/_outbox", stack_handle.stand_in_url);
+        match clawless_cli::demo::attach_demo_mcp(&stack_handle, &tenant_id).await {
+            Ok(server) => {
+                println!();
+                println!("A demo MCP server ({}) is attached to the demo bot as `demo`. Call its tool:", server.url());
+                println!("  {} 'call mcp__demo__lookup_order {{\"order_id\": \"A-1001\"}}'", script.display());
+                demo_mcp = Some(server);
+            }
+            Err(e) => eprintln!("warning: no demo MCP server ({e})"),
+        }
         if let Some(console) = &endpoints.console_url {
             match clawless_cli::demo::seed_demo_login(&stack_handle, &tenant_id).await {
                 Ok(login) => {
@@ -750,5 +761,6 @@ async fn local_command(action: LocalAction, stack: &str) -> Result<(), String> {
     println!("Use the CLI against this stack with --local, e.g. `clawless --local tenant create --name acme`.");
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    drop(demo_mcp);
     Ok(())
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::admin::{Admin, AdminError};
 
 /// The key of the header's value in its parameter.
-pub const HEADER_VALUE_KEY: &str = "header_value";
+pub const HEADER_VALUE_KEY: &str = clawless_core::flows::extensions::MCP_HEADER_VALUE_KEY;
 /// Longest header value accepted.
 const MAX_HEADER_VALUE: usize = 8 * 1024;
 
@@ -96,6 +96,76 @@ fn shown_server(server: &McpServerConfig) -> Value {
     })
 }
 
+/// Registers (or replaces) a server on `bot`: checks what is given, reaches the server with its
+/// header and lists its tools (a wrong URL, key or server stores nothing), then stores the
+/// header's value and the server. Returns the bot's id and what was stored.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_server(
+    admin: &Admin,
+    secrets: &SecretStore,
+    prefix: &str,
+    bot: &str,
+    name: &str,
+    url: &str,
+    header: Option<(String, Secret)>,
+    timeout_s: u32,
+) -> Result<(String, McpServerConfig), AdminError> {
+    let name = McpServerName::parse(name.trim()).map_err(invalid)?;
+    let url = check_url(url.trim()).map_err(invalid)?;
+    let timeout_s = check_timeout(timeout_s).map_err(invalid)?;
+    if let Some((h, _)) = &header {
+        check_header_name(h).map_err(invalid)?;
+    }
+    let record = admin.service().bot_record(&Acting::Operator, bot).await?;
+    let others = record.mcp_servers.iter().filter(|s| s.name != name).count();
+    if others >= MAX_MCP_SERVERS {
+        return Err(AdminError::Invalid(format!("a bot has at most {MAX_MCP_SERVERS} MCP servers")));
+    }
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| AdminError::Invalid(format!("HTTP client: {e}")))?;
+    let endpoint = clawless_mcp::Endpoint {
+        url: &url,
+        header: header.as_ref().map(|(n, v)| (n.as_str(), v)),
+        timeout: Duration::from_secs(u64::from(timeout_s)),
+    };
+    let connection = clawless_mcp::McpConnection::connect(&http, &endpoint)
+        .await
+        .map_err(|e| AdminError::Invalid(format!("could not add the server: {e}")))?;
+    let listed = connection.tools().await;
+    connection.close().await;
+    let listed = listed.map_err(|e| AdminError::Invalid(format!("could not add the server: {e}")))?;
+    let tools: Vec<McpToolInfo> = listed
+        .into_iter()
+        .filter(|t| mcp_tool_name(&name, &t.name).is_some())
+        .map(|t| McpToolInfo { name: t.name, description: t.description.chars().take(200).collect() })
+        .collect();
+
+    let (t, b) = (record.bot.tenant_id.to_string(), record.bot.bot_id.to_string());
+    let parameter = secret_parameter(prefix, &t, &b, &name);
+    match &header {
+        Some((_, value)) => {
+            let stored = ChannelSecrets([(HEADER_VALUE_KEY.to_owned(), value.clone())].into_iter().collect());
+            secrets.put(&parameter, &stored).await?;
+        }
+        // A replaced server that had a header keeps none behind.
+        None => clawless_core::admin::ports::ChannelSecretWriter::delete(secrets, &parameter).await?,
+    }
+    let server = McpServerConfig {
+        name,
+        url,
+        secret_header: header.as_ref().map(|(h, _)| h.clone()),
+        secret_parameter: header.as_ref().map(|_| parameter),
+        timeout_s,
+        tools,
+        added_at_ms: now_ms(),
+    };
+    admin.store().put_mcp_server(&record.bot.bot_id, &server).await?;
+    Ok((b, server))
+}
+
 pub async fn run(
     admin: &Admin,
     secrets: &SecretStore,
@@ -104,69 +174,27 @@ pub async fn run(
 ) -> Result<(Value, String), AdminError> {
     match action {
         McpAction::Add { bot, name, url, secret_header, timeout_s } => {
-            let name = McpServerName::parse(name.trim()).map_err(invalid)?;
-            let url = check_url(url.trim()).map_err(invalid)?;
-            let timeout_s = check_timeout(timeout_s).map_err(invalid)?;
             let header_name =
                 secret_header.as_deref().map(str::trim).map(check_header_name).transpose().map_err(invalid)?;
-            let record = admin.service().bot_record(&Acting::Operator, &bot).await?;
-            let others = record.mcp_servers.iter().filter(|s| s.name != name).count();
-            if others >= MAX_MCP_SERVERS {
-                return Err(AdminError::Invalid(format!("a bot has at most {MAX_MCP_SERVERS} MCP servers")));
-            }
-            let header = match &header_name {
-                Some(h) => Some((h.clone(), read_secret_from_stdin(&format!("the value of {h}"))?)),
+            // Everything else is checked before the value is asked for.
+            McpServerName::parse(name.trim()).map_err(invalid)?;
+            check_url(url.trim()).map_err(invalid)?;
+            check_timeout(timeout_s).map_err(invalid)?;
+            let header = match header_name {
+                Some(h) => {
+                    let value = read_secret_from_stdin(&format!("the value of {h}"))?;
+                    Some((h, value))
+                }
                 None => None,
             };
-
-            // Reached before anything is stored: a wrong URL, key or server changes nothing.
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| AdminError::Invalid(format!("HTTP client: {e}")))?;
-            let endpoint = clawless_mcp::Endpoint {
-                url: &url,
-                header: header.as_ref().map(|(n, v)| (n.as_str(), v)),
-                timeout: Duration::from_secs(u64::from(timeout_s)),
-            };
-            let connection = clawless_mcp::McpConnection::connect(&http, &endpoint)
-                .await
-                .map_err(|e| AdminError::Invalid(format!("could not add the server: {e}")))?;
-            let listed = connection.tools().await;
-            connection.close().await;
-            let listed = listed.map_err(|e| AdminError::Invalid(format!("could not add the server: {e}")))?;
-            let tools: Vec<McpToolInfo> = listed
-                .into_iter()
-                .filter(|t| mcp_tool_name(&name, &t.name).is_some())
-                .map(|t| McpToolInfo { name: t.name, description: t.description.chars().take(200).collect() })
-                .collect();
-
-            let (t, b) = (record.bot.tenant_id.to_string(), record.bot.bot_id.to_string());
-            let parameter = secret_parameter(prefix, &t, &b, &name);
-            match &header {
-                Some((_, value)) => {
-                    let stored = ChannelSecrets([(HEADER_VALUE_KEY.to_owned(), value.clone())].into_iter().collect());
-                    secrets.put(&parameter, &stored).await?;
-                }
-                // A replaced server that had a header keeps none behind.
-                None => {
-                    clawless_core::admin::ports::ChannelSecretWriter::delete(secrets, &parameter).await?;
-                }
-            }
-            let server = McpServerConfig {
-                name: name.clone(),
-                url,
-                secret_header: header_name,
-                secret_parameter: header.as_ref().map(|_| parameter),
-                timeout_s,
-                tools,
-                added_at_ms: now_ms(),
-            };
-            admin.store().put_mcp_server(&record.bot.bot_id, &server).await?;
+            let (b, server) = add_server(admin, secrets, prefix, &bot, &name, &url, header, timeout_s).await?;
             let text = format!(
-                "MCP server {name} added to bot {b}: {} tool(s) ({}). Allow them with a profile's mcp:{name} or mcp:{name}:<tool>.",
+                "MCP server {} added to bot {b}: {} tool(s) ({}). Allow them with a profile's mcp:{} or mcp:{}:<tool>.",
+                server.name,
                 server.tools.len(),
-                server.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                server.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+                server.name,
+                server.name,
             );
             let mut shown = shown_server(&server);
             shown["bot_id"] = json!(b);

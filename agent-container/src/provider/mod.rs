@@ -1,8 +1,8 @@
 //! Model providers: what turns a conversation (and the tools on offer) into the model's next
 //! step, either an answer or tool calls.
 //!
-//! - [`offline::OfflineProvider`]: deterministic, no network, never calls tools; for local runs
-//!   and tests without any model.
+//! - [`offline::OfflineProvider`]: deterministic, no network, calls a tool only when a message says
+//!   `call <tool> <JSON>`; for local runs and tests without any model.
 //! - [`bedrock::BedrockProvider`]: Amazon Bedrock `Converse` with tool use (the default in AWS).
 //! - [`openai::OpenAiProvider`]: any OpenAI-compatible `/v1/chat/completions` endpoint with tool
 //!   calls (an OpenClaw gateway beside the container, Ollama, vLLM, llama.cpp).

@@ -198,7 +198,8 @@ async fn the_readme_demo_is_answered() {
     let dir =
         std::env::temp_dir().join(format!("clawless-demo-{}-{}", std::process::id(), stack.endpoints.api_url.len()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (script, _tenant) = clawless_cli::demo::seed_demo(&stack, &dir).await.unwrap();
+    let (script, tenant) = clawless_cli::demo::seed_demo(&stack, &dir).await.unwrap();
+    let demo_mcp = clawless_cli::demo::attach_demo_mcp(&stack, &tenant).await.unwrap();
     let out = std::process::Command::new("bash").arg(&script).arg("hello bot").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     eventually(WAIT, "the demo bot's answer", || async {
@@ -219,6 +220,18 @@ async fn the_readme_demo_is_answered() {
         (downloaded && answered).then_some(())
     })
     .await;
+    // The README's MCP line: the offline model calls the demo server's tool, its answer comes back.
+    let call = r#"call mcp__demo__lookup_order {"order_id": "A-1001"}"#;
+    let out = std::process::Command::new("bash").arg(&script).arg(call).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(WAIT, "the demo MCP tool's answer", || async {
+        let sent = stack.outbox.sent().await;
+        sent.iter()
+            .any(|m| m.text.contains("The tool answered:") && m.text.contains("Order A-1001: shipped"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(demo_mcp.calls().len(), 1);
     let missing =
         std::process::Command::new("bash").arg(&script).arg("--photo").arg(dir.join("nope.png")).output().unwrap();
     assert!(!missing.status.success(), "a missing file is refused");
