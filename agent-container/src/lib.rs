@@ -15,6 +15,7 @@ pub mod api;
 pub mod attachments;
 pub mod config;
 pub mod health;
+pub mod long_term;
 pub mod memory;
 pub mod prompt;
 pub mod provider;
