@@ -17,6 +17,7 @@ mod dlq;
 mod feishu;
 mod isolation;
 mod limits;
+mod long_term_memory;
 mod liveness;
 mod media;
 mod notice;
