@@ -115,15 +115,20 @@ fn access_key_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Checks signature and memory id; the caller's key id and the JSON body.
-fn admit(stand: &MemoryStandIn, memory_id: &str, headers: &HeaderMap, body: &Bytes) -> Result<(String, Value), Response> {
+fn admit(
+    stand: &MemoryStandIn,
+    memory_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(String, Value), Box<Response>> {
     let Some(key) = access_key_id(headers) else {
-        return Err(error(StatusCode::FORBIDDEN, "AccessDeniedException", "the request is not SigV4-signed"));
+        return Err(Box::new(error(StatusCode::FORBIDDEN, "AccessDeniedException", "the request is not SigV4-signed")));
     };
     if memory_id != stand.memory_id {
-        return Err(error(StatusCode::NOT_FOUND, "ResourceNotFoundException", "no such memory"));
+        return Err(Box::new(error(StatusCode::NOT_FOUND, "ResourceNotFoundException", "no such memory")));
     }
     let request = serde_json::from_slice::<Value>(body)
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "ValidationException", "the body is not JSON"))?;
+        .map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, "ValidationException", "the body is not JSON")))?;
     Ok((key, request))
 }
 
@@ -143,7 +148,7 @@ async fn create_event(
 ) -> Response {
     let (key, request) = match admit(&stand, &memory_id, &headers, &body) {
         Ok(admitted) => admitted,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let (Some(actor_id), Some(session_id), Some(payload)) =
         (text(&request, "actorId"), text(&request, "sessionId"), request.get("payload").and_then(Value::as_array))
@@ -209,12 +214,16 @@ async fn retrieve(
 ) -> Response {
     let (key, request) = match admit(&stand, &memory_id, &headers, &body) {
         Ok(admitted) => admitted,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let criteria = request.get("searchCriteria");
     let (Some(namespace), Some(query)) = (text(&request, "namespace"), criteria.and_then(|c| text(c, "searchQuery")))
     else {
-        return error(StatusCode::BAD_REQUEST, "ValidationException", "namespace and searchCriteria.searchQuery are needed here");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "namespace and searchCriteria.searchQuery are needed here",
+        );
     };
     lock(&stand.calls).push(MemoryCall {
         operation: "RetrieveMemoryRecords",

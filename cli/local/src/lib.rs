@@ -267,11 +267,12 @@ impl LocalStack {
 
         let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
         resolver.conditions = template.conditions.clone();
-        let memory_backend = match options.memory_backend.clone().or_else(|| std::env::var("CLAWLESS_MEMORY_BACKEND").ok()) {
-            None => "s3".to_owned(),
-            Some(b) if b == "s3" || b == "agentcore" => b,
-            Some(_) => return Err(LocalError::Io("CLAWLESS_MEMORY_BACKEND: expected s3 or agentcore".into())),
-        };
+        let memory_backend =
+            match options.memory_backend.clone().or_else(|| std::env::var("CLAWLESS_MEMORY_BACKEND").ok()) {
+                None => "s3".to_owned(),
+                Some(b) if b == "s3" || b == "agentcore" => b,
+                Some(_) => return Err(LocalError::Io("CLAWLESS_MEMORY_BACKEND: expected s3 or agentcore".into())),
+            };
         resolver.parameters.insert("MemoryBackend".into(), memory_backend.clone());
         resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
         // Locally the agents answer offline unless the environment names a model provider.

@@ -74,10 +74,8 @@ impl Resolver {
     pub fn resolve(&self, expr: &Expr) -> Result<String, ResourceError> {
         match expr {
             Expr::If(name, then, otherwise) => {
-                let condition = self
-                    .conditions
-                    .get(name)
-                    .ok_or_else(|| ResourceError::Unresolved(format!("condition {name}")))?;
+                let condition =
+                    self.conditions.get(name).ok_or_else(|| ResourceError::Unresolved(format!("condition {name}")))?;
                 if self.condition(condition)? { self.resolve(then) } else { self.resolve(otherwise) }
             }
             Expr::Literal(s) => Ok(s.clone()),
