@@ -662,4 +662,23 @@ Resources:
         .unwrap_err();
         assert!(err.to_string().contains("Resources.P"), "{err}");
     }
+
+    #[test]
+    fn if_follows_the_named_condition() {
+        let t = Template::parse(
+            "Parameters:\n  Mode:\n    Type: String\n    Default: s3\nConditions:\n  On: !Equals [!Ref Mode, agentcore]\n  Off: !Not [!Equals [!Ref Mode, agentcore]]\n  Odd: !Or [a, b]\nResources:\n  R:\n    Type: AWS::BedrockAgentCore::Runtime\n    Properties:\n      EnvironmentVariables:\n        ID: !If [On, !GetAtt M.MemoryId, \"\"]\n        NOT: !If [Off, yes, no]\n        ODD: !If [Odd, a, b]\n",
+        )
+        .unwrap();
+        let env = &t.agent_runtimes[0].environment;
+        let mut r = crate::resources::Resolver::new("s", "us-east-1", t.parameter_defaults.clone());
+        r.conditions = t.conditions.clone();
+        r.attributes.insert(("M".into(), "MemoryId".into()), "mem-1".into());
+        assert_eq!(r.resolve(&env["ID"]).unwrap(), "");
+        assert_eq!(r.resolve(&env["NOT"]).unwrap(), "yes");
+        r.parameters.insert("Mode".into(), "agentcore".into());
+        assert_eq!(r.resolve(&env["ID"]).unwrap(), "mem-1");
+        assert_eq!(r.resolve(&env["NOT"]).unwrap(), "no");
+        // A condition the local run cannot evaluate fails where it is used, with its name.
+        assert!(r.resolve(&env["ODD"]).unwrap_err().to_string().contains("Conditions.Odd"));
+    }
 }
