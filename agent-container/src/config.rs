@@ -321,7 +321,10 @@ mod tests {
             Err(ConfigError::Missing("CLAWLESS_AGENTCORE_MEMORY_ID"))
         );
         let err = config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "dynamo")]).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable CLAWLESS_MEMORY_BACKEND is invalid: expected s3 or agentcore");
+        assert_eq!(
+            err.to_string(),
+            "environment variable CLAWLESS_MEMORY_BACKEND is invalid: expected s3 or agentcore"
+        );
         for bad in ["mem/../x", "a b"] {
             assert!(matches!(
                 config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "agentcore"), ("CLAWLESS_AGENTCORE_MEMORY_ID", bad)]),

@@ -54,10 +54,10 @@ async fn run() -> Result<(), StartupError> {
                 language: config.transcribe_language.clone(),
                 endpoint: config.transcribe_endpoint.clone(),
             }),
-            long_term: config.agentcore_memory_id.clone().map(|memory_id| LongTermSettings {
-                memory_id,
-                endpoint: config.agentcore_memory_endpoint.clone(),
-            }),
+            long_term: config
+                .agentcore_memory_id
+                .clone()
+                .map(|memory_id| LongTermSettings { memory_id, endpoint: config.agentcore_memory_endpoint.clone() }),
         },
     );
     let services: Arc<dyn TenantServices> = Arc::new(services);

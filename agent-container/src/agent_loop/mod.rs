@@ -192,7 +192,8 @@ async fn answer(
     });
     // Long-term memory (AgentCore Memory backend only): recalled records as untrusted blocks.
     let long_term = deps.services.long_term(conversation);
-    let system = crate::long_term::with_recalled(system, &crate::long_term::recall(long_term.as_deref(), &waiting).await);
+    let system =
+        crate::long_term::with_recalled(system, &crate::long_term::recall(long_term.as_deref(), &waiting).await);
 
     let mut messages = Vec::new();
     let in_run: BTreeSet<&str> = waiting.iter().map(|w| w.message_id.as_str()).collect();

@@ -101,7 +101,10 @@ async fn agentcore_memory_stores_a_turn_and_recalls_it_for_the_same_bot_only() {
     for tenant in [&ours.tenant_id, &theirs.tenant_id] {
         for (tag, line) in clawless_local::output_lines(tenant) {
             assert!(!line.contains("teal") && !line.contains("favourite"), "{tag} logged message text: {line}");
-            assert!(!line.contains("long_term_recall_failed") && !line.contains("long_term_store_failed"), "{tag}: {line}");
+            assert!(
+                !line.contains("long_term_recall_failed") && !line.contains("long_term_store_failed"),
+                "{tag}: {line}"
+            );
         }
     }
 }
@@ -114,7 +117,8 @@ fn the_template_strategy_namespace_is_the_one_the_agent_searches() {
     let c = clawless_agent::testing::conversation("42");
     assert_eq!(
         clawless_agent::long_term::namespace(&c),
-        clawless_local::agentcore_memory::NAMESPACE_TEMPLATE.replace("{actorId}", &clawless_agent::long_term::actor_id(&c))
+        clawless_local::agentcore_memory::NAMESPACE_TEMPLATE
+            .replace("{actorId}", &clawless_agent::long_term::actor_id(&c))
     );
     assert!(template.contains(
         "bedrock-agentcore:namespace: \"/actors/${aws:PrincipalTag/tenant_id}-${aws:PrincipalTag/bot_id}/facts\""
