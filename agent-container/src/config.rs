@@ -55,6 +55,13 @@ pub struct AgentConfig {
     pub transcribe_language: Option<String>,
     /// `CLAWLESS_TRANSCRIBE_ENDPOINT`: another Transcribe endpoint (the local stand-in).
     pub transcribe_endpoint: Option<String>,
+    /// `CLAWLESS_MEMORY_BACKEND` (`s3`, the default, or `agentcore`) with
+    /// `CLAWLESS_AGENTCORE_MEMORY_ID` (required with `agentcore`): the AgentCore Memory that
+    /// holds the bots' long-term memory; `None` with `s3`.
+    pub agentcore_memory_id: Option<String>,
+    /// `CLAWLESS_AGENTCORE_MEMORY_ENDPOINT`: another AgentCore data-plane endpoint (the local
+    /// stand-in).
+    pub agentcore_memory_endpoint: Option<String>,
 }
 
 /// The longest run `CLAWLESS_RUN_SECONDS` may ask for (and its default).
@@ -153,7 +160,32 @@ impl AgentConfig {
                 reason: "expected a language code such as en-US".into(),
             });
         }
+        let agentcore_memory_id = match get("CLAWLESS_MEMORY_BACKEND").map(|v| v.trim().to_owned()).as_deref() {
+            None | Some("s3") => None,
+            Some("agentcore") => {
+                let id = get("CLAWLESS_AGENTCORE_MEMORY_ID")
+                    .ok_or(ConfigError::Missing("CLAWLESS_AGENTCORE_MEMORY_ID"))?
+                    .trim()
+                    .to_owned();
+                // AgentCore memory ids: letters, digits, `-` and `_`.
+                if id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(ConfigError::Invalid {
+                        name: "CLAWLESS_AGENTCORE_MEMORY_ID",
+                        reason: "expected an AgentCore memory id (letters, digits, - and _)".into(),
+                    });
+                }
+                Some(id)
+            }
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "CLAWLESS_MEMORY_BACKEND",
+                    reason: "expected s3 or agentcore".into(),
+                });
+            }
+        };
         Ok(Self {
+            agentcore_memory_id,
+            agentcore_memory_endpoint: url("CLAWLESS_AGENTCORE_MEMORY_ENDPOINT")?,
             transcribe,
             transcribe_language,
             transcribe_endpoint: url("CLAWLESS_TRANSCRIBE_ENDPOINT")?,
@@ -266,6 +298,43 @@ mod tests {
         assert_eq!(c.transcribe_language.as_deref(), Some("de-DE"));
         assert_eq!(c.transcribe_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert!(config(&[QUEUE, ("CLAWLESS_TRANSCRIBE_LANGUAGE", "en US")]).is_err());
+    }
+
+    #[test]
+    fn memory_backend_is_s3_unless_agentcore_with_a_memory_id() {
+        assert_eq!(config(&[QUEUE]).unwrap().agentcore_memory_id, None);
+        assert_eq!(config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "s3")]).unwrap().agentcore_memory_id, None);
+        // The template passes an empty id with `s3`.
+        let s3 = config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "s3"), ("CLAWLESS_AGENTCORE_MEMORY_ID", "")]).unwrap();
+        assert_eq!(s3.agentcore_memory_id, None);
+        let c = config(&[
+            QUEUE,
+            ("CLAWLESS_MEMORY_BACKEND", "agentcore"),
+            ("CLAWLESS_AGENTCORE_MEMORY_ID", "clawless_memory-AbCdE12345"),
+            ("CLAWLESS_AGENTCORE_MEMORY_ENDPOINT", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        assert_eq!(c.agentcore_memory_id.as_deref(), Some("clawless_memory-AbCdE12345"));
+        assert_eq!(c.agentcore_memory_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "agentcore")]),
+            Err(ConfigError::Missing("CLAWLESS_AGENTCORE_MEMORY_ID"))
+        );
+        let err = config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "dynamo")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable CLAWLESS_MEMORY_BACKEND is invalid: expected s3 or agentcore"
+        );
+        for bad in ["mem/../x", "a b"] {
+            assert!(matches!(
+                config(&[QUEUE, ("CLAWLESS_MEMORY_BACKEND", "agentcore"), ("CLAWLESS_AGENTCORE_MEMORY_ID", bad)]),
+                Err(ConfigError::Invalid { name: "CLAWLESS_AGENTCORE_MEMORY_ID", .. })
+            ));
+        }
+        assert!(matches!(
+            config(&[QUEUE, ("CLAWLESS_AGENTCORE_MEMORY_ENDPOINT", "localhost:1")]),
+            Err(ConfigError::Invalid { name: "CLAWLESS_AGENTCORE_MEMORY_ENDPOINT", .. })
+        ));
     }
 
     #[test]

@@ -7,7 +7,9 @@ use clawless_agent::config::AgentConfig;
 use clawless_agent::provider::Providers;
 use clawless_agent::reply_sink::SqsReplySink;
 use clawless_agent::services::TenantServices;
-use clawless_agent::services::aws::{AwsSettings, AwsTenantServices, HandedCredentials, TranscribeSettings};
+use clawless_agent::services::aws::{
+    AwsSettings, AwsTenantServices, HandedCredentials, LongTermSettings, TranscribeSettings,
+};
 use clawless_agent::tools::web::WebSettings;
 use clawless_agent::tools::{self, ToolBox};
 use clawless_agent::{AppState, StartupError, init_logging, serve};
@@ -52,6 +54,10 @@ async fn run() -> Result<(), StartupError> {
                 language: config.transcribe_language.clone(),
                 endpoint: config.transcribe_endpoint.clone(),
             }),
+            long_term: config
+                .agentcore_memory_id
+                .clone()
+                .map(|memory_id| LongTermSettings { memory_id, endpoint: config.agentcore_memory_endpoint.clone() }),
         },
     );
     let services: Arc<dyn TenantServices> = Arc::new(services);

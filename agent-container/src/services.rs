@@ -79,6 +79,12 @@ pub trait TenantServices: Send + Sync + 'static {
     fn transcripts(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::attachments::Transcripts>> {
         None
     }
+
+    /// The bot's long-term memory in AgentCore Memory with the handed credentials; `None` with
+    /// the `s3` backend or without credentials.
+    fn long_term(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::long_term::LongTermMemory>> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).
@@ -92,6 +98,8 @@ pub struct MemoryServices {
     pub tasks: Option<TaskManager>,
     /// Conversation files by key.
     pub files: Arc<InMemoryFiles>,
+    /// Long-term memory; `None`: the `s3` backend.
+    pub long_term: Option<Arc<crate::long_term::InMemoryLongTerm>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +141,10 @@ impl TenantServices for MemoryServices {
 
     fn files(&self, _conversation: &ConversationRef) -> Option<Arc<dyn ConversationFiles>> {
         Some(Arc::clone(&self.files) as Arc<dyn ConversationFiles>)
+    }
+
+    fn long_term(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::long_term::LongTermMemory>> {
+        self.long_term.clone().map(|m| m as Arc<dyn crate::long_term::LongTermMemory>)
     }
 }
 

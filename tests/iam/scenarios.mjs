@@ -25,6 +25,7 @@ import {
   sessionArn,
   trustPolicyFor
 } from './simulate.mjs'
+import { MEMORY_ID } from './template.mjs'
 
 // ------------------------------------------------------------------ names the scenarios use
 
@@ -46,6 +47,8 @@ export const lambdaFn = (id) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:cl
 export const TENANT_ROLE = role('clawless-tenant-access')
 export const SCHEDULER_ROLE = role('clawless-scheduler-invoke')
 export const APPROVAL_ROLE = role('clawless-approval-invoke')
+export const MEMORY = `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:memory/${MEMORY_ID}`
+export const OTHER_MEMORY = `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:memory/someone_else-ZyXwV98765`
 export const FOUNDATION_MODEL = `arn:aws:bedrock:${REGION}::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0`
 
 export const mem = (path) => `${BUCKET}/tenants/${path}`
@@ -482,6 +485,45 @@ const add = (group, s) => scenarios.push({ group, ...s })
   for (const other of ['WebhookFunctionRole', 'DispatcherFunctionRole', 'ReplyFunctionRole', 'SchedulerFunctionRole', 'ApprovalTimeoutFunctionRole', 'AgentRole', 'SchedulerRole', 'ApprovalSchedulerRole'])
     add(g, { name: `${other} creates a console user`, as: other, action: 'cognito-idp:AdminCreateUser', resource: USER_POOL, expect: 'Denied' })
   add(g, { name: 'tenant credentials create a console user', as: 'tenant', action: 'cognito-idp:AdminCreateUser', resource: USER_POOL, expect: 'Denied' })
+}
+
+// --- long-term memory in AgentCore Memory (MemoryBackend agentcore): the agent builds the actor
+// id, session id and namespace from its conversation, but IAM holds them to its session tags.
+{
+  const g = 'tenant credentials: long-term memory'
+  const actor = (t, b) => `${t}-${b}`
+  const session = (t, b) => `${t}-${b}-c0123456789abcdef0123456789abcdef`
+  const namespace = (t, b) => `/actors/${t}-${b}/facts`
+  const event = (a, s) => ({ 'bedrock-agentcore:actorId': a, 'bedrock-agentcore:sessionId': s })
+  const search = (ns) => ({ 'bedrock-agentcore:namespace': ns })
+  const create = 'bedrock-agentcore:CreateEvent'
+  const retrieve = 'bedrock-agentcore:RetrieveMemoryRecords'
+  let as = 'tenant'
+  add(g, { name: 'agent stores an event as its own bot in its own session', as, action: create, resource: MEMORY, context: event(actor(TENANT, BOT), session(TENANT, BOT)), expect: 'Allowed' })
+  add(g, { name: "agent stores an event as another tenant's bot", as, action: create, resource: MEMORY, context: event(actor(OTHER_TENANT, OTHER_BOT), session(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: 'agent stores an event as another bot of its tenant', as, action: create, resource: MEMORY, context: event(actor(TENANT, OTHER_BOT), session(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: "agent stores an event in another tenant's session", as, action: create, resource: MEMORY, context: event(actor(TENANT, BOT), session(OTHER_TENANT, OTHER_BOT)), expect: 'Denied' })
+  add(g, { name: 'agent stores an event as a prefix of its actor', as, action: create, resource: MEMORY, context: event(TENANT, session(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: 'agent stores an event without an actor id', as, action: create, resource: MEMORY, context: { 'bedrock-agentcore:sessionId': session(TENANT, BOT) }, expect: 'Denied' })
+  add(g, { name: 'agent stores an event in another memory', as, action: create, resource: OTHER_MEMORY, context: event(actor(TENANT, BOT), session(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: "agent searches its own bot's namespace", as, action: retrieve, resource: MEMORY, context: search(namespace(TENANT, BOT)), expect: 'Allowed' })
+  add(g, { name: "agent searches another tenant's namespace", as, action: retrieve, resource: MEMORY, context: search(namespace(OTHER_TENANT, OTHER_BOT)), expect: 'Denied' })
+  add(g, { name: "agent searches another bot's namespace of its tenant", as, action: retrieve, resource: MEMORY, context: search(namespace(TENANT, OTHER_BOT)), expect: 'Denied' })
+  add(g, { name: 'agent searches the parent of every namespace', as, action: retrieve, resource: MEMORY, context: search('/actors/'), expect: 'Denied' })
+  add(g, { name: 'agent searches by namespace path (no namespace)', as, action: retrieve, resource: MEMORY, expect: 'Denied' })
+  add(g, { name: "agent searches its own namespace in another memory", as, action: retrieve, resource: OTHER_MEMORY, context: search(namespace(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: 'agent lists its own records', as, action: 'bedrock-agentcore:ListMemoryRecords', resource: MEMORY, context: search(namespace(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: 'agent lists the events of its own session', as, action: 'bedrock-agentcore:ListEvents', resource: MEMORY, context: event(actor(TENANT, BOT), session(TENANT, BOT)), expect: 'Denied' })
+  // Record and event ids name no actor or namespace: none of these may be granted at all.
+  for (const action of ['GetMemoryRecord', 'DeleteMemoryRecord', 'BatchCreateMemoryRecords', 'BatchUpdateMemoryRecords', 'GetEvent', 'DeleteEvent', 'ListActors', 'ListSessions', 'StartMemoryExtractionJob', 'GetMemory', 'UpdateMemory', 'DeleteMemory'])
+    add(g, { name: `agent ${action}`, as, action: `bedrock-agentcore:${action}`, resource: MEMORY, expect: 'Denied' })
+  for (const action of ['CreateMemory', 'ListMemories'])
+    add(g, { name: `agent ${action}`, as, action: `bedrock-agentcore:${action}`, resource: '*', expect: 'Denied' })
+  as = 'AgentRole'
+  add(g, { name: 'the microVM role stores an event as the bot', as, action: create, resource: MEMORY, context: event(actor(TENANT, BOT), session(TENANT, BOT)), expect: 'Denied' })
+  add(g, { name: "the microVM role searches the bot's namespace", as, action: retrieve, resource: MEMORY, context: search(namespace(TENANT, BOT)), expect: 'Denied' })
+  as = 'DispatcherFunctionRole'
+  add(g, { name: "the dispatcher searches a bot's namespace", as, action: retrieve, resource: MEMORY, context: search(namespace(TENANT, BOT)), expect: 'Denied' })
 }
 
 // --- the console bucket: CloudFront (this distribution, through its origin access control) reads

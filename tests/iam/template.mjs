@@ -29,10 +29,14 @@ const STACK = PSEUDO['AWS::StackName']
 export const USER_POOL_ID = `${REGION}_AbCdEf123`
 export const DISTRIBUTION_ID = 'E1A2B3C4D5E6F7'
 
-// Values for parameters that have no Default (used only if an IAM document refers to them).
-// Every parameter has a default today: the suite checks the stack as deployed with its defaults
-// (an AgentImageUri given as a parameter widens AgentRole's image pulls; see template.yaml).
-const PARAMETER_VALUES = Object.freeze({})
+// Values that replace parameters' defaults (and give values to parameters without one). The suite
+// checks the stack as deployed with its defaults (an AgentImageUri given as a parameter widens
+// AgentRole's image pulls; see template.yaml), except MemoryBackend: with "agentcore" the
+// tenant-access role has its long-term memory grants, which the scenarios attack; every other
+// denial must hold with them too. template.test.mjs checks the default ("s3") grants none.
+export const PARAMETER_VALUES = Object.freeze({ MemoryBackend: 'agentcore' })
+// The AgentCore memory id the template's LongTermMemory gets.
+export const MEMORY_ID = 'clawless_agent-AbCdE12345'
 
 // AWS managed policies that SAM attaches to the roles it creates. Only their IAM-relevant content
 // is modelled (both are published by AWS with Resource "*").
@@ -109,7 +113,8 @@ export function parseTemplate(text) {
 // ------------------------------------------------------------------ intrinsic resolution
 
 class Resolver {
-  constructor(template) {
+  constructor(template, parameterValues = PARAMETER_VALUES) {
+    this.parameterValues = parameterValues
     this.template = template
     this.resources = template.Resources ?? {}
     this.parameters = template.Parameters ?? {}
@@ -145,7 +150,7 @@ class Resolver {
     if (name in PSEUDO) return PSEUDO[name]
     if (name.startsWith('AWS::')) this.fail(where, `pseudo parameter ${name} has no fixed value`)
     if (name in this.parameters) {
-      if (name in PARAMETER_VALUES) return PARAMETER_VALUES[name]
+      if (name in this.parameterValues) return this.parameterValues[name]
       const d = this.parameters[name].Default
       if (d === undefined) this.fail(where, `parameter ${name} has no Default and no test value`)
       return String(d)
@@ -175,6 +180,8 @@ class Resolver {
         return 'a1b2c3d4e5'
       case 'AWS::BedrockAgentCore::Runtime':
         return 'clawless_agent-abc123'
+      case 'AWS::BedrockAgentCore::Memory':
+        return `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:memory/${MEMORY_ID}`
       case 'AWS::ECR::Repository':
         return this.repositoryName(name, where)
       // Cognito and CloudFront generate their ids; any plausible fixed one will do.
@@ -217,6 +224,10 @@ class Resolver {
         return `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:runtime/clawless_agent-abc123`
       case 'AWS::BedrockAgentCore::Runtime.AgentRuntimeId':
         return 'clawless_agent-abc123'
+      case 'AWS::BedrockAgentCore::Memory.MemoryArn':
+        return `arn:aws:bedrock-agentcore:${REGION}:${ACCOUNT}:memory/${MEMORY_ID}`
+      case 'AWS::BedrockAgentCore::Memory.MemoryId':
+        return MEMORY_ID
       case 'AWS::ECR::Repository.Arn':
         return `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${this.repositoryName(id, where)}`
       case 'AWS::Cognito::UserPool.Arn':
@@ -389,9 +400,9 @@ function assertPolicyDocument(doc, where) {
  *   resolve(expr): resolves any intrinsic expression of the template
  *   resourcePolicies: [{ logicalId, type, resources: [arn], policy }] (queue, bucket, secret policies)
  */
-export function loadTemplate(path = TEMPLATE_PATH) {
+export function loadTemplate(path = TEMPLATE_PATH, parameterValues = PARAMETER_VALUES) {
   const template = parseTemplate(readFileSync(path, 'utf8'))
-  const r = new Resolver(template)
+  const r = new Resolver(template, parameterValues)
   const resources = template.Resources ?? {}
   const principals = {}
 

@@ -155,6 +155,28 @@ describe('session-policy.json', () => {
   })
 })
 
+describe('long-term memory grants', () => {
+  const memoryStatements = (principals) =>
+    principals.TenantAccessRole.identityPolicies.flatMap((p) => [p.policy.Statement].flat()).filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('bedrock-agentcore:'))
+    )
+
+  test('with the default MemoryBackend (s3) the tenant-access role has no AgentCore Memory grant', () => {
+    const defaults = loadTemplate(undefined, {})
+    assert.deepEqual(memoryStatements(defaults.principals), [])
+  })
+
+  test('with agentcore it may only CreateEvent and RetrieveMemoryRecords, on the one memory, under conditions', () => {
+    const statements = memoryStatements(TEMPLATE.principals)
+    assert.deepEqual(statements.flatMap((s) => [s.Action].flat()).sort(), ['bedrock-agentcore:CreateEvent', 'bedrock-agentcore:RetrieveMemoryRecords'])
+    for (const s of statements) {
+      assert.equal(s.Effect, 'Allow')
+      assert.match(String(s.Resource), /^arn:aws:bedrock-agentcore:us-east-1:123456789012:memory\/[^*]+$/)
+      assert.ok(s.Condition, `${s.Sid} has no condition`)
+    }
+  })
+})
+
 describe('template.mjs resolver', () => {
   test('parses the short-form tags into their long forms', () => {
     const t = parseTemplate('a: !Ref X\nb: !GetAtt R.Arn\nc: !Sub ["${A}", {A: !Ref Y}]\nd: !If [C, !Ref X, !Ref Y]\ne: !Join ["", [a, b]]\n')

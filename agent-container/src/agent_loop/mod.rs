@@ -194,6 +194,10 @@ async fn answer(
         allowed_tools: &offered_names,
         blocked_tools: &ALWAYS_BLOCKED,
     });
+    // Long-term memory (AgentCore Memory backend only): recalled records as untrusted blocks.
+    let long_term = deps.services.long_term(conversation);
+    let system =
+        crate::long_term::with_recalled(system, &crate::long_term::recall(long_term.as_deref(), &waiting).await);
 
     let mut messages = Vec::new();
     let in_run: BTreeSet<&str> = waiting.iter().map(|w| w.message_id.as_str()).collect();
@@ -370,6 +374,7 @@ async fn answer(
     let outcome = send_reply(deps, latest, seq, text.clone(), Some(summary), ctx.take_files()).await;
     if matches!(outcome, Outcome::Replied { .. }) {
         deps.answered.remember(session, message.message_id.as_str(), &text);
+        crate::long_term::remember(long_term.as_deref(), &waiting, &text).await;
         // The message the answer replies to is not marked (one write less per message): the
         // reply function's line (`{sk}#r{seq}`) marks it answered for the dispatcher. Until that
         // line is written the dispatcher still hands it on as unanswered, and this process skips

@@ -43,6 +43,17 @@ pub struct AwsSettings {
     pub tasks: Option<TaskConfig>,
     /// Voice-note transcription through Amazon Transcribe; `None`: off.
     pub transcribe: Option<TranscribeSettings>,
+    /// Long-term memory in AgentCore Memory (`CLAWLESS_MEMORY_BACKEND=agentcore`); `None`: S3
+    /// layers only.
+    pub long_term: Option<LongTermSettings>,
+}
+
+/// Which AgentCore Memory holds the bots' long-term memory.
+#[derive(Debug, Clone)]
+pub struct LongTermSettings {
+    pub memory_id: String,
+    /// Another AgentCore data-plane endpoint (the local stand-in).
+    pub endpoint: Option<String>,
 }
 
 /// How voice notes are transcribed.
@@ -174,6 +185,15 @@ pub fn transcribe_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_tra
     aws_sdk_transcribe::Client::from_conf(config.build())
 }
 
+/// An AgentCore data-plane client, at `endpoint` when one is given.
+pub fn agentcore_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_bedrockagentcore::Client {
+    let mut config = aws_sdk_bedrockagentcore::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_bedrockagentcore::Client::from_conf(config.build())
+}
+
 fn storage(what: &'static str, e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Storage { what, detail: e.to_string() }
 }
@@ -271,5 +291,16 @@ impl TenantServices for AwsTenantServices {
             poll_every: crate::transcribe::POLL_EVERY,
             wait_at_most: crate::transcribe::WAIT_AT_MOST,
         }))
+    }
+
+    fn long_term(&self, conversation: &ConversationRef) -> Option<Arc<dyn crate::long_term::LongTermMemory>> {
+        let settings = self.settings.long_term.as_ref()?;
+        // The handed credentials only: the microVM's own role has no grant on the memory.
+        let (sdk, _) = self.handed.config(&conversation.tenant_id).ok()?;
+        Some(Arc::new(crate::long_term::AgentCoreMemory::new(
+            agentcore_client(&sdk, settings.endpoint.as_deref()),
+            settings.memory_id.clone(),
+            conversation.clone(),
+        )))
     }
 }

@@ -10,6 +10,7 @@
 //! a running stack) is behind the `test-support` feature, out of the `clawless` binary.
 
 pub mod agentcore;
+pub mod agentcore_memory;
 pub mod api_gateway;
 #[cfg(any(test, feature = "test-support"))]
 pub mod aws_counter;
@@ -56,6 +57,9 @@ pub enum LocalError {
     Io(String),
 }
 
+/// The AgentCore memory id of the local run's stand-in.
+pub const LOCAL_MEMORY_ID: &str = "clawless_memory-L0caL00000";
+
 /// Where the local run gets its AWS from.
 #[derive(Debug, Clone)]
 pub enum AwsTarget {
@@ -98,6 +102,10 @@ pub struct LocalOptions {
     /// How often the local scheduler looks for due schedules (default 1 s). Its clock can be
     /// moved forward through [`LocalStack::scheduler`] (see [`scheduler::SchedulerClock`]).
     pub scheduler_tick: Duration,
+    /// The agents' long-term memory backend: `s3` (the template's default) or `agentcore` (the
+    /// AgentCore Memory stand-in, [`agentcore_memory`]). `None`: `CLAWLESS_MEMORY_BACKEND` of
+    /// this process, else `s3`.
+    pub memory_backend: Option<String>,
 }
 
 impl LocalOptions {
@@ -118,6 +126,7 @@ impl LocalOptions {
             agent_env: Vec::new(),
             function_env: Vec::new(),
             scheduler_tick: Duration::from_secs(1),
+            memory_backend: None,
         }
     }
 }
@@ -149,6 +158,8 @@ pub struct LocalStack {
     pub functions: HashMap<String, FunctionHandle>,
     pub agentcore: Arc<AgentCoreStandIn>,
     pub agentcore_url: String,
+    /// The AgentCore Memory stand-in, with the `agentcore` memory backend.
+    pub agentcore_memory: Option<Arc<agentcore_memory::MemoryStandIn>>,
     /// The API base URL each channel's sends go to (`CLAWLESS_<CHANNEL>_API` of the functions).
     pub channel_apis: BTreeMap<String, String>,
     /// Base URL of the channel stand-ins (`GET {stand_in_url}/_outbox` lists what was sent).
@@ -255,6 +266,14 @@ impl LocalStack {
         );
 
         let mut resolver = Resolver::new(&options.stack, &options.region, template.parameter_defaults.clone());
+        resolver.conditions = template.conditions.clone();
+        let memory_backend =
+            match options.memory_backend.clone().or_else(|| std::env::var("CLAWLESS_MEMORY_BACKEND").ok()) {
+                None => "s3".to_owned(),
+                Some(b) if b == "s3" || b == "agentcore" => b,
+                Some(_) => return Err(LocalError::Io("CLAWLESS_MEMORY_BACKEND: expected s3 or agentcore".into())),
+            };
+        resolver.parameters.insert("MemoryBackend".into(), memory_backend.clone());
         resolver.parameters.entry("AgentImageUri".into()).or_insert_with(|| "local".into());
         // Locally the agents answer offline unless the environment names a model provider.
         resolver.parameters.insert("ModelProvider".into(), "offline".into());
@@ -310,11 +329,22 @@ impl LocalStack {
                 agent_env.push((key.into(), value));
             }
         }
+        resolver.attributes.insert(("LongTermMemory".into(), "MemoryId".into()), LOCAL_MEMORY_ID.into());
         if let Some(runtime) = runtime {
             for (key, expr) in &runtime.environment {
                 agent_env.push((key.clone(), resolver.resolve(expr)?));
             }
         }
+        // Long-term memory in the AgentCore Memory stand-in: the template's `!GetAtt` of the
+        // memory resolves to the stand-in's id, and the agents reach it at its endpoint.
+        let agentcore_memory = if memory_backend == "agentcore" {
+            let stand = agentcore_memory::MemoryStandIn::new(LOCAL_MEMORY_ID);
+            let url = format!("http://{}", serve(stand.router(), 0, &mut tasks).await?);
+            agent_env.push(("CLAWLESS_AGENTCORE_MEMORY_ENDPOINT".into(), url));
+            Some(stand)
+        } else {
+            None
+        };
         // Progress reports (typing, status messages) are off in the local run unless asked for
         // (`CLAWLESS_PROGRESS_SECS=4 clawless local up`, or a test's agent env): every other
         // test counts the messages a run sends, and a slow machine would make status messages.
@@ -477,6 +507,7 @@ impl LocalStack {
             functions,
             agentcore,
             agentcore_url,
+            agentcore_memory,
             channel_apis,
             stand_in_url: stand_in,
             outbox,

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::template::{Expr, SubPart, Template};
+use super::template::{Condition, Expr, SubPart, Template};
 
 /// The account id moto uses.
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
@@ -32,6 +32,8 @@ pub struct Resolver {
     pub parameters: BTreeMap<String, String>,
     pub refs: HashMap<String, String>,
     pub attributes: HashMap<(String, String), String>,
+    /// The template's conditions (for `!If`).
+    pub conditions: BTreeMap<String, Condition>,
 }
 
 impl Resolver {
@@ -61,8 +63,21 @@ impl Resolver {
             .ok_or_else(|| ResourceError::Unresolved(format!("!GetAtt {name}.{attr}")))
     }
 
+    fn condition(&self, condition: &Condition) -> Result<bool, ResourceError> {
+        match condition {
+            Condition::Equals(a, b) => Ok(self.resolve(a)? == self.resolve(b)?),
+            Condition::Not(inner) => Ok(!self.condition(inner)?),
+            Condition::Unsupported(problem) => Err(ResourceError::Unresolved(problem.clone())),
+        }
+    }
+
     pub fn resolve(&self, expr: &Expr) -> Result<String, ResourceError> {
         match expr {
+            Expr::If(name, then, otherwise) => {
+                let condition =
+                    self.conditions.get(name).ok_or_else(|| ResourceError::Unresolved(format!("condition {name}")))?;
+                if self.condition(condition)? { self.resolve(then) } else { self.resolve(otherwise) }
+            }
             Expr::Literal(s) => Ok(s.clone()),
             Expr::Ref(name) => self.reference(name),
             Expr::GetAtt(name, attr) => self.attribute(name, attr),

@@ -30,6 +30,32 @@ pub enum Expr {
     GetAtt(String, String),
     /// `!Sub` text split into literal text and `${Name}` / `${Name.Attr}` references.
     Sub(Vec<SubPart>),
+    /// `!If [Condition, then, else]`, decided by the template's [`Condition`] of that name.
+    If(String, Box<Expr>, Box<Expr>),
+}
+
+/// A template condition, as far as the local run evaluates them: `!Equals` of two values and
+/// `!Not` of a condition. Any other shape is kept as its problem and fails only if used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Equals(Expr, Expr),
+    Not(Box<Condition>),
+    Unsupported(String),
+}
+
+impl Condition {
+    fn parse(value: &Value, at: &str) -> Condition {
+        let Value::Tagged(tagged) = value else { return Condition::Unsupported(format!("{at}: not an intrinsic")) };
+        let args = tagged.value.as_sequence().map(Vec::as_slice).unwrap_or_default();
+        match (tagged.tag.to_string().trim_start_matches('!'), args) {
+            ("Equals", [a, b]) => match (Expr::parse(a, at), Expr::parse(b, at)) {
+                (Ok(a), Ok(b)) => Condition::Equals(a, b),
+                _ => Condition::Unsupported(format!("{at}: !Equals of unsupported values")),
+            },
+            ("Not", [inner]) => Condition::Not(Box::new(Condition::parse(inner, at))),
+            (other, _) => Condition::Unsupported(format!("{at}: !{other} is not supported by the local run")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +78,17 @@ impl Expr {
 
     fn parse_tagged(tagged: &TaggedValue, at: &str) -> Result<Expr, TemplateError> {
         let tag = tagged.tag.to_string();
+        if tag.trim_start_matches('!') == "If" {
+            let Some([Value::String(condition), then, otherwise]) = tagged.value.as_sequence().map(Vec::as_slice)
+            else {
+                return Err(unsupported(at, "!If needs [Condition, value, value]"));
+            };
+            return Ok(Expr::If(
+                condition.clone(),
+                Box::new(Expr::parse(then, at)?),
+                Box::new(Expr::parse(otherwise, at)?),
+            ));
+        }
         let text = tagged.value.as_str().ok_or_else(|| unsupported(at, format!("{tag} needs a string argument")))?;
         match tag.trim_start_matches('!') {
             "Ref" => Ok(Expr::Ref(text.to_owned())),
@@ -187,6 +224,8 @@ pub struct AgentRuntime {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Template {
     pub parameter_defaults: BTreeMap<String, String>,
+    /// The template's conditions by name (for `!If`).
+    pub conditions: BTreeMap<String, Condition>,
     pub tables: Vec<Table>,
     pub queues: Vec<Queue>,
     pub parameters: Vec<Parameter>,
@@ -258,6 +297,14 @@ impl Template {
             for (name, spec) in params {
                 if let (Some(name), Some(default)) = (name.as_str(), get_str(spec, "Default")) {
                     template.parameter_defaults.insert(name.to_owned(), default);
+                }
+            }
+        }
+
+        if let Some(conditions) = get(&doc, "Conditions").and_then(Value::as_mapping) {
+            for (name, value) in conditions {
+                if let Some(name) = name.as_str() {
+                    template.conditions.insert(name.to_owned(), Condition::parse(value, &format!("Conditions.{name}")));
                 }
             }
         }
@@ -614,5 +661,24 @@ Resources:
         )
         .unwrap_err();
         assert!(err.to_string().contains("Resources.P"), "{err}");
+    }
+
+    #[test]
+    fn if_follows_the_named_condition() {
+        let t = Template::parse(
+            "Parameters:\n  Mode:\n    Type: String\n    Default: s3\nConditions:\n  On: !Equals [!Ref Mode, agentcore]\n  Off: !Not [!Equals [!Ref Mode, agentcore]]\n  Odd: !Or [a, b]\nResources:\n  R:\n    Type: AWS::BedrockAgentCore::Runtime\n    Properties:\n      EnvironmentVariables:\n        ID: !If [On, !GetAtt M.MemoryId, \"\"]\n        NOT: !If [Off, yes, no]\n        ODD: !If [Odd, a, b]\n",
+        )
+        .unwrap();
+        let env = &t.agent_runtimes[0].environment;
+        let mut r = crate::resources::Resolver::new("s", "us-east-1", t.parameter_defaults.clone());
+        r.conditions = t.conditions.clone();
+        r.attributes.insert(("M".into(), "MemoryId".into()), "mem-1".into());
+        assert_eq!(r.resolve(&env["ID"]).unwrap(), "");
+        assert_eq!(r.resolve(&env["NOT"]).unwrap(), "yes");
+        r.parameters.insert("Mode".into(), "agentcore".into());
+        assert_eq!(r.resolve(&env["ID"]).unwrap(), "mem-1");
+        assert_eq!(r.resolve(&env["NOT"]).unwrap(), "no");
+        // A condition the local run cannot evaluate fails where it is used, with its name.
+        assert!(r.resolve(&env["ODD"]).unwrap_err().to_string().contains("Conditions.Odd"));
     }
 }

@@ -18,6 +18,7 @@ mod feishu;
 mod isolation;
 mod limits;
 mod liveness;
+mod long_term_memory;
 mod mcp;
 mod media;
 mod notice;
