@@ -15,11 +15,8 @@ pub mod api;
 pub mod attachments;
 pub mod config;
 pub mod health;
-<<<<<<< HEAD
-pub mod mcp;
-=======
 pub mod long_term;
->>>>>>> h-memory
+pub mod mcp;
 pub mod memory;
 pub mod prompt;
 pub mod provider;
