@@ -7,4 +7,5 @@ pub mod admin;
 pub mod demo;
 pub mod dlq;
 pub mod notice;
+pub mod provider;
 pub mod quota;

@@ -153,17 +153,20 @@ impl BotRepo for Store {
             .map_err(|e| store_error("Query", &e))?;
         let mut bot = None;
         let mut channels = Vec::new();
+        let mut provider = None;
         for item in out.items.unwrap_or_default() {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sk == "BOT" {
                 bot = Some(from_item::<BotItem>("bot", item)?.bot);
             } else if sk.starts_with("CHANNEL#") {
                 channels.push(from_item::<ChannelItem>("channel", item)?.binding);
+            } else if sk == super::providers::PROVIDER_SK {
+                provider = Some(from_item::<super::providers::ProviderItem>("provider", item)?.config);
             }
         }
         Ok(bot.map(|bot| {
             let trigger = bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
-            BotRecord { bot, channels, trigger, mcp_servers: Vec::new(), provider: None }
+            BotRecord { bot, channels, trigger, mcp_servers: Vec::new(), provider }
         }))
     }
 }

@@ -9,6 +9,7 @@ mod approvals;
 mod bots;
 mod conversations;
 mod limits;
+mod providers;
 mod run_status;
 pub mod tasks;
 mod usage;
@@ -31,6 +32,8 @@ use clawless_core::domain::records::{
 };
 use clawless_core::domain::trigger::Trigger;
 pub use clawless_core::ports::{ApprovalRepo, BotRepo, ConversationRepo, RunStatusRepo, StoreError, UsageRepo};
+
+pub use providers::ProviderOwner;
 
 use crate::sdk::describe_sdk_error;
 

@@ -4,6 +4,7 @@ pub mod directory;
 pub mod dispatch;
 pub mod intake;
 pub mod lost_work;
+pub mod provider;
 pub mod reply;
 pub mod reports;
 pub mod webhook;
