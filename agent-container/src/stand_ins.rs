@@ -455,23 +455,30 @@ fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
 
 async fn anthropic_messages(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if header_text(&headers, "anthropic-version").is_none() {
-        return anthropic_error(StatusCode::BAD_REQUEST, "invalid_request_error", "anthropic-version header is required");
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version header is required",
+        );
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return anthropic_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("invalid JSON: {e}")),
+        Err(e) => {
+            return anthropic_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("invalid JSON: {e}"));
+        }
     };
-    if !request.get("messages").is_some_and(Value::is_array) || !request.get("max_tokens").is_some_and(Value::is_u64)
-    {
-        return anthropic_error(StatusCode::BAD_REQUEST, "invalid_request_error", "messages and max_tokens are required");
+    if !request.get("messages").is_some_and(Value::is_array) || !request.get("max_tokens").is_some_and(Value::is_u64) {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages and max_tokens are required",
+        );
     }
     let model = request.get("model").and_then(Value::as_str).unwrap_or("stand-in").to_owned();
     let echo = anthropic_last_tool_result(&request);
     let taken = take_turn(&shared, request, header_text(&headers, "x-api-key"));
     tokio::time::sleep(taken.delay).await;
-    let tool_use = |name: String, input: Value, n: u64| {
-        json!({ "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input })
-    };
+    let tool_use = |name: String, input: Value, n: u64| json!({ "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input });
     let (content, stop_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!([{ "type": "text", "text": text }]), "end_turn"),
         ScriptedTurn::EchoLastToolResult { prefix } => {
@@ -480,7 +487,11 @@ async fn anthropic_messages(State(shared): State<Shared>, headers: HeaderMap, bo
         ScriptedTurn::ToolCall { name, input } => (json!([tool_use(name, input, taken.tool_call_no)]), "tool_use"),
         ScriptedTurn::ToolCalls(calls) => (
             Value::Array(
-                calls.into_iter().zip(taken.tool_call_no..).map(|((name, input), n)| tool_use(name, input, n)).collect(),
+                calls
+                    .into_iter()
+                    .zip(taken.tool_call_no..)
+                    .map(|((name, input), n)| tool_use(name, input, n))
+                    .collect(),
             ),
             "tool_use",
         ),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
 use clawless_agent::provider::{
-    Block, ChatMessage, ChatRole, ModelSettings, ModelProvider, ModelRequest, Providers, StopReason, ToolSpec,
+    Block, ChatMessage, ChatRole, ModelProvider, ModelRequest, ModelSettings, Providers, StopReason, ToolSpec,
 };
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_core::domain::extensions::{ProviderGrant, ProviderType};
@@ -63,7 +63,11 @@ async fn anthropic_tool_loop_against_its_stand_in() {
     request.messages.push(response.message.clone());
     request.messages.push(ChatMessage {
         role: ChatRole::User,
-        content: vec![Block::ToolResult { tool_use_id: "toolu_1".into(), content: "12:00 UTC".into(), is_error: false }],
+        content: vec![Block::ToolResult {
+            tool_use_id: "toolu_1".into(),
+            content: "12:00 UTC".into(),
+            is_error: false,
+        }],
     });
     let answer = provider.complete(&request).await.unwrap();
     assert_eq!(answer.stop_reason, StopReason::EndTurn);

@@ -106,8 +106,7 @@ impl ModelProvider for AnthropicProvider {
             .await
             .map_err(|e| self.provider_error(&describe_http_error(&e)))?;
         let status = response.status();
-        let request_id =
-            response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(|v| truncate(v, 64));
+        let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(|v| truncate(v, 64));
         let bytes = response.bytes().await.map_err(|e| self.provider_error(&describe_http_error(&e)))?;
         if !status.is_success() {
             // Only the error's type: its message may quote the request.
@@ -410,7 +409,8 @@ mod tests {
         assert!(!err.contains("diary") && !err.contains("unit-secret"), "{err}");
 
         // Unreachable: a transport error, without the key.
-        let p = AnthropicProvider::new("http://127.0.0.1:1", Secret::new("sk-ant-unit-secret"), Some("m".into())).unwrap();
+        let p =
+            AnthropicProvider::new("http://127.0.0.1:1", Secret::new("sk-ant-unit-secret"), Some("m".into())).unwrap();
         let err = p.complete(&request).await.unwrap_err().to_string();
         assert!(err.contains("could not connect") && !err.contains("unit-secret"), "{err}");
     }

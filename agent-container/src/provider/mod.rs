@@ -26,8 +26,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use clawless_core::domain::extensions::{ANTHROPIC_DEFAULT_BASE_URL, ProviderGrant, ProviderType};
 use clawless_core::domain::secrets::Secret;
-use sha2::Digest;
 use serde_json::Value;
+use sha2::Digest;
 
 pub use offline::OfflineProvider;
 
@@ -368,7 +368,13 @@ impl Providers {
         if settings.provider == ProviderKind::Anthropic {
             return Err(ProviderBuildError::AnthropicIsPerTenant);
         }
-        Ok(Self { default: settings.provider, offline: Arc::new(OfflineProvider), bedrock, openai, granted: Arc::default() })
+        Ok(Self {
+            default: settings.provider,
+            offline: Arc::new(OfflineProvider),
+            bedrock,
+            openai,
+            granted: Arc::default(),
+        })
     }
 
     /// Only `provider`, used whatever a bot asks for (tests).

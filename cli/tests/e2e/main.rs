@@ -21,6 +21,7 @@ mod liveness;
 mod media;
 mod notice;
 mod observe;
+mod providers;
 mod quotas;
 mod redelivery;
 mod sample_events;

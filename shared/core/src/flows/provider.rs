@@ -31,8 +31,7 @@ pub const API_KEY_FIELD: &str = "api_key";
 
 /// What a user is told when their bot's provider key cannot be found: no run, and no detail an
 /// outsider could use.
-pub const KEY_MISSING_ANSWER: &str =
-    "This bot's model provider is not set up correctly (its API key is missing), so I cannot answer. \
+pub const KEY_MISSING_ANSWER: &str = "This bot's model provider is not set up correctly (its API key is missing), so I cannot answer. \
      Please tell the bot's operator.";
 
 /// The parameter (a SecureString `{"api_key": "…"}`) holding the key of a tenant's provider
@@ -245,7 +244,11 @@ mod tests {
         let secrets = MemorySecrets::new();
         secrets.put("/t/provider", &[("api_key", "k")]);
         let tenant = crate::testing::tenant();
-        settings.tenants.lock().unwrap().insert(tenant.to_string(), config(ProviderType::Openai, "m", Some("/t/provider")));
+        settings
+            .tenants
+            .lock()
+            .unwrap()
+            .insert(tenant.to_string(), config(ProviderType::Openai, "m", Some("/t/provider")));
         let r = resolver(&settings, &secrets);
         for _ in 0..3 {
             assert!(r.resolve(&record(None)).await.unwrap().is_some());
