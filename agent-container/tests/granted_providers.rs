@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
 use clawless_agent::provider::{
-    Block, ChatMessage, ChatRole, ModelProvider, ModelRequest, ModelSettings, Providers, StopReason, ToolSpec,
+    Block, ChatMessage, ChatRole, ModelRequest, ModelSettings, Providers, StopReason, ToolSpec,
 };
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_core::domain::extensions::{ProviderGrant, ProviderType};

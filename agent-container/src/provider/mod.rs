@@ -245,8 +245,9 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 4] =
-        [ProviderKind::Bedrock, ProviderKind::OpenAi, ProviderKind::Anthropic, ProviderKind::Offline];
+    /// What `CLAWLESS_MODEL_PROVIDER` and a bot's `model_provider` may name: not `anthropic`,
+    /// which needs a tenant's key and so comes only with a grant.
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Bedrock, ProviderKind::OpenAi, ProviderKind::Offline];
 
     pub fn as_str(self) -> &'static str {
         match self {
