@@ -5,7 +5,16 @@
 //! - [`ModelStandIn::bedrock`]: Amazon Bedrock `Converse` (`POST /model/{modelId}/converse`);
 //!   point `CLAWLESS_BEDROCK_ENDPOINT` at [`ModelStandIn::url`]. Request signatures are not checked.
 //! - [`ModelStandIn::openai`]: OpenAI chat completions (`POST /v1/chat/completions`); point
-//!   `CLAWLESS_OPENAI_BASE_URL` at [`ModelStandIn::url`]. The `Authorization` header is not checked.
+//!   `CLAWLESS_OPENAI_BASE_URL` (or a tenant's `--base-url`) at [`ModelStandIn::url`]. The
+//!   `Authorization` header is not checked, only recorded.
+//! - [`ModelStandIn::anthropic`]: the Anthropic Messages API (`POST /v1/messages`, tool calls as
+//!   `tool_use` blocks, results read from `tool_result` blocks); point a tenant's `--base-url` at
+//!   [`ModelStandIn::url`]. Requests without `anthropic-version` are refused; `x-api-key` is
+//!   recorded, not checked.
+//!
+//! Each request's credential (the OpenAI bearer token, the Anthropic `x-api-key`; none for
+//! Bedrock, whose signature is not kept) is recorded in order ([`ModelStandIn::credentials`]), so
+//! a test can see which key reached the model.
 //!
 //! Each request consumes the next [`ScriptedTurn`]; once the script is exhausted every answer is
 //! the text `(script finished)`. The request bodies are kept for assertions
@@ -34,7 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -64,12 +73,15 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 enum Wire {
     Bedrock,
     OpenAi,
+    Anthropic,
 }
 
 #[derive(Debug, Default)]
 struct Script {
     turns: VecDeque<ScriptedTurn>,
     requests: Vec<Value>,
+    /// The credential each request carried, in the order of `requests`.
+    credentials: Vec<Option<String>>,
     tool_calls: u64,
     answers: u64,
     /// Token counts every answer reports, instead of the computed ones.
@@ -114,8 +126,16 @@ impl ModelStandIn {
         Self::start(Wire::OpenAi, script)
     }
 
+    /// Serves the Anthropic Messages API: POST /v1/messages.
+    ///
+    /// Panics if no local port can be bound (it is test infrastructure).
+    pub async fn anthropic(script: Vec<ScriptedTurn>) -> Self {
+        Self::start(Wire::Anthropic, script)
+    }
+
     /// For bedrock: the endpoint URL (http://127.0.0.1:PORT) to put in CLAWLESS_BEDROCK_ENDPOINT;
-    /// for openai: the base URL including /v1 for CLAWLESS_OPENAI_BASE_URL.
+    /// for openai: the base URL including /v1 for CLAWLESS_OPENAI_BASE_URL; for anthropic: the
+    /// API root (http://127.0.0.1:PORT), without /v1.
     pub fn url(&self) -> String {
         self.url.clone()
     }
@@ -128,6 +148,11 @@ impl ModelStandIn {
 
     pub fn requests(&self) -> Vec<Value> {
         lock(&self.shared).requests.clone()
+    }
+
+    /// The credential each request carried, in order (`None`: none, or Bedrock).
+    pub fn credentials(&self) -> Vec<Option<String>> {
+        lock(&self.shared).credentials.clone()
     }
 
     /// Makes every answer report `input` and `output` tokens, for a test whose large tool inputs
@@ -159,13 +184,14 @@ impl ModelStandIn {
         listener.set_nonblocking(true).expect("model stand-in: set_nonblocking");
         let addr = listener.local_addr().expect("model stand-in: local_addr");
         let url = match wire {
-            Wire::Bedrock => format!("http://{addr}"),
+            Wire::Bedrock | Wire::Anthropic => format!("http://{addr}"),
             Wire::OpenAi => format!("http://{addr}/v1"),
         };
         let shared: Shared = Arc::new(Mutex::new(Script { turns: script.into(), ..Script::default() }));
         let router = match wire {
             Wire::Bedrock => Router::new().route("/model/{model_id}/converse", post(bedrock_converse)),
             Wire::OpenAi => Router::new().route("/v1/chat/completions", post(openai_chat)),
+            Wire::Anthropic => Router::new().route("/v1/messages", post(anthropic_messages)),
         }
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(Arc::clone(&shared));
@@ -229,9 +255,10 @@ struct Taken {
     delay: Duration,
 }
 
-fn take_turn(shared: &Shared, request: Value) -> Taken {
+fn take_turn(shared: &Shared, request: Value, credential: Option<String>) -> Taken {
     let mut script = lock(shared);
     script.requests.push(request);
+    script.credentials.push(credential);
     script.answers += 1;
     let turn = script.turns.pop_front().unwrap_or_else(|| ScriptedTurn::Text(SCRIPT_FINISHED.to_owned()));
     let first_call = script.tool_calls + 1;
@@ -268,7 +295,7 @@ async fn bedrock_converse(State(shared): State<Shared>, Path(_model_id): Path<St
         return bedrock_error(StatusCode::BAD_REQUEST, "ValidationException", "messages is required");
     }
     let echo = bedrock_last_tool_result(&request);
-    let taken = take_turn(&shared, request);
+    let taken = take_turn(&shared, request, None);
     tokio::time::sleep(taken.delay).await;
     let (content, stop_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!([{ "text": text }]), "end_turn"),
@@ -337,7 +364,12 @@ fn openai_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
+/// A header's value as text, if present.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+async fn openai_chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return openai_error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
@@ -347,7 +379,8 @@ async fn openai_chat(State(shared): State<Shared>, body: Bytes) -> Response {
     }
     let model = request.get("model").and_then(Value::as_str).unwrap_or("stand-in").to_owned();
     let echo = openai_last_tool_result(&request);
-    let taken = take_turn(&shared, request);
+    let credential = header_text(&headers, "authorization").map(|v| v.strip_prefix("Bearer ").unwrap_or(&v).to_owned());
+    let taken = take_turn(&shared, request, credential);
     tokio::time::sleep(taken.delay).await;
     let (message, finish_reason) = match taken.turn {
         ScriptedTurn::Text(text) => (json!({ "role": "assistant", "content": text }), "stop"),
@@ -413,6 +446,88 @@ fn openai_last_tool_result(request: &Value) -> String {
     }
 }
 
+// ---- Anthropic Messages ----
+
+fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = json!({ "type": "error", "error": { "type": kind, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn anthropic_messages(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if header_text(&headers, "anthropic-version").is_none() {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version header is required",
+        );
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return anthropic_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("invalid JSON: {e}"));
+        }
+    };
+    if !request.get("messages").is_some_and(Value::is_array) || !request.get("max_tokens").is_some_and(Value::is_u64) {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages and max_tokens are required",
+        );
+    }
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("stand-in").to_owned();
+    let echo = anthropic_last_tool_result(&request);
+    let taken = take_turn(&shared, request, header_text(&headers, "x-api-key"));
+    tokio::time::sleep(taken.delay).await;
+    let tool_use = |name: String, input: Value, n: u64| json!({ "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input });
+    let (content, stop_reason) = match taken.turn {
+        ScriptedTurn::Text(text) => (json!([{ "type": "text", "text": text }]), "end_turn"),
+        ScriptedTurn::EchoLastToolResult { prefix } => {
+            (json!([{ "type": "text", "text": format!("{prefix}{echo}") }]), "end_turn")
+        }
+        ScriptedTurn::ToolCall { name, input } => (json!([tool_use(name, input, taken.tool_call_no)]), "tool_use"),
+        ScriptedTurn::ToolCalls(calls) => (
+            Value::Array(
+                calls
+                    .into_iter()
+                    .zip(taken.tool_call_no..)
+                    .map(|((name, input), n)| tool_use(name, input, n))
+                    .collect(),
+            ),
+            "tool_use",
+        ),
+    };
+    let (input_tokens, output_tokens) =
+        taken.usage.unwrap_or_else(|| (tokens(body.len()), tokens(content.to_string().len())));
+    axum::Json(json!({
+        "id": format!("msg_standin_{}", taken.answer_no),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
+    }))
+    .into_response()
+}
+
+/// The content of the last `tool_result` block (a string, or the text of its blocks).
+fn anthropic_last_tool_result(request: &Value) -> String {
+    let messages = request.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let last = messages
+        .iter()
+        .rev()
+        .flat_map(|m| m.get("content").and_then(Value::as_array).into_iter().flatten().rev())
+        .find(|block| block.get("type").and_then(Value::as_str) == Some("tool_result"));
+    match last.and_then(|b| b.get("content")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +554,18 @@ mod tests {
             { "role": "user", "content": "go on" },
         ] });
         assert_eq!(openai_last_tool_result(&request), "new");
+    }
+
+    #[test]
+    fn finds_the_last_anthropic_tool_result() {
+        let request = json!({ "messages": [
+            { "role": "user", "content": [{ "type": "tool_result", "tool_use_id": "toolu_1", "content": "old" }] },
+            { "role": "assistant", "content": [{ "type": "text", "text": "x" }] },
+            { "role": "user", "content": [
+                { "type": "tool_result", "tool_use_id": "toolu_2", "content": [{ "type": "text", "text": "new" }] },
+                { "type": "text", "text": "go on" },
+            ] },
+        ] });
+        assert_eq!(anthropic_last_tool_result(&request), "new");
     }
 }

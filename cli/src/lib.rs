@@ -8,4 +8,5 @@ pub mod demo;
 pub mod dlq;
 pub mod mcp;
 pub mod notice;
+pub mod provider;
 pub mod quota;

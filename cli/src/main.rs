@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         action: clawless_cli::quota::QuotaAction,
     },
+    /// A tenant's own model provider (or one bot's): type, model, base URL, API key (stdin only).
+    Provider {
+        #[command(subcommand)]
+        action: clawless_cli::provider::ProviderAction,
+    },
     /// A tenant's token use in a month against its budget.
     Usage {
         #[command(subcommand)]
@@ -531,6 +536,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Quota { action } => {
             let (shown, text) = clawless_cli::quota::run_quota(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Provider { action } => {
+            let prefix = PlatformConfig::for_stack(&cli.stack).parameter_prefix;
+            let secrets = clawless_aws::ssm::secrets::SecretStore::new(
+                clawless_aws::ssm::secrets::SsmClient::new(&sdk),
+                prefix.clone(),
+            );
+            let (shown, text) =
+                clawless_cli::provider::run(&admin, &secrets, &prefix, action, &mut std::io::stdin().lock())
+                    .await
+                    .map_err(err)?;
             print(cli.json, shown, text);
         }
         Command::Usage { action } => {

@@ -61,6 +61,8 @@ export const OWN_PROFILE = param(`tenants/${TENANT}/profile`)
 export const OWN_USER_PROFILE = param(`tenants/${TENANT}/users/u123456/profile`)
 export const OWN_CHANNEL_SECRET = param(`tenants/${TENANT}/bots/${BOT}/channels/${CHANNEL}`)
 export const OWN_NOTICE = param(`tenants/${TENANT}/approvals/notice`)
+export const OWN_PROVIDER_KEY = param(`tenants/${TENANT}/provider`)
+export const OWN_BOT_PROVIDER_KEY = param(`tenants/${TENANT}/bots/${BOT}/provider`)
 export const USER_POOL = `arn:aws:cognito-idp:${REGION}:${ACCOUNT}:userpool/${REGION}_AbCdEf123`
 export const OTHER_USER_POOL = `arn:aws:cognito-idp:${REGION}:${ACCOUNT}:userpool/${REGION}_ZyXwVu987`
 export const CONSOLE_BUCKET = `arn:aws:s3:::clawless-console-${ACCOUNT}-${REGION}`
@@ -134,6 +136,8 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add('agent role', { name: 'agent reads tenant memory directly', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, expect: 'Denied' })
   add('agent role', { name: 'agent reads a channel secret', as, action: 'ssm:GetParameter', resource: param(`tenants/${OTHER_TENANT}/bots/${OTHER_BOT}/channels/telegram`), expect: 'Denied' })
   add('agent role', { name: 'agent reads a tenant profile', as, action: 'ssm:GetParameter', resource: OWN_PROFILE, expect: 'Denied' })
+  add('agent role', { name: "agent reads a tenant's provider key", as, action: 'ssm:GetParameter', resource: OWN_PROVIDER_KEY, expect: 'Denied' })
+  add('agent role', { name: "agent reads a bot's provider key", as, action: 'ssm:GetParameter', resource: OWN_BOT_PROVIDER_KEY, expect: 'Denied' })
   add('agent role', { name: 'agent reads the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
   add('agent role', { name: 'agent sends to the reply queue with its role credentials', as, action: 'sqs:SendMessage', resource: REPLY_QUEUE, expect: 'Denied' })
   add('agent role', { name: 'agent creates a schedule', as, action: 'scheduler:CreateSchedule', resource: schedule(`${TENANT}-k1`), expect: 'Denied' })
@@ -219,6 +223,16 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "GetParameter on own tenant's notice wording", as, action: 'ssm:GetParameter', resource: OWN_NOTICE, expect: 'Denied' })
   add(g, { name: "PutParameter on own tenant's notice wording", as, action: 'ssm:PutParameter', resource: OWN_NOTICE, expect: 'Denied' })
   add(g, { name: "GetParametersByPath on own tenant's tree", as, action: 'ssm:GetParametersByPath', resource: param(`tenants/${TENANT}`), expect: 'Denied' })
+  // Provider keys reach an agent only in its own invocation, from the dispatcher: never by reading.
+  for (const [what, resource] of [
+    ["own tenant's provider key", OWN_PROVIDER_KEY],
+    ["own bot's provider key", OWN_BOT_PROVIDER_KEY],
+    ["another tenant's provider key", param(`tenants/${OTHER_TENANT}/provider`)],
+    ["another tenant's bot's provider key", param(`tenants/${OTHER_TENANT}/bots/${OTHER_BOT}/provider`)]
+  ])
+    add(g, { name: `GetParameter on ${what}`, as, action: 'ssm:GetParameter', resource, expect: 'Denied' })
+  for (const action of ['dynamodb:GetItem', 'dynamodb:Query'])
+    add(g, { name: `${action} on own tenant's provider setting (TENANT#…/PROVIDER)`, as, action, resource: TABLE, context: leading(`TENANT#${TENANT}`), expect: 'Denied' })
   add(g, { name: 'GetSecretValue on the scope key', as, action: 'secretsmanager:GetSecretValue', resource: SCOPE_KEY, expect: 'Denied' })
   // A key whose key policy delegates to IAM (the default key policy), so IAM policies decide.
   add(g, {
@@ -299,6 +313,9 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: "dispatcher reads a bot's channel secret", as, action: 'ssm:GetParameter', resource: OWN_CHANNEL_SECRET, expect: 'Allowed' })
   add(g, { name: "dispatcher reads a tenant's profile", as, action: 'ssm:GetParameter', resource: param(`tenants/${TENANT}/profile`), expect: 'Allowed' })
   add(g, { name: 'dispatcher reads the platform user pool id', as, action: 'ssm:GetParameter', resource: param('platform/user-pool-id'), expect: 'Denied' })
+  add(g, { name: "dispatcher reads a tenant's provider key", as, action: 'ssm:GetParameter', resource: OWN_PROVIDER_KEY, expect: 'Allowed' })
+  add(g, { name: "dispatcher reads a bot's provider key", as, action: 'ssm:GetParameter', resource: OWN_BOT_PROVIDER_KEY, expect: 'Allowed' })
+  add(g, { name: "dispatcher writes a tenant's provider key", as, action: 'ssm:PutParameter', resource: OWN_PROVIDER_KEY, expect: 'Denied' })
   as = 'ReplyFunctionRole'
   add(g, { name: 'reply reads an outbox file', as, action: 's3:GetObject', resource: outbox, context: tls, expect: 'Allowed' })
   add(g, { name: 'reply deletes an outbox file', as, action: 's3:DeleteObject', resource: outbox, context: tls, expect: 'Allowed' })

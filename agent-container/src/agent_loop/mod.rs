@@ -233,7 +233,16 @@ async fn answer(
 
     // Typing (and for a long run, a status message) from here to the answer.
     let heartbeat = progress::Heartbeat::start(&deps.sink, deps.progress_every, latest, started).await;
-    let provider = deps.providers.get(latest.bot.model_provider.as_deref().and_then(|p| p.parse().ok()));
+    // The tenant's own provider (resolved by the dispatcher, with its key) over the bot's choice
+    // among the platform's.
+    let provider = match &latest.provider {
+        Some(grant) => deps.providers.for_grant(grant),
+        None => deps.providers.get(latest.bot.model_provider.as_deref().and_then(|p| p.parse().ok())),
+    };
+    let model_id = match &latest.provider {
+        Some(grant) => Some(grant.model.clone()),
+        None => latest.bot.model_id.clone(),
+    };
     let ctx = ToolContext {
         conversation: conversation.clone(),
         workspace,
@@ -267,7 +276,7 @@ async fn answer(
 
     for turn in 1..=deps.limits.max_turns {
         let request = ModelRequest {
-            model_id: latest.bot.model_id.clone(),
+            model_id: model_id.clone(),
             system: system.clone(),
             messages: messages.clone(),
             tools: offered.clone(),

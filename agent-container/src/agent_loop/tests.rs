@@ -229,6 +229,7 @@ async fn calls_at_and_after_the_deadline_are_cut_off_or_not_run() {
         once_grants: &once_grants,
         deadline: Instant::now() + limits.wall_time,
         heartbeat: None,
+        tools: &deps.tools,
     };
     let calls = (1..=5).map(|i| (format!("c{i}"), "probe".to_owned(), serde_json::json!({}))).collect();
     let mut count = 0;

@@ -7,8 +7,12 @@
 //! - [`openai::OpenAiProvider`]: any OpenAI-compatible `/v1/chat/completions` endpoint with tool
 //!   calls (an OpenClaw gateway beside the container, Ollama, vLLM, llama.cpp).
 //!
+//! - [`anthropic::AnthropicProvider`]: the Anthropic Messages API with tool use, only as a
+//!   tenant's own provider ([`Providers::for_grant`]).
+//!
 //! The types here are the loop's own; each provider maps them to and from its wire format.
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod offline;
 pub mod openai;
@@ -17,9 +21,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use clawless_core::domain::extensions::{ANTHROPIC_DEFAULT_BASE_URL, ProviderGrant, ProviderType};
 use clawless_core::domain::secrets::Secret;
 use serde_json::Value;
+use sha2::Digest;
 
 pub use offline::OfflineProvider;
 
@@ -232,9 +240,13 @@ pub enum ProviderKind {
     Offline,
     Bedrock,
     OpenAi,
+    /// Only as a tenant's own provider, with its key ([`Providers::for_grant`]).
+    Anthropic,
 }
 
 impl ProviderKind {
+    /// What `CLAWLESS_MODEL_PROVIDER` and a bot's `model_provider` may name: not `anthropic`,
+    /// which needs a tenant's key and so comes only with a grant.
     pub const ALL: [ProviderKind; 3] = [ProviderKind::Bedrock, ProviderKind::OpenAi, ProviderKind::Offline];
 
     pub fn as_str(self) -> &'static str {
@@ -242,6 +254,7 @@ impl ProviderKind {
             ProviderKind::Offline => "offline",
             ProviderKind::Bedrock => "bedrock",
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
         }
     }
 }
@@ -297,6 +310,8 @@ pub enum ProviderBuildError {
     MissingOpenAiModel,
     #[error("invalid {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("the anthropic provider takes its key from a tenant's setting (clawless provider set), not the platform's")]
+    AnthropicIsPerTenant,
 }
 
 /// The providers of this process, one per kind, built once at startup from the settings.
@@ -306,6 +321,35 @@ pub struct Providers {
     offline: Arc<dyn ModelProvider>,
     bedrock: Option<Arc<dyn ModelProvider>>,
     openai: Option<Arc<dyn ModelProvider>>,
+    /// Tenants' own providers, built on first use and kept, so a warm agent reuses connections.
+    granted: Arc<std::sync::Mutex<HashMap<GrantKey, Arc<dyn ModelProvider>>>>,
+}
+
+/// Most tenant providers kept at once (a microVM serves one conversation, so a handful at most).
+const MAX_GRANTED: usize = 16;
+
+/// What a tenant's provider client is built from: the type, the base URL and a digest of the key
+/// (the key itself is not kept twice).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GrantKey {
+    kind: ProviderType,
+    base_url: Option<String>,
+    key_digest: Option<[u8; 32]>,
+}
+
+/// A tenant's provider that could not be built: every call fails (the run reports it), and the
+/// platform's model is never used instead.
+struct Unavailable(String);
+
+#[async_trait]
+impl ModelProvider for Unavailable {
+    fn name(&self) -> &'static str {
+        "unavailable"
+    }
+
+    async fn complete(&self, _request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+        Err(ModelError::Provider { provider: "tenant", detail: self.0.clone() })
+    }
 }
 
 impl Providers {
@@ -322,12 +366,21 @@ impl Providers {
             Err(e) if settings.provider == ProviderKind::OpenAi => return Err(e),
             Err(_) => None,
         };
-        Ok(Self { default: settings.provider, offline: Arc::new(OfflineProvider), bedrock, openai })
+        if settings.provider == ProviderKind::Anthropic {
+            return Err(ProviderBuildError::AnthropicIsPerTenant);
+        }
+        Ok(Self {
+            default: settings.provider,
+            offline: Arc::new(OfflineProvider),
+            bedrock,
+            openai,
+            granted: Arc::default(),
+        })
     }
 
     /// Only `provider`, used whatever a bot asks for (tests).
     pub fn single(provider: Arc<dyn ModelProvider>) -> Self {
-        Self { default: ProviderKind::Offline, offline: provider, bedrock: None, openai: None }
+        Self { default: ProviderKind::Offline, offline: provider, bedrock: None, openai: None, granted: Arc::default() }
     }
 
     pub fn default_kind(&self) -> ProviderKind {
@@ -342,11 +395,57 @@ impl Providers {
             ProviderKind::Offline => Some(&self.offline),
             ProviderKind::Bedrock => self.bedrock.as_ref(),
             ProviderKind::OpenAi => self.openai.as_ref(),
+            ProviderKind::Anthropic => None,
         };
         match found {
             Some(p) => Arc::clone(p),
             None if kind != self.default => self.get(None),
             None => Arc::clone(&self.offline),
         }
+    }
+
+    /// The provider a tenant's grant names, with its key and base URL. Bedrock is the platform's
+    /// client (the grant's model goes in the request); the others are built once per type, base
+    /// URL and key and kept. A grant that cannot be built gives a provider that only fails.
+    pub fn for_grant(&self, grant: &ProviderGrant) -> Arc<dyn ModelProvider> {
+        let key = GrantKey {
+            kind: grant.kind,
+            base_url: grant.base_url.clone(),
+            key_digest: grant.api_key.as_ref().map(|k| sha2::Sha256::digest(k.expose().as_bytes()).into()),
+        };
+        let mut granted = self.granted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = granted.get(&key) {
+            return Arc::clone(found);
+        }
+        let built: Result<Arc<dyn ModelProvider>, ProviderBuildError> = match grant.kind {
+            ProviderType::Openai => openai::OpenAiProvider::new(&ModelSettings {
+                provider: ProviderKind::OpenAi,
+                model_id: Some(grant.model.clone()),
+                openai_base_url: grant.base_url.clone(),
+                openai_api_key: grant.api_key.clone(),
+                bedrock_endpoint: None,
+            })
+            .map(|p| Arc::new(p) as Arc<dyn ModelProvider>),
+            ProviderType::Anthropic => match &grant.api_key {
+                Some(api_key) => anthropic::AnthropicProvider::new(
+                    grant.base_url.as_deref().unwrap_or(ANTHROPIC_DEFAULT_BASE_URL),
+                    api_key.clone(),
+                    Some(grant.model.clone()),
+                )
+                .map(|p| Arc::new(p) as Arc<dyn ModelProvider>),
+                None => Err(ProviderBuildError::Invalid { name: "anthropic API key", reason: "none given".into() }),
+            },
+            ProviderType::Bedrock => return self.bedrock.clone().unwrap_or_else(|| Arc::clone(&self.offline)),
+        };
+        let provider = match built {
+            Ok(p) => p,
+            // Not kept: a fixed setting builds next time.
+            Err(e) => return Arc::new(Unavailable(e.to_string())),
+        };
+        if granted.len() >= MAX_GRANTED {
+            granted.clear();
+        }
+        granted.insert(key, Arc::clone(&provider));
+        provider
     }
 }

@@ -92,7 +92,7 @@ impl OpenAiProvider {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(super) fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -150,7 +150,7 @@ impl ModelProvider for OpenAiProvider {
 }
 
 /// reqwest errors without the URL (a base URL may carry a key in its query) but with their cause.
-fn describe_http_error(e: &reqwest::Error) -> String {
+pub(super) fn describe_http_error(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "request timed out"
     } else if e.is_connect() {

@@ -23,6 +23,7 @@ mod mcp;
 mod media;
 mod notice;
 mod observe;
+mod providers;
 mod quotas;
 mod redelivery;
 mod sample_events;

@@ -18,6 +18,7 @@ use clawless_core::domain::envelope::InboundEnvelope;
 use clawless_core::flows::directory::BotDirectory;
 use clawless_core::flows::dispatch::{AgentAccess, DispatchPorts, Dispatcher};
 use clawless_core::flows::intake::MediaIntake;
+use clawless_core::flows::provider::ProviderResolver;
 use clawless_core::flows::reply::ChannelApis;
 use clawless_core::quota::{Quotas, RunSettings};
 use lambda_runtime::{Error, LambdaEvent};
@@ -30,7 +31,10 @@ pub async fn build() -> Result<Dispatcher, Error> {
     let store = Arc::new(Store::new(DynamoClient::new(&aws), &platform.table));
     // Channel secrets: only to download the files messages carry, with the bot's own token.
     let secrets = Arc::new(SecretStore::new(SsmClient::new(&aws), &platform.parameter_prefix));
-    let directory = BotDirectory::new(store.clone(), Some(secrets), platform.cache_ttl);
+    let directory = BotDirectory::new(store.clone(), Some(secrets.clone()), platform.cache_ttl);
+    // The tenant's own model provider and its key (bot setting from the bot record, tenant
+    // setting and keys cached like it).
+    let providers = ProviderResolver::new(store.clone(), secrets, platform.cache_ttl);
     let approvals = approval_flow_from_env(&aws, &platform)?;
     let access = AgentAccess { credentials: Arc::new(CredentialVendor::from_env(&aws)?), scope: approvals.scope_key() };
     // The access check reads the bot again (a group allowlist) and the access items, fresh.
@@ -66,7 +70,8 @@ pub async fn build() -> Result<Dispatcher, Error> {
         .with_access(gate)
         .with_commands(commands)
         .with_quotas(quotas)
-        .with_media(intake))
+        .with_media(intake)
+        .with_providers(providers))
 }
 
 pub async fn handle(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -165,6 +165,7 @@ impl BotRepo for Store {
         let mut bot = None;
         let mut channels = Vec::new();
         let mut mcp_servers = Vec::new();
+        let mut provider = None;
         for item in out.items.unwrap_or_default() {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sk == "BOT" {
@@ -173,11 +174,13 @@ impl BotRepo for Store {
                 channels.push(from_item::<ChannelItem>("channel", item)?.binding);
             } else if sk.starts_with("MCP#") {
                 mcp_servers.push(from_item::<super::mcp::McpItem>("mcp server", item)?.server);
+            } else if sk == super::providers::PROVIDER_SK {
+                provider = Some(from_item::<super::providers::ProviderItem>("provider", item)?.config);
             }
         }
         Ok(bot.map(|bot| {
             let trigger = bot.trigger.as_deref().and_then(|p| Trigger::compile(p).ok());
-            BotRecord { bot, channels, trigger, mcp_servers, provider: None }
+            BotRecord { bot, channels, trigger, mcp_servers, provider }
         }))
     }
 }

@@ -10,6 +10,7 @@ mod bots;
 mod conversations;
 mod limits;
 mod mcp;
+mod providers;
 mod run_status;
 pub mod tasks;
 mod usage;
@@ -32,6 +33,8 @@ use clawless_core::domain::records::{
 };
 use clawless_core::domain::trigger::Trigger;
 pub use clawless_core::ports::{ApprovalRepo, BotRepo, ConversationRepo, RunStatusRepo, StoreError, UsageRepo};
+
+pub use providers::ProviderOwner;
 
 use crate::sdk::describe_sdk_error;
 

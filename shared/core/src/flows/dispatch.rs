@@ -63,6 +63,8 @@ pub enum DispatchError {
     Intake(#[from] crate::flows::intake::IntakeError),
     #[error(transparent)]
     Secrets(#[from] crate::domain::secrets::SecretsError),
+    #[error(transparent)]
+    Provider(#[from] crate::flows::provider::ProviderError),
 }
 
 /// What the dispatcher hands an agent so it can work for one conversation: credentials and the
@@ -102,6 +104,8 @@ pub struct Dispatcher {
     commands: Option<ChatCommands>,
     /// Downloads the files messages carry; without it, files are not taken in.
     intake: Option<crate::flows::intake::MediaIntake>,
+    /// The tenant's own model provider and its key; without it every run uses the platform's.
+    providers: Option<crate::flows::provider::ProviderResolver>,
     /// Conversations this container noted in the bot's conversation index lately: a warm
     /// dispatcher writes the index about once an hour per conversation, not once per message.
     noted: crate::cache::TtlCache<String, ()>,
@@ -139,6 +143,7 @@ impl Dispatcher {
             quotas: None,
             commands: None,
             intake: None,
+            providers: None,
             noted: crate::cache::TtlCache::new(NOTE_EVERY, 10_000),
         }
     }
@@ -168,6 +173,13 @@ impl Dispatcher {
     /// ([`crate::flows::intake`]).
     pub fn with_media(mut self, intake: crate::flows::intake::MediaIntake) -> Self {
         self.intake = Some(intake);
+        self
+    }
+
+    /// The run's model provider (the bot's, else the tenant's, with its key) is resolved here
+    /// ([`crate::flows::provider`]).
+    pub fn with_providers(mut self, providers: crate::flows::provider::ProviderResolver) -> Self {
+        self.providers = Some(providers);
         self
     }
 
@@ -311,6 +323,24 @@ impl Dispatcher {
                 return Ok(DispatchOutcome::Dispatched);
             }
         }
+        // The tenant's own provider, before a slot is taken: a key that is gone answers the user
+        // and runs nothing (never the platform's model instead); SSM failing is retried.
+        let provider = match &self.providers {
+            Some(providers) => match providers.resolve(&record).await {
+                Ok(grant) => grant,
+                Err(crate::flows::provider::ProviderError::KeyMissing { parameter }) => {
+                    tracing::error!(event = "provider_key_missing", tenant_id = %conversation.tenant_id,
+                        bot_id = %conversation.bot_id, parameter = %parameter, "no run: the provider's key is missing");
+                    if let Some(flow) = &self.approvals {
+                        flow.answer_seq(&item, 1, crate::flows::provider::KEY_MISSING_ANSWER, Vec::new()).await?;
+                    }
+                    self.store_dispatched(&item, message_in).await?;
+                    return Ok(DispatchOutcome::Dropped("model provider key missing"));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
         // A run slot, last: held from here until the run's end, so nothing above holds one.
         if let Some(quotas) = &self.quotas
             && quotas.take_run_slot(&envelope).await? == RunCheck::Waiting
@@ -375,7 +405,7 @@ impl Dispatcher {
             attachments: taken.stored,
             attachment_notes: taken.notes,
             mcp_servers,
-            provider: None,
+            provider,
         };
         let ack = self.runtime.invoke(&session, &invocation).await?;
         if !self.store_dispatched(&item, message_in).await? {

@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod extensions;
 pub mod intake;
 pub mod lost_work;
+pub mod provider;
 pub mod reply;
 pub mod reports;
 pub mod webhook;

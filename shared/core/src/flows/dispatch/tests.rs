@@ -24,6 +24,7 @@ mod access;
 mod approvals;
 mod budget;
 mod commands;
+mod providers;
 mod quotas;
 
 use std::sync::Arc;
