@@ -79,6 +79,11 @@ pub trait TenantServices: Send + Sync + 'static {
     fn transcripts(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::attachments::Transcripts>> {
         None
     }
+
+    /// The bot's skills with the handed credentials; `None` without them.
+    fn skills(&self, _conversation: &ConversationRef) -> Option<Arc<crate::skills::RunSkills>> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).
@@ -92,6 +97,8 @@ pub struct MemoryServices {
     pub tasks: Option<TaskManager>,
     /// Conversation files by key.
     pub files: Arc<InMemoryFiles>,
+    /// Skill objects by key; `None`: no skills can be read.
+    pub skills: Option<Arc<dyn clawless_core::skills::SkillReader>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +140,12 @@ impl TenantServices for MemoryServices {
 
     fn files(&self, _conversation: &ConversationRef) -> Option<Arc<dyn ConversationFiles>> {
         Some(Arc::clone(&self.files) as Arc<dyn ConversationFiles>)
+    }
+
+    fn skills(&self, conversation: &ConversationRef) -> Option<Arc<crate::skills::RunSkills>> {
+        // No cache: tests see every change at once.
+        let cache = Arc::new(crate::skills::SkillIndexCache::new(std::time::Duration::ZERO, 1));
+        Some(Arc::new(crate::skills::RunSkills::new(Arc::clone(self.skills.as_ref()?), conversation.clone(), cache)))
     }
 }
 

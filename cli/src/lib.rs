@@ -8,3 +8,4 @@ pub mod demo;
 pub mod dlq;
 pub mod notice;
 pub mod quota;
+pub mod skill;

@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         action: TasksAction,
     },
+    /// Skills of a bot: instructions the operator installs, listed in every prompt and read on demand.
+    Skill {
+        #[command(subcommand)]
+        action: clawless_cli::skill::SkillAction,
+    },
     /// Dead-letter queues: work the platform gave up on, and moving it back once the cause is fixed.
     Dlq {
         #[command(subcommand)]
@@ -512,6 +517,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Access { action } => {
             let (shown, text) = clawless_cli::access::run(&admin, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Skill { action } => {
+            let (shown, text) =
+                clawless_cli::skill::run(&admin, &sdk, &cli.stack, action).await.map_err(|e| e.to_string())?;
             print(cli.json, shown, text);
         }
         Command::Quota { action } => {

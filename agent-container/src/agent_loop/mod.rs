@@ -178,6 +178,16 @@ async fn answer(
         }
     }
 
+    // The bot's skills: names and descriptions for the prompt; the bodies only on `skill_read`.
+    let skills = deps.services.skills(conversation);
+    let skill_list = match skills.as_ref() {
+        Some(s) => s.index().await.map(|i| i.skills).unwrap_or_else(|e| {
+            tracing::warn!(event = "skills_read_failed", error = %e, "skills left out of the prompt");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+
     let offered = deps.tools.offered(&profile);
     let offered_names: BTreeSet<String> = offered.iter().map(|t| t.name.clone()).collect();
     let system = system_prompt(&PromptContext {
@@ -189,6 +199,7 @@ async fn answer(
         memory: &layers,
         allowed_tools: &offered_names,
         blocked_tools: &ALWAYS_BLOCKED,
+        skills: &skill_list,
     });
 
     let mut messages = Vec::new();
@@ -236,6 +247,7 @@ async fn answer(
         files: files.clone(),
         outgoing: Mutex::new(Vec::new()),
         run_id: message.message_id.to_string(),
+        skills,
     };
     let mut usage = TokenUsage::default();
     let mut seq = 0u32;
