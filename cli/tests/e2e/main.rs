@@ -24,6 +24,7 @@ mod observe;
 mod quotas;
 mod redelivery;
 mod sample_events;
+mod skills;
 mod slack;
 mod soak;
 mod tasks;
