@@ -421,11 +421,13 @@ mod tests {
         let p = PermissionProfile::least_privilege();
         assert_eq!(p.decide("send_message"), ToolDecision::Allowed);
         assert_eq!(p.decide("memory_write"), ToolDecision::Allowed);
+        assert_eq!(p.decide("skill_read"), ToolDecision::Allowed);
+        assert_eq!(p.decide("install_skill"), ToolDecision::Blocked);
         assert_eq!(p.decide("shell"), ToolDecision::NeedsApproval);
         assert_eq!(p.decide("eval"), ToolDecision::Blocked);
         assert_eq!(p.decide("bad name!"), ToolDecision::Invalid);
         assert_eq!(p.decide(&"x".repeat(65)), ToolDecision::Invalid);
-        assert_eq!(p.allowed_tools().len(), 3);
+        assert_eq!(p.allowed_tools().len(), 4);
     }
 
     #[test]
