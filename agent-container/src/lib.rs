@@ -23,6 +23,7 @@ pub mod provider;
 pub mod reply_sink;
 pub mod services;
 pub mod session;
+pub mod skills;
 #[cfg(any(test, feature = "test-support"))]
 pub mod stand_ins;
 #[cfg(any(test, feature = "test-support"))]

@@ -85,6 +85,11 @@ pub trait TenantServices: Send + Sync + 'static {
     fn long_term(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::long_term::LongTermMemory>> {
         None
     }
+
+    /// The bot's skills with the handed credentials; `None` without them.
+    fn skills(&self, _conversation: &ConversationRef) -> Option<Arc<crate::skills::RunSkills>> {
+        None
+    }
 }
 
 /// Everything in memory (unit tests).
@@ -100,6 +105,8 @@ pub struct MemoryServices {
     pub files: Arc<InMemoryFiles>,
     /// Long-term memory; `None`: the `s3` backend.
     pub long_term: Option<Arc<crate::long_term::InMemoryLongTerm>>,
+    /// Skill objects by key; `None`: no skills can be read.
+    pub skills: Option<Arc<dyn clawless_core::skills::SkillReader>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -145,6 +152,12 @@ impl TenantServices for MemoryServices {
 
     fn long_term(&self, _conversation: &ConversationRef) -> Option<Arc<dyn crate::long_term::LongTermMemory>> {
         self.long_term.clone().map(|m| m as Arc<dyn crate::long_term::LongTermMemory>)
+    }
+
+    fn skills(&self, conversation: &ConversationRef) -> Option<Arc<crate::skills::RunSkills>> {
+        // No cache: tests see every change at once.
+        let cache = Arc::new(crate::skills::SkillIndexCache::new(std::time::Duration::ZERO, 1));
+        Some(Arc::new(crate::skills::RunSkills::new(Arc::clone(self.skills.as_ref()?), conversation.clone(), cache)))
     }
 }
 

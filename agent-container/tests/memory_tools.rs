@@ -17,6 +17,7 @@ fn context() -> (ToolContext, Arc<InMemoryLayers>) {
         files: None,
         outgoing: std::sync::Mutex::new(Vec::new()),
         run_id: "test-run".into(),
+        skills: None,
         conversation: conversation("4242"),
         workspace: std::env::temp_dir().join(format!("clawless-memory-tools-{}", std::process::id())),
         profile: PermissionProfile::least_privilege(),

@@ -36,6 +36,7 @@ impl Fixture {
             files: None,
             outgoing: std::sync::Mutex::new(Vec::new()),
             run_id: "test-run".into(),
+            skills: None,
             conversation: conversation("4242"),
             workspace,
             profile,

@@ -10,3 +10,4 @@ pub mod mcp;
 pub mod notice;
 pub mod provider;
 pub mod quota;
+pub mod skill;

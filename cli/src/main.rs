@@ -97,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         action: TasksAction,
     },
+    /// Skills of a bot: instructions the operator installs, listed in every prompt and read on demand.
+    Skill {
+        #[command(subcommand)]
+        action: clawless_cli::skill::SkillAction,
+    },
     /// Dead-letter queues: work the platform gave up on, and moving it back once the cause is fixed.
     Dlq {
         #[command(subcommand)]
@@ -532,6 +537,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             let (shown, text) =
                 clawless_cli::mcp::run(&admin, &secrets, &platform.parameter_prefix, action).await.map_err(err)?;
+            print(cli.json, shown, text);
+        }
+        Command::Skill { action } => {
+            let (shown, text) =
+                clawless_cli::skill::run(&admin, &sdk, &cli.stack, action).await.map_err(|e| e.to_string())?;
             print(cli.json, shown, text);
         }
         Command::Quota { action } => {

@@ -212,6 +212,29 @@ const add = (group, s) => scenarios.push({ group, ...s })
   add(g, { name: 'GetObject on own bot memory over plain HTTP (the bucket policy refuses)', as, action: 's3:GetObject', resource: OWN_BOT_MEMORY, context: { 'aws:SecureTransport': 'false' }, expect: 'Denied' })
   add(g, { name: 'PutObject on own bot memory over TLS', as, action: 's3:PutObject', resource: OWN_BOT_MEMORY, context: { 'aws:SecureTransport': 'true' }, expect: 'Allowed' })
 }
+// --- skills: installed by the operator (the CLI); an agent reads its own bot's and writes none.
+export const OWN_SKILL = mem(`${TENANT}/bots/${BOT}/skills/weekly-report/SKILL.md`)
+export const OWN_SKILL_INDEX = mem(`${TENANT}/bots/${BOT}/skills/index.json`)
+{
+  const as = 'tenant'
+  const g = 'tenant credentials: skills'
+  add(g, { name: "GetObject on own bot's skill index", as, action: 's3:GetObject', resource: OWN_SKILL_INDEX, expect: 'Allowed' })
+  add(g, { name: "GetObject on own bot's skill file", as, action: 's3:GetObject', resource: OWN_SKILL, expect: 'Allowed' })
+  add(g, { name: "GetObject on another bot's skill, same tenant", as, action: 's3:GetObject', resource: mem(`${TENANT}/bots/${OTHER_BOT}/skills/weekly-report/SKILL.md`), expect: 'Denied' })
+  add(g, { name: "GetObject on another bot's skill index, same tenant", as, action: 's3:GetObject', resource: mem(`${TENANT}/bots/${OTHER_BOT}/skills/index.json`), expect: 'Denied' })
+  add(g, { name: "GetObject on another tenant's skill", as, action: 's3:GetObject', resource: mem(`${OTHER_TENANT}/bots/${BOT}/skills/weekly-report/SKILL.md`), expect: 'Denied' })
+  add(g, { name: "PutObject on own bot's skill (install_skill by hand)", as, action: 's3:PutObject', resource: OWN_SKILL, expect: 'Denied' })
+  add(g, { name: "PutObject on own bot's skill index", as, action: 's3:PutObject', resource: OWN_SKILL_INDEX, expect: 'Denied' })
+  add(g, { name: "DeleteObject on own bot's skill", as, action: 's3:DeleteObject', resource: OWN_SKILL, expect: 'Denied' })
+  add(g, { name: "DeleteObject on own bot's skill index", as, action: 's3:DeleteObject', resource: OWN_SKILL_INDEX, expect: 'Denied' })
+  add(g, { name: "ListBucket on own bot's skills", as, action: 's3:ListBucket', resource: BUCKET, expect: 'Denied' })
+}
+{
+  const tls = { 'aws:SecureTransport': 'true' }
+  const g = 'functions: skills'
+  add(g, { name: 'dispatcher writes a skill', as: 'DispatcherFunctionRole', action: 's3:PutObject', resource: OWN_SKILL, context: tls, expect: 'Denied' })
+  add(g, { name: 'reply function reads a skill', as: 'ReplyFunctionRole', action: 's3:GetObject', resource: OWN_SKILL, context: tls, expect: 'Denied' })
+}
 {
   const as = 'tenant'
   const g = 'tenant credentials: parameters and secrets'

@@ -148,10 +148,11 @@ describe('session-policy.json', () => {
 
   test("names the template's memory bucket and the scenarios' tenant, bot and conversation", () => {
     const s3 = SESSION_POLICY.Statement.flatMap((s) => [s.Resource].flat()).filter((r) => r.startsWith('arn:aws:s3:::'))
-    assert.equal(s3.length, 3)
+    assert.equal(s3.length, 4)
     for (const r of s3) assert.ok(r.startsWith(`${BUCKET}/tenants/${TENANT}/`), r)
     assert.ok(s3.includes(`${BUCKET}/tenants/${TENANT}/bots/${BOT}/conversations/${CHANNEL}/${CONVERSATION}/*`))
-    assert.deepEqual(SESSION_POLICY.Statement.map((s) => s.Sid), ['TenantMemory', 'BotAndConversationMemory', 'EverythingButMemory'])
+    assert.ok(s3.includes(`${BUCKET}/tenants/${TENANT}/bots/${BOT}/skills/*`))
+    assert.deepEqual(SESSION_POLICY.Statement.map((s) => s.Sid), ['TenantMemory', 'BotAndConversationMemory', 'OwnBotSkills', 'EverythingButMemory'])
   })
 })
 

@@ -178,6 +178,16 @@ async fn answer(
         }
     }
 
+    // The bot's skills: names and descriptions for the prompt; the bodies only on `skill_read`.
+    let skills = deps.services.skills(conversation);
+    let skill_list = match skills.as_ref() {
+        Some(s) => s.index().await.map(|i| i.skills).unwrap_or_else(|e| {
+            tracing::warn!(event = "skills_read_failed", error = %e, "skills left out of the prompt");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+
     // The bot's MCP servers, for this run only: their tools join the built-ins and pass the
     // same gate (the sessions end when the run's tool box and `_mcp` are dropped).
     let mut tools = deps.tools.clone();
@@ -193,6 +203,7 @@ async fn answer(
         memory: &layers,
         allowed_tools: &offered_names,
         blocked_tools: &ALWAYS_BLOCKED,
+        skills: &skill_list,
     });
     // Long-term memory (AgentCore Memory backend only): recalled records as untrusted blocks.
     let long_term = deps.services.long_term(conversation);
@@ -253,6 +264,7 @@ async fn answer(
         files: files.clone(),
         outgoing: Mutex::new(Vec::new()),
         run_id: message.message_id.to_string(),
+        skills,
     };
     let mut usage = TokenUsage::default();
     let mut seq = 0u32;

@@ -213,6 +213,7 @@ async fn calls_at_and_after_the_deadline_are_cut_off_or_not_run() {
         files: None,
         outgoing: std::sync::Mutex::new(Vec::new()),
         run_id: "test-run".into(),
+        skills: None,
         conversation: inv.item.conversation.clone(),
         workspace: deps.workspace_root.join(session.as_str()),
         profile: profile.clone(),

@@ -134,13 +134,24 @@ pub struct AwsTenantServices {
     scope: Mutex<ScopeToken>,
     profiles: TtlCache<(TenantId, String), PermissionProfile>,
     memory: Arc<LayerCache>,
+    /// Skill indexes, cached like memory layers (the operator's changes show within the TTL).
+    skills: Arc<crate::skills::SkillIndexCache>,
 }
 
 impl AwsTenantServices {
     pub fn new(handed: Arc<HandedCredentials>, settings: AwsSettings) -> Self {
         let profiles = TtlCache::new(settings.profile_cache, 256);
         let memory = Arc::new(LayerCache::new(settings.memory_cache, 64));
-        Self { handed, settings, clients: Mutex::new(None), scope: Mutex::new(ScopeToken::default()), profiles, memory }
+        let skills = Arc::new(crate::skills::SkillIndexCache::new(settings.memory_cache, 16));
+        Self {
+            handed,
+            settings,
+            clients: Mutex::new(None),
+            scope: Mutex::new(ScopeToken::default()),
+            profiles,
+            memory,
+            skills,
+        }
     }
 
     fn clients(&self, tenant: &TenantId) -> Result<TenantClients, ServiceError> {
@@ -277,6 +288,12 @@ impl TenantServices for AwsTenantServices {
     fn files(&self, conversation: &ConversationRef) -> Option<Arc<dyn clawless_core::ports::ConversationFiles>> {
         let clients = self.clients(&conversation.tenant_id).ok()?;
         Some(Arc::new(clawless_aws::s3::MemoryBucket::new(clients.s3, self.settings.memory_bucket.clone())))
+    }
+
+    fn skills(&self, conversation: &ConversationRef) -> Option<Arc<crate::skills::RunSkills>> {
+        let clients = self.clients(&conversation.tenant_id).ok()?;
+        let reader = clawless_aws::skills::SkillBucket::for_agent(clients.s3, self.settings.memory_bucket.clone());
+        Some(Arc::new(crate::skills::RunSkills::new(Arc::new(reader), conversation.clone(), Arc::clone(&self.skills))))
     }
 
     fn transcripts(&self, conversation: &ConversationRef) -> Option<Arc<dyn crate::attachments::Transcripts>> {

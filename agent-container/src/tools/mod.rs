@@ -17,6 +17,7 @@ pub mod name;
 pub mod send_file;
 pub mod send_message;
 pub mod shell;
+pub mod skills;
 pub mod tasks;
 pub mod web;
 pub mod workspace;
@@ -73,6 +74,8 @@ pub struct ToolContext {
     pub outgoing: Mutex<Vec<clawless_core::domain::media::OutgoingFile>>,
     /// The message the run answers (its id names the run's outbox folder).
     pub run_id: String,
+    /// The bot's skills with the handed credentials (`skill_read`); `None` without them.
+    pub skills: Option<Arc<crate::skills::RunSkills>>,
 }
 
 impl ToolContext {
@@ -167,6 +170,7 @@ impl ToolBox {
         b.add(Arc::new(send_file::SendFile));
         b.add(Arc::new(memory::MemoryRead));
         b.add(Arc::new(memory::MemoryWrite));
+        b.add(Arc::new(skills::SkillRead));
         b.add(Arc::new(file::FileRead));
         b.add(Arc::new(file::FileWrite));
         b.add(Arc::new(shell::Shell));

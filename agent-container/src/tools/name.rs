@@ -28,6 +28,7 @@ pub enum ToolName {
     SendFile,
     MemoryRead,
     MemoryWrite,
+    SkillRead,
     File,
     FileWrite,
     Shell,

@@ -283,6 +283,7 @@ mod tests {
             files: None,
             outgoing: std::sync::Mutex::new(Vec::new()),
             run_id: "test-run".into(),
+            skills: None,
             conversation: conversation(chat),
             workspace: std::env::temp_dir(),
             profile: PermissionProfile::preset("web-agent").unwrap(),

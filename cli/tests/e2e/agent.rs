@@ -93,7 +93,11 @@ async fn bedrock_model_calls_a_tool_sees_the_result_and_answers() {
         .iter()
         .filter_map(|t| t["toolSpec"]["name"].as_str())
         .collect();
-    assert_eq!(offered, ["memory_read", "memory_write", "send_message"], "least privilege offers no other tool");
+    assert_eq!(
+        offered,
+        ["memory_read", "memory_write", "send_message", "skill_read"],
+        "least privilege offers no other tool"
+    );
     assert!(requests[0]["messages"].to_string().contains("hello bot"));
     let results = bedrock_tool_results(&requests[1]);
     assert_eq!(results.len(), 1);
@@ -140,7 +144,10 @@ async fn openai_compatible_model_uses_the_tools_its_profile_allows() {
     let shown =
         clawless(&stack, &["profile", "set", "--tenant", &bot.tenant_id, "--tools", "file,file_write"]).unwrap();
     assert_eq!(shown["source"], "tenant");
-    assert_eq!(shown["tools"], json!(["file", "file_write", "memory_read", "memory_write", "send_message"]));
+    assert_eq!(
+        shown["tools"],
+        json!(["file", "file_write", "memory_read", "memory_write", "send_message", "skill_read"])
+    );
 
     let sent = converse(&bot, &telegram, 1).await;
     let text = sent[0]["text"].as_str().unwrap();

@@ -20,6 +20,7 @@ pub mod s3;
 pub mod scheduler;
 pub mod sdk;
 pub mod secrets_manager;
+pub mod skills;
 pub mod sqs;
 pub mod sqs_batch;
 pub mod sqs_dlq;

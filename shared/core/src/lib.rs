@@ -24,6 +24,7 @@ pub mod observe;
 pub mod ports;
 pub mod quota;
 pub mod safety;
+pub mod skills;
 pub mod tasks;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

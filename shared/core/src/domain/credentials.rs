@@ -82,6 +82,13 @@ pub fn session_policy(memory_bucket_arn: &str, conversation: &ConversationRef) -
                 "Resource": [format!("{bot_prefix}/memory.md"), conversation_memory],
             },
             {
+                // Read-only: the operator installs skills; an agent only reads its own bot's.
+                "Sid": "OwnBotSkills",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": format!("{bot_prefix}/skills/*"),
+            },
+            {
                 "Sid": "EverythingButMemory",
                 "Effect": "Allow",
                 "NotAction": "s3:*",

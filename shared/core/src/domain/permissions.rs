@@ -14,15 +14,17 @@ use serde::{Deserialize, Serialize};
 /// outside the sandboxed tools.
 pub const ALWAYS_BLOCKED: [&str; 3] = ["install_skill", "load_extension", "eval"];
 
-/// Tools every agent has, profile or not: answering and its own memory.
-pub const ALWAYS_ALLOWED: [&str; 3] = ["send_message", "memory_read", "memory_write"];
+/// Tools every agent has, profile or not: answering, its own memory, and reading the skills its
+/// operator installed for its bot.
+pub const ALWAYS_ALLOWED: [&str; 4] = ["send_message", "memory_read", "memory_write", "skill_read"];
 
 /// Every tool the platform knows, privileged ones included.
-pub const KNOWN_TOOLS: [&str; 16] = [
+pub const KNOWN_TOOLS: [&str; 17] = [
     "send_message",
     "send_file",
     "memory_read",
     "memory_write",
+    "skill_read",
     "file",
     "file_write",
     "shell",
@@ -419,11 +421,13 @@ mod tests {
         let p = PermissionProfile::least_privilege();
         assert_eq!(p.decide("send_message"), ToolDecision::Allowed);
         assert_eq!(p.decide("memory_write"), ToolDecision::Allowed);
+        assert_eq!(p.decide("skill_read"), ToolDecision::Allowed);
+        assert_eq!(p.decide("install_skill"), ToolDecision::Blocked);
         assert_eq!(p.decide("shell"), ToolDecision::NeedsApproval);
         assert_eq!(p.decide("eval"), ToolDecision::Blocked);
         assert_eq!(p.decide("bad name!"), ToolDecision::Invalid);
         assert_eq!(p.decide(&"x".repeat(65)), ToolDecision::Invalid);
-        assert_eq!(p.allowed_tools().len(), 3);
+        assert_eq!(p.allowed_tools().len(), 4);
     }
 
     #[test]
