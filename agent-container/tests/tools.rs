@@ -674,6 +674,7 @@ async fn every_kind_of_untrusted_text_arrives_in_exactly_one_block() {
             memory: &memory,
             allowed_tools: &allowed,
             blocked_tools: &["eval"],
+            skills: &[],
         });
         one(&prompt[prompt.find("## Memory").unwrap()..], Kind::Memory);
         f.ctx.memory.write(MemoryLayer::Bot, forged).await.unwrap();

@@ -173,10 +173,11 @@ impl TenantAdminRepo for Store {
 
     async fn delete_bot(&self, bot: &Bot) -> Result<(), StoreError> {
         let pk = format!("BOT#{}", bot.bot_id);
-        // Bindings and MCP servers first: if this stops part-way, the bot is still there to
+        // Bindings, MCP servers and the provider setting first: if this stops part-way, the bot is still there to
         // delete again.
         let mut owned = self.all(pk.clone(), "CHANNEL#").await?;
         owned.extend(self.all(pk.clone(), "MCP#").await?);
+        owned.extend(self.all(pk.clone(), super::providers::PROVIDER_SK).await?);
         for item in owned {
             if let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) {
                 self.client

@@ -469,10 +469,9 @@ impl AdminService {
         for binding in &record.channels {
             self.ports.secrets.delete(&binding.secret_parameter).await?;
         }
-        for server in &record.mcp_servers {
-            if let Some(parameter) = &server.secret_parameter {
-                self.ports.secrets.delete(parameter).await?;
-            }
+        let provider_key = record.provider.as_ref().and_then(|p| p.key_parameter.as_ref());
+        for parameter in record.mcp_servers.iter().filter_map(|s| s.secret_parameter.as_ref()).chain(provider_key) {
+            self.ports.secrets.delete(parameter).await?;
         }
         self.ports.repo.delete_bot(&record.bot).await?;
         Ok(())
