@@ -27,6 +27,7 @@ mod providers;
 mod quotas;
 mod redelivery;
 mod sample_events;
+mod secrets_in_logs;
 mod skills;
 mod slack;
 mod soak;

@@ -3,43 +3,14 @@
 //! provider (an OpenAI-compatible or Anthropic stand-in speaking the real wire format). No key
 //! is ever printed by `provider show` or written to any log line.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use clawless_agent::stand_ins::{ModelStandIn, ScriptedTurn};
 use clawless_local::LocalStack;
 use serde_json::{Value, json};
 
 use crate::agent::converse;
+use crate::mcp::clawless_with_stdin;
 use crate::support::*;
 use crate::telegram::telegram_stand_in;
-
-/// `clawless --json ARGS` with `stdin` on its standard input (the key, never in argv).
-fn clawless_with_stdin(stack: &LocalStack, args: &[&str], stdin: &str) -> Result<Value, String> {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clawless"))
-        .arg("--json")
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &stack.endpoints.aws_endpoint_url)
-        .env("AWS_REGION", &stack.endpoints.region)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CLAWLESS_STACK")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("clawless runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("key written");
-    let out = child.wait_with_output().expect("clawless ends");
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!stdout.contains(stdin.trim()) && !stderr.contains(stdin.trim()), "the CLI never prints the key");
-    if !out.status.success() {
-        return Err(stderr.into_owned());
-    }
-    serde_json::from_str(&stdout).map_err(|e| format!("not JSON ({e}): {stdout}"))
-}
 
 fn set_provider(stack: &LocalStack, tenant: &str, kind: &str, base_url: &str, key: &str) -> Value {
     let args = [
